@@ -1,0 +1,48 @@
+# Watchpoint: `make run` to set up and run the site with its worker, `make test` for the test suite.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: run test services services-stop setup venv migrate lint bench clean
+
+run: setup
+	bin/run
+
+test: venv services
+	$(VENV)/bin/pytest
+
+services:
+	bin/services start
+
+services-stop:
+	bin/services stop
+
+setup: venv services migrate
+	$(PY) manage.py demo_load
+
+migrate: venv
+	@mkdir -p var
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py sync_cassandra
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
+	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || bin/ensure-python-venv
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -r requirements-dev.txt
+	touch $@
+
+lint: venv
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy .
+
+bench: venv services
+	$(PY) bin/bench
+
+clean:
+	rm -rf $(VENV) var

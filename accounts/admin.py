@@ -1,0 +1,11 @@
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+
+from accounts.models import User
+
+
+@admin.register(User)
+class MemberAdmin(UserAdmin):  # type: ignore[type-arg]
+    list_display = ("email", "is_staff", "is_active", "date_joined", "last_login")
+    search_fields = ("email",)
+    ordering = ("-date_joined",)

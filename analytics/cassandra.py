@@ -1,0 +1,128 @@
+"""The process's Cassandra session and prepared statements.
+
+One driver Session per OS process, built from `settings.DATABASES["cassandra"]` on first use and
+rebuilt after a fork (Celery prefork children, gunicorn workers): a Session owns sockets and event
+loop threads that do not survive fork(). django-cassandra-engine keeps its own (lazy) connection
+for schema sync and test keyspaces; hot paths use this one.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from cassandra.auth import PlainTextAuthProvider
+from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy, TokenAwarePolicy
+from cassandra.query import PreparedStatement
+from django.conf import settings
+
+try:  # The manylinux wheels bundle libev: faster than the asyncore fallback.
+    from cassandra.io.libevreactor import LibevConnection as _ConnectionClass
+except ImportError:  # pragma: no cover
+    from cassandra.io.asyncorereactor import AsyncoreConnection as _ConnectionClass
+
+READ_PROFILE = "read"
+
+
+@dataclass
+class _State:
+    pid: int
+    key: tuple[Any, ...]
+    cluster: Cluster
+    session: Session
+    prepared: dict[str, PreparedStatement] = field(default_factory=dict)
+
+
+_state: _State | None = None
+_lock = threading.Lock()
+
+
+def _config_key() -> tuple[Any, ...]:
+    db = settings.DATABASES["cassandra"]
+    conn = db.get("OPTIONS", {}).get("connection", {})
+    return (db["HOST"], conn.get("port"), db.get("USER"), str(conn.get("cloud")), settings.CASSANDRA_LOCAL_DC)
+
+
+def _build() -> _State:
+    db = settings.DATABASES["cassandra"]
+    conn = dict(db.get("OPTIONS", {}).get("connection", {}))
+    balancing = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.CASSANDRA_LOCAL_DC))
+    profiles = {
+        EXEC_PROFILE_DEFAULT: ExecutionProfile(
+            load_balancing_policy=balancing,
+            retry_policy=RetryPolicy(),
+            consistency_level=settings.CASSANDRA_WRITE_CONSISTENCY,
+            request_timeout=10,
+        ),
+        READ_PROFILE: ExecutionProfile(
+            load_balancing_policy=balancing,
+            retry_policy=RetryPolicy(),
+            consistency_level=settings.CASSANDRA_READ_CONSISTENCY,
+            request_timeout=5,
+        ),
+    }
+    kwargs: dict[str, Any] = {
+        "protocol_version": conn.get("protocol_version", 5),
+        "connect_timeout": conn.get("connect_timeout", 5),
+        "control_connection_timeout": conn.get("connect_timeout", 5),
+        "execution_profiles": profiles,
+        "connection_class": _ConnectionClass,
+        "compression": False,
+    }
+    if "cloud" in conn:
+        kwargs["cloud"] = conn["cloud"]
+    else:
+        kwargs["contact_points"] = db["HOST"].split(",")
+        kwargs["port"] = conn.get("port", 9042)
+    if db.get("USER"):
+        kwargs["auth_provider"] = PlainTextAuthProvider(username=db["USER"], password=db["PASSWORD"])
+    cluster = Cluster(**kwargs)
+    try:
+        session = cluster.connect()
+    except Exception:
+        cluster.shutdown()
+        raise
+    return _State(pid=os.getpid(), key=_config_key(), cluster=cluster, session=session)
+
+
+def cassandra_session() -> Session:
+    """This process's session (connected on first use). Raises NoHostAvailable when unreachable."""
+    global _state
+    state = _state
+    if state is not None and state.pid == os.getpid() and state.key == _config_key():
+        return state.session
+    with _lock:
+        state = _state
+        if state is None or state.pid != os.getpid() or state.key != _config_key():
+            if state is not None and state.pid == os.getpid():
+                state.cluster.shutdown()
+            state = _state = _build()
+    return state.session
+
+
+def cassandra_keyspace() -> str:
+    # Read at call time: the test runner swaps in `test_<keyspace>` after settings load.
+    return str(settings.DATABASES["cassandra"]["NAME"])
+
+
+def cassandra_prepared(cql: str) -> PreparedStatement:
+    """Prepare `cql` once per process and keyspace; `{ks}` in it becomes the current keyspace."""
+    session = cassandra_session()
+    prepared = _state.prepared if _state is not None else {}
+    text = cql.format(ks=cassandra_keyspace())
+    statement = prepared.get(text)
+    if statement is None:
+        statement = prepared[text] = session.prepare(text)
+    return statement
+
+
+def cassandra_reset() -> None:
+    """Forget the session without closing it (it may belong to the parent process)."""
+    global _state
+    with _lock:
+        if _state is not None and _state.pid == os.getpid():
+            _state.cluster.shutdown()
+        _state = None

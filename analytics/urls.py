@@ -1,0 +1,8 @@
+from django.urls import path
+
+from analytics import views
+
+app_name = "analytics"
+urlpatterns = [
+    path("api/watch/", views.watch_batch_create, name="watch-batch"),
+]

@@ -1,0 +1,21 @@
+"""Celery application: settings come from Django's `CELERY_*` settings, tasks from each app."""
+
+import os
+
+from celery import Celery
+from celery.signals import worker_process_init
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+app = Celery("watchpoint")
+app.config_from_object("django.conf:settings", namespace="CELERY")
+app.autodiscover_tasks()
+
+
+@worker_process_init.connect
+def _fresh_cassandra_session_after_fork(**_: object) -> None:
+    # A driver Session owns sockets and threads; one inherited across fork() is broken in the
+    # child. Each prefork child therefore opens its own, on first use.
+    from analytics.cassandra import cassandra_reset
+
+    cassandra_reset()

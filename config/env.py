@@ -1,0 +1,195 @@
+"""Typed settings read once from the environment (and an optional `.env` file).
+
+Every deployment knob lives here; `config/settings.py` only translates this object into Django's
+settings. Defaults run a local checkout with zero configuration: SQLite, Redis and a one-node
+Cassandra on 127.0.0.1. A bad value stops start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+from urllib.parse import unquote, urlsplit
+
+from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# Only used when DJANGO_DEBUG is on; production must set DJANGO_SECRET_KEY (checked below).
+INSECURE_DEV_SECRET_KEY = "django-insecure-watchpoint-local-development-only-0123456789abcdef"  # noqa: S105
+
+
+class ConsistencyLevel(StrEnum):
+    ONE = "ONE"
+    TWO = "TWO"
+    THREE = "THREE"
+    QUORUM = "QUORUM"
+    ALL = "ALL"
+    LOCAL_QUORUM = "LOCAL_QUORUM"
+    EACH_QUORUM = "EACH_QUORUM"
+    LOCAL_ONE = "LOCAL_ONE"
+
+
+def _csv(value: Any) -> Any:
+    if isinstance(value, str):
+        return [item.strip() for item in value.split(",") if item.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_file=BASE_DIR / ".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        case_sensitive=False,
+        env_ignore_empty=True,
+    )
+
+    # --- Django
+    django_debug: bool = True
+    django_secret_key: str = INSECURE_DEV_SECRET_KEY
+    django_allowed_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1", "localhost", "[::1]"]
+    django_csrf_trusted_origins: Annotated[list[str], NoDecode] = []
+    # Behind a TLS-terminating proxy: trust X-Forwarded-Proto and redirect http to https.
+    django_secure_proxy_ssl: bool = False
+    django_secure_ssl_redirect: bool = False
+
+    # --- Relational database: SQLite unless DATABASE_URL names PostgreSQL.
+    database_url: str = f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
+
+    # --- Redis: Celery broker and Django's cache (rate limits).
+    redis_url: str = "redis://127.0.0.1:6379/0"
+
+    # --- Cassandra
+    cassandra_hosts: Annotated[list[str], NoDecode] = ["127.0.0.1"]
+    cassandra_port: int = Field(default=9042, ge=1, le=65535)
+    cassandra_keyspace: str = "watchpoint"
+    # "SimpleStrategy:1", or "NetworkTopologyStrategy:dc1=3,dc2=3"
+    cassandra_replication: str = "SimpleStrategy:1"
+    cassandra_local_dc: str | None = None
+    cassandra_write_consistency: ConsistencyLevel = ConsistencyLevel.ONE
+    cassandra_read_consistency: ConsistencyLevel = ConsistencyLevel.ONE
+    cassandra_username: str | None = None
+    cassandra_password: str | None = None
+    # AstraDB: path of the secure-connect bundle zip; the token goes in CASSANDRA_PASSWORD with
+    # CASSANDRA_USERNAME=token.
+    cassandra_secure_connect_bundle: Path | None = None
+    cassandra_connect_timeout: float = Field(default=5.0, gt=0)
+    # Raw watch events expire after this many days (rollups and resume positions do not).
+    watch_event_ttl_days: int = Field(default=400, ge=1, le=3650)
+
+    # --- Email
+    email_url: str = "console://"
+    default_from_email: str = "Watchpoint <no-reply@watchpoint.local>"
+
+    @field_validator("django_allowed_hosts", "django_csrf_trusted_origins", "cassandra_hosts", mode="before")
+    @classmethod
+    def _split_csv(cls, value: Any) -> Any:
+        return _csv(value)
+
+    @field_validator("database_url")
+    @classmethod
+    def _check_database_url(cls, value: str) -> str:
+        scheme = urlsplit(value).scheme
+        if scheme not in {"sqlite", "postgres", "postgresql"}:
+            raise ValueError("must start with sqlite:/// or postgres://")
+        return value
+
+    @field_validator("redis_url")
+    @classmethod
+    def _check_redis_url(cls, value: str) -> str:
+        if urlsplit(value).scheme not in {"redis", "rediss"}:
+            raise ValueError("must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("cassandra_keyspace")
+    @classmethod
+    def _check_keyspace(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z][a-z0-9_]{0,47}", value):
+            raise ValueError("must be lower-case letters, digits and _ (at most 48), starting with a letter")
+        return value
+
+    @field_validator("cassandra_replication")
+    @classmethod
+    def _check_replication(cls, value: str) -> str:
+        parse_replication(value)
+        return value
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> Settings:
+        if not self.django_debug and self.django_secret_key == INSECURE_DEV_SECRET_KEY:
+            raise ValueError("DJANGO_SECRET_KEY must be set when DJANGO_DEBUG is off")
+        if self.cassandra_secure_connect_bundle is not None:
+            if not self.cassandra_secure_connect_bundle.is_file():
+                raise ValueError("CASSANDRA_SECURE_CONNECT_BUNDLE does not name a file")
+            if not (self.cassandra_username and self.cassandra_password):
+                raise ValueError("CASSANDRA_SECURE_CONNECT_BUNDLE needs CASSANDRA_USERNAME and CASSANDRA_PASSWORD")
+        if bool(self.cassandra_username) != bool(self.cassandra_password):
+            raise ValueError("CASSANDRA_USERNAME and CASSANDRA_PASSWORD must be set together")
+        local = self.cassandra_consistency_is_local
+        if local and not self.cassandra_local_dc:
+            raise ValueError("CASSANDRA_LOCAL_DC must be set for LOCAL_* consistency levels")
+        return self
+
+    @property
+    def cassandra_consistency_is_local(self) -> bool:
+        return any(c.startswith("LOCAL_") for c in (self.cassandra_write_consistency, self.cassandra_read_consistency))
+
+    @property
+    def cassandra_replication_map(self) -> dict[str, str | int]:
+        return parse_replication(self.cassandra_replication)
+
+
+def parse_replication(value: str) -> dict[str, str | int]:
+    """`SimpleStrategy:1` or `NetworkTopologyStrategy:dc1=3,dc2=2` → a CQL replication map."""
+    strategy, _, factors = value.partition(":")
+    if strategy == "SimpleStrategy" and factors.isdigit() and int(factors) > 0:
+        return {"class": "SimpleStrategy", "replication_factor": int(factors)}
+    if strategy == "NetworkTopologyStrategy" and factors:
+        replication: dict[str, str | int] = {"class": "NetworkTopologyStrategy"}
+        for item in factors.split(","):
+            dc, _, rf = item.partition("=")
+            if not dc.strip() or not rf.strip().isdigit() or int(rf) < 1:
+                break
+            replication[dc.strip()] = int(rf)
+        else:
+            return replication
+    raise ValueError("must be SimpleStrategy:<rf> or NetworkTopologyStrategy:<dc>=<rf>[,<dc>=<rf>...]")
+
+
+def database_config(url: str, *, conn_max_age: int) -> dict[str, Any]:
+    """Django DATABASES entry for a sqlite:/// or postgres:// URL."""
+    parts = urlsplit(url)
+    if parts.scheme == "sqlite":
+        # sqlite:///relative.db or sqlite:////absolute/path.db, as dj-database-url reads them.
+        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:])}
+    return {
+        "ENGINE": "django.db.backends.postgresql",
+        "NAME": unquote(parts.path.lstrip("/")),
+        "USER": unquote(parts.username or ""),
+        "PASSWORD": unquote(parts.password or ""),
+        "HOST": parts.hostname or "",
+        "PORT": str(parts.port or ""),
+        "CONN_MAX_AGE": conn_max_age,
+        "CONN_HEALTH_CHECKS": True,
+    }
+
+
+class SettingsError(SystemExit):
+    """Raised at start-up for bad configuration; the message names each offending variable."""
+
+
+@functools.lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = []
+        for error in exc.errors():
+            variable = ".".join(str(part) for part in error["loc"]).upper() or "configuration"
+            lines.append(f"  {variable}: {error['msg']}")
+        raise SettingsError("Watchpoint configuration error:\n" + "\n".join(lines)) from None

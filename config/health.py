@@ -1,0 +1,59 @@
+"""`/healthz`: is every service this site needs answering? For load balancers and operators."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import redis
+from django.conf import settings
+from django.db import connections
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+
+from analytics.cassandra import READ_PROFILE, cassandra_session
+from config.celery_app import app as celery_app
+
+
+def _database() -> None:
+    with connections["default"].cursor() as cursor:
+        cursor.execute("SELECT 1")
+
+
+def _redis() -> None:
+    redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1).ping()
+
+
+def _cassandra() -> None:
+    cassandra_session().execute("SELECT release_version FROM system.local", execution_profile=READ_PROFILE, timeout=2)
+
+
+def _celery() -> None:
+    if not celery_app.control.ping(timeout=1.0):
+        raise RuntimeError("no worker answered ping")
+
+
+CHECKS: dict[str, Callable[[], None]] = {
+    "database": _database,
+    "redis": _redis,
+    "cassandra": _cassandra,
+    "celery": _celery,
+}
+
+
+@never_cache
+def healthz(request: HttpRequest) -> JsonResponse:
+    # Only the failing exception's class name goes out: messages can carry hosts or credentials.
+    report: dict[str, dict[str, object]] = {}
+    for name, check in CHECKS.items():
+        started = time.perf_counter()
+        try:
+            check()
+        except Exception as exc:
+            report[name] = {"ok": False, "error": type(exc).__name__}
+        else:
+            report[name] = {"ok": True}
+        report[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
+    down = [name for name, result in report.items() if not result["ok"]]
+    body = {"status": "down" if down else "ok", "down": down, "checks": report}
+    return JsonResponse(body, status=503 if down else 200)

@@ -1,0 +1,230 @@
+"""Django settings for Watchpoint: one module, values from the typed environment (config/env.py).
+
+Production differs from a local checkout only by environment variables (see .env.example).
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from urllib.parse import urlsplit
+
+from cassandra import ConsistencyLevel
+from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+
+from config.env import BASE_DIR, database_config, get_settings
+
+env = get_settings()
+
+# --- Core
+DEBUG = env.django_debug
+SECRET_KEY = env.django_secret_key
+ALLOWED_HOSTS = env.django_allowed_hosts
+CSRF_TRUSTED_ORIGINS = env.django_csrf_trusted_origins
+ROOT_URLCONF = "config.urls"
+WSGI_APPLICATION = "config.wsgi.application"
+ASGI_APPLICATION = "config.asgi.application"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+AUTH_USER_MODEL = "accounts.User"
+SITE_ID = 1
+
+INSTALLED_APPS = [
+    # django_cassandra_engine first: it replaces `migrate`'s handling of the Cassandra alias and
+    # provides `sync_cassandra`.
+    "django_cassandra_engine",
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.sites",
+    "allauth",
+    "allauth.account",
+    "accounts",
+    "videos",
+    "analytics",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "allauth.account.middleware.AccountMiddleware",
+]
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Databases
+# "default" is relational (users, videos, playlists). "cassandra" holds watch events, resume
+# positions and rollups; django-cassandra-engine uses it for schema sync and test keyspaces, the
+# hot paths use analytics.cassandra's per-process session built from the same entry.
+_cassandra_connection: dict[str, object] = {
+    "port": env.cassandra_port,
+    "protocol_version": 5,
+    "connect_timeout": env.cassandra_connect_timeout,
+    "load_balancing_policy": TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=env.cassandra_local_dc)),
+    # Never connect at import: `manage.py migrate`, the web process and Celery's parent process
+    # must not open a session (a session must not cross a fork into prefork children).
+    "lazy_connect": True,
+    "retry_connect": True,
+}
+if env.cassandra_secure_connect_bundle:
+    _cassandra_connection = {
+        "cloud": {"secure_connect_bundle": str(env.cassandra_secure_connect_bundle)},
+        "protocol_version": 4,
+        "connect_timeout": env.cassandra_connect_timeout,
+    }
+DATABASES = {
+    "default": database_config(env.database_url, conn_max_age=60),
+    "cassandra": {
+        "ENGINE": "django_cassandra_engine",
+        "NAME": env.cassandra_keyspace,
+        "HOST": ",".join(env.cassandra_hosts),
+        "USER": env.cassandra_username or "",
+        "PASSWORD": env.cassandra_password or "",
+        "TEST": {"NAME": f"test_{env.cassandra_keyspace}"},
+        "OPTIONS": {
+            "replication": env.cassandra_replication_map,
+            "connection": _cassandra_connection,
+            "session": {"default_timeout": 10},
+        },
+    },
+}
+CASSANDRA_LOCAL_DC = env.cassandra_local_dc
+CASSANDRA_WRITE_CONSISTENCY = ConsistencyLevel.name_to_value[env.cassandra_write_consistency.value]
+CASSANDRA_READ_CONSISTENCY = ConsistencyLevel.name_to_value[env.cassandra_read_consistency.value]
+WATCH_EVENT_TTL_SECONDS = int(timedelta(days=env.watch_event_ttl_days).total_seconds())
+
+# --- Cache (allauth rate limits, per-member ingest rate): Redis, shared by every web process.
+CACHES = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": env.redis_url,
+        "KEY_PREFIX": "wp",
+        "TIMEOUT": 300,
+    }
+}
+REDIS_URL = env.redis_url
+
+# --- Celery (config/celery_app.py reads every CELERY_ setting)
+CELERY_BROKER_URL = env.redis_url
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+# A watch batch is acknowledged only after its Cassandra write; a worker that dies mid-task gets
+# its message redelivered. Safe because every write is idempotent (same keys, same values).
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+
+# --- Auth (django-allauth, email only)
+AUTHENTICATION_BACKENDS = [
+    "django.contrib.auth.backends.ModelBackend",
+    "allauth.account.auth_backends.AuthenticationBackend",
+]
+ACCOUNT_LOGIN_METHODS = {"email"}
+ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
+ACCOUNT_USER_MODEL_USERNAME_FIELD = None
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+ACCOUNT_UNIQUE_EMAIL = True
+ACCOUNT_SESSION_REMEMBER = None
+ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
+ACCOUNT_CONFIRM_EMAIL_ON_GET = False
+ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
+ACCOUNT_PREVENT_ENUMERATION = True
+LOGIN_REDIRECT_URL = "/"
+LOGIN_URL = "account_login"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+# "Remember me" keeps the session this long; unticked, it ends with the browser.
+SESSION_COOKIE_AGE = int(timedelta(weeks=4).total_seconds())
+
+# --- Email
+_email = urlsplit(env.email_url)
+if _email.scheme == "console":
+    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+elif _email.scheme == "file":
+    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
+    EMAIL_FILE_PATH = _email.path or str(BASE_DIR / "var" / "mail")
+else:  # smtp:// or smtps://user:password@host:port
+    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
+    EMAIL_HOST = _email.hostname or "localhost"
+    EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 587)
+    EMAIL_HOST_USER = _email.username or ""
+    EMAIL_HOST_PASSWORD = _email.password or ""
+    EMAIL_USE_SSL = _email.scheme == "smtps"
+    EMAIL_USE_TLS = _email.scheme == "smtp"
+DEFAULT_FROM_EMAIL = env.default_from_email
+SERVER_EMAIL = env.default_from_email
+
+# --- i18n / time
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+# --- Static files
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+MEDIA_URL = "media/"
+MEDIA_ROOT = BASE_DIR / "var" / "media"
+
+# --- Security: secure by default, relaxed only for plain-http local development.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+CSRF_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = not DEBUG
+CSRF_COOKIE_SECURE = not DEBUG
+# Provider embeds (YouTube refuses to play without a Referer since 2025: "Error 153").
+SECURE_REFERRER_POLICY = "strict-origin-when-cross-origin"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SECURE_HSTS_SECONDS = int(timedelta(days=365).total_seconds())
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_SSL_REDIRECT = env.django_secure_ssl_redirect
+    if env.django_secure_proxy_ssl:
+        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    # SSL redirect is usually done by the proxy in front; check --deploy should not insist.
+    SILENCED_SYSTEM_CHECKS = [] if SECURE_SSL_REDIRECT else ["security.W008"]
+
+# --- Logging: one line per record to stderr; operators ship it from there.
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "loggers": {
+        "cassandra": {"level": "WARNING"},
+        "django.db.backends": {"level": "WARNING"},
+    },
+}

@@ -1,0 +1,15 @@
+"""Settings for the test suite: the real services, isolated from a developer's running site.
+
+Tests use their own Redis database (so a `make run` worker never takes a test's tasks) and the
+`test_<keyspace>` Cassandra keyspace that django-cassandra-engine creates and drops.
+"""
+
+import os
+
+os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("DATABASE_URL", "sqlite:///var/test.sqlite3")
+
+from config.settings import *  # noqa: F403
+
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"

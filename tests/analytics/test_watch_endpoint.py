@@ -1,0 +1,140 @@
+"""Input validation of the watch endpoint: bad bodies get a 4xx with a reason and enqueue nothing."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from unittest import mock
+
+import pytest
+from django.urls import reverse
+
+from analytics.tasks import watch_batch_record_task
+from tests.factories import VideoFactory
+
+URL = "/api/watch/"
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def good_body(video_id: int) -> dict:
+    return {
+        "video_id": video_id,
+        "session_id": str(uuid.uuid4()),
+        "events": [{"position": 5, "client_ts": now_ms(), "rate": 1.0}],
+    }
+
+
+@pytest.fixture
+def enqueued():
+    with mock.patch.object(watch_batch_record_task, "delay") as delay:
+        yield delay
+
+
+def test_the_url_is_named():
+    assert reverse("analytics:watch-batch") == URL
+
+
+@pytest.mark.django_db
+def test_an_anonymous_post_gets_401_and_enqueues_nothing(client, video, enqueued):
+    response = client.post(URL, good_body(video.pk), content_type="application/json")
+
+    assert response.status_code == 401
+    assert "log in" in response.json()["error"]
+    enqueued.assert_not_called()
+
+
+@pytest.mark.django_db
+def test_a_good_batch_is_enqueued_for_the_sessions_member(client, member, video, enqueued):
+    client.force_login(member)
+    body = good_body(video.pk) | {"user_id": 999}  # a user id in the body is refused, never used
+
+    response = client.post(URL, body, content_type="application/json")
+    assert response.status_code == 400
+    enqueued.assert_not_called()
+
+    response = client.post(URL, good_body(video.pk), content_type="application/json")
+    assert response.status_code == 202
+    (payload,), _ = enqueued.call_args
+    assert payload["user_id"] == member.pk
+    assert payload["video_id"] == video.pk
+
+
+RAW = '{"video_id": VID, "session_id": "SID", "events": [EVENT]}'
+BAD_BODIES = {
+    "not json": "{not json",
+    "a list": json.dumps([1, 2]),
+    "video id as string": {"video_id": "1"},
+    "missing events": {"events": None},
+    "no events": {"events": []},
+    "negative position": {"events": [{"position": -1, "client_ts": "NOW"}]},
+    "float position": {"events": [{"position": 1.5, "client_ts": "NOW"}]},
+    # Python's json accepts NaN/Infinity literals; the schema must still refuse them.
+    "NaN position": RAW.replace("EVENT", '{"position": NaN, "client_ts": NOW}'),
+    "NaN rate": RAW.replace("EVENT", '{"position": 1, "client_ts": NOW, "rate": NaN}'),
+    "infinite rate": RAW.replace("EVENT", '{"position": 1, "client_ts": NOW, "rate": Infinity}'),
+    "position past the duration": {"events": [{"position": 602, "client_ts": "NOW"}]},
+    "client time in the future": {"events": [{"position": 1, "client_ts": "FUTURE"}]},
+    "too many events": {"events": [{"position": i % 600, "client_ts": "NOW"} for i in range(601)]},
+    "session id not a uuid": {"session_id": "abc"},
+    "session id not v4": {"session_id": str(uuid.uuid1())},
+    "unknown field": {"extra": 1},
+}
+
+
+def render(template, video_id: int) -> str:
+    now, future = now_ms(), now_ms() + 3600_000
+    if isinstance(template, str):
+        return template.replace("VID", str(video_id)).replace("SID", str(uuid.uuid4())).replace("NOW", str(now))
+    body = good_body(video_id) | template
+    if isinstance(body.get("events"), list):
+        body["events"] = [
+            e | {"client_ts": {"NOW": now, "FUTURE": future}.get(e.get("client_ts"), e.get("client_ts"))}
+            for e in body["events"]
+        ]
+    return json.dumps(body)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", BAD_BODIES)
+def test_a_bad_body_gets_400_with_a_reason_and_enqueues_nothing(client, member, video, enqueued, case):
+    client.force_login(member)
+
+    response = client.post(URL, render(BAD_BODIES[case], video.pk), content_type="application/json")
+
+    assert response.status_code == 400, response.content
+    assert response.json()["error"]
+    enqueued.assert_not_called()
+
+
+@pytest.mark.django_db
+def test_an_unknown_or_unpublished_video_gets_404_and_enqueues_nothing(client, member, enqueued):
+    client.force_login(member)
+    draft = VideoFactory(is_published=False)
+
+    for video_id in (draft.pk, draft.pk + 1000):
+        response = client.post(URL, good_body(video_id), content_type="application/json")
+        assert response.status_code == 404
+    enqueued.assert_not_called()
+
+
+@pytest.mark.django_db
+def test_an_unconfirmed_member_cannot_report_a_members_only_video(client, enqueued):
+    from tests.factories import MemberFactory
+
+    client.force_login(MemberFactory(confirmed=False))
+    members_only = VideoFactory(members_only=True)
+
+    response = client.post(URL, good_body(members_only.pk), content_type="application/json")
+
+    assert response.status_code == 404
+    enqueued.assert_not_called()
+
+
+@pytest.mark.django_db
+def test_a_get_is_refused(client, member):
+    client.force_login(member)
+    assert client.get(URL).status_code == 405

@@ -1,0 +1,88 @@
+from __future__ import annotations
+
+import pytest
+
+from config.env import Settings, SettingsError, database_config, get_settings, parse_replication
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    for name in (
+        "DATABASE_URL",
+        "REDIS_URL",
+        "CASSANDRA_HOSTS",
+        "CASSANDRA_REPLICATION",
+        "DJANGO_DEBUG",
+        "DJANGO_SECRET_KEY",
+        "CASSANDRA_PORT",
+        "CASSANDRA_KEYSPACE",
+        "CASSANDRA_WRITE_CONSISTENCY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+    get_settings.cache_clear()
+    yield monkeypatch
+    get_settings.cache_clear()
+
+
+def test_defaults_run_locally_with_zero_configuration(clean_env):
+    env = Settings(_env_file=None)
+    assert env.database_url.startswith("sqlite:///")
+    assert env.cassandra_hosts == ["127.0.0.1"]
+    assert env.cassandra_replication_map == {"class": "SimpleStrategy", "replication_factor": 1}
+
+
+def test_lists_and_replication_come_from_the_environment(clean_env):
+    clean_env.setenv("CASSANDRA_HOSTS", "10.0.0.1, 10.0.0.2")
+    clean_env.setenv("CASSANDRA_REPLICATION", "NetworkTopologyStrategy:dc1=3,dc2=2")
+    env = Settings(_env_file=None)
+    assert env.cassandra_hosts == ["10.0.0.1", "10.0.0.2"]
+    assert env.cassandra_replication_map == {"class": "NetworkTopologyStrategy", "dc1": 3, "dc2": 2}
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("DATABASE_URL", "mysql://x/y"),
+        ("REDIS_URL", "http://localhost"),
+        ("CASSANDRA_PORT", "not-a-port"),
+        ("CASSANDRA_REPLICATION", "NetworkTopologyStrategy:dc1=zero"),
+        ("CASSANDRA_KEYSPACE", "Bad-Name"),
+        ("CASSANDRA_WRITE_CONSISTENCY", "SOMETIMES"),
+        ("DJANGO_DEBUG", "perhaps"),
+    ],
+)
+def test_a_bad_value_stops_start_up_naming_the_variable(clean_env, variable, value):
+    clean_env.setenv(variable, value)
+    with pytest.raises(SettingsError) as excinfo:
+        get_settings()
+    assert variable in str(excinfo.value)
+
+
+def test_production_without_a_secret_key_is_refused(clean_env):
+    clean_env.setenv("DJANGO_DEBUG", "false")
+    with pytest.raises(SettingsError, match="DJANGO_SECRET_KEY"):
+        get_settings()
+
+
+def test_local_consistency_needs_a_local_dc(clean_env):
+    clean_env.setenv("CASSANDRA_WRITE_CONSISTENCY", "LOCAL_QUORUM")
+    with pytest.raises(SettingsError, match="CASSANDRA_LOCAL_DC"):
+        get_settings()
+
+
+def test_database_urls_become_django_entries():
+    assert database_config("sqlite:////srv/wp/x.db", conn_max_age=0)["NAME"] == "/srv/wp/x.db"
+    pg = database_config("postgres://u:p%40ss@db.example:5433/wp", conn_max_age=60)
+    assert (pg["ENGINE"], pg["NAME"], pg["USER"], pg["PASSWORD"], pg["HOST"], pg["PORT"]) == (
+        "django.db.backends.postgresql",
+        "wp",
+        "u",
+        "p@ss",
+        "db.example",
+        "5433",
+    )
+
+
+def test_replication_strings_are_checked():
+    with pytest.raises(ValueError, match="SimpleStrategy"):
+        parse_replication("SimpleStrategy:0")

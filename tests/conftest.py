@@ -1,0 +1,146 @@
+"""Shared fixtures: members, videos, and a real Celery worker process on the real services."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+from django.conf import settings
+
+from tests.factories import MemberFactory, VideoFactory
+
+ROOT = Path(__file__).resolve().parent.parent
+CASSANDRA_DBS = ["default", "cassandra"]
+
+
+@pytest.fixture
+def member(db: None) -> Any:
+    return MemberFactory()
+
+
+@pytest.fixture
+def video(db: None) -> Any:
+    return VideoFactory(members_only=False, duration=600)
+
+
+def wait_until(predicate: Callable[[], Any], *, timeout: float = 30, interval: float = 0.2) -> Any:
+    """Poll `predicate` until it returns a truthy value; fail the test after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            pytest.fail(f"condition not met within {timeout}s (last value: {value!r})")
+        time.sleep(interval)
+
+
+class WorkerProcess:
+    """A `celery worker` subprocess on the test broker and the test Cassandra keyspace."""
+
+    def __init__(self, *, concurrency: int = 2) -> None:
+        self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
+        self.concurrency = concurrency
+        self.log_path = ROOT / "var" / f"{self.name.split('@')[0]}.log"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def env(self) -> dict[str, str]:
+        db = settings.DATABASES
+        env = dict(os.environ)
+        env.update(
+            DJANGO_SETTINGS_MODULE="config.settings_test",
+            REDIS_URL=settings.REDIS_URL,
+            CASSANDRA_KEYSPACE=str(db["cassandra"]["NAME"]),
+        )
+        return env
+
+    def start(self) -> WorkerProcess:
+        self.log_path.parent.mkdir(exist_ok=True)
+        with open(self.log_path, "wb") as log:
+            self.proc = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "config.celery_app",
+                    "worker",
+                    "-l",
+                    "info",
+                    "-P",
+                    "prefork",
+                    "-c",
+                    str(self.concurrency),
+                    "-n",
+                    self.name,
+                    "--without-gossip",
+                    "--without-mingle",
+                ],
+                cwd=ROOT,
+                env=self.env(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        wait_until(
+            lambda: self.proc and (self.proc.poll() is not None or b" ready." in self.log_path.read_bytes()), timeout=60
+        )
+        assert self.proc.poll() is None, self.log_path.read_text()[-3000:]
+        return self
+
+    def child_pids(self) -> list[int]:
+        assert self.proc is not None
+        out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+        return [int(pid) for pid in out.split()]
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (parent and children): what a crash or OOM kill looks like."""
+        assert self.proc is not None
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc is None or self.proc.poll() is not None:
+            return
+        self.proc.terminate()  # warm shutdown: finishes the tasks in hand
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+
+def broker() -> redis.Redis:
+    return redis.Redis.from_url(settings.REDIS_URL)
+
+
+@pytest.fixture
+def celery_worker_process(django_db_setup: None, django_db_blocker: Any) -> Iterator[WorkerProcess]:
+    """A real worker for one test; the test Redis database is emptied before it starts."""
+    broker().flushdb()
+    worker = WorkerProcess().start()
+    try:
+        yield worker
+    finally:
+        worker.stop()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _close_cassandra_sessions_at_exit() -> Iterator[None]:
+    # Shut the driver down while logging still works (its atexit hook logs into closed streams).
+    yield
+    from django.db import connections
+
+    from analytics.cassandra import cassandra_reset
+
+    cassandra_reset()
+    if connections["cassandra"].connected:
+        connections["cassandra"].connection.cluster.shutdown()
