@@ -32,7 +32,13 @@ class User(AbstractUser):
     objects: ClassVar[MemberManager] = MemberManager()
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        # allauth creates users without a username (ACCOUNT_USER_MODEL_USERNAME_FIELD = None).
-        if not self.username:
+        # allauth creates users without a username (ACCOUNT_USER_MODEL_USERNAME_FIELD = None), and
+        # an email change must move the (unique) username along, or the old address could never be
+        # used to sign up again.
+        if self.email or not self.username:
             self.username = self.email
+        # allauth saves a confirmed email change with update_fields=["email"].
+        update_fields = kwargs.get("update_fields")
+        if update_fields is not None and "email" in update_fields and "username" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "username"]
         super().save(*args, **kwargs)

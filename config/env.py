@@ -57,6 +57,8 @@ class Settings(BaseSettings):
     # Behind a TLS-terminating proxy: trust X-Forwarded-Proto and redirect http to https.
     django_secure_proxy_ssl: bool = False
     django_secure_ssl_redirect: bool = False
+    # Proxies in front that append to X-Forwarded-For (per-IP rate limits read the client's address).
+    django_trusted_proxy_count: int = Field(default=0, ge=0, le=5)
 
     # --- Relational database: SQLite unless DATABASE_URL names PostgreSQL.
     database_url: str = f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
@@ -81,6 +83,10 @@ class Settings(BaseSettings):
     cassandra_connect_timeout: float = Field(default=5.0, gt=0)
     # Raw watch events expire after this many days (rollups and resume positions do not).
     watch_event_ttl_days: int = Field(default=400, ge=1, le=3650)
+    # Ingestion: per-member batches per minute past which the endpoint answers 429.
+    watch_batches_per_minute: int = Field(default=60, ge=1)
+    # A stream entry a worker took but did not acknowledge for this long is claimed by another.
+    watch_claim_idle_seconds: float = Field(default=30.0, gt=0)
 
     # --- Email
     email_url: str = "console://"

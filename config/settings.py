@@ -47,6 +47,7 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "config.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -66,6 +67,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "accounts.context_processors.membership",
             ],
         },
     },
@@ -111,6 +113,12 @@ CASSANDRA_LOCAL_DC = env.cassandra_local_dc
 CASSANDRA_WRITE_CONSISTENCY = ConsistencyLevel.name_to_value[env.cassandra_write_consistency.value]
 CASSANDRA_READ_CONSISTENCY = ConsistencyLevel.name_to_value[env.cassandra_read_consistency.value]
 WATCH_EVENT_TTL_SECONDS = int(timedelta(days=env.watch_event_ttl_days).total_seconds())
+WATCH_BATCHES_PER_MINUTE = env.watch_batches_per_minute
+WATCH_CLAIM_IDLE_SECONDS = env.watch_claim_idle_seconds
+# At most one drain task is woken per this many ms by incoming batches (plus the beat safety net).
+WATCH_DRAIN_WAKE_MS = 500
+WATCH_DRAIN_BUDGET_SECONDS = 5.0
+WATCH_BEACON_TOKEN_MAX_AGE = int(timedelta(hours=12).total_seconds())
 
 # --- Cache (allauth rate limits, per-member ingest rate): Redis, shared by every web process.
 CACHES = {
@@ -138,6 +146,12 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 4
 # Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage must fail a publish fast (the endpoint answers 503), not hang the request.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
+CELERY_BEAT_SCHEDULE = {
+    # Safety net: drains even when no request has woken one (e.g. after a worker restart).
+    "watch-stream-drain": {"task": "analytics.watch_stream_drain", "schedule": 5.0},
+}
 
 # --- Auth (django-allauth, email only)
 AUTHENTICATION_BACKENDS = [
@@ -147,18 +161,48 @@ AUTHENTICATION_BACKENDS = [
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-ACCOUNT_EMAIL_VERIFICATION = "mandatory"
+# Confirmation is mandatory for watching, not for logging in: an unconfirmed member can log in,
+# and the members-only pages refuse them (videos.selectors / accounts.selectors.member_is_confirmed)
+# with a page that resends the link. allauth's "mandatory" would refuse the login itself.
+ACCOUNT_EMAIL_VERIFICATION = "optional"
+ACCOUNT_SIGNUP_REDIRECT_URL = "account_email_verification_sent"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True
 ACCOUNT_CONFIRM_EMAIL_ON_GET = False
 ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS = 3
 ACCOUNT_PREVENT_ENUMERATION = True
+# One address per member; changing it keeps the old one until the new one is confirmed.
+ACCOUNT_CHANGE_EMAIL = True
+# Tell members by email when their password or address changes (someone else may have done it).
+ACCOUNT_EMAIL_NOTIFICATIONS = True
+# Our subjects name the product themselves (the default prefix is the Sites name, "example.com").
+ACCOUNT_EMAIL_SUBJECT_PREFIX = ""
+ACCOUNT_LOGOUT_REDIRECT_URL = "/"
+ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
+# allauth's rate limits (counted in Django's cache, i.e. Redis, so shared by every web process).
+# Written out rather than left to allauth's defaults so a dependency upgrade cannot loosen them.
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    # Per address: stops password guessing against one member from many IPs.
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    # One confirmation mail per address every 3 minutes: resend cannot be used to mail-bomb someone.
+    "confirm_email": "1/3m/key",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
+}
+# Behind N proxies, the client IP (for the per-IP limits) is the N-th address from the right of
+# X-Forwarded-For; with 0 it is REMOTE_ADDR.
+ALLAUTH_TRUSTED_PROXY_COUNT = env.django_trusted_proxy_count
 LOGIN_REDIRECT_URL = "/"
 LOGIN_URL = "account_login"
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
-    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator", "OPTIONS": {"min_length": 10}},
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]

@@ -1,0 +1,20 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.http import HttpRequest
+from django.utils.functional import SimpleLazyObject
+
+from accounts.models import User
+from accounts.selectors import member_is_confirmed
+
+
+def membership(request: HttpRequest) -> dict[str, Any]:
+    """`member_unconfirmed` for the layout's "confirm your email" banner; lazy, so pages that never
+    look at it (and anonymous visitors) cost no query."""
+    user = request.user
+
+    def unconfirmed() -> bool:
+        return isinstance(user, User) and not member_is_confirmed(user=user)
+
+    return {"member_unconfirmed": SimpleLazyObject(unconfirmed)}

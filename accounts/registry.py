@@ -1,0 +1,58 @@
+"""Who holds data about a member: each app registers an exporter and an eraser here.
+
+Accounts never imports another app's models to export or delete a member's data; instead every app
+that stores per-member data registers itself once, from its `AppConfig.ready()`:
+
+    from accounts.registry import member_data_register
+
+    member_data_register(name="analytics", exporter=watch_data_export, eraser=watch_data_erase)
+
+`accounts.services.member_data_export` and `member_account_delete` then call every registered
+handler. Erasers must be idempotent: a deletion that fails half-way is retried from the start.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from django.core.exceptions import ImproperlyConfigured
+
+from accounts.models import User
+
+Exporter = Callable[[User], dict[str, Any] | list[Any]]
+Eraser = Callable[[User], None]
+
+
+@dataclass(frozen=True)
+class MemberDataHandler:
+    name: str
+    exporter: Exporter
+    eraser: Eraser
+
+
+_handlers: dict[str, MemberDataHandler] = {}
+
+
+def member_data_register(*, name: str, exporter: Exporter, eraser: Eraser) -> None:
+    """Register the exporter and eraser of one app's member data under `name` (its export section).
+
+    Registering the same functions again is a no-op (`ready()` can run twice in some test set-ups);
+    a different pair under a taken name is a configuration error, not a silent override.
+    """
+    handler = MemberDataHandler(name=name, exporter=exporter, eraser=eraser)
+    existing = _handlers.get(name)
+    if existing is not None and existing != handler:
+        raise ImproperlyConfigured(f"member data handler {name!r} is already registered")
+    _handlers[name] = handler
+
+
+def member_data_unregister(*, name: str) -> None:
+    """Remove a handler (for tests that register a fake one)."""
+    _handlers.pop(name, None)
+
+
+def member_data_handlers() -> list[MemberDataHandler]:
+    """Every registered handler, in registration order."""
+    return list(_handlers.values())

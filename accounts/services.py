@@ -1,0 +1,48 @@
+"""Writes about members: export of their data and deletion of their account."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from allauth.account.models import EmailAddress
+from django.db import transaction
+from django.utils import timezone
+
+from accounts.models import User
+from accounts.registry import member_data_handlers
+
+logger = logging.getLogger(__name__)
+
+EXPORT_FORMAT = "watchpoint-member-data/1"
+
+
+def member_data_export(*, user: User) -> dict[str, Any]:
+    """Everything we hold about `user`: one section per registered exporter, keyed by its name."""
+    return {
+        "format": EXPORT_FORMAT,
+        "exported_at": timezone.now().isoformat(),
+        "sections": {handler.name: handler.exporter(user) for handler in member_data_handlers()},
+    }
+
+
+def member_account_delete(*, user: User) -> None:
+    """Erase the member's data in every store, then delete the member.
+
+    Erasers run first and the user row goes last, inside one transaction: if any eraser raises, the
+    relational changes roll back and the member still exists (and can retry), so we never end up
+    with a deleted account whose data lingers in some other store without an owner to find it.
+    Non-relational erasers (Cassandra) cannot roll back, which is why erasers must be idempotent.
+    """
+    user_id = user.pk
+    with transaction.atomic():
+        for handler in member_data_handlers():
+            handler.eraser(user)
+        user.delete()
+    # The id only: the email address is exactly what the member asked us to forget.
+    logger.info("member account deleted", extra={"user_id": user_id})
+
+
+def member_account_erase(user: User) -> None:
+    """The accounts app's own eraser: its email addresses (and their pending confirmations)."""
+    EmailAddress.objects.filter(user=user).delete()

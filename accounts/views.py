@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import json
+
+from allauth.core import ratelimit
+from django.contrib import messages
+from django.contrib.auth import logout
+from django.contrib.auth.decorators import login_required
+from django.core.serializers.json import DjangoJSONEncoder
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods
+
+from accounts.forms import AccountDeleteForm
+from accounts.models import User
+from accounts.selectors import member_email_address_pending, member_is_confirmed
+from accounts.services import member_account_delete, member_data_export
+
+
+def _member(request: HttpRequest) -> User:
+    assert isinstance(request.user, User)  # login_required ran first
+    return request.user
+
+
+@require_GET
+@login_required
+def overview(request: HttpRequest) -> HttpResponse:
+    user = _member(request)
+    return render(
+        request,
+        "account/overview.html",
+        {"confirmed": member_is_confirmed(user=user), "pending": member_email_address_pending(user=user)},
+    )
+
+
+@require_GET
+@login_required
+def confirm_needed(request: HttpRequest) -> HttpResponse:
+    """Explains why a members-only page is closed and offers a new confirmation link.
+
+    Other apps redirect here (or render `account/snippets/confirm_needed.html` themselves) when a
+    member has not confirmed their address yet.
+    """
+    user = _member(request)
+    if member_is_confirmed(user=user):
+        return redirect(request.GET.get("next") or "accounts:overview")
+    return render(request, "account/confirm_needed.html", {"pending": member_email_address_pending(user=user)})
+
+
+@require_GET
+@login_required
+def data_export(request: HttpRequest) -> HttpResponse:
+    data = member_data_export(user=_member(request))
+    filename = f"watchpoint-my-data-{timezone.now():%Y-%m-%d}.json"
+    response = HttpResponse(
+        json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False), content_type="application/json"
+    )
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+@require_http_methods(["GET", "POST"])
+@login_required
+def account_delete(request: HttpRequest) -> HttpResponse:
+    user = _member(request)
+    form = AccountDeleteForm(request.POST or None, user=user)
+    if request.method == "POST":
+        # Same budget as allauth's re-authentication: a stolen session must not guess the password.
+        limited = ratelimit.consume_or_429(request, action="reauthenticate", user=user)
+        if limited is not None:
+            return limited
+        if form.is_valid():
+            member_account_delete(user=user)
+            logout(request)
+            messages.success(request, "Your account and everything we kept about it have been deleted.")
+            return redirect("/")
+    return render(request, "account/delete.html", {"form": form})
+
+
