@@ -15,7 +15,7 @@ from typing import Any
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, RetryPolicy, TokenAwarePolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, RetryPolicy, TokenAwarePolicy
 from cassandra.query import PreparedStatement
 from django.conf import settings
 
@@ -71,6 +71,8 @@ def _build() -> _State:
         "execution_profiles": profiles,
         "connection_class": _ConnectionClass,
         "compression": False,
+        # The default backs off to 10 minutes: far too long for workers waiting out a node restart.
+        "reconnection_policy": ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10),
     }
     if "cloud" in conn:
         kwargs["cloud"] = conn["cloud"]

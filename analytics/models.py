@@ -1,9 +1,10 @@
 """Cassandra tables of the analytics app, designed query-first.
 
-`manage.py sync_cassandra` creates the keyspace and these tables (and is a no-op when they exist).
-Hot paths do not go through cqlengine: services and selectors use prepared statements on the
-process's session (analytics/cassandra.py). Each table states its partition key, clustering,
-partition size bound, TTL and compaction.
+`manage.py sync_cassandra` creates the keyspace and these tables (a no-op when they exist). Hot paths
+do not go through cqlengine: services and selectors use prepared statements on the process's session
+(analytics/cassandra.py). Each table states its partition key, clustering, partition size bound, TTL
+and compaction. Every write is idempotent (a replayed batch rewrites the same cells or adds the same
+set elements), which is what makes at-least-once delivery give exactly-once results.
 """
 
 from __future__ import annotations
@@ -14,6 +15,12 @@ from cassandra.cqlengine import columns
 from django.conf import settings
 from django_cassandra_engine.models import DjangoCassandraModel
 
+_DAILY_TWCS = {
+    "class": "org.apache.cassandra.db.compaction.TimeWindowCompactionStrategy",
+    "compaction_window_unit": "DAYS",
+    "compaction_window_size": "1",
+}
+
 
 class WatchEvent(DjangoCassandraModel):
     """Raw per-second watch events: one row per second of video a member watched in a viewing session.
@@ -21,19 +28,15 @@ class WatchEvent(DjangoCassandraModel):
     Partition ((user_id, day)): one member's events of one UTC day, so a partition holds at most
     86,400 rows per concurrently playing session; bounded by time, and findable by member for export
     and deletion (via MemberWatchDay). Clustering (video_id, session_id, position): a replayed batch
-    overwrites the same cells, which makes ingestion idempotent. TTL: WATCH_EVENT_TTL_DAYS (400 by
-    default). TimeWindowCompactionStrategy with one-day windows: rows are written once, in time
-    order, and expire together, so whole SSTables drop at expiry without compaction work.
+    overwrites the same cells. TTL: WATCH_EVENT_TTL_DAYS (400 by default). TimeWindowCompactionStrategy
+    with one-day windows: rows are written once, in time order, and expire together, so whole SSTables
+    drop at expiry without compaction work.
     """
 
     __table_name__ = "watch_events"
     __options__: ClassVar[dict[str, object]] = {
         "default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS,
-        "compaction": {
-            "class": "org.apache.cassandra.db.compaction.TimeWindowCompactionStrategy",
-            "compaction_window_unit": "DAYS",
-            "compaction_window_size": "1",
-        },
+        "compaction": _DAILY_TWCS,
         "gc_grace_seconds": 86400,
     }
 
@@ -50,13 +53,14 @@ class WatchEvent(DjangoCassandraModel):
 
 
 class MemberWatchDay(DjangoCassandraModel):
-    """Which (video, day) a member has raw events for: the index export and deletion walk.
+    """Which (day, video) a member has raw events for: the index that export and deletion walk.
 
-    Partition (user_id): one row per video per day watched (a member watching 20 videos a day for a
-    year: ~7,300 rows). No TTL (a stale row points at an expired partition and costs one empty read).
+    Partition (user_id): one row per video per day watched (20 videos a day for a year: ~7,300 rows).
+    Same TTL as the raw events it points at. SizeTieredCompactionStrategy.
     """
 
     __table_name__ = "member_watch_days"
+    __options__: ClassVar[dict[str, object]] = {"default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS}
 
     user_id = columns.BigInt(partition_key=True)
     day = columns.Date(primary_key=True)
@@ -66,22 +70,82 @@ class MemberWatchDay(DjangoCassandraModel):
         get_pk_field = "user_id"
 
 
-class ResumePosition(DjangoCassandraModel):
-    """Where a member stopped in each video: one row per (member, video).
+class MemberVideo(DjangoCassandraModel):
+    """A member's state for one video: resume position, coverage, continue-watching flags.
 
-    Partition (user_id): bounded by the catalogue size; one read serves the continue-watching row.
-    Every write carries `USING TIMESTAMP <client event time>`, so the newest position by the
-    member's own clock wins even when an older batch (another tab, another device, a retry) lands
-    later. No TTL; SizeTieredCompactionStrategy (rows are overwritten often).
+    Partition (user_id), clustering (video_id): bounded by the catalogue size; one partition read
+    serves the continue-watching row and every progress bar on a page. Cells carry different write
+    timestamps on purpose (Cassandra resolves each cell by its own timestamp):
+    - `position`, `last_watched`, `session_id`, and `hidden = false` are written `USING TIMESTAMP
+      <client event time>`: the newest position by the member's own clock wins even when an older
+      batch (another tab, another device, a retry) lands later, and watching again after "remove
+      from continue watching" shows the video again, while an old batch arriving late does not;
+    - `seconds` (coverage: which seconds of the video were ever watched) grows by set union, which
+      is idempotent; completion is coverage, so dragging to the end does not complete a video;
+    - `watched` = size of `seconds`, written `USING TIMESTAMP <time it was read>` so the newest read
+      (which saw every earlier union) wins over a concurrent worker's older read;
+    - `hidden` and `marked_watched` are set by the member (server time).
+    No TTL (members expect to resume months later). SizeTieredCompactionStrategy (cells overwritten).
     """
 
-    __table_name__ = "resume_positions"
+    __table_name__ = "member_videos"
 
     user_id = columns.BigInt(partition_key=True)
     video_id = columns.BigInt(primary_key=True)
-    position = columns.Integer(required=True)
-    client_ts = columns.DateTime(required=True)
-    session_id = columns.UUID(required=True)
+    position = columns.Integer()
+    last_watched = columns.DateTime()
+    session_id = columns.UUID()
+    seconds = columns.Set(columns.Integer)
+    watched = columns.Integer()
+    hidden = columns.Boolean()
+    marked_watched = columns.Boolean()
 
     class Meta:
         get_pk_field = "user_id"
+
+
+class VideoSession(DjangoCassandraModel):
+    """Per video and UTC day, the seconds each viewing session watched: the rollups' input.
+
+    Partition ((video_id, day)): one row per viewing session of that video that day (a session is one
+    page load), so its size is the video's sessions per day; at ~600 seconds a session, 10,000
+    sessions a day is ~25 MB, the bound to watch (the next step past that is a shard in the key).
+    Clustering (user_id, session_id): a member's rows are one slice, deletable by prefix. `seconds`
+    grows by set union (idempotent). TTL and one-day TWCS as the raw events.
+    """
+
+    __table_name__ = "video_sessions"
+    __options__: ClassVar[dict[str, object]] = {
+        "default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS,
+        "compaction": _DAILY_TWCS,
+        "gc_grace_seconds": 86400,
+    }
+
+    video_id = columns.BigInt(partition_key=True)
+    day = columns.Date(partition_key=True)
+    user_id = columns.BigInt(primary_key=True)
+    session_id = columns.UUID(primary_key=True)
+    seconds = columns.Set(columns.Integer)
+
+    class Meta:
+        get_pk_field = "video_id"
+
+
+class VideoChange(DjangoCassandraModel):
+    """Which (video, day) received events in each minute: what rollups must recompute.
+
+    Partition (minute): minutes since the Unix epoch of the write, so a rollup job reads exactly the
+    minutes since its last run, never raw events. Bounded by the videos watched in one minute. A late
+    batch for yesterday lands here under today's minute with yesterday's `day`, so yesterday is
+    recomputed. TTL 7 days (a rollup job down for longer rebuilds from raw events instead).
+    """
+
+    __table_name__ = "video_changes"
+    __options__: ClassVar[dict[str, object]] = {"default_time_to_live": 7 * 86400}
+
+    minute = columns.Integer(partition_key=True)
+    video_id = columns.BigInt(primary_key=True)
+    day = columns.Date(primary_key=True)
+
+    class Meta:
+        get_pk_field = "minute"

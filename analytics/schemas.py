@@ -49,6 +49,8 @@ class WatchBatchIn(BaseModel):
     video_id: Annotated[StrictInt, Field(ge=1)]
     session_id: uuid.UUID
     events: Annotated[list[WatchEventIn], Field(min_length=1, max_length=MAX_EVENTS_PER_BATCH)]
+    # Only on the sendBeacon path: the signed per-page token (see viewing_session_start).
+    token: Annotated[str, Field(max_length=500)] | None = None
 
     @field_validator("session_id")
     @classmethod

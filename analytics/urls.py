@@ -5,4 +5,5 @@ from analytics import views
 app_name = "analytics"
 urlpatterns = [
     path("api/watch/", views.watch_batch_create, name="watch-batch"),
+    path("api/watch/beacon/", views.watch_beacon_create, name="watch-beacon"),
 ]

@@ -6,12 +6,16 @@ import json
 import logging
 
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
 from pydantic import ValidationError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analytics.schemas import WatchBatchIn
-from analytics.tasks import watch_batch_record_task
+from analytics.services import Enqueued, WatchBatch, viewing_session_token_valid, watch_batch_enqueue
+from analytics.tasks import watch_stream_drain_task
 from videos.selectors import video_watchable_get
 
 logger = logging.getLogger(__name__)
@@ -26,6 +30,18 @@ def _error(status: int, message: str, **extra: object) -> JsonResponse:
 
 @require_POST
 def watch_batch_create(request: HttpRequest) -> JsonResponse:
+    """A batch flushed by `fetch`: session cookie + CSRF header (Django's middleware checks it)."""
+    return _accept(request, beacon=False)
+
+
+@csrf_exempt  # sendBeacon cannot send the CSRF header; the signed per-page token replaces it
+@require_POST
+def watch_beacon_create(request: HttpRequest) -> JsonResponse:
+    """A batch flushed by `navigator.sendBeacon` when the page hides: session cookie + page token."""
+    return _accept(request, beacon=True)
+
+
+def _accept(request: HttpRequest, *, beacon: bool) -> JsonResponse:
     if not request.user.is_authenticated:
         return _error(401, "log in to record watching")
     try:
@@ -40,6 +56,10 @@ def watch_batch_create(request: HttpRequest) -> JsonResponse:
             for err in exc.errors(include_url=False, include_input=False)
         ]
         return _error(400, "invalid watch batch", errors=errors)
+    if beacon and not viewing_session_token_valid(
+        token=batch.token or "", user_id=request.user.pk, video_id=batch.video_id, session_id=batch.session_id
+    ):
+        return _error(403, "beacon token missing, expired or not for this session")
 
     video = video_watchable_get(user=request.user, video_id=batch.video_id)
     if video is None:
@@ -51,15 +71,25 @@ def watch_batch_create(request: HttpRequest) -> JsonResponse:
                 400, "invalid watch batch", errors=[{"field": "events.position", "reason": f"must be at most {limit}"}]
             )
 
-    payload = {
-        "user_id": request.user.pk,
-        "video_id": video.pk,
-        "session_id": str(batch.session_id),
-        "events": [(e.position, e.client_ts, e.rate) for e in batch.events],
-    }
+    watch_batch = WatchBatch(
+        user_id=request.user.pk,
+        video_id=video.pk,
+        session_id=batch.session_id,
+        events=tuple((e.position, e.client_ts, e.rate) for e in batch.events),
+    )
     try:
-        watch_batch_record_task.delay(payload)
-    except OperationalError:
-        logger.warning("watch batch refused: broker unreachable")
+        outcome = watch_batch_enqueue(batch=watch_batch)
+    except (RedisConnectionError, RedisTimeoutError):
+        logger.warning("watch batch refused: Redis unreachable")
         return _error(503, "tracking is briefly unavailable; keep the batch and retry")
+    if outcome is Enqueued.RATE_LIMITED:
+        response = _error(429, "too many batches; slow down and retry")
+        response["Retry-After"] = "60"
+        return response
+    if outcome is Enqueued.QUEUED_WAKE_DRAIN:
+        try:
+            watch_stream_drain_task.delay()
+        except OperationalError:
+            # The batch is already durable in the stream; the beat drain will pick it up.
+            logger.warning("could not wake a drain task; the periodic drain will store the batch")
     return JsonResponse({"accepted": len(batch.events)}, status=202)

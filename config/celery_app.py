@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init
+from celery.signals import worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -19,3 +19,11 @@ def _fresh_cassandra_session_after_fork(**_: object) -> None:
     from analytics.cassandra import cassandra_reset
 
     cassandra_reset()
+
+
+@worker_ready.connect
+def _drain_what_a_previous_worker_left(**_: object) -> None:
+    # Entries a killed worker took but never acknowledged are claimed by the next drain.
+    from analytics.tasks import watch_stream_drain_task
+
+    watch_stream_drain_task.delay()

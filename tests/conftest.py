@@ -48,9 +48,10 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 30, interval: f
 class WorkerProcess:
     """A `celery worker` subprocess on the test broker and the test Cassandra keyspace."""
 
-    def __init__(self, *, concurrency: int = 2) -> None:
+    def __init__(self, *, concurrency: int = 2, env: dict[str, str] | None = None) -> None:
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
         self.concurrency = concurrency
+        self.extra_env = env or {}
         self.log_path = ROOT / "var" / f"{self.name.split('@')[0]}.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
@@ -61,7 +62,10 @@ class WorkerProcess:
             DJANGO_SETTINGS_MODULE="config.settings_test",
             REDIS_URL=settings.REDIS_URL,
             CASSANDRA_KEYSPACE=str(db["cassandra"]["NAME"]),
+            # A killed worker's stream entries are claimed by the next drain after this long.
+            WATCH_CLAIM_IDLE_SECONDS="2",
         )
+        env.update(self.extra_env)
         return env
 
     def start(self) -> WorkerProcess:
@@ -85,6 +89,10 @@ class WorkerProcess:
                     self.name,
                     "--without-gossip",
                     "--without-mingle",
+                    # Embedded beat: the periodic drain that claims a killed worker's entries.
+                    "-B",
+                    "-s",
+                    str(self.log_path.with_suffix(".beat-schedule")),
                 ],
                 cwd=ROOT,
                 env=self.env(),

@@ -5,12 +5,11 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from unittest import mock
-
 import pytest
 from django.urls import reverse
 
-from analytics.tasks import watch_batch_record_task
+from analytics.services import WatchBatch
+from analytics.stream import STREAM, stream_client
 from tests.factories import VideoFactory
 
 URL = "/api/watch/"
@@ -28,10 +27,23 @@ def good_body(video_id: int) -> dict:
     }
 
 
+class Stream:
+    """The real Redis stream the endpoint appends to (tests have a Redis database of their own)."""
+
+    def __init__(self):
+        self.client = stream_client()
+        self.client.flushdb()
+
+    def batches(self) -> list[WatchBatch]:
+        return [WatchBatch.from_json(fields[b"b"]) for _, fields in self.client.xrange(STREAM)]
+
+    def assert_not_called(self):
+        assert self.client.xlen(STREAM) == 0
+
+
 @pytest.fixture
 def enqueued():
-    with mock.patch.object(watch_batch_record_task, "delay") as delay:
-        yield delay
+    return Stream()
 
 
 def test_the_url_is_named():
@@ -58,9 +70,8 @@ def test_a_good_batch_is_enqueued_for_the_sessions_member(client, member, video,
 
     response = client.post(URL, good_body(video.pk), content_type="application/json")
     assert response.status_code == 202
-    (payload,), _ = enqueued.call_args
-    assert payload["user_id"] == member.pk
-    assert payload["video_id"] == video.pk
+    (batch,) = enqueued.batches()
+    assert (batch.user_id, batch.video_id, batch.events[0][0]) == (member.pk, video.pk, 5)
 
 
 RAW = '{"video_id": VID, "session_id": "SID", "events": [EVENT]}'
@@ -138,3 +149,50 @@ def test_an_unconfirmed_member_cannot_report_a_members_only_video(client, enqueu
 def test_a_get_is_refused(client, member):
     client.force_login(member)
     assert client.get(URL).status_code == 405
+
+
+@pytest.mark.django_db
+def test_past_the_members_rate_the_endpoint_answers_429_and_enqueues_nothing_more(
+    client, member, video, enqueued, settings
+):
+    settings.WATCH_BATCHES_PER_MINUTE = 3
+    client.force_login(member)
+
+    statuses = [client.post(URL, good_body(video.pk), content_type="application/json").status_code for _ in range(5)]
+
+    assert statuses == [202, 202, 202, 429, 429]
+    assert len(enqueued.batches()) == 3
+
+
+@pytest.mark.django_db
+def test_when_redis_is_unreachable_the_endpoint_answers_503(client, member, video, settings):
+    from analytics import stream
+
+    client.force_login(member)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    stream._client.cache_clear()
+    stream._enqueue_script.cache_clear()
+
+    response = client.post(URL, good_body(video.pk), content_type="application/json")
+
+    assert response.status_code == 503
+    assert "retry" in response.json()["error"]
+
+
+@pytest.mark.django_db
+def test_a_beacon_needs_the_pages_signed_token_for_this_member_video_and_session(client, member, video, enqueued):
+    from analytics.services import viewing_session_start
+
+    client.force_login(member)
+    viewing = viewing_session_start(user_id=member.pk, video_id=video.pk)
+    body = good_body(video.pk) | {"session_id": str(viewing.session_id)}
+
+    assert client.post(URL + "beacon/", body, content_type="application/json").status_code == 403
+    other_session = body | {"session_id": str(uuid.uuid4()), "token": viewing.token}
+    assert client.post(URL + "beacon/", other_session, content_type="application/json").status_code == 403
+    enqueued.assert_not_called()
+
+    response = client.post(URL + "beacon/", body | {"token": viewing.token}, content_type="application/json")
+
+    assert response.status_code == 202
+    assert len(enqueued.batches()) == 1

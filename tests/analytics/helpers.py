@@ -1,0 +1,72 @@
+"""Reading back what the pipeline stored, straight from Cassandra, for assertions."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from datetime import UTC, datetime
+
+from django.test import Client
+from django.urls import reverse
+
+from analytics.cassandra import cassandra_keyspace, cassandra_session
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def batch_body(video_id: int, session_id: uuid.UUID, positions, *, t0: int, rate: float = 1.0) -> dict:
+    return {
+        "video_id": video_id,
+        "session_id": str(session_id),
+        "events": [{"position": p, "client_ts": t0 + i * 1000, "rate": rate} for i, p in enumerate(positions)],
+    }
+
+
+def post(client: Client, body: dict) -> int:
+    return client.post(reverse("analytics:watch-batch"), body, content_type="application/json").status_code
+
+
+def stored_state(user_id: int, video_id: int) -> dict:
+    """Every row the pipeline keeps for one member and video, in comparable form."""
+    session = cassandra_session()
+    ks = cassandra_keyspace()
+    days = [r.day for r in session.execute(f"SELECT day FROM {ks}.member_watch_days WHERE user_id = %s", (user_id,))]
+    events = []
+    for day in sorted(set(days)):
+        events += [
+            tuple(r)
+            for r in session.execute(
+                f"SELECT video_id, session_id, position, client_ts, rate FROM {ks}.watch_events "
+                "WHERE user_id = %s AND day = %s",
+                (user_id, day),
+            )
+            if r.video_id == video_id
+        ]
+    sessions = {}
+    for day in sorted(set(days)):
+        for r in session.execute(
+            f"SELECT session_id, seconds FROM {ks}.video_sessions WHERE video_id = %s AND day = %s AND user_id = %s",
+            (video_id, day, user_id),
+        ):
+            sessions[(day, r.session_id)] = frozenset(r.seconds or ())
+    row = session.execute(
+        f"SELECT position, last_watched, seconds, watched FROM {ks}.member_videos WHERE user_id = %s AND video_id = %s",
+        (user_id, video_id),
+    ).one()
+    return {
+        "events": sorted(events),
+        "sessions": sessions,
+        "position": row.position if row else None,
+        "coverage": frozenset(row.seconds or ()) if row else frozenset(),
+        "watched": row.watched if row else None,
+    }
+
+
+def event_count(user_id: int, video_id: int) -> int:
+    return len(stored_state(user_id, video_id)["events"])
+
+
+def utc(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
