@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.urls import reverse
 
@@ -17,13 +18,30 @@ class Video(models.Model):
     slug = models.SlugField(max_length=220, unique=True)
     description = models.TextField(blank=True)
     provider = models.CharField(max_length=16, choices=Provider.choices)
-    # Canonical provider id (e.g. YouTube's 11-character id); for self-hosted files, the file URL.
+    # Canonical provider id (e.g. YouTube's 11-character id; Vimeo "<id>:<hash>" for unlisted
+    # links); for self-hosted files, the file URL.
     external_id = models.CharField(max_length=500)
+    # What staff pasted, kept so they can see where an entry came from.
+    source_url = models.URLField(max_length=500, blank=True)
     # Seconds. Staff may set it; otherwise the first real player report fills it once.
     duration = models.PositiveIntegerField(null=True, blank=True)
+    # Uploaded by staff; without one, the provider's default image is used where there is one.
+    # A FileField (not ImageField) so the site needs no imaging library.
+    thumbnail = models.FileField(
+        upload_to="thumbnails/",
+        blank=True,
+        validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp"])],
+    )
     is_published = models.BooleanField(default=False)
     members_only = models.BooleanField(default=True)
     published_at = models.DateTimeField(null=True, blank=True)
+    # Catalogue order: lower first; equal positions fall back to the newest first.
+    position = models.PositiveIntegerField(default=0, help_text="Lower numbers come first in the catalogue.")
+    # Set once by the first player that reports the video removed, private or not embeddable;
+    # staff clear it (admin action) after checking.
+    is_unavailable = models.BooleanField(default=False)
+    unavailable_at = models.DateTimeField(null=True, blank=True)
+    unavailable_code = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -38,3 +56,59 @@ class Video(models.Model):
 
     def get_absolute_url(self) -> str:
         return reverse("videos:watch", kwargs={"slug": self.slug})
+
+    @property
+    def thumbnail_url(self) -> str | None:
+        if self.thumbnail:
+            return str(self.thumbnail.url)
+        if self.provider == self.Provider.YOUTUBE:
+            return f"https://i.ytimg.com/vi/{self.external_id}/hqdefault.jpg"
+        # Vimeo and Wistia thumbnails need an API call (oEmbed); staff upload one instead.
+        return None
+
+    @property
+    def embed_id(self) -> str:
+        """The id the provider's player takes (Vimeo's unlisted hash travels separately)."""
+        return self.external_id.split(":", 1)[0] if self.provider == self.Provider.VIMEO else self.external_id
+
+    @property
+    def vimeo_hash(self) -> str:
+        if self.provider == self.Provider.VIMEO and ":" in self.external_id:
+            return self.external_id.split(":", 1)[1]
+        return ""
+
+
+class Playlist(models.Model):
+    """An ordered set of videos (a course); a video may be in several playlists."""
+
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=220, unique=True)
+    description = models.TextField(blank=True)
+    is_published = models.BooleanField(default=False)
+    videos = models.ManyToManyField(Video, through="PlaylistItem", related_name="playlists")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("title", "id")
+
+    def __str__(self) -> str:
+        return self.title
+
+    def get_absolute_url(self) -> str:
+        return reverse("videos:playlist", kwargs={"slug": self.slug})
+
+
+class PlaylistItem(models.Model):
+    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="items")
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="playlist_items")
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("position", "id")
+        constraints = [
+            models.UniqueConstraint(fields=("playlist", "video"), name="playlist_item_unique_video"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.playlist} #{self.position}: {self.video}"

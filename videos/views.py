@@ -1,15 +1,121 @@
 from __future__ import annotations
 
-from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
+import json
+from urllib.parse import urlsplit
 
-from videos.selectors import video_published_list
+from django.core.paginator import Paginator
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.http import require_POST
+from pydantic import ValidationError
+
+from videos.models import Video
+from videos.providers import parse_timestamp
+from videos.schemas import DurationReportIn, PlayerReportIn
+from videos.selectors import (
+    Access,
+    playlist_catalogue_list,
+    playlist_published_get,
+    playlist_video_list,
+    video_access_get,
+    video_catalogue_list,
+    video_reportable_get,
+)
+from videos.services import video_duration_fill, video_unavailable_record
+
+CATALOGUE_PAGE_SIZE = 24
 
 
 def catalogue(request: HttpRequest) -> HttpResponse:
-    return render(request, "videos/catalogue.html", {"videos": video_published_list()[:48]})
+    search = request.GET.get("q", "").strip()[:100]
+    page = Paginator(video_catalogue_list(search=search), CATALOGUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    playlists = playlist_catalogue_list() if not search and page.number == 1 else None
+    return render(
+        request,
+        "videos/catalogue.html",
+        {"page": page, "videos": page.object_list, "search": search, "playlists": playlists},
+    )
+
+
+def playlist(request: HttpRequest, slug: str) -> HttpResponse:
+    found = playlist_published_get(slug=slug)
+    if found is None:
+        raise Http404("No such playlist")
+    return render(request, "videos/playlist.html", {"playlist": found, "videos": playlist_video_list(playlist=found)})
 
 
 def watch(request: HttpRequest, slug: str) -> HttpResponse:
-    video = get_object_or_404(video_published_list(), slug=slug)
-    return render(request, "videos/watch.html", {"video": video})
+    result = video_access_get(user=request.user, slug=slug)
+    if result is None:
+        raise Http404("No such video")
+    video = result.video
+    if result.access is not Access.WATCH:
+        # 403 with a page that says what to do next, not a bare redirect to the login form.
+        return render(request, "videos/gate.html", {"video": video, "access": result.access.value}, status=403)
+
+    start = parse_timestamp(request.GET.get("t"))
+    if start is not None and video.duration is not None and start >= video.duration:
+        start = None
+    context: dict[str, object] = {"video": video, "start": start}
+    found = playlist_published_get(slug=request.GET.get("list", ""))
+    if found is not None:
+        videos = playlist_video_list(playlist=found)
+        if video in videos:
+            index = videos.index(video)
+            following = videos[index + 1] if index + 1 < len(videos) else None
+            context.update(
+                playlist=found,
+                playlist_videos=videos,
+                playlist_index=index + 1,
+                next_video=following,
+                next_url=f"{following.get_absolute_url()}?list={found.slug}" if following else "",
+            )
+    response = render(request, "videos/watch.html", context)
+    if video.provider == Video.Provider.FILE:
+        # The file's own origin joins media-src/connect-src for this response only (config/csp.py).
+        response.csp_media_sources = [_origin(video.external_id)]  # type: ignore[attr-defined]
+    return response
+
+
+def _origin(url: str) -> str:
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def _error(status: int, message: str, **extra: object) -> JsonResponse:
+    return JsonResponse({"error": message, **extra}, status=status)
+
+
+@require_POST
+def player_report_create(request: HttpRequest, video_id: int) -> JsonResponse:
+    """A player saw the video's real duration, or that the video is unavailable.
+
+    Only people who may watch the video report on it, and each fact is recorded once: the
+    duration is filled only while empty, the unavailable flag only while clear.
+    """
+    if not request.user.is_authenticated:
+        return _error(401, "log in to report on a video")
+    try:
+        body = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError):
+        return _error(400, "body must be JSON")
+    try:
+        report = PlayerReportIn.model_validate(body).root
+    except ValidationError as exc:
+        errors = [
+            {"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]}
+            for err in exc.errors(include_url=False, include_input=False)
+        ]
+        return _error(
+            400,
+            'invalid report: send {"kind": "duration", "seconds": N} or {"kind": "unavailable", "code": C}',
+            errors=errors,
+        )
+    video = video_reportable_get(user=request.user, video_id=video_id)
+    if video is None:
+        return _error(404, "no such video, or you may not watch it")
+    if isinstance(report, DurationReportIn):
+        recorded = video_duration_fill(video_id=video.pk, seconds=float(report.seconds))
+    else:
+        recorded = video_unavailable_record(video_id=video.pk, code=str(report.code))
+    return JsonResponse({"recorded": recorded, "kind": report.kind})

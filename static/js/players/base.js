@@ -1,0 +1,78 @@
+// Shared plumbing for the provider modules: event listeners, script loading, a 4 Hz ticker.
+// Not part of the public interface (see index.js); only the provider modules import it.
+
+export const TICK_MS = 250;
+// A jump this much larger than the time that passed is a seek (providers without seek events).
+export const SEEK_SLACK_S = 1.5;
+
+export class BasePlayer {
+  constructor(provider) {
+    this.provider = provider;
+    this._listeners = new Map();
+    this._ticker = null;
+    this._pendingError = null;
+  }
+
+  on(eventName, callback) {
+    if (!this._listeners.has(eventName)) this._listeners.set(eventName, new Set());
+    this._listeners.get(eventName).add(callback);
+    // An error can happen before anyone could subscribe (a removed video fails while loading):
+    // hand it to the first "error" listener instead of losing it.
+    if (eventName === "error" && this._pendingError) {
+      const detail = this._pendingError;
+      this._pendingError = null;
+      queueMicrotask(() => callback(detail));
+    }
+    return () => this._listeners.get(eventName).delete(callback);
+  }
+
+  emit(eventName, detail = {}) {
+    if (eventName === "error" && !(this._listeners.get("error") || new Set()).size) {
+      this._pendingError = detail;
+      return;
+    }
+    for (const callback of this._listeners.get(eventName) || []) {
+      try {
+        callback(detail);
+      } catch (err) {
+        // One broken listener (e.g. the tracker) must not stop the others or the player.
+        console.error(`watchpoint player: "${eventName}" listener failed`, err);
+      }
+    }
+  }
+
+  // Calls `tick` every TICK_MS until stopTicker(); used while playing.
+  startTicker(tick) {
+    if (this._ticker === null) this._ticker = window.setInterval(tick, TICK_MS);
+  }
+
+  stopTicker() {
+    if (this._ticker !== null) window.clearInterval(this._ticker);
+    this._ticker = null;
+  }
+}
+
+const loading = new Map();
+
+// Load a classic script once per page; resolves when it has run.
+export function loadScript(src) {
+  if (!loading.has(src)) {
+    loading.set(
+      src,
+      new Promise((resolve, reject) => {
+        const script = document.createElement("script");
+        script.src = src;
+        script.async = true;
+        script.onload = () => resolve();
+        script.onerror = () => reject(new Error(`could not load ${src}`));
+        document.head.appendChild(script);
+      }),
+    );
+  }
+  return loading.get(src);
+}
+
+export function finiteOrNull(value) {
+  const n = Number(value);
+  return Number.isFinite(n) && n > 0 ? n : null;
+}

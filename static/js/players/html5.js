@@ -1,0 +1,112 @@
+// Self-hosted files in a <video> element; HLS (.m3u8) through the vendored hls.js where Media
+// Source Extensions exist, native HLS (Safari) otherwise.
+import { BasePlayer, finiteOrNull, loadScript } from "./base.js";
+
+// MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED: missing file or a format nothing here can decode.
+const UNAVAILABLE_MEDIA_ERRORS = new Set([4]);
+
+function isHls(url) {
+  try {
+    return new URL(url, window.location.href).pathname.toLowerCase().endsWith(".m3u8");
+  } catch {
+    return false;
+  }
+}
+
+export async function createHtml5Player(element, config) {
+  const video = document.createElement("video");
+  video.controls = true;
+  video.playsInline = true;
+  video.preload = "metadata";
+  video.className = "player-media";
+  if (config.poster) video.poster = config.poster;
+  element.replaceChildren(video);
+
+  const player = new BasePlayer("file");
+  let lastTime = config.start || 0;
+  let reportedDuration = null;
+
+  player.currentTime = () => video.currentTime;
+  player.duration = () => finiteOrNull(video.duration);
+  player.isPlaying = () => !video.paused && !video.ended && video.readyState > 2;
+  player.playbackRate = () => video.playbackRate;
+  player.seek = (seconds) => {
+    video.currentTime = Math.max(0, Number(seconds) || 0);
+  };
+  player.play = () => video.play().catch(() => {});
+  player.pause = () => video.pause();
+  player.element = video;
+
+  const tick = () => {
+    lastTime = video.currentTime;
+    player.emit("timeupdate", { time: lastTime });
+  };
+  video.addEventListener("playing", () => {
+    player.emit("play");
+    player.startTicker(tick);
+  });
+  video.addEventListener("pause", () => {
+    player.stopTicker();
+    // "ended" also fires a pause in some browsers; report it once, as ended.
+    if (!video.ended) player.emit("pause");
+  });
+  video.addEventListener("ended", () => {
+    player.stopTicker();
+    player.emit("ended");
+  });
+  video.addEventListener("seeking", () => {
+    player.emit("seeking", { from: lastTime, to: video.currentTime });
+  });
+  video.addEventListener("seeked", () => {
+    lastTime = video.currentTime;
+    player.emit("seeked", { to: video.currentTime });
+  });
+  video.addEventListener("ratechange", () => player.emit("ratechange", { rate: video.playbackRate }));
+  video.addEventListener("durationchange", () => {
+    const duration = finiteOrNull(video.duration);
+    if (duration !== null && duration !== reportedDuration) {
+      reportedDuration = duration;
+      player.emit("durationchange", { duration });
+    }
+  });
+  video.addEventListener("error", () => {
+    const code = video.error ? video.error.code : 0;
+    player.emit("error", { code, unavailable: UNAVAILABLE_MEDIA_ERRORS.has(code) });
+  });
+
+  const ready = new Promise((resolve) => {
+    video.addEventListener(
+      "loadedmetadata",
+      () => {
+        if (config.start) video.currentTime = config.start;
+        resolve();
+      },
+      { once: true },
+    );
+    // A file that never loads still yields a player, so the page can show and report the error.
+    video.addEventListener("error", () => resolve(), { once: true });
+  });
+
+  const src = config.externalId;
+  if (isHls(src) && !video.canPlayType("application/vnd.apple.mpegurl").startsWith("probably")) {
+    await loadScript(config.hlsScriptUrl);
+    const Hls = window.Hls;
+    if (Hls && Hls.isSupported()) {
+      const hls = new Hls({ enableWorker: true });
+      hls.on(Hls.Events.ERROR, (_event, data) => {
+        if (!data.fatal) return;
+        const missing = data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR;
+        player.emit("error", { code: data.details, unavailable: missing });
+      });
+      hls.loadSource(src);
+      hls.attachMedia(video);
+      player.hls = hls;
+    } else {
+      video.src = src;
+    }
+  } else {
+    video.src = src;
+  }
+  await ready;
+  return player;
+}

@@ -1,0 +1,209 @@
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from django import forms
+from django.contrib import admin, messages
+from django.db.models import Count, QuerySet
+from django.http import HttpRequest
+from django.template.loader import render_to_string
+from django.templatetags.static import static
+from django.utils import timezone
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from videos.models import Playlist, PlaylistItem, Video
+from videos.providers import UnsupportedVideoURL, parse_video_url
+from videos.services import video_available_set, video_duplicate_get, video_publish_set, video_slug_make
+from videos.templatetags.videos_tags import clock
+
+# Django's classes are generic only in django-stubs; subscripting them at runtime fails.
+if TYPE_CHECKING:
+    VideoModelForm = forms.ModelForm[Video]
+    VideoModelAdmin = admin.ModelAdmin[Video]
+    PlaylistModelAdmin = admin.ModelAdmin[Playlist]
+    PlaylistItemInlineBase = admin.TabularInline[PlaylistItem, Playlist]
+else:
+    VideoModelForm = forms.ModelForm
+    VideoModelAdmin = PlaylistModelAdmin = admin.ModelAdmin
+    PlaylistItemInlineBase = admin.TabularInline
+
+
+class VideoAddForm(VideoModelForm):
+    """Add by URL: staff paste a link; provider and id come from `parse_video_url`."""
+
+    url = forms.CharField(
+        label="Video URL",
+        max_length=500,
+        help_text="A YouTube, Vimeo or Wistia link, or an https:// link to an .mp4, .webm or .m3u8 file.",
+        widget=forms.URLInput(attrs={"size": 80, "autofocus": True}),
+    )
+
+    class Meta:
+        model = Video
+        fields = (
+            "url",
+            "title",
+            "slug",
+            "description",
+            "duration",
+            "thumbnail",
+            "position",
+            "members_only",
+            "is_published",
+        )
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["slug"].required = False
+        self.fields["slug"].help_text = "Leave empty to make one from the title."
+
+    def clean_url(self) -> str:
+        url: str = self.cleaned_data["url"]
+        try:
+            source = parse_video_url(url)
+        except UnsupportedVideoURL as exc:
+            raise forms.ValidationError(str(exc)) from exc
+        existing = video_duplicate_get(source=source)
+        if existing is not None:
+            raise forms.ValidationError(f"This video is already in the catalogue as “{existing.title}”.")
+        self.instance.provider = source.provider
+        self.instance.external_id = source.external_id
+        self.instance.source_url = url.strip()[:500]
+        return url
+
+    def clean_slug(self) -> str:
+        slug: str = self.cleaned_data.get("slug") or ""
+        return slug or video_slug_make(title=self.data.get("title", "") or "video")
+
+
+class UnavailableFilter(admin.SimpleListFilter):
+    title = "availability"
+    parameter_name = "unavailable"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "Unavailable"), ("no", "Available")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Video]) -> QuerySet[Video]:
+        if self.value() == "yes":
+            return queryset.filter(is_unavailable=True)
+        if self.value() == "no":
+            return queryset.filter(is_unavailable=False)
+        return queryset
+
+
+@admin.register(Video)
+class VideoAdmin(VideoModelAdmin):
+    list_display = (
+        "thumbnail_tag",
+        "title",
+        "provider",
+        "duration_display",
+        "is_published",
+        "members_only",
+        "published_at",
+        "is_unavailable",
+    )
+    list_display_links = ("thumbnail_tag", "title")
+    list_filter = ("provider", "is_published", "members_only", UnavailableFilter)
+    search_fields = ("title",)
+    ordering = ("position", "-published_at", "-id")
+    actions = ("publish", "unpublish", "mark_available")
+    readonly_fields = (
+        "provider",
+        "external_id",
+        "source_url",
+        "player_preview",
+        "is_unavailable",
+        "unavailable_at",
+        "unavailable_code",
+        "created_at",
+        "updated_at",
+    )
+    fieldsets = (
+        (None, {"fields": ("title", "slug", "description")}),
+        ("Source", {"fields": ("provider", "external_id", "source_url", "player_preview")}),
+        (
+            "Catalogue",
+            {"fields": ("duration", "thumbnail", "position", "is_published", "members_only", "published_at")},
+        ),
+        ("Availability", {"fields": ("is_unavailable", "unavailable_at", "unavailable_code")}),
+        ("History", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
+    )
+    add_fieldsets = ((None, {"fields": VideoAddForm.Meta.fields}),)
+
+    def get_form(self, request: HttpRequest, obj: Video | None = None, change: bool = False, **kwargs: Any) -> Any:
+        if obj is None:
+            kwargs["form"] = VideoAddForm
+        return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_fieldsets(self, request: HttpRequest, obj: Video | None = None) -> Any:
+        return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Video | None = None) -> Any:
+        return () if obj is None else self.readonly_fields
+
+    def save_model(self, request: HttpRequest, obj: Video, form: Any, change: bool) -> None:
+        if obj.is_published and obj.published_at is None:
+            obj.published_at = timezone.now()
+        super().save_model(request, obj, form, change)
+
+    @admin.display(description="Thumbnail")
+    def thumbnail_tag(self, obj: Video) -> str:
+        if obj.thumbnail_url:
+            return format_html(
+                '<img src="{}" alt="" width="96" height="54" style="object-fit:cover">', obj.thumbnail_url
+            )
+        return obj.get_provider_display()
+
+    @admin.display(description="Duration", ordering="duration")
+    def duration_display(self, obj: Video) -> str:
+        return clock(obj.duration) or "—"
+
+    @admin.display(description="Player preview")
+    def player_preview(self, obj: Video) -> SafeString:
+        player = render_to_string("videos/_player.html", {"video": obj, "start": None})
+        return mark_safe(  # noqa: S308 (our own template, autoescaped; static URLs)
+            f'<link rel="stylesheet" href="{static("css/videos.css")}">'
+            f'<div class="admin-player-preview">{player}</div>'
+            f'<script type="module" src="{static("js/players/index.js")}"></script>'
+        )
+
+    @admin.action(description="Publish the selected videos")
+    def publish(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        count = video_publish_set(videos=queryset, published=True)
+        self.message_user(request, f"{count} video(s) published.", messages.SUCCESS)
+
+    @admin.action(description="Unpublish the selected videos")
+    def unpublish(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        count = video_publish_set(videos=queryset, published=False)
+        self.message_user(request, f"{count} video(s) unpublished.", messages.SUCCESS)
+
+    @admin.action(description="Mark the selected videos available again")
+    def mark_available(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        count = video_available_set(videos=queryset)
+        self.message_user(request, f"{count} video(s) marked available.", messages.SUCCESS)
+
+
+class PlaylistItemInline(PlaylistItemInlineBase):
+    model = PlaylistItem
+    extra = 1
+    fields = ("position", "video")
+    autocomplete_fields = ("video",)
+    ordering = ("position", "id")
+
+
+@admin.register(Playlist)
+class PlaylistAdmin(PlaylistModelAdmin):
+    list_display = ("title", "video_count", "is_published", "updated_at")
+    list_filter = ("is_published",)
+    search_fields = ("title", "description")
+    prepopulated_fields = {"slug": ("title",)}
+    inlines = (PlaylistItemInline,)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Playlist]:
+        return super().get_queryset(request).annotate(video_count=Count("items"))
+
+    @admin.display(description="Videos", ordering="video_count")
+    def video_count(self, obj: Playlist) -> int:
+        return int(getattr(obj, "video_count", 0))

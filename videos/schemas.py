@@ -1,0 +1,29 @@
+"""Request bodies of the videos endpoints, validated before anything else touches them."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, RootModel, StrictFloat, StrictInt, StrictStr
+
+from videos.services import MAX_REPORTED_DURATION_SECONDS
+
+
+class DurationReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["duration"]
+    # allow_inf_nan=False: JSON has no Infinity, but Python's json module accepts it.
+    seconds: Annotated[StrictFloat | StrictInt, Field(gt=0, le=MAX_REPORTED_DURATION_SECONDS, allow_inf_nan=False)]
+
+
+class UnavailableReportIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    kind: Literal["unavailable"]
+    # YouTube's onError number, a MediaError code, or a provider's error name.
+    code: Annotated[StrictInt, Field(ge=0, le=10**6)] | Annotated[StrictStr, Field(min_length=1, max_length=32)]
+
+
+class PlayerReportIn(RootModel[DurationReportIn | UnavailableReportIn]):
+    root: Annotated[DurationReportIn | UnavailableReportIn, Field(discriminator="kind")]
