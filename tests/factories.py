@@ -7,7 +7,7 @@ from allauth.account.models import EmailAddress
 from django.utils import timezone
 
 from accounts.models import User
-from videos.models import Video
+from videos.models import Playlist, PlaylistItem, Video
 
 
 class MemberFactory(factory.django.DjangoModelFactory[User]):
@@ -39,3 +39,21 @@ class VideoFactory(factory.django.DjangoModelFactory[Video]):
     is_published = True
     members_only = True
     published_at = factory.LazyFunction(timezone.now)
+
+
+class PlaylistFactory(factory.django.DjangoModelFactory[Playlist]):
+    class Meta:
+        model = Playlist
+
+    title = factory.Sequence(lambda n: f"Playlist {n}")
+    slug = factory.Sequence(lambda n: f"playlist-{n}")
+    is_published = True
+
+
+class PlaylistItemFactory(factory.django.DjangoModelFactory[PlaylistItem]):
+    class Meta:
+        model = PlaylistItem
+
+    playlist = factory.SubFactory(PlaylistFactory)
+    video = factory.SubFactory(VideoFactory)
+    position = factory.Sequence(lambda n: n)
