@@ -6,4 +6,5 @@ app_name = "analytics"
 urlpatterns = [
     path("api/watch/", views.watch_batch_create, name="watch-batch"),
     path("api/watch/beacon/", views.watch_beacon_create, name="watch-beacon"),
+    path("progress/<int:video_id>/<slug:action>/", views.member_video_action, name="member-video-action"),
 ]

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import json
 import logging
+from typing import cast
 
-from django.http import HttpRequest, JsonResponse
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
@@ -14,11 +21,21 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analytics.schemas import WatchBatchIn
-from analytics.services import Enqueued, WatchBatch, viewing_session_token_valid, watch_batch_enqueue
+from analytics.services import (
+    Enqueued,
+    WatchBatch,
+    member_video_hide,
+    member_video_mark_unwatched,
+    member_video_mark_watched,
+    viewing_session_token_valid,
+    watch_batch_enqueue,
+)
 from analytics.tasks import watch_stream_drain_task
 from videos.selectors import video_watchable_get
 
 logger = logging.getLogger(__name__)
+
+CASSANDRA_ERRORS = (NoHostAvailable, DriverException)
 
 # Positions may run one second past the known duration (players round the last frame up).
 DURATION_SLACK_SECONDS = 1
@@ -93,3 +110,35 @@ def _accept(request: HttpRequest, *, beacon: bool) -> JsonResponse:
             # The batch is already durable in the stream; the beat drain will pick it up.
             logger.warning("could not wake a drain task; the periodic drain will store the batch")
     return JsonResponse({"accepted": len(batch.events)}, status=202)
+
+
+MEMBER_ACTIONS = {
+    "hide": (member_video_hide, "Removed from Continue watching."),
+    "watched": (member_video_mark_watched, "Marked as watched."),
+    "unwatched": (member_video_mark_unwatched, "Marked as unwatched: your progress on this video is cleared."),
+}
+
+
+@login_required
+@require_POST
+def member_video_action(request: HttpRequest, video_id: int, action: str) -> HttpResponse:
+    """Continue-watching and progress buttons (HTML forms): act, then redirect back (POST/redirect/GET)."""
+    if action not in MEMBER_ACTIONS:
+        raise Http404("unknown action")
+    video = video_watchable_get(user=request.user, video_id=video_id)
+    if video is None:
+        raise Http404("no such video")
+    service, message = MEMBER_ACTIONS[action]
+    try:
+        service(user_id=cast(int, request.user.pk), video_id=video.pk)
+    except CASSANDRA_ERRORS:
+        logger.warning("member action %s failed", action, exc_info=True)
+        messages.error(request, "That did not work just now; please try again in a moment.")
+    else:
+        messages.success(request, message)
+    next_url = request.POST.get("next", "")
+    if not url_has_allowed_host_and_scheme(
+        next_url, allowed_hosts={request.get_host()}, require_https=request.is_secure()
+    ):
+        next_url = video.get_absolute_url()
+    return redirect(next_url)

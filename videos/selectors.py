@@ -96,3 +96,12 @@ def member_is_confirmed(*, user: User | AnonymousUser) -> bool:
     from allauth.account.models import EmailAddress
 
     return bool(user.is_authenticated) and EmailAddress.objects.filter(user=user, verified=True).exists()
+
+
+def video_durations_get() -> dict[int, int | None]:
+    """Duration in seconds (None when unknown) of every published video, keyed by id."""
+    return dict(video_published_list().values_list("pk", "duration"))
+
+
+def video_published_in_bulk(*, video_ids: list[int]) -> dict[int, Video]:
+    return video_published_list().in_bulk(video_ids)

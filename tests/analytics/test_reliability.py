@@ -127,9 +127,7 @@ def test_with_cassandra_stopped_the_endpoint_keeps_accepting_and_everything_is_s
 
 
 @pytest.mark.disruptive
-def test_a_redis_restart_keeps_queued_batches_and_while_down_the_endpoint_answers_503(
-    member, video, member_client
-):
+def test_a_redis_restart_keeps_queued_batches_and_while_down_the_endpoint_answers_503(member, video, member_client):
     broker().flushdb()
     t0 = now_ms() - 600_000
     for i in range(20):

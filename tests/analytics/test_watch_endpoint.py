@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+
 import pytest
 from django.urls import reverse
 

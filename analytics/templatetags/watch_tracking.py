@@ -1,0 +1,71 @@
+"""Template tags through which pages of other apps show watch tracking and member progress."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable
+from django import template
+from django.http import HttpRequest
+from django.urls import reverse
+
+from analytics.selectors import VideoProgress, resume_position_get, video_progress_map
+from analytics.services import viewing_session_start
+from videos.selectors import video_durations_get
+
+register = template.Library()
+logger = logging.getLogger(__name__)
+
+CASSANDRA_ERRORS = (NoHostAvailable, DriverException)
+
+
+@register.inclusion_tag("analytics/_tracker.html", takes_context=True)
+def watch_tracker(context: dict[str, Any], video: Any) -> dict[str, Any]:
+    """The tracker for a watch page: config (viewing session, beacon token, saved position) + script."""
+    request: HttpRequest = context["request"]
+    if not request.user.is_authenticated:
+        return {"tracker_config": None}
+    viewing = viewing_session_start(user_id=request.user.pk, video_id=video.pk)
+    try:
+        resume = resume_position_get(user_id=request.user.pk, video_id=video.pk)
+    except CASSANDRA_ERRORS:
+        # Watching must not fail because the resume store is down: the page just offers no resume.
+        logger.warning("resume position unavailable for video %s", video.pk, exc_info=True)
+        resume = None
+    return {
+        "tracker_config": {
+            "videoId": video.pk,
+            "duration": video.duration,
+            "sessionId": str(viewing.session_id),
+            "token": viewing.token,
+            "endpoint": reverse("analytics:watch-batch"),
+            "beaconEndpoint": reverse("analytics:watch-beacon"),
+            "resumePosition": resume,
+        }
+    }
+
+
+def member_progress(request: HttpRequest) -> dict[int, VideoProgress]:
+    """The member's progress on every video, read once per request (one Cassandra partition)."""
+    cached: dict[int, VideoProgress] | None = getattr(request, "_watchpoint_progress", None)
+    if cached is not None:
+        return cached
+    progress: dict[int, VideoProgress] = {}
+    if request.user.is_authenticated:
+        try:
+            progress = video_progress_map(user_id=request.user.pk, durations=video_durations_get())
+        except CASSANDRA_ERRORS:
+            logger.warning("member progress unavailable", exc_info=True)
+    request._watchpoint_progress = progress  # type: ignore[attr-defined]
+    return progress
+
+
+@register.simple_tag(takes_context=True)
+def video_progress(context: dict[str, Any], video: Any) -> VideoProgress | None:
+    """`{% video_progress video as progress %}`: the member's progress on `video`, or None."""
+    request = context.get("request")
+    if request is None:
+        return None
+    return member_progress(request).get(video.pk)

@@ -1,0 +1,273 @@
+/**
+ * Watchpoint watch tracker: records each second of video actually played and reports it.
+ *
+ * Attaches to the player the watch page mounts (CustomEvent "watchpoint:player-ready" on document,
+ * see players/index.js); it never talks to a provider directly.
+ *
+ * - A second is recorded when playback runs into it (integer position, client time, playback rate);
+ *   seconds jumped over by a seek are not recorded; within one page load (viewing session) each
+ *   second is sent once.
+ * - Batches are flushed every FLUSH_MS while playing, and at once on pause, seek, end; when the page
+ *   is hidden or unloaded they go by navigator.sendBeacon (which cannot carry the CSRF header, so it
+ *   carries the page's signed token instead).
+ * - A flush that fails (network error, 429, 503, 5xx) is kept in localStorage and resent with
+ *   backoff on the next flush or page load. Batches sent by beacon are kept too until a later page
+ *   load confirms them with a normal request: the server stores a replayed batch only once.
+ * - On load, offers "Resume at 12:34" / "Start over" when there is a saved position, unless ?t= is set
+ *   or the position is within the last 5 % or 10 s of the video.
+ */
+
+const FLUSH_MS = 10_000;
+const STORE_KEY = "watchpoint:pending-batches";
+const MAX_STORED_BATCHES = 500;
+const MAX_EVENTS_PER_BATCH = 600;
+
+const config = JSON.parse(document.getElementById("watch-tracker-config")?.textContent || "null");
+
+function csrfToken() {
+  const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
+  return match ? decodeURIComponent(match[1]) : "";
+}
+
+// --- Durable outbox (localStorage) --------------------------------------------------------------
+
+function loadStored() {
+  try {
+    return JSON.parse(localStorage.getItem(STORE_KEY) || "[]");
+  } catch {
+    return [];
+  }
+}
+
+function saveStored(batches) {
+  try {
+    localStorage.setItem(STORE_KEY, JSON.stringify(batches.slice(-MAX_STORED_BATCHES)));
+  } catch {
+    /* storage full or disabled: nothing more we can do */
+  }
+}
+
+function keep(batch) {
+  const stored = loadStored();
+  if (!stored.some((b) => b.id === batch.id)) stored.push(batch);
+  saveStored(stored);
+}
+
+function forget(batchId) {
+  saveStored(loadStored().filter((b) => b.id !== batchId));
+}
+
+// --- Sending ------------------------------------------------------------------------------------
+
+let retryDelay = 1000;
+let retryTimer = null;
+
+async function send(batch) {
+  // Resolves true when the server took the batch (202) or refused it for good (4xx: resending
+  // the same body cannot succeed); false when it should be retried.
+  const body = { video_id: batch.video_id, session_id: batch.session_id, events: batch.events };
+  let response;
+  try {
+    response = await fetch(config.endpoint, {
+      method: "POST",
+      credentials: "same-origin",
+      headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+      body: JSON.stringify(body),
+      keepalive: true,
+    });
+  } catch {
+    return false;
+  }
+  if (response.status === 202) return true;
+  if (response.status === 429 || response.status >= 500) return false;
+  console.warn("watchpoint: batch refused", response.status);
+  return true;
+}
+
+async function resendStored() {
+  for (const batch of loadStored()) {
+    if (!(await send(batch))) {
+      scheduleRetry();
+      return;
+    }
+    forget(batch.id);
+  }
+  retryDelay = 1000;
+}
+
+function scheduleRetry() {
+  if (retryTimer) return;
+  const delay = retryDelay * (0.5 + Math.random());
+  retryDelay = Math.min(retryDelay * 2, 60_000);
+  retryTimer = setTimeout(() => {
+    retryTimer = null;
+    resendStored();
+  }, delay);
+}
+
+// --- Recording ----------------------------------------------------------------------------------
+
+const sent = new Set(); // seconds recorded in this viewing session
+let pending = []; // events not yet flushed
+let lastSecond = null; // last second playback ran through; null after a seek or pause
+let flushTimer = null;
+
+function record(second, rate) {
+  if (second < 0 || sent.has(second)) return;
+  sent.add(second);
+  pending.push({ position: second, client_ts: Date.now(), rate });
+}
+
+function takeBatch() {
+  if (!pending.length) return null;
+  const events = pending.splice(0, MAX_EVENTS_PER_BATCH);
+  return {
+    id: `${config.sessionId}:${events[0].client_ts}:${events[0].position}`,
+    video_id: config.videoId,
+    session_id: config.sessionId,
+    events,
+  };
+}
+
+async function flush() {
+  let batch;
+  while ((batch = takeBatch())) {
+    keep(batch); // durable first: a tab closed mid-request loses nothing
+    if (await send(batch)) {
+      forget(batch.id);
+    } else {
+      scheduleRetry();
+      return;
+    }
+  }
+  if (loadStored().length) resendStored();
+}
+
+function flushByBeacon() {
+  let batch;
+  while ((batch = takeBatch())) {
+    keep(batch); // confirmed (and forgotten) by a normal request on a later page load
+    const body = JSON.stringify({
+      video_id: batch.video_id, session_id: batch.session_id, events: batch.events, token: config.token,
+    });
+    navigator.sendBeacon?.(config.beaconEndpoint, new Blob([body], { type: "application/json" }));
+  }
+}
+
+function onTime(player, time) {
+  const second = Math.floor(time);
+  const rate = player.playbackRate() || 1;
+  if (lastSecond === null || second < lastSecond) {
+    record(second, rate);
+  } else if (second > lastSecond) {
+    // Between two updates playback can cross several seconds at high rates; a larger jump is a seek.
+    const maxStep = Math.ceil(rate) + 1;
+    if (second - lastSecond <= maxStep) {
+      for (let s = lastSecond + 1; s <= second; s += 1) record(s, rate);
+    } else {
+      record(second, rate);
+    }
+  }
+  lastSecond = second;
+}
+
+function startTimer() {
+  if (!flushTimer) flushTimer = setInterval(flush, FLUSH_MS);
+}
+
+function stopTimer() {
+  clearInterval(flushTimer);
+  flushTimer = null;
+}
+
+// --- Resume prompt ------------------------------------------------------------------------------
+
+function clock(seconds) {
+  const s = Math.floor(seconds);
+  const h = Math.floor(s / 3600);
+  const m = Math.floor((s % 3600) / 60);
+  const ss = String(s % 60).padStart(2, "0");
+  return h ? `${h}:${String(m).padStart(2, "0")}:${ss}` : `${m}:${ss}`;
+}
+
+export function shouldOfferResume(position, duration, hasStartParam) {
+  if (hasStartParam || position === null || position === undefined || position <= 0) return false;
+  if (duration && (position >= duration * 0.95 || duration - position <= 10)) return false;
+  return true;
+}
+
+function offerResume(player) {
+  const prompt = document.querySelector("[data-resume-prompt]");
+  const position = config.resumePosition;
+  const hasStart = new URLSearchParams(location.search).has("t");
+  const duration = player.duration() || config.duration;
+  if (!prompt || !shouldOfferResume(position, duration, hasStart)) return;
+  prompt.querySelector("[data-resume-label]").textContent = `Resume at ${clock(position)}`;
+  prompt.hidden = false;
+  const close = () => {
+    prompt.hidden = true;
+  };
+  prompt.querySelector("[data-resume]").addEventListener("click", () => {
+    close();
+    player.seek(position);
+    player.play();
+  });
+  prompt.querySelector("[data-start-over]").addEventListener("click", () => {
+    close();
+    player.seek(0);
+    player.play();
+  });
+  prompt.querySelector("[data-resume]").focus();
+}
+
+// --- Wiring -------------------------------------------------------------------------------------
+
+function attach(player) {
+  player.on("play", () => {
+    lastSecond = null;
+    startTimer();
+  });
+  player.on("timeupdate", ({ time }) => {
+    if (player.isPlaying()) onTime(player, time);
+  });
+  player.on("seeking", () => {
+    lastSecond = null;
+    flush();
+  });
+  player.on("seeked", () => {
+    lastSecond = null;
+  });
+  player.on("pause", () => {
+    lastSecond = null;
+    stopTimer();
+    flush();
+  });
+  player.on("ended", () => {
+    lastSecond = null;
+    stopTimer();
+    flush();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden") flushByBeacon();
+  });
+  window.addEventListener("pagehide", flushByBeacon);
+  offerResume(player);
+  window.watchpointTracker = { flush, pendingCount: () => pending.length, sentSeconds: () => [...sent] };
+}
+
+if (config) {
+  resendStored();
+  let attached = false;
+  const attachOnce = (player) => {
+    if (!attached) {
+      attached = true;
+      attach(player);
+    }
+  };
+  document.addEventListener("watchpoint:player-ready", (event) => {
+    if (event.detail.video.id === config.videoId) attachOnce(event.detail.player);
+  });
+  // The player may have become ready before this module ran.
+  const ready = document.querySelector(`[data-watchpoint-player][data-video-id="${config.videoId}"]`);
+  if (ready?.watchpointPlayer) attachOnce(ready.watchpointPlayer);
+}
