@@ -71,15 +71,17 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
                 next_url=f"{following.get_absolute_url()}?list={found.slug}" if following else "",
             )
     response = render(request, "videos/watch.html", context)
-    if video.provider == Video.Provider.FILE:
+    file_origin = _origin(video.external_id) if video.provider == Video.Provider.FILE else None
+    if file_origin:
         # The file's own origin joins media-src/connect-src for this response only (config/csp.py).
-        response.csp_media_sources = [_origin(video.external_id)]  # type: ignore[attr-defined]
+        response.csp_media_sources = [file_origin]  # type: ignore[attr-defined]
     return response
 
 
-def _origin(url: str) -> str:
+def _origin(url: str) -> str | None:
+    """The origin of an absolute URL; None for the site's own files ("/static/...")."""
     parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}"
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
 
 
 def _error(status: int, message: str, **extra: object) -> JsonResponse:

@@ -1,0 +1,87 @@
+"""The member-facing catalogue and playlist pages."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from tests.factories import PlaylistFactory, PlaylistItemFactory, VideoFactory
+from videos.views import CATALOGUE_PAGE_SIZE
+
+pytestmark = pytest.mark.django_db
+
+
+def test_the_catalogue_shows_published_videos_as_cards_with_thumbnail_and_duration(client):
+    VideoFactory(title="Shown", provider="youtube", external_id="dQw4w9WgXcQ", duration=635)
+    VideoFactory(title="Hidden draft", is_published=False)
+
+    html = client.get(reverse("videos:catalogue")).content.decode()
+
+    assert "Shown" in html
+    assert "Hidden draft" not in html
+    assert "https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" in html
+    assert "10:35" in html
+
+
+def test_the_catalogue_searches_titles_and_descriptions(client):
+    VideoFactory(title="Knife skills")
+    VideoFactory(title="Bread", description="Kneading with a knife-free method")
+    VideoFactory(title="Gardening")
+
+    response = client.get(reverse("videos:catalogue"), {"q": "knife"})
+
+    titles = [v.title for v in response.context["videos"]]
+    assert sorted(titles) == ["Bread", "Knife skills"]
+
+
+def test_the_catalogue_pages_through_many_videos(client):
+    for n in range(CATALOGUE_PAGE_SIZE + 3):
+        VideoFactory(title=f"Clip {n}")
+
+    first = client.get(reverse("videos:catalogue"))
+    second = client.get(reverse("videos:catalogue"), {"page": 2})
+
+    assert len(first.context["videos"]) == CATALOGUE_PAGE_SIZE
+    assert len(second.context["videos"]) == 3
+    assert b'rel="next"' in first.content
+
+
+def test_the_catalogue_follows_the_staff_ordering(client):
+    VideoFactory(title="Second", position=2)
+    VideoFactory(title="First", position=1)
+
+    response = client.get(reverse("videos:catalogue"))
+
+    assert [v.title for v in response.context["videos"]] == ["First", "Second"]
+
+
+def test_the_catalogue_lists_published_playlists_with_their_length(client):
+    playlist = PlaylistFactory(title="Baking course")
+    PlaylistItemFactory.create_batch(3, playlist=playlist)
+    PlaylistItemFactory(playlist=playlist, video=VideoFactory(is_published=False))
+    PlaylistFactory(title="Draft course", is_published=False)
+
+    html = client.get(reverse("videos:catalogue")).content.decode()
+
+    assert "Baking course" in html
+    assert "3 videos" in html
+    assert "Draft course" not in html
+
+
+def test_a_playlist_page_lists_its_videos_in_order(client):
+    playlist = PlaylistFactory(title="Course")
+    PlaylistItemFactory(playlist=playlist, position=2, video=VideoFactory(title="Lesson two"))
+    PlaylistItemFactory(playlist=playlist, position=1, video=VideoFactory(title="Lesson one"))
+
+    response = client.get(reverse("videos:playlist", kwargs={"slug": playlist.slug}))
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert html.index("Lesson one") < html.index("Lesson two")
+    assert f"?list={playlist.slug}" in html
+
+
+def test_an_unpublished_playlist_is_not_found(client):
+    playlist = PlaylistFactory(is_published=False)
+
+    assert client.get(reverse("videos:playlist", kwargs={"slug": playlist.slug})).status_code == 404
