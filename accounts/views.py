@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import json
+import logging
+from typing import cast
 
 from allauth.core import ratelimit
 from django.contrib import messages
@@ -10,6 +12,7 @@ from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.utils import timezone
+from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_GET, require_http_methods
 
 from accounts.forms import AccountDeleteForm
@@ -17,10 +20,12 @@ from accounts.models import User
 from accounts.selectors import member_email_address_pending, member_is_confirmed
 from accounts.services import member_account_delete, member_data_export
 
+logger = logging.getLogger(__name__)
+
 
 def _member(request: HttpRequest) -> User:
-    assert isinstance(request.user, User)  # login_required ran first
-    return request.user
+    # Only called behind login_required, so the user is a member, never AnonymousUser.
+    return cast(User, request.user)
 
 
 @require_GET
@@ -44,7 +49,10 @@ def confirm_needed(request: HttpRequest) -> HttpResponse:
     """
     user = _member(request)
     if member_is_confirmed(user=user):
-        return redirect(request.GET.get("next") or "accounts:overview")
+        next_url = request.GET.get("next", "")
+        if url_has_allowed_host_and_scheme(next_url, {request.get_host()}, require_https=request.is_secure()):
+            return redirect(next_url)
+        return redirect("accounts:overview")
     return render(request, "account/confirm_needed.html", {"pending": member_email_address_pending(user=user)})
 
 
@@ -72,10 +80,19 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         if limited is not None:
             return limited
         if form.is_valid():
-            member_account_delete(user=user)
+            try:
+                member_account_delete(user=user)
+            except Exception:
+                # An eraser's store is down: nothing of the account is gone (see the service), so
+                # the member can simply retry; they get an explanation, not a server error.
+                logger.exception("member account deletion failed", extra={"user_id": user.pk})
+                messages.error(
+                    request,
+                    "Sorry, we couldn't delete your account just now. Nothing has been removed; "
+                    "please try again in a few minutes.",
+                )
+                return redirect("accounts:delete")
             logout(request)
             messages.success(request, "Your account and everything we kept about it have been deleted.")
             return redirect("/")
     return render(request, "account/delete.html", {"form": form})
-
-

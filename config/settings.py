@@ -161,11 +161,9 @@ AUTHENTICATION_BACKENDS = [
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
-# Confirmation is mandatory for watching, not for logging in: an unconfirmed member can log in,
-# and the members-only pages refuse them (videos.selectors / accounts.selectors.member_is_confirmed)
-# with a page that resends the link. allauth's "mandatory" would refuse the login itself.
-ACCOUNT_EMAIL_VERIFICATION = "optional"
-ACCOUNT_SIGNUP_REDIRECT_URL = "account_email_verification_sent"
+# Mandatory at sign-up; a later login by an unconfirmed member is allowed (accounts.adapter), and
+# the members-only pages refuse them with a way to resend the link (accounts:confirm_needed).
+ACCOUNT_EMAIL_VERIFICATION = "mandatory"
 ACCOUNT_UNIQUE_EMAIL = True
 ACCOUNT_SESSION_REMEMBER = None
 ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION = True

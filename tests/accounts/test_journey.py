@@ -68,7 +68,9 @@ def test_a_new_member_signs_up_confirms_logs_in_and_resets_their_password(client
 
 @pytest.mark.django_db
 def test_logging_in_without_remember_me_ends_the_session_with_the_browser(client, member):
-    response = client.post(reverse("account_login"), {"login": member.email, "password": "correct horse battery staple"})
+    response = client.post(
+        reverse("account_login"), {"login": member.email, "password": "correct horse battery staple"}
+    )
 
     assert response.status_code == 302
     assert client.session.get_expire_at_browser_close() is True

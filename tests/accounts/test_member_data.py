@@ -1,0 +1,141 @@
+"""Download my data and delete my account, through the registry other apps plug into."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.core.exceptions import ImproperlyConfigured
+from django.urls import reverse
+
+from accounts.models import User
+from accounts.registry import member_data_handlers, member_data_register, member_data_unregister
+from accounts.services import member_account_delete, member_data_export
+
+MEMBER_PASSWORD = "correct horse battery staple"
+# Every registered handler runs, the analytics app's Cassandra one included.
+EVERY_STORE = pytest.mark.django_db(databases=["default", "cassandra"])
+
+
+class FakeStore:
+    """Stands in for another app's per-member data (e.g. analytics' Cassandra rows)."""
+
+    def __init__(self) -> None:
+        self.rows: dict[int, list[str]] = {}
+        self.erased: list[int] = []
+        self.fail = False
+
+    def export(self, user: User) -> list[str]:
+        return self.rows.get(user.pk, [])
+
+    def erase(self, user: User) -> None:
+        if self.fail:
+            raise ConnectionError("store unavailable")
+        self.erased.append(user.pk)
+        self.rows.pop(user.pk, None)
+
+
+@pytest.fixture
+def fake_store() -> Iterator[FakeStore]:
+    store = FakeStore()
+    member_data_register(name="fake_store", exporter=store.export, eraser=store.erase)
+    yield store
+    member_data_unregister(name="fake_store")
+
+
+@EVERY_STORE
+def test_the_export_has_one_section_per_registered_exporter(member, fake_store):
+    fake_store.rows[member.pk] = ["watched video 1"]
+
+    data = member_data_export(user=member)
+
+    assert set(data["sections"]) == {handler.name for handler in member_data_handlers()}
+    assert data["sections"]["fake_store"] == ["watched video 1"]
+    assert data["sections"]["account"]["email"] == member.email
+    assert data["sections"]["account"]["email_addresses"] == [
+        {"email": member.email, "primary": True, "verified": True}
+    ]
+
+
+@EVERY_STORE
+def test_download_my_data_is_a_json_attachment_of_the_export(client, member, fake_store):
+    fake_store.rows[member.pk] = ["resume at 42s"]
+    client.force_login(member)
+
+    response = client.get(reverse("accounts:data_export"))
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/json"
+    assert response["Content-Disposition"].startswith('attachment; filename="watchpoint-my-data-')
+    data = json.loads(response.content)
+    assert data["sections"]["fake_store"] == ["resume at 42s"]
+    assert data["sections"]["account"]["date_joined"] == member.date_joined.isoformat()
+
+
+@pytest.mark.django_db
+def test_download_my_data_needs_a_logged_in_member(client):
+    response = client.get(reverse("accounts:data_export"))
+
+    assert response.status_code == 302
+    assert response.url.startswith(reverse("account_login"))
+
+
+@EVERY_STORE
+def test_deleting_the_account_calls_every_eraser_removes_the_user_and_logs_out(client, member, fake_store):
+    fake_store.rows[member.pk] = ["something"]
+    client.force_login(member)
+
+    response = client.post(reverse("accounts:delete"), {"password": MEMBER_PASSWORD})
+
+    assert response.status_code == 302
+    assert response.url == "/"
+    assert fake_store.erased == [member.pk]
+    assert member.pk not in fake_store.rows
+    assert not User.objects.filter(pk=member.pk).exists()
+    assert not EmailAddress.objects.filter(email=member.email).exists()
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db
+def test_deleting_the_account_needs_the_right_password(client, member, fake_store):
+    client.force_login(member)
+
+    response = client.post(reverse("accounts:delete"), {"password": "a guess"})
+
+    assert response.status_code == 200
+    assert response.context["form"].errors["password"] == ["That is not your password."]
+    assert User.objects.filter(pk=member.pk).exists()
+    assert fake_store.erased == []
+
+
+@EVERY_STORE
+def test_a_failing_eraser_leaves_the_member_and_their_data_in_place(member, fake_store):
+    fake_store.fail = True
+
+    with pytest.raises(ConnectionError):
+        member_account_delete(user=member)
+
+    assert User.objects.filter(pk=member.pk).exists()
+    # The accounts eraser ran before the failure; its deletion rolled back with the transaction.
+    assert EmailAddress.objects.filter(user=member).exists()
+
+
+@EVERY_STORE
+def test_the_delete_page_explains_a_failure_instead_of_a_server_error(client, member, fake_store):
+    fake_store.fail = True
+    client.force_login(member)
+
+    response = client.post(reverse("accounts:delete"), {"password": MEMBER_PASSWORD}, follow=True)
+
+    assert response.status_code == 200
+    assert "delete your account just now" in response.content.decode()
+    assert User.objects.filter(pk=member.pk).exists()
+
+
+def test_registering_a_different_handler_under_a_taken_name_is_refused(fake_store):
+    with pytest.raises(ImproperlyConfigured):
+        member_data_register(name="fake_store", exporter=lambda user: {}, eraser=lambda user: None)
+    # Registering the very same functions again (ready() running twice) is fine.
+    member_data_register(name="fake_store", exporter=fake_store.export, eraser=fake_store.erase)
