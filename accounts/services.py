@@ -46,3 +46,14 @@ def member_account_delete(*, user: User) -> None:
 def member_account_erase(user: User) -> None:
     """The accounts app's own eraser: its email addresses (and their pending confirmations)."""
     EmailAddress.objects.filter(user=user).delete()
+
+
+def member_demo_ensure(*, index: int) -> User:
+    """The confirmed synthetic member number `index` (demo traffic, benchmarks), created if missing."""
+    email = f"demo{index}@members.watchpoint.invalid"
+    user, created = User.objects.get_or_create(email=email, defaults={"username": email})
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+        EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
+    return user

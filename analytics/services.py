@@ -59,14 +59,16 @@ class Enqueued(Enum):
 # --- Web side -------------------------------------------------------------------------------------
 
 
-def watch_batch_enqueue(*, batch: WatchBatch) -> Enqueued:
+def watch_batch_enqueue(*, batch: WatchBatch, rate_limited: bool = True) -> Enqueued:
     """Append a validated batch to the durable stream (one Redis round trip, no Cassandra).
 
+    `rate_limited=False` is for synthetic traffic, which runs faster than any browser may.
     Raises redis.exceptions.ConnectionError / TimeoutError when Redis is unreachable.
     """
+    limit = settings.WATCH_BATCHES_PER_MINUTE if rate_limited else 2**62
     result = enqueue_script()(
         keys=[STREAM, RATE_KEY.format(user_id=batch.user_id), KICK_KEY],
-        args=[batch.to_json(), settings.WATCH_BATCHES_PER_MINUTE, 60, settings.WATCH_DRAIN_WAKE_MS],
+        args=[batch.to_json(), limit, 60, settings.WATCH_DRAIN_WAKE_MS],
     )
     return {-1: Enqueued.RATE_LIMITED, 1: Enqueued.QUEUED_WAKE_DRAIN}.get(int(result), Enqueued.QUEUED)
 
