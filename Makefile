@@ -10,7 +10,7 @@ run: setup
 	bin/run
 
 test: venv services
-	$(VENV)/bin/pytest
+	WATCHPOINT_DISRUPTIVE_TESTS=1 $(VENV)/bin/pytest
 
 services:
 	bin/services start
@@ -42,7 +42,7 @@ lint: venv
 	$(VENV)/bin/mypy .
 
 bench: venv services
-	$(PY) bin/bench
+	$(PY) bin/bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) var
