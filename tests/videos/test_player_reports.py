@@ -135,9 +135,9 @@ def test_a_report_on_a_missing_video_is_404_json(member_client):
     assert "error" in response.json()
 
 
-def test_a_report_without_the_csrf_token_is_refused():
+def test_a_report_without_the_csrf_token_is_refused(member):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(MemberFactory())
+    client.force_login(member)
     video = VideoFactory(duration=None)
 
     response = report(client, video, {"kind": "duration", "seconds": 60})
@@ -146,9 +146,9 @@ def test_a_report_without_the_csrf_token_is_refused():
     assert Video.objects.get(pk=video.pk).duration is None
 
 
-def test_a_report_with_the_csrf_token_from_the_watch_page_is_accepted():
+def test_a_report_with_the_csrf_token_from_the_watch_page_is_accepted(member):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(MemberFactory())
+    client.force_login(member)
     video = VideoFactory(duration=None)
     page = client.get(video.get_absolute_url()).content.decode()
     token = page.split('data-csrf-token="', 1)[1].split('"', 1)[0]

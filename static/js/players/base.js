@@ -10,27 +10,23 @@ export class BasePlayer {
     this.provider = provider;
     this._listeners = new Map();
     this._ticker = null;
-    this._pendingError = null;
+    this._lastError = null;
   }
 
   on(eventName, callback) {
     if (!this._listeners.has(eventName)) this._listeners.set(eventName, new Set());
     this._listeners.get(eventName).add(callback);
-    // An error can happen before anyone could subscribe (a removed video fails while loading):
-    // hand it to the first "error" listener instead of losing it.
-    if (eventName === "error" && this._pendingError) {
-      const detail = this._pendingError;
-      this._pendingError = null;
+    // An error is a state, and it can happen before anyone could subscribe (a removed video fails
+    // while loading): a listener added after one still hears the latest.
+    if (eventName === "error" && this._lastError) {
+      const detail = this._lastError;
       queueMicrotask(() => callback(detail));
     }
     return () => this._listeners.get(eventName).delete(callback);
   }
 
   emit(eventName, detail = {}) {
-    if (eventName === "error" && !(this._listeners.get("error") || new Set()).size) {
-      this._pendingError = detail;
-      return;
-    }
+    if (eventName === "error") this._lastError = detail;
     for (const callback of this._listeners.get(eventName) || []) {
       try {
         callback(detail);

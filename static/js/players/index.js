@@ -26,7 +26,7 @@
  *   "durationchange" {duration}
  *   "error"          {code, unavailable}  unavailable = the video itself cannot be played here
  *                                  (YouTube 100/101/150, Vimeo NotFound/Privacy, missing file);
- *                                  an error before the first "error" listener is kept for it.
+ *                                  a listener added after an error hears the latest one.
  *
  * Mounting: every element with a data-watchpoint-player attribute (data-provider, data-external-id,
  * data-start, data-video-id, data-video-slug, data-duration, ...) gets a player when this module

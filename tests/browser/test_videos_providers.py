@@ -1,0 +1,211 @@
+"""YouTube, Vimeo and Wistia watch pages against stand-ins for each provider's player script.
+
+There is no internet here, so the test serves, at the real script URLs the product loads, a small
+stand-in implementing the documented API surface the site uses (YouTube IFrame Player API,
+Vimeo player.js, Wistia's `_wq` queue), plus a placeholder page for each provider's frame. What
+this proves: the site loads the right URLs with the right options, the CSP lets them in, and each
+provider module turns that API into the common Player interface. What it cannot prove: that the
+real providers still behave like their documentation.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.browser.test_videos import event_names, log_in, prepare, wait_for_player, wait_js
+from tests.conftest import screenshot, wait_until
+from tests.factories import MemberFactory, VideoFactory
+from videos.models import Video
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+STANDINS = Path(__file__).parent / "standins"
+
+
+def standin(name: str) -> str:
+    """A provider stand-in script, prefixed with the simulated playback clock they share."""
+    return (STANDINS / "clock.js").read_text() + (STANDINS / name).read_text()
+
+
+# A simulated clock shared by the stand-ins: plays from `time` at `rate`, ends at `duration`.
+
+YOUTUBE_API = standin("youtube_iframe_api.js")
+
+VIMEO_API = standin("vimeo_player.js")
+
+WISTIA_API = standin("wistia_e_v1.js")
+
+FRAME_HTML = """<!doctype html><html><body style="margin:0;background:#0f0f0f;color:#eee;font:20px system-ui;
+display:flex;align-items:center;justify-content:center;height:100vh">{name} player stand-in</body></html>"""
+
+
+def stand_in(page, *, script_url: str, script: str, frame_pattern: str, name: str) -> None:
+    page.route(script_url, lambda route: route.fulfill(content_type="text/javascript", body=script))
+    page.route(frame_pattern, lambda route: route.fulfill(content_type="text/html", body=FRAME_HTML.format(name=name)))
+
+
+def stand_in_youtube(page) -> None:
+    stand_in(
+        page,
+        script_url="https://www.youtube.com/iframe_api",
+        script=YOUTUBE_API,
+        frame_pattern="https://www.youtube-nocookie.com/embed/**",
+        name="YouTube",
+    )
+
+
+def exercise_the_common_interface(page, *, seek_to: float) -> None:
+    """play -> timeupdates ~4/s -> seek -> rate -> pause, through the one Player interface."""
+    page.evaluate("window.__wp.player.play()")
+    wait_js(page, "window.__wp.events.filter((e) => e[0] === 'timeupdate').length >= 6")
+    assert page.evaluate("window.__wp.player.isPlaying()") is True
+    times = page.evaluate("window.__wp.events.filter((e) => e[0] === 'timeupdate').map((e) => e[1].time)")
+    assert times == sorted(times)
+    assert times[-1] > times[0]
+
+    page.evaluate(f"window.__wp.player.seek({seek_to})")
+    wait_js(page, "window.__wp.events.some((e) => e[0] === 'seeked')")
+    seeking = page.evaluate("window.__wp.events.find((e) => e[0] === 'seeking')[1]")
+    assert seeking["to"] == seek_to
+    assert 0 < seeking["from"] < 5
+    wait_js(page, f"window.__wp.player.currentTime() >= {seek_to}")
+
+    page.evaluate("window.__wp.player.pause()")
+    wait_js(page, "window.__wp.events.some((e) => e[0] === 'pause')")
+    assert page.evaluate("window.__wp.player.isPlaying()") is False
+    assert page.evaluate("window.__wp.csp") == []
+    assert "play" in event_names(page)
+
+
+def test_a_youtube_video_plays_through_the_iframe_api_on_the_privacy_enhanced_host(page, live_server):
+    prepare(page)
+    stand_in_youtube(page)
+    log_in(page, live_server, MemberFactory())
+    video = VideoFactory(title="Big Buck Bunny", provider="youtube", external_id="aqz-KE-bpKQ", duration=None)
+
+    page.goto(video.get_absolute_url() + "?t=1m30s")
+    assert wait_for_player(page) == {"id": video.pk, "duration": None, "slug": video.slug}
+
+    created = page.evaluate("window.__standIn.youtube[0]")
+    assert created["options"]["host"] == "https://www.youtube-nocookie.com"
+    assert created["options"]["videoId"] == "aqz-KE-bpKQ"
+    assert created["options"]["playerVars"] == {
+        "enablejsapi": 1,
+        "origin": live_server.url,
+        "playsinline": 1,
+        "rel": 0,
+        "start": 90,
+    }
+    assert created["src"].startswith("https://www.youtube-nocookie.com/embed/aqz-KE-bpKQ?")
+    # The first real duration the player knows fills the empty one, once.
+    wait_until(lambda: Video.objects.get(pk=video.pk).duration == 212, timeout=10)
+
+    page.evaluate("window.__wp.player.seek(0); window.__wp.events.length = 0")
+    exercise_the_common_interface(page, seek_to=120)
+    page.evaluate("window.__standIn.youtubePlayer.setPlaybackRate(2)")
+    wait_js(page, "window.__wp.player.playbackRate() === 2")
+    assert ["ratechange", {"rate": 2}] in page.evaluate("window.__wp.events")
+    screenshot(page, "videos-watch-youtube")
+
+
+def test_a_youtube_scrub_without_our_seek_is_noticed_as_a_seek(page, live_server):
+    prepare(page)
+    stand_in_youtube(page)
+    video = VideoFactory(provider="youtube", external_id="aqz-KE-bpKQ", members_only=False)
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    page.evaluate("window.__wp.player.play()")
+    wait_js(page, "window.__wp.player.currentTime() > 0.5")
+
+    # The member drags YouTube's own progress bar: the API has no seek event, only a time jump.
+    page.evaluate("window.__standIn.youtubePlayer.seekTo(150)")
+
+    wait_js(page, "window.__wp.events.some((e) => e[0] === 'seeked')")
+    seeking = page.evaluate("window.__wp.events.find((e) => e[0] === 'seeking')[1]")
+    assert seeking["to"] == pytest.approx(150, abs=0.5)
+    assert seeking["from"] < 5
+
+
+def test_a_removed_youtube_video_is_reported_unavailable_once(page, live_server):
+    prepare(page)
+    stand_in_youtube(page)
+    log_in(page, live_server, MemberFactory())
+    video = VideoFactory(title="Removed", provider="youtube", external_id="gone0000000")
+
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+
+    page.wait_for_selector("[data-player-notice]:not([hidden])")
+    assert ["error", {"code": 150, "unavailable": True}] in page.evaluate("window.__wp.events")
+    wait_until(lambda: Video.objects.get(pk=video.pk).is_unavailable, timeout=10)
+    assert Video.objects.get(pk=video.pk).unavailable_code == "150"
+    screenshot(page, "videos-watch-youtube-unavailable")
+
+
+def test_a_vimeo_video_plays_through_player_js_with_do_not_track(page, live_server):
+    prepare(page)
+    stand_in(
+        page,
+        script_url="https://player.vimeo.com/api/player.js",
+        script=VIMEO_API,
+        frame_pattern="https://player.vimeo.com/video/**",
+        name="Vimeo",
+    )
+    log_in(page, live_server, MemberFactory())
+    video = VideoFactory(title="The Vimeo player", provider="vimeo", external_id="76979871", duration=None)
+
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+
+    options = page.evaluate("window.__standIn.vimeo[0].options")
+    assert options["id"] == 76979871
+    assert options["dnt"] is True
+    assert page.evaluate("window.__wp.player.duration()") == 62
+    wait_until(lambda: Video.objects.get(pk=video.pk).duration == 62, timeout=10)
+    exercise_the_common_interface(page, seek_to=30)
+    screenshot(page, "videos-watch-vimeo")
+
+
+def test_an_unlisted_vimeo_video_is_embedded_with_its_hash(page, live_server):
+    prepare(page)
+    stand_in(
+        page,
+        script_url="https://player.vimeo.com/api/player.js",
+        script=VIMEO_API,
+        frame_pattern="https://player.vimeo.com/video/**",
+        name="Vimeo",
+    )
+    video = VideoFactory(provider="vimeo", external_id="76979871:8272103f6e", members_only=False)
+
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+
+    assert page.evaluate("window.__standIn.vimeo[0].options.url") == "https://vimeo.com/76979871/8272103f6e"
+
+
+def test_a_wistia_video_plays_through_the_wq_api(page, live_server):
+    prepare(page)
+    stand_in(
+        page,
+        script_url="https://fast.wistia.com/assets/external/E-v1.js",
+        script=WISTIA_API,
+        frame_pattern="https://fast.wistia.net/embed/iframe/**",
+        name="Wistia",
+    )
+    log_in(page, live_server, MemberFactory())
+    video = VideoFactory(title="Wistia demo", provider="wistia", external_id="e4a27b971d", duration=None)
+
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+
+    created = page.evaluate("window.__standIn.wistia[0]")
+    assert created["id"] == "e4a27b971d"
+    assert created["src"].startswith("https://fast.wistia.net/embed/iframe/e4a27b971d?")
+    assert "doNotTrack=true" in created["src"]
+    wait_until(lambda: Video.objects.get(pk=video.pk).duration == 95, timeout=10)
+    exercise_the_common_interface(page, seek_to=40)
+    page.evaluate("window.__wp.player.seek(94.5); window.__wp.player.play()")
+    wait_js(page, "window.__wp.events.some((e) => e[0] === 'ended')")
+    screenshot(page, "videos-watch-wistia")
