@@ -272,3 +272,17 @@ def test_a_members_only_video_shows_anonymous_visitors_how_to_get_in(page, live_
     assert page.locator(".gate").get_by_role("link", name="Sign up").is_visible()
     assert page.locator("[data-watchpoint-player]").count() == 0
     screenshot(page, "videos-gate-anonymous")
+
+
+def test_staff_preview_the_player_on_the_admin_change_page(page, live_server):
+    prepare(page)
+    log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
+    video = sample_video(title="Preview me", is_published=False)
+
+    page.goto(f"/admin/videos/video/{video.pk}/change/")
+    wait_for_player(page)
+    page.evaluate("window.__wp.player.play()")
+
+    wait_js(page, "window.__wp.player.currentTime() > 0.5")
+    assert page.evaluate("window.__wp.csp") == []
+    screenshot(page, "videos-admin-change")
