@@ -204,6 +204,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Sessions are read on every tracked second's batch: cache them in Redis, keep the DB as the record.
+SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
 # "Remember me" keeps the session this long; unticked, it ends with the browser.
 SESSION_COOKIE_AGE = int(timedelta(weeks=4).total_seconds())
 
