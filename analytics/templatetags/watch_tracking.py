@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from analytics.selectors import VideoProgress, resume_position_get, video_progress_map
 from analytics.services import viewing_session_start
-from videos.selectors import video_durations_get
+from videos.selectors import video_durations_get, video_published_in_bulk
 
 register = template.Library()
 logger = logging.getLogger(__name__)
@@ -69,3 +69,28 @@ def video_progress(context: dict[str, Any], video: Any) -> VideoProgress | None:
     if request is None:
         return None
     return member_progress(request).get(video.pk)
+
+
+@register.inclusion_tag("analytics/_continue_watching.html", takes_context=True)
+def continue_watching_row(context: dict[str, Any]) -> dict[str, Any]:
+    """The member's "Continue watching" row: started, not completed, not removed; newest first."""
+    request: HttpRequest | None = context.get("request")
+    if request is None or not request.user.is_authenticated:
+        return {"items": [], "request": request}
+    progress = member_progress(request)
+    rows = [p for p in progress.values() if p.started and not p.completed and not p.hidden and p.last_watched]
+    rows.sort(key=lambda p: p.last_watched.timestamp() if p.last_watched else 0.0, reverse=True)
+    rows = rows[:12]
+    videos = video_published_in_bulk(video_ids=[p.video_id for p in rows])
+    items = [(videos[p.video_id], p) for p in rows if p.video_id in videos]
+    return {"items": items, "request": request, "csrf_token": context.get("csrf_token")}
+
+
+@register.simple_tag(takes_context=True)
+def playlist_completed(context: dict[str, Any], videos: list[Any]) -> int:
+    """`{% playlist_completed videos as done %}`: how many of `videos` the member completed."""
+    request = context.get("request")
+    if request is None:
+        return 0
+    progress = member_progress(request)
+    return sum(1 for video in videos if video.pk in progress and progress[video.pk].completed)
