@@ -29,8 +29,10 @@ def _cassandra() -> None:
 
 
 def _celery() -> None:
-    if not celery_app.control.ping(timeout=1.0):
-        raise RuntimeError("no worker answered ping")
+    # A fresh broker connection each time: a pooled one may be stale after a Redis restart.
+    with celery_app.connection_for_write() as connection:
+        if not celery_app.control.ping(timeout=1.0, connection=connection):
+            raise RuntimeError("no worker answered ping")
 
 
 CHECKS: dict[str, Callable[[], None]] = {

@@ -12,7 +12,7 @@ from django.db import connections
 from analytics.cassandra import cassandra_session
 from tests.conftest import CASSANDRA_DBS
 
-TABLES = {"watch_events", "member_watch_days", "resume_positions"}
+TABLES = {"watch_events", "member_watch_days", "member_videos", "video_sessions", "video_changes"}
 
 
 def schema_of(keyspace: str) -> list[tuple]:
