@@ -8,11 +8,19 @@ import pytest
 from django.conf import settings
 from django.core.management import call_command
 from django.db import connections
+from django_cassandra_engine.models import DjangoCassandraModel
 
+import analytics.models
 from analytics.cassandra import cassandra_session
 from tests.conftest import CASSANDRA_DBS
 
-TABLES = {"watch_events", "member_watch_days", "member_videos", "video_sessions", "video_changes"}
+# Every Cassandra model of the analytics app, and at least the pipeline's core tables.
+TABLES = {
+    model.__table_name__
+    for model in vars(analytics.models).values()
+    if isinstance(model, type) and issubclass(model, DjangoCassandraModel) and model is not DjangoCassandraModel
+}
+assert {"watch_events", "member_watch_days", "member_videos", "video_sessions", "video_changes"} <= TABLES
 
 
 def schema_of(keyspace: str) -> list[tuple]:
