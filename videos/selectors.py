@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import time
 from dataclasses import dataclass
 
 from django.contrib.auth.models import AnonymousUser
@@ -41,17 +42,52 @@ def playlist_video_list(*, playlist: Playlist) -> list[Video]:
     return [item.video for item in items.order_by("position", "id")]
 
 
+# The watch-tracking endpoint asks "may this member report this video?" for every batch of every
+# viewer (hundreds per second). Answers are kept per process for a few seconds: unpublishing a
+# video or confirming an address takes effect within that time instead of at once.
+_WATCHABLE_TTL_SECONDS = 5.0
+_published: dict[int, tuple[float, Video | None]] = {}
+_confirmed: dict[int, float] = {}
+
+
 def video_watchable_get(*, user: User | AnonymousUser, video_id: int) -> Video | None:
     """The video if `user` may watch (and so report watching) it, else None.
 
     Published videos only; members-only videos need a member with a confirmed email address.
+    Cached per process for a few seconds (see _WATCHABLE_TTL_SECONDS); treat the result as read-only.
     """
-    video = Video.objects.filter(pk=video_id, is_published=True).first()
+    now = time.monotonic()
+    cached = _published.get(video_id)
+    if cached is None or cached[0] < now:
+        if len(_published) > 10_000:
+            _published.clear()
+        video = Video.objects.filter(pk=video_id, is_published=True).first()
+        _published[video_id] = (now + _WATCHABLE_TTL_SECONDS, video)
+    else:
+        video = cached[1]
     if video is None:
         return None
-    if video.members_only and not member_is_confirmed(user=user):
+    if video.members_only and not _member_is_confirmed_cached(user=user, now=now):
         return None
     return video
+
+
+def _member_is_confirmed_cached(*, user: User | AnonymousUser, now: float) -> bool:
+    # Only "confirmed" is remembered: a member who confirms a minute after signing up must not wait.
+    if user.is_authenticated and _confirmed.get(user.pk, 0.0) > now:
+        return True
+    confirmed = member_is_confirmed(user=user)
+    if confirmed and user.pk is not None:
+        if len(_confirmed) > 100_000:
+            _confirmed.clear()
+        _confirmed[user.pk] = now + _WATCHABLE_TTL_SECONDS * 12
+    return confirmed
+
+
+def video_watchable_cache_clear() -> None:
+    """Forget cached answers (tests that change a video and ask again at once)."""
+    _published.clear()
+    _confirmed.clear()
 
 
 def video_reportable_get(*, user: User | AnonymousUser, video_id: int) -> Video | None:
@@ -105,3 +141,23 @@ def video_durations_get() -> dict[int, int | None]:
 
 def video_published_in_bulk(*, video_ids: list[int]) -> dict[int, Video]:
     return video_published_list().in_bulk(video_ids)
+
+
+def video_durations_in_bulk(*, video_ids: list[int]) -> dict[int, int | None]:
+    """Duration in seconds (None when unknown) of the given videos, published or not (staff, rollups)."""
+    return dict(Video.objects.filter(pk__in=video_ids).values_list("pk", "duration"))
+
+
+def video_staff_get(*, video_id: int) -> Video | None:
+    """Any video, published or not, for staff pages."""
+    return Video.objects.filter(pk=video_id).first()
+
+
+def video_titles_in_bulk(*, video_ids: list[int]) -> dict[int, str]:
+    """Titles of the given videos, published or not (staff dashboards)."""
+    return dict(Video.objects.filter(pk__in=video_ids).values_list("pk", "title"))
+
+
+def video_ids_all() -> list[int]:
+    """Every video id, published or not (rollup rebuilds)."""
+    return list(Video.objects.order_by("pk").values_list("pk", flat=True))
