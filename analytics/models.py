@@ -149,3 +149,148 @@ class VideoChange(DjangoCassandraModel):
 
     class Meta:
         get_pk_field = "minute"
+
+
+# --- Staff analytics: rollups (analytics/rollups.py computes them; pages read only these) ---------
+
+# Shards of a video's member coverage: keeps one partition at most 1/8 of the video's members.
+VIDEO_MEMBER_SHARDS = 8
+
+
+class VideoMember(DjangoCassandraModel):
+    """Per video, each member's coverage (the seconds they ever watched): all-time rollups' input.
+
+    Partition ((video_id, shard)), shard = user_id % VIDEO_MEMBER_SHARDS; clustering (user_id). A
+    partition holds 1/8 of the video's members, each row at most the video's duration in set cells
+    (10,000 members x 300 covered seconds: ~375,000 cells, ~5 MB per shard). Written by the ingestion
+    path in the same execution as video_sessions; `seconds` grows by set union (idempotent). Deleted
+    per member by member_watch_data_erase. Same TTL as raw events, so all-time means "within raw-event
+    retention", which is what a rebuild from raw events can reproduce.
+    """
+
+    __table_name__ = "video_members"
+    __options__: ClassVar[dict[str, object]] = {"default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS}
+
+    video_id = columns.BigInt(partition_key=True)
+    shard = columns.SmallInt(partition_key=True)
+    user_id = columns.BigInt(primary_key=True)
+    seconds = columns.Set(columns.Integer)
+
+    class Meta:
+        get_pk_field = "video_id"
+
+
+class VideoRollup(DjangoCassandraModel):
+    """A video's figures per UTC day (clustering rows) and all time (static columns).
+
+    Partition (video_id), clustering (day DESC): one row per day with traffic within raw-event
+    retention (≤ ~400 rows of ~80 bytes), so the analytics page reads one partition slice for any date
+    range plus the all-time figures. Every write is `USING TIMESTAMP <time its inputs were read>`: of
+    two computations racing (beat job, rebuild command), the one that read later wins, so stale
+    results never overwrite fresh ones. Day rows carry the raw-event TTL; static columns have none.
+    """
+
+    __table_name__ = "video_rollups"
+
+    video_id = columns.BigInt(partition_key=True)
+    day = columns.Date(primary_key=True, clustering_order="DESC")
+    sessions = columns.Integer()
+    views = columns.Integer()
+    members = columns.Integer()
+    watch_seconds = columns.BigInt()
+    completions = columns.Integer()
+    rewatch_seconds = columns.BigInt()
+    as_of = columns.DateTime()
+    total_sessions = columns.Integer(static=True)
+    total_views = columns.Integer(static=True)
+    total_members = columns.Integer(static=True)
+    total_watch_seconds = columns.BigInt(static=True)
+    total_completions = columns.Integer(static=True)
+    total_rewatch_seconds = columns.BigInt(static=True)
+    duration = columns.Integer(static=True)
+    total_as_of = columns.DateTime(static=True)
+
+    class Meta:
+        get_pk_field = "video_id"
+
+
+class VideoRetention(DjangoCassandraModel):
+    """A video's retention curve for one period: `all` or one UTC day (`2026-11-25`).
+
+    Partition ((video_id, period)): one row, lists of at most duration (+100) ints (a 3-hour video:
+    ~11,000 ints, ~50 KB). `viewers[s]`: members who watched second s; `plays[s]`: viewing sessions
+    that did (day periods only; plays - viewers = re-watches of s); `buckets[b]`: members who watched
+    any second of the b-th 1 % of the video. Written like video_rollups (USING TIMESTAMP read time);
+    day periods carry the raw-event TTL.
+    """
+
+    __table_name__ = "video_retention"
+
+    video_id = columns.BigInt(partition_key=True)
+    period = columns.Text(partition_key=True)
+    duration = columns.Integer()
+    members = columns.Integer()
+    viewers = columns.List(columns.Integer)
+    plays = columns.List(columns.Integer)
+    buckets = columns.List(columns.Integer)
+    as_of = columns.DateTime()
+
+    class Meta:
+        get_pk_field = "video_id"
+
+
+class DayVideo(DjangoCassandraModel):
+    """Per UTC day, each watched video's figures: the input of site-wide top lists and sparklines.
+
+    Partition (day): one row per video watched that day (bounded by the catalogue). Written with
+    video_rollups' day rows (same timestamps, same TTL).
+    """
+
+    __table_name__ = "day_videos"
+
+    day = columns.Date(partition_key=True)
+    video_id = columns.BigInt(primary_key=True)
+    views = columns.Integer()
+    members = columns.Integer()
+    watch_seconds = columns.BigInt()
+
+    class Meta:
+        get_pk_field = "day"
+
+
+class TopVideo(DjangoCassandraModel):
+    """Site-wide top videos over the last `window_days` days (7 or 30) by `metric` (views, watch).
+
+    Partition ((window_days, metric)), clustering (rank): at most TOP_VIDEOS rows, rewritten whole
+    by each beat run (USING TIMESTAMP of its read), from day_videos.
+    """
+
+    __table_name__ = "top_videos"
+
+    window_days = columns.Integer(partition_key=True)
+    metric = columns.Text(partition_key=True)
+    rank = columns.Integer(primary_key=True)
+    video_id = columns.BigInt()
+    views = columns.Integer()
+    watch_seconds = columns.BigInt()
+    as_of = columns.DateTime()
+
+    class Meta:
+        get_pk_field = "window_days"
+
+
+class RollupCheckpoint(DjangoCassandraModel):
+    """Durable progress of the rollup beat job: the last video_changes minute fully processed.
+
+    Partition (name): one row per job. Lost or older than video_changes' TTL, the job starts at
+    the oldest minute still kept (and `manage.py rollups_rebuild` covers anything older).
+    """
+
+    __table_name__ = "rollup_checkpoints"
+
+    name = columns.Text(partition_key=True)
+    minute = columns.Integer()
+    updated_at = columns.DateTime()
+
+    class Meta:
+        get_pk_field = "name"

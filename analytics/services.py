@@ -19,6 +19,7 @@ from django.conf import settings
 from django.core import signing
 
 from analytics.cassandra import cassandra_prepared, cassandra_session
+from analytics.models import VIDEO_MEMBER_SHARDS
 from analytics.stream import GROUP, KICK_KEY, RATE_KEY, STREAM, enqueue_script, group_ensure, stream_client
 
 logger = logging.getLogger(__name__)
@@ -117,6 +118,9 @@ ADD_SESSION_SECONDS = (
     "WHERE video_id = ? AND day = ? AND user_id = ? AND session_id = ?"
 )
 INSERT_CHANGE = "INSERT INTO {ks}.video_changes (minute, video_id, day) VALUES (?, ?, ?)"
+ADD_VIDEO_MEMBER = (
+    "UPDATE {ks}.video_members SET seconds = seconds + ? WHERE video_id = ? AND shard = ? AND user_id = ?"
+)
 
 
 def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
@@ -170,6 +174,11 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
         for (video_id, day, user_id, session_id), secs in sessions.items()
     ]
     statements += [(cassandra_prepared(ADD_COVERAGE), (secs, u, v)) for (u, v), secs in coverage.items()]
+    # The all-time rollups' per-member coverage by video (analytics.models.VideoMember).
+    statements += [
+        (cassandra_prepared(ADD_VIDEO_MEMBER), (secs, v, u % VIDEO_MEMBER_SHARDS, u))
+        for (u, v), secs in coverage.items()
+    ]
     statements += [
         (cassandra_prepared(UPDATE_RESUME), (client_ts * 1000, position, _utc(client_ts), session_id, u, v))
         for (u, v), (client_ts, position, session_id) in newest.items()
@@ -294,6 +303,7 @@ DELETE_DAY_EVENTS = "DELETE FROM {ks}.watch_events WHERE user_id = ? AND day = ?
 DELETE_SESSIONS = "DELETE FROM {ks}.video_sessions WHERE video_id = ? AND day = ? AND user_id = ?"
 DELETE_STATE = "DELETE FROM {ks}.member_videos WHERE user_id = ?"
 DELETE_DAYS = "DELETE FROM {ks}.member_watch_days WHERE user_id = ?"
+DELETE_VIDEO_MEMBER = "DELETE FROM {ks}.video_members WHERE video_id = ? AND shard = ? AND user_id = ?"
 
 
 def member_watch_data_export(*, user_id: int) -> dict[str, Any]:
@@ -335,6 +345,8 @@ def member_watch_data_erase(*, user_id: int) -> None:
     for row in day_rows:
         statements.append((cassandra_prepared(DELETE_SESSIONS), (row.video_id, row.day, user_id)))
         statements.append((cassandra_prepared(INSERT_CHANGE), (minute, row.video_id, row.day)))
+    for video_id in {row.video_id for row in day_rows}:
+        statements.append((cassandra_prepared(DELETE_VIDEO_MEMBER), (video_id, user_id % VIDEO_MEMBER_SHARDS, user_id)))
     statements.append((cassandra_prepared(DELETE_STATE), (user_id,)))
     _run(statements)
     # Last: the index is what a retry would walk if anything above failed.

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import contextlib
+
 from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from celery import shared_task
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analytics.services import watch_stream_drain
-from analytics.stream import consumer_name
+from analytics.stream import consumer_name, stream_client
 
 # Transient failures: the entries stay pending in the stream; retry with capped, jittered backoff.
 TRANSIENT = (NoHostAvailable, DriverException, RedisConnectionError, RedisTimeoutError)
@@ -32,3 +35,20 @@ def watch_stream_drain_task() -> int:
     if result.more:
         watch_stream_drain_task.delay()
     return result.events
+
+
+# No retries: the next beat tick (15 s later) starts from the durable checkpoint.
+@shared_task(name="analytics.rollups_refresh", ignore_result=True)
+def rollups_refresh_task() -> int:
+    from analytics.rollups import rollups_refresh
+
+    # One run at a time (a slow run must not pile up beside the next beat tick); the lock expires if
+    # its holder dies. Overlap would still be correct (writes carry read times), only wasteful.
+    lock = stream_client().lock("wp:rollups:lock", timeout=300, blocking=False)
+    if not lock.acquire():
+        return 0
+    try:
+        return rollups_refresh().days
+    finally:
+        with contextlib.suppress(LockError):  # expired during a very long run
+            lock.release()

@@ -9,7 +9,7 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from cassandra import ConsistencyLevel
-from cassandra.policies import DCAwareRoundRobinPolicy, TokenAwarePolicy
+from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 
 from config.env import BASE_DIR, database_config, get_settings
 
@@ -82,6 +82,8 @@ _cassandra_connection: dict[str, object] = {
     "protocol_version": 5,
     "connect_timeout": env.cassandra_connect_timeout,
     "load_balancing_policy": TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=env.cassandra_local_dc)),
+    # The driver's default backs off to 10 minutes after a node restart; reconnect within seconds.
+    "reconnection_policy": ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10),
     # Never connect at import: `manage.py migrate`, the web process and Celery's parent process
     # must not open a session (a session must not cross a fork into prefork children).
     "lazy_connect": True,
@@ -151,6 +153,8 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "inte
 CELERY_BEAT_SCHEDULE = {
     # Safety net: drains even when no request has woken one (e.g. after a worker restart).
     "watch-stream-drain": {"task": "analytics.watch_stream_drain", "schedule": 5.0},
+    # Staff analytics rollups (analytics/rollups.py): at most ~60 s behind the raw events.
+    "rollups-refresh": {"task": "analytics.rollups_refresh", "schedule": 15.0},
 }
 
 # --- Auth (django-allauth, email only)
@@ -204,8 +208,8 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
-# Sessions are read on every tracked second's batch: cache them in Redis, keep the DB as the record.
-SESSION_ENGINE = "django.contrib.sessions.backends.cached_db"
+# Sessions stay in the database (Django's default), not in Redis: a Redis outage must only pause
+# watch tracking (503, the tracker retries), never log members out or break pages.
 # "Remember me" keeps the session this long; unticked, it ends with the browser.
 SESSION_COOKIE_AGE = int(timedelta(weeks=4).total_seconds())
 
