@@ -73,7 +73,6 @@ async function send(batch) {
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
       body: JSON.stringify(body),
-      keepalive: true,
     });
   } catch {
     return false;

@@ -81,3 +81,38 @@ def test_watch_15_seconds_close_the_tab_and_resume_there_on_any_device(
     wait_until(lambda: video_time(other_device) >= position, timeout=10, interval=0.1)
     screenshot(other_device, "tracking-4-other-device")
     assert wait_js(other_device, "window.watchpointTracker !== undefined")
+
+
+def test_batches_refused_while_the_server_is_down_are_kept_and_resent(
+    browser, live_server, member, celery_worker_process
+):
+    video = sample_video(title="Flaky network", slug="flaky", external_id=static("video/sample-30s.mp4"), duration=30)
+    page = new_page(browser, live_server, member)
+    down = {"value": True, "refused": 0}
+
+    def watch_endpoint(route):
+        if down["value"]:
+            down["refused"] += 1
+            route.fulfill(status=503, content_type="application/json", body='{"error": "briefly unavailable"}')
+        else:
+            route.continue_()
+
+    page.route("**/api/watch/", watch_endpoint)
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    page.evaluate("const v = document.querySelector('video'); v.muted = true; v.play()")
+    wait_until(lambda: video_time(page) >= 6, timeout=30, interval=0.2)
+    page.evaluate("document.querySelector('video').pause()")  # pause flushes: refused with 503
+
+    # Route handlers run only while Playwright is called: pump it while waiting.
+    wait_until(lambda: page.wait_for_timeout(100) or down["refused"] >= 1, timeout=10)
+    stored = page.evaluate("JSON.parse(localStorage.getItem('watchpoint:pending-batches') || '[]').length")
+    assert stored >= 1, "a refused batch must be kept in localStorage"
+    assert resume_position_get(user_id=member.pk, video_id=video.pk) is None
+
+    down["value"] = False  # the server is back: the tracker's backoff retry resends the kept batch
+    wait_until(
+        lambda: page.wait_for_timeout(100) or (resume_position_get(user_id=member.pk, video_id=video.pk) or 0) >= 5,
+        timeout=60,
+    )
+    wait_js(page, "JSON.parse(localStorage.getItem('watchpoint:pending-batches') || '[]').length === 0")
