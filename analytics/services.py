@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+import struct
 import time
 import uuid
 from collections import defaultdict
@@ -13,6 +14,7 @@ from datetime import UTC, date, datetime
 from enum import Enum
 from typing import Any
 
+from cassandra import RequestValidationException
 from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 from django.conf import settings
@@ -231,16 +233,24 @@ def watch_stream_drain(*, consumer: str, budget_seconds: float, count: int = 500
         entries = entries or _read_new(client, consumer, count)
         if not entries:
             return DrainResult(total_batches, total_events, more=False)
-        batches, ids = [], []
+        parsed: list[tuple[Any, WatchBatch]] = []
+        ids = []
         for entry_id, fields in entries:
             ids.append(entry_id)
             if not fields:  # deleted after delivery (already stored by another consumer)
                 continue
             try:
-                batches.append(WatchBatch.from_json(fields[b"b"]))
+                parsed.append((entry_id, WatchBatch.from_json(fields[b"b"])))
             except (KeyError, ValueError, TypeError):
-                logger.error("dropping malformed stream entry %s: %r", entry_id, fields)
-        total_events += watch_batches_store(batches=batches)
+                _dead_letter(client, entry_id, fields, "malformed entry")
+        batches = [batch for _, batch in parsed]
+        try:
+            total_events += watch_batches_store(batches=batches)
+        except UNSTORABLE:
+            # Cassandra (or the driver's encoder) refuses something in this round, and retrying cannot
+            # help: store the batches one by one so only the refused ones are set aside, instead of
+            # blocking the stream forever.
+            total_events += _store_each_or_dead_letter(client, parsed)
         total_batches += len(batches)
         pipe = client.pipeline(transaction=False)
         pipe.xack(STREAM, GROUP, *ids)
@@ -248,6 +258,28 @@ def watch_stream_drain(*, consumer: str, budget_seconds: float, count: int = 500
         pipe.execute()
         if time.monotonic() > deadline:
             return DrainResult(total_batches, total_events, more=True)
+
+
+DEAD_LETTERS = "wp:watch:dead"
+# Errors that retrying the same batch can never fix (as opposed to a node being down).
+UNSTORABLE = (RequestValidationException, struct.error, OverflowError, TypeError, ValueError)
+
+
+def _dead_letter(client: Any, entry_id: Any, fields: Any, reason: str) -> None:
+    """Keep an entry that can never be stored where an operator can inspect and replay it."""
+    logger.error("watch stream entry %s set aside in %s: %s", entry_id, DEAD_LETTERS, reason)
+    payload = fields.get(b"b", b"") if isinstance(fields, dict) else b""
+    client.xadd(DEAD_LETTERS, {"id": entry_id, "b": payload, "reason": reason[:500]})
+
+
+def _store_each_or_dead_letter(client: Any, parsed: list[tuple[Any, WatchBatch]]) -> int:
+    stored = 0
+    for entry_id, batch in parsed:
+        try:
+            stored += watch_batches_store(batches=[batch])
+        except UNSTORABLE as exc:
+            _dead_letter(client, entry_id, {b"b": batch.to_json().encode()}, repr(exc))
+    return stored
 
 
 def _own_pending(client: Any, consumer: str, count: int) -> list[Any]:
