@@ -3,10 +3,13 @@ from django.conf.urls.static import static
 from django.contrib import admin
 from django.urls import include, path
 
+from analytics.admin import analytics_admin_urls
 from config.health import healthz
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    # Before admin.site.urls: staff analytics pages (analytics/admin.py), inside the admin's look and login.
+    path("admin/analytics/", include((analytics_admin_urls(), "analytics_admin"))),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),

@@ -8,6 +8,7 @@ from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.templatetags.static import static
+from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
@@ -103,6 +104,7 @@ class VideoAdmin(VideoModelAdmin):
         "members_only",
         "published_at",
         "is_unavailable",
+        "analytics_link",
     )
     list_display_links = ("thumbnail_tag", "title")
     list_filter = ("provider", "is_published", "members_only", UnavailableFilter)
@@ -159,6 +161,11 @@ class VideoAdmin(VideoModelAdmin):
     @admin.display(description="Duration", ordering="duration")
     def duration_display(self, obj: Video) -> str:
         return clock(obj.duration) or "—"
+
+    @admin.display(description="Analytics")
+    def analytics_link(self, obj: Video) -> str:
+        # The staff analytics page (analytics/admin.py); its figures come from the rollup tables.
+        return format_html('<a href="{}">Analytics</a>', reverse("analytics_admin:video", args=[obj.pk]))
 
     @admin.display(description="Player preview")
     def player_preview(self, obj: Video) -> SafeString:

@@ -1,0 +1,127 @@
+"""Staff analytics in Django admin: staff only, figures from the rollups, two SVG charts, CSV export."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import timedelta
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from analytics.rollups import rollups_refresh
+from analytics.services import watch_batches_store
+from tests.analytics.rollup_oracle import day_start_ms, session_batches, today
+from tests.conftest import CASSANDRA_DBS
+from tests.factories import MemberFactory, VideoFactory
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True)]
+
+
+@pytest.fixture
+def watched_video():
+    video = VideoFactory(duration=120, title="Knife skills", is_published=False)
+    start = day_start_ms(today()) + 1000
+    watch_batches_store(batches=session_batches(1, video.pk, list(range(120)), start_ms=start))
+    watch_batches_store(batches=session_batches(2, video.pk, list(range(30)), start_ms=start))
+    watch_batches_store(batches=session_batches(2, video.pk, list(range(20)), start_ms=start + 60_000))
+    yesterday = day_start_ms(today() - timedelta(days=1))
+    watch_batches_store(batches=session_batches(3, video.pk, list(range(5)), start_ms=yesterday))
+    rollups_refresh()
+    return video
+
+
+@pytest.fixture
+def staff_client():
+    client = Client()
+    client.force_login(MemberFactory(is_staff=True))
+    return client
+
+
+def analytics_urls(video_id: int) -> list[str]:
+    return [
+        reverse("analytics_admin:dashboard"),
+        reverse("analytics_admin:video", args=[video_id]),
+        reverse("analytics_admin:video", args=[video_id]) + "?range=7",
+        reverse("analytics_admin:video-csv", args=[video_id]),
+    ]
+
+
+@pytest.mark.parametrize("who", ["anonymous", "member"])
+def test_non_staff_get_the_admin_login_for_every_analytics_page_and_the_export(who):
+    client = Client()
+    if who == "member":
+        client.force_login(MemberFactory())
+    video = VideoFactory()
+    for url in analytics_urls(video.pk):
+        response = client.get(url)
+        assert response.status_code == 302, url
+        assert response["Location"].startswith(reverse("admin:login")), url
+
+
+def test_the_video_page_shows_exact_figures_both_charts_and_when_they_were_computed(staff_client, watched_video):
+    response = staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk]) + "?range=7")
+
+    assert response.status_code == 200
+    html = response.content.decode()
+    cards = {label: value for label, value, _ in response.context["cards"]}
+    # Sessions: 120 s, 30 s, 20 s today and 5 s yesterday; views need 10 s (the video is 120 s).
+    assert cards["Views"] == "3"
+    assert cards["Unique members"] == "3"
+    assert cards["Viewing sessions"] == "4"
+    assert cards["Completion rate"] == "33.3%"  # member 1 of 3 covered ≥ 90 %
+    assert cards["Re-watched seconds"] == "20"  # member 2 watched 0-19 twice
+    assert 'class="wp-chart daily"' in html
+    assert 'class="wp-chart retention"' in html
+    assert '<title id="retention-t">' in html
+    assert "Figures as of" in html
+    assert html.count('<tr><th scope="row">') >= 7 + 100  # a row per day and per 1 % bucket
+
+
+def test_the_video_page_refuses_a_backwards_custom_range_and_falls_back_to_30_days(staff_client, watched_video):
+    url = reverse("analytics_admin:video", args=[watched_video.pk])
+    response = staff_client.get(url, {"range": "custom", "since": "2026-01-10", "until": "2026-01-01"})
+
+    assert response.status_code == 200
+    assert "The start date is after the end date." in response.content.decode()
+    assert len(response.context["data"].days) == 30
+
+
+def test_the_csv_export_has_the_daily_figures_and_the_retention_curve(staff_client, watched_video):
+    response = staff_client.get(reverse("analytics_admin:video-csv", args=[watched_video.pk]), {"range": "7"})
+
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/csv")
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    daily = {r[0]: r for r in rows if r and r[0][:2] == "20"}
+    assert len(daily) == 7
+    assert daily[today().isoformat()][1:5] == ["3", "2", "3", "170"]
+    percents = [r for r in rows if r and r[0] == "percent"]
+    seconds = [r for r in rows if r and r[0] == "second"]
+    assert len(percents) == 100
+    assert len(seconds) == 120
+    assert seconds[0][3:] == ["3", "1.0000"]  # all three members watched second 0
+    assert seconds[119][3:] == ["1", "0.3333"]
+
+
+def test_the_dashboard_lists_top_videos_with_a_sparkline_each(staff_client, watched_video):
+    response = staff_client.get(reverse("analytics_admin:dashboard"))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Knife skills" in html
+    assert html.count('class="wp-sparkline"') >= 4  # one per row of each of the four top tables
+    assert "Top videos, last 7 days, by views" in html
+
+
+def test_the_video_admin_links_to_the_analytics_page_from_the_list_and_the_change_page(staff_client, watched_video):
+    staff = MemberFactory(is_staff=True, is_superuser=True)
+    staff_client.force_login(staff)
+    target = reverse("analytics_admin:video", args=[watched_video.pk])
+
+    listing = staff_client.get(reverse("admin:videos_video_changelist"))
+    change = staff_client.get(reverse("admin:videos_video_change", args=[watched_video.pk]))
+
+    assert f'href="{target}"' in listing.content.decode()
+    assert f'href="{target}"' in change.content.decode()
