@@ -27,6 +27,47 @@ except ImportError:  # pragma: no cover
 READ_PROFILE = "read"
 
 
+class IdempotentRetryPolicy(RetryPolicy):
+    """Retry a timed-out or refused request once on the next coordinator.
+
+    Safe because every statement this project sends is idempotent (cells keyed by member, day, video,
+    session and second; set unions; client-time write timestamps). It bridges the failure-detector
+    window on a ring: right after a node dies, coordinators still count it as a replica and a request
+    may time out or find too few replicas; the next coordinator usually succeeds. What still fails
+    goes back to the Celery task, whose retries (with backoff) outlast the window.
+    """
+
+    def on_read_timeout(
+        self,
+        query: Any,
+        consistency: Any,
+        required_responses: int,
+        received_responses: int,
+        data_retrieved: bool,
+        retry_num: int,
+    ) -> tuple[int, Any]:
+        return (self.RETRY_NEXT_HOST, consistency) if retry_num == 0 else (self.RETHROW, None)
+
+    def on_write_timeout(
+        self,
+        query: Any,
+        consistency: Any,
+        write_type: Any,
+        required_responses: int,
+        received_responses: int,
+        retry_num: int,
+    ) -> tuple[int, Any]:
+        return (self.RETRY_NEXT_HOST, consistency) if retry_num == 0 else (self.RETHROW, None)
+
+    def on_unavailable(
+        self, query: Any, consistency: Any, required_replicas: int, alive_replicas: int, retry_num: int
+    ) -> tuple[int, Any]:
+        return (self.RETRY_NEXT_HOST, consistency) if retry_num == 0 else (self.RETHROW, None)
+
+    def on_request_error(self, query: Any, consistency: Any, error: Exception, retry_num: int) -> tuple[int, Any]:
+        return (self.RETRY_NEXT_HOST, consistency) if retry_num < 2 else (self.RETHROW, None)
+
+
 @dataclass
 class _State:
     pid: int
@@ -53,13 +94,13 @@ def _build() -> _State:
     profiles = {
         EXEC_PROFILE_DEFAULT: ExecutionProfile(
             load_balancing_policy=balancing,
-            retry_policy=RetryPolicy(),
+            retry_policy=IdempotentRetryPolicy(),
             consistency_level=settings.CASSANDRA_WRITE_CONSISTENCY,
             request_timeout=10,
         ),
         READ_PROFILE: ExecutionProfile(
             load_balancing_policy=balancing,
-            retry_policy=RetryPolicy(),
+            retry_policy=IdempotentRetryPolicy(),
             consistency_level=settings.CASSANDRA_READ_CONSISTENCY,
             request_timeout=5,
         ),

@@ -105,7 +105,12 @@ DATABASES = {
         "PASSWORD": env.cassandra_password or "",
         "TEST": {"NAME": f"test_{env.cassandra_keyspace}"},
         "OPTIONS": {
-            "replication": env.cassandra_replication_map,
+            # django-cassandra-engine's `sync_cassandra` reads `strategy_class`, not CQL's `class`:
+            # given only `class`, it silently created every keyspace as SimpleStrategy RF 1.
+            "replication": {
+                ("strategy_class" if key == "class" else key): value
+                for key, value in env.cassandra_replication_map.items()
+            },
             "connection": _cassandra_connection,
             "session": {"default_timeout": 10},
         },

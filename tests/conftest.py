@@ -206,9 +206,26 @@ def screenshot(page: Any, name: str) -> Path:
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     # Disruptive tests stop and restart the shared Cassandra node or Redis: `make test` and CI run
     # them (WATCHPOINT_DISRUPTIVE_TESTS=1); a bare `pytest` beside other running suites skips them.
-    if os.environ.get("WATCHPOINT_DISRUPTIVE_TESTS") == "1":
-        return
+    # Ring tests boot a 3-node ring of their own (minutes of both cores): the same switch, or
+    # WATCHPOINT_RING_TESTS=1 alone.
+    disruptive = os.environ.get("WATCHPOINT_DISRUPTIVE_TESTS") == "1"
+    ring = disruptive or os.environ.get("WATCHPOINT_RING_TESTS") == "1"
     skip = pytest.mark.skip(reason="stops shared services; set WATCHPOINT_DISRUPTIVE_TESTS=1 (make test does)")
+    skip_ring = pytest.mark.skip(reason="boots a 3-node ring; set WATCHPOINT_RING_TESTS=1 (make test does)")
     for item in items:
-        if "disruptive" in item.keywords:
+        if "disruptive" in item.keywords and not disruptive:
             item.add_marker(skip)
+        elif "ring" in item.keywords and not ring:
+            item.add_marker(skip_ring)
+    # Service-restarting tests last, so a restart cannot disturb the tests after them.
+    items.sort(key=lambda item: "disruptive" in item.keywords)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_watchable_cache() -> Iterator[None]:
+    # Row ids are reused across tests (rolled-back transactions); cached answers must not leak.
+    from videos.selectors import video_watchable_cache_clear
+
+    video_watchable_cache_clear()
+    yield
+    video_watchable_cache_clear()
