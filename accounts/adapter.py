@@ -4,6 +4,12 @@ from typing import Any
 
 from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.core import context as allauth_context
+from django.conf import settings
+from django.contrib.sites.shortcuts import get_current_site
+from django.db import transaction
+
+from accounts.tasks import email_message_dump, email_send_task
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -18,4 +24,14 @@ class AccountAdapter(DefaultAccountAdapter):
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         # Our emails tell members how long a confirmation link lasts; say what the setting says.
         context = {"expiration_days": app_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS, **context}
-        super().send_mail(template_prefix, email, context)
+        if not settings.ACCOUNT_EMAIL_ASYNC:
+            super().send_mail(template_prefix, email, context)
+            return
+        # Rendered here (templates need the request and site), sent by a worker on the "email"
+        # queue: a slow or failing SMTP server never slows or breaks the request. On commit, so a
+        # sign-up that rolls back mails nobody.
+        request = allauth_context.request
+        ctx = {"request": request, "email": email, "current_site": get_current_site(request), **context}
+        message = self.render_mail(template_prefix, email, ctx)
+        data = email_message_dump(message)
+        transaction.on_commit(lambda: email_send_task.delay(data))

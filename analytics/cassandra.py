@@ -115,6 +115,8 @@ def _build() -> _State:
         # The default backs off to 10 minutes: far too long for workers waiting out a node restart.
         "reconnection_policy": ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10),
     }
+    if "ssl_context" in conn:
+        kwargs["ssl_context"] = conn["ssl_context"]
     if "cloud" in conn:
         kwargs["cloud"] = conn["cloud"]
     else:
@@ -128,6 +130,10 @@ def _build() -> _State:
     except Exception:
         cluster.shutdown()
         raise
+    from config.metrics import cassandra_request_observe
+
+    # Every request's latency into /metrics (buffered in-process; see config/metrics.py).
+    session.add_request_init_listener(cassandra_request_observe)
     return _State(pid=os.getpid(), key=_config_key(), cluster=cluster, session=session)
 
 

@@ -14,6 +14,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analytics.services import watch_stream_drain
 from analytics.stream import consumer_name, stream_client
+from config.metrics import events_written_record, metrics_flush
 
 # Transient failures: the entries stay pending in the stream; retry with capped, jittered backoff.
 TRANSIENT = (NoHostAvailable, DriverException, RedisConnectionError, RedisTimeoutError)
@@ -32,6 +33,10 @@ TRANSIENT = (NoHostAvailable, DriverException, RedisConnectionError, RedisTimeou
 )
 def watch_stream_drain_task() -> int:
     result = watch_stream_drain(consumer=consumer_name(), budget_seconds=settings.WATCH_DRAIN_BUDGET_SECONDS)
+    if result.events:
+        events_written_record(result.events)
+    else:
+        metrics_flush()
     if result.more:
         watch_stream_drain_task.delay()
     return result.events

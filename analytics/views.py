@@ -31,6 +31,7 @@ from analytics.services import (
     watch_batch_enqueue,
 )
 from analytics.tasks import watch_stream_drain_task
+from config.metrics import counter_inc
 from videos.selectors import video_watchable_get
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,7 @@ DURATION_SLACK_SECONDS = 1
 
 
 def _error(status: int, message: str, **extra: object) -> JsonResponse:
+    counter_inc("watchpoint_watch_batches_rejected", status=str(status))
     return JsonResponse({"error": message, **extra}, status=status)
 
 
@@ -109,6 +111,7 @@ def _accept(request: HttpRequest, *, beacon: bool) -> JsonResponse:
         except OperationalError:
             # The batch is already durable in the stream; the beat drain will pick it up.
             logger.warning("could not wake a drain task; the periodic drain will store the batch")
+    counter_inc("watchpoint_watch_events_accepted", len(batch.events))
     return JsonResponse({"accepted": len(batch.events)}, status=202)
 
 

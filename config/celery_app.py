@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import worker_process_init, worker_ready
+from celery.signals import task_failure, task_retry, worker_process_init, worker_ready
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -19,6 +19,20 @@ def _fresh_cassandra_session_after_fork(**_: object) -> None:
     from analytics.cassandra import cassandra_reset
 
     cassandra_reset()
+
+
+@task_retry.connect
+def _count_retry(sender: object = None, **_: object) -> None:
+    from config.metrics import counter_inc
+
+    counter_inc("watchpoint_celery_task_retries", task=getattr(sender, "name", "unknown"))
+
+
+@task_failure.connect
+def _count_failure(sender: object = None, **_: object) -> None:
+    from config.metrics import counter_inc
+
+    counter_inc("watchpoint_celery_task_failures", task=getattr(sender, "name", "unknown"))
 
 
 @worker_ready.connect

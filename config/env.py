@@ -11,7 +11,7 @@ import functools
 import re
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
 
 from pydantic import Field, ValidationError, field_validator, model_validator
@@ -80,6 +80,11 @@ class Settings(BaseSettings):
     # AstraDB: path of the secure-connect bundle zip; the token goes in CASSANDRA_PASSWORD with
     # CASSANDRA_USERNAME=token.
     cassandra_secure_connect_bundle: Path | None = None
+    # TLS to self-managed nodes (client_encryption_options on the server). The CA file is the PEM of
+    # the authority that signed the nodes' certificates; without it the system store is used.
+    cassandra_ssl: bool = False
+    cassandra_ssl_ca_file: Path | None = None
+    cassandra_ssl_verify_hostname: bool = True
     cassandra_connect_timeout: float = Field(default=5.0, gt=0)
     # Raw watch events expire after this many days (rollups and resume positions do not).
     watch_event_ttl_days: int = Field(default=400, ge=1, le=3650)
@@ -87,6 +92,18 @@ class Settings(BaseSettings):
     watch_batches_per_minute: int = Field(default=60, ge=1)
     # A stream entry a worker took but did not acknowledge for this long is claimed by another.
     watch_claim_idle_seconds: float = Field(default=30.0, gt=0)
+
+    # --- Operations
+    # Bearer token for /metrics (Prometheus); staff sessions are allowed too. Empty: staff only.
+    metrics_token: str | None = None
+    # "json" (one object per line, for log shippers) or "plain"; default json when DJANGO_DEBUG is off.
+    log_format: Literal["json", "plain"] | None = None
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # gunicorn (gunicorn.conf.py): workers default to 2 x CPUs + 1; threads per worker (gthread).
+    web_concurrency: int | None = Field(default=None, ge=1, le=64)
+    web_threads: int = Field(default=4, ge=1, le=64)
+    web_bind: str = "127.0.0.1:8000"
+    web_timeout: int = Field(default=30, ge=5, le=600)
 
     # --- Email
     email_url: str = "console://"
@@ -134,12 +151,42 @@ class Settings(BaseSettings):
                 raise ValueError("CASSANDRA_SECURE_CONNECT_BUNDLE does not name a file")
             if not (self.cassandra_username and self.cassandra_password):
                 raise ValueError("CASSANDRA_SECURE_CONNECT_BUNDLE needs CASSANDRA_USERNAME and CASSANDRA_PASSWORD")
+            # The bundle names the contact points and carries its own TLS material: a second source
+            # for either would be silently ignored, so refuse the contradiction.
+            for variable, field in (
+                ("CASSANDRA_HOSTS", "cassandra_hosts"),
+                ("CASSANDRA_PORT", "cassandra_port"),
+                ("CASSANDRA_SSL", "cassandra_ssl"),
+                ("CASSANDRA_SSL_CA_FILE", "cassandra_ssl_ca_file"),
+            ):
+                if field in self.model_fields_set:
+                    raise ValueError(f"{variable} contradicts CASSANDRA_SECURE_CONNECT_BUNDLE (the bundle sets it)")
+        if self.cassandra_ssl_ca_file is not None:
+            if not self.cassandra_ssl:
+                raise ValueError("CASSANDRA_SSL_CA_FILE is set but CASSANDRA_SSL is off")
+            if not self.cassandra_ssl_ca_file.is_file():
+                raise ValueError("CASSANDRA_SSL_CA_FILE does not name a file")
         if bool(self.cassandra_username) != bool(self.cassandra_password):
             raise ValueError("CASSANDRA_USERNAME and CASSANDRA_PASSWORD must be set together")
         local = self.cassandra_consistency_is_local
         if local and not self.cassandra_local_dc:
             raise ValueError("CASSANDRA_LOCAL_DC must be set for LOCAL_* consistency levels")
+        replication = self.cassandra_replication_map
+        if (
+            replication["class"] == "NetworkTopologyStrategy"
+            and self.cassandra_local_dc
+            and self.cassandra_local_dc not in replication
+        ):
+            raise ValueError(
+                f"CASSANDRA_LOCAL_DC {self.cassandra_local_dc!r} is not a data centre of CASSANDRA_REPLICATION"
+            )
+        if not self.django_debug and self.metrics_token is not None and len(self.metrics_token) < 24:
+            raise ValueError("METRICS_TOKEN must be at least 24 characters when DJANGO_DEBUG is off")
         return self
+
+    @property
+    def json_logs(self) -> bool:
+        return self.log_format == "json" if self.log_format else not self.django_debug
 
     @property
     def cassandra_consistency_is_local(self) -> bool:

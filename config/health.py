@@ -13,6 +13,7 @@ from django.views.decorators.cache import never_cache
 
 from analytics.cassandra import READ_PROFILE, cassandra_session
 from config.celery_app import app as celery_app
+from config.pipeline import pipeline_depths
 
 
 def _database() -> None:
@@ -43,6 +44,22 @@ CHECKS: dict[str, Callable[[], None]] = {
 }
 
 
+def _pipeline() -> dict[str, object] | None:
+    # Informational: a deep queue is not "down" (the workers may be catching up); operators and
+    # alerts read the depths and the oldest batch's age. None when Redis does not answer.
+    try:
+        depths = pipeline_depths()
+    except redis.RedisError:
+        return None
+    age = depths.oldest_age_seconds
+    return {
+        "queues": depths.queues,
+        "watch_stream_pending": depths.stream_pending,
+        "watch_dead_letters": depths.dead_letters,
+        "oldest_batch_age_seconds": None if age is None else round(age, 1),
+    }
+
+
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
     # Only the failing exception's class name goes out: messages can carry hosts or credentials.
@@ -57,5 +74,5 @@ def healthz(request: HttpRequest) -> JsonResponse:
             report[name] = {"ok": True}
         report[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
     down = [name for name, result in report.items() if not result["ok"]]
-    body = {"status": "down" if down else "ok", "down": down, "checks": report}
+    body = {"status": "down" if down else "ok", "down": down, "checks": report, "pipeline": _pipeline()}
     return JsonResponse(body, status=503 if down else 200)

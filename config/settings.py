@@ -5,11 +5,13 @@ Production differs from a local checkout only by environment variables (see .env
 
 from __future__ import annotations
 
+import ssl
 from datetime import timedelta
 from urllib.parse import urlsplit
 
 from cassandra import ConsistencyLevel
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
+from kombu import Queue
 
 from config.env import BASE_DIR, database_config, get_settings
 
@@ -46,7 +48,11 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: times the whole request, middleware included (config/metrics.py, /metrics).
+    "config.metrics.RequestMetricsMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files with hashed names and far-future caching, before sessions touch the request.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "config.csp.ContentSecurityPolicyMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -89,6 +95,13 @@ _cassandra_connection: dict[str, object] = {
     "lazy_connect": True,
     "retry_connect": True,
 }
+if env.cassandra_ssl:
+    # Verified TLS: the nodes' CA (or the system store), and their certificates must name them.
+    _ssl_context = ssl.create_default_context(
+        cafile=str(env.cassandra_ssl_ca_file) if env.cassandra_ssl_ca_file else None
+    )
+    _ssl_context.check_hostname = env.cassandra_ssl_verify_hostname
+    _cassandra_connection["ssl_context"] = _ssl_context
 if env.cassandra_secure_connect_bundle:
     _cassandra_connection = {
         "cloud": {"secure_connect_bundle": str(env.cassandra_secure_connect_bundle)},
@@ -149,7 +162,25 @@ CELERY_TIMEZONE = "UTC"
 # its message redelivered. Safe because every write is idempotent (same keys, same values).
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
-CELERY_WORKER_PREFETCH_MULTIPLIER = 4
+# One message reserved per worker process: a drain task can run for its whole budget (5 s), and a
+# message prefetched behind it would wait while another process idles; with acks_late, a killed
+# worker also holds back only the messages in hand (redelivered after the visibility timeout).
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Recycle a prefork child past 400 MB resident (in KiB). A drain holds at most one read of 500
+# batches plus the driver's buffers (bench: ~150 MB peak per child); growth beyond that is a leak,
+# and a fresh child costs only a new Cassandra session (well under a second).
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = 400_000
+# Separate queues so one kind of work cannot starve another: watch ingestion (latency-sensitive,
+# steady), rollups (periodic, CPU-heavy reads) and email (slow SMTP). A worker started without -Q
+# consumes all of them (development, tests); production runs one worker per queue group
+# (Procfile, deploy/), scaled independently.
+CELERY_TASK_DEFAULT_QUEUE = "celery"
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("watch"), Queue("rollups"), Queue("email"))
+CELERY_TASK_ROUTES = {
+    "analytics.watch_stream_drain": {"queue": "watch"},
+    "analytics.rollups_*": {"queue": "rollups"},
+    "accounts.email_send": {"queue": "email"},
+}
 # Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
@@ -234,6 +265,9 @@ else:  # smtp:// or smtps://user:password@host:port
     EMAIL_USE_SSL = _email.scheme == "smtps"
     EMAIL_USE_TLS = _email.scheme == "smtp"
 DEFAULT_FROM_EMAIL = env.default_from_email
+# allauth's emails are rendered in the request and sent by a Celery task on the "email" queue, so a
+# slow SMTP server never slows a sign-up (accounts.adapter, accounts.tasks).
+ACCOUNT_EMAIL_ASYNC = True
 SERVER_EMAIL = env.default_from_email
 
 # --- i18n / time
@@ -246,6 +280,13 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
+# Hashed names (cacheable forever) and gzip/brotli copies, made by `manage.py collectstatic` at
+# deploy time. With DEBUG on, `{% static %}` falls back to plain names, so `make run` needs no
+# collectstatic; the test settings use the plain storage (tests do not run collectstatic).
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "config.storage.StaticFilesStorage"},
+}
 MEDIA_URL = "media/"
 MEDIA_ROOT = BASE_DIR / "var" / "media"
 
@@ -269,13 +310,19 @@ if not DEBUG:
     # SSL redirect is usually done by the proxy in front; check --deploy should not insist.
     SILENCED_SYSTEM_CHECKS = [] if SECURE_SSL_REDIRECT else ["security.W008"]
 
-# --- Logging: one line per record to stderr; operators ship it from there.
+# --- Operations: /metrics (config/metrics.py) answers staff sessions or this bearer token.
+METRICS_TOKEN = env.metrics_token
+
+# --- Logging: one line per record to stderr (JSON in production); operators ship it from there.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["stderr"], "level": "INFO"},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "config.logging.JsonFormatter"},
+    },
+    "handlers": {"stderr": {"class": "logging.StreamHandler", "formatter": "json" if env.json_logs else "plain"}},
+    "root": {"handlers": ["stderr"], "level": env.log_level},
     "loggers": {
         "cassandra": {"level": "WARNING"},
         "django.db.backends": {"level": "WARNING"},

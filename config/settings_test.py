@@ -13,3 +13,10 @@ from config.settings import *  # noqa: F403
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+# Tests read allauth's emails from the locmem outbox of this process: send them in the request.
+# tests/ops/test_deploy.py covers the queued path (adapter → Celery task → backend).
+ACCOUNT_EMAIL_ASYNC = False
+# Tests do not run collectstatic: plain names, and WhiteNoise serves from the finders.
+STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
+WHITENOISE_AUTOREFRESH = True
+WHITENOISE_USE_FINDERS = True

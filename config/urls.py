@@ -5,9 +5,11 @@ from django.urls import include, path
 
 from analytics.admin import analytics_admin_urls
 from config.health import healthz
+from config.metrics import metrics_view
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
+    path("metrics", metrics_view, name="metrics"),
     # Before admin.site.urls: staff analytics pages (analytics/admin.py), inside the admin's look and login.
     path("admin/analytics/", include((analytics_admin_urls(), "analytics_admin"))),
     path("admin/", admin.site.urls),

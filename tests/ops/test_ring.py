@@ -24,12 +24,14 @@ from typing import Any
 import pytest
 from cassandra import ConsistencyLevel
 from django.conf import settings as django_settings
+from django.core.management import call_command
 from django.test import Client
 
 from analytics.cassandra import cassandra_keyspace, cassandra_reset, cassandra_session
 from analytics.selectors import resume_position_get
 from analytics.stream import GROUP, STREAM, stream_client
 from tests.analytics.helpers import batch_body, now_ms, post, stored_state
+from tests.analytics.rollup_oracle import brute_force, comparable, recent_days, stored_rollups
 from tests.conftest import ROOT, WorkerProcess, broker, wait_until
 from tests.factories import MemberFactory, VideoFactory
 
@@ -204,6 +206,14 @@ class Load:
             total += len(cells)
         assert total == self.accepted * 10
 
+    def assert_rollups_exact(self) -> None:
+        # The operator's repair after an incident (docs/operations.md): rebuild, then compare every
+        # figure with a brute-force recomputation from the raw events on the ring.
+        call_command("rollups_rebuild", video=self.videos, days=2, verbosity=0)
+        for video_id in self.videos:
+            expected = brute_force(video_id=video_id, duration=600, user_ids=list(self.clients), days=recent_days(2))
+            assert stored_rollups(video_id=video_id) == comparable(expected)
+
 
 def ring_workers() -> list[WorkerProcess]:
     # concurrency 1 each: two worker processes on a 2-core machine already shared with three JVMs.
@@ -246,6 +256,7 @@ def test_writes_continue_while_a_node_is_killed_and_every_event_is_stored_once_a
     # Node 2 missed writes while down (hints are replayed in the background); LOCAL_QUORUM reads
     # reconcile any two replicas, so the assertions see every write.
     load.assert_stored_exactly_once()
+    load.assert_rollups_exact()
     assert load.accepted == 400
 
 
@@ -283,4 +294,5 @@ def test_a_worker_killed_mid_load_loses_nothing_and_the_other_finishes(on_ring):
         survivor.stop()
 
     load.assert_stored_exactly_once()
+    load.assert_rollups_exact()
     assert load.accepted == 400

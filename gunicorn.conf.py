@@ -1,0 +1,50 @@
+"""gunicorn configuration: `gunicorn config.wsgi` picks this file up from the working directory.
+
+Values come from the typed settings (config/env.py: WEB_CONCURRENCY, WEB_THREADS, WEB_BIND,
+WEB_TIMEOUT), so a bad value stops gunicorn before it forks, naming the variable.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+
+os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
+
+from config.env import get_settings
+
+_env = get_settings()
+
+wsgi_app = "config.wsgi:application"
+bind = _env.web_bind
+# gthread: each worker serves WEB_THREADS requests at once. Requests mostly wait on Redis,
+# PostgreSQL or Cassandra (reads), so threads overlap that waiting cheaply; processes give
+# CPU parallelism. The classic 2 x CPUs + 1 processes keeps every core busy while some wait.
+worker_class = "gthread"
+workers = _env.web_concurrency or 2 * multiprocessing.cpu_count() + 1
+threads = _env.web_threads
+# A request still running after this long is stuck (every backend call has its own shorter
+# timeout): the worker is killed and replaced. graceful_timeout: time to finish requests on HUP/TERM.
+timeout = _env.web_timeout
+graceful_timeout = 30
+# Behind a proxy (nginx, a load balancer) that keeps connections open between requests.
+keepalive = 5
+# Recycle workers now and then (jittered so they do not restart together): caps slow leaks.
+max_requests = 5000
+max_requests_jitter = 500
+# Load the app in each worker after fork: the per-process Cassandra session and Redis pools must
+# never be shared across fork() (analytics/cassandra.py).
+preload_app = False
+# Gunicorn's own temp files on tmpfs: heartbeat writes never block on a slow disk.
+_SHM = "/dev/shm"  # noqa: S108 (gunicorn heartbeat files: only this process writes them)
+worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
+
+# Access log to stdout, one JSON object per request (same shipper as the app's JSON logs on stderr).
+accesslog = "-"
+access_log_format = (
+    '{"ts": "%(t)s", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", "query": "%(q)s", '
+    '"status": %(s)s, "bytes": "%(B)s", "duration_ms": %(M)s, "referer": "%(f)s", "agent": "%(a)s", '
+    '"request_id": "%({x-request-id}i)s"}'
+)
+errorlog = "-"
+loglevel = _env.log_level.lower()

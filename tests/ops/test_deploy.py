@@ -1,0 +1,162 @@
+"""Production deployment pieces: settings, gunicorn config, hashed static files, queued email, Procfile."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import pytest
+from allauth.account.adapter import get_adapter
+from django.core import mail
+from django.test import RequestFactory
+
+from accounts.tasks import email_send_task
+from tests.conftest import ROOT, wait_until
+from tests.factories import MemberFactory
+
+PRODUCTION_ENV = {
+    "DJANGO_SETTINGS_MODULE": "config.settings",
+    "DJANGO_DEBUG": "false",
+    "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
+    "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+}
+
+
+def run_in_production(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_", "WEB_"))}
+    return subprocess.run(
+        [*args],
+        cwd=ROOT,
+        env={**base, **PRODUCTION_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def test_gunicorn_reads_its_config_from_the_typed_settings():
+    ok = run_in_production(
+        str(ROOT / ".venv" / "bin" / "gunicorn"), "--print-config", env={"WEB_CONCURRENCY": "3", "WEB_THREADS": "8"}
+    )
+    assert ok.returncode == 0, ok.stderr
+    config = {
+        line.split("=", 1)[0].strip(): line.split("=", 1)[1].strip() for line in ok.stdout.splitlines() if "=" in line
+    }
+    assert (config["workers"], config["threads"], config["worker_class"]) == ("3", "8", "gthread")
+
+    bad = run_in_production(str(ROOT / ".venv" / "bin" / "gunicorn"), "--check-config", env={"WEB_CONCURRENCY": "lots"})
+    assert bad.returncode != 0
+    assert "WEB_CONCURRENCY" in bad.stdout + bad.stderr
+
+
+def test_collectstatic_writes_hashed_compressed_files_that_templates_link_to(tmp_path):
+    code = (
+        "import django; django.setup(); from django.test.utils import override_settings; "
+        "from django.core.management import call_command; from django.templatetags.static import static; "
+        f"o = override_settings(STATIC_ROOT={str(tmp_path)!r}); o.enable(); "
+        "call_command('collectstatic', '--noinput', verbosity=0); print(static('css/site.css'))"
+    )
+    result = run_in_production(sys.executable, "-c", code)
+
+    assert result.returncode == 0, result.stderr
+    url = result.stdout.strip().splitlines()[-1]
+    name = Path(url).name
+    assert name.startswith("site.")
+    assert name.endswith(".css")
+    assert name != "site.css"
+    assert (tmp_path / "css" / name).is_file()
+    assert (tmp_path / "css" / f"{name}.gz").is_file()
+    assert (tmp_path / "staticfiles.json").is_file()
+
+
+@pytest.mark.django_db
+def test_allauth_emails_are_rendered_in_the_request_and_sent_by_a_task(
+    settings, django_capture_on_commit_callbacks, monkeypatch
+):
+    settings.ACCOUNT_EMAIL_ASYNC = True
+    queued: list[dict[str, Any]] = []
+    monkeypatch.setattr(email_send_task, "delay", queued.append)
+    request = RequestFactory().get("/")
+    member: Any = MemberFactory()
+    request.user = member
+    from allauth.core import context
+
+    with context.request_context(request), django_capture_on_commit_callbacks(execute=True):
+        get_adapter(request).send_mail("account/email/password_changed", "member@example.com", {"user": request.user})
+
+    assert mail.outbox == []  # nothing sent in the request
+    assert len(queued) == 1
+    assert queued[0]["to"] == ["member@example.com"]
+    json.dumps(queued[0])  # the Celery serializer is JSON
+
+    email_send_task(queued[0])  # what the worker runs
+
+    assert len(mail.outbox) == 1
+    sent: Any = mail.outbox[0]
+    assert sent.to == ["member@example.com"]
+    assert sent.subject == queued[0]["subject"]
+    assert [mimetype for _, mimetype in sent.alternatives] == [m for _, m in queued[0]["alternatives"]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.integration
+def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tmp_path, settings):
+    port = free_port()
+    env = {
+        "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
+        "REDIS_URL": settings.REDIS_URL,
+        "CASSANDRA_KEYSPACE": "test_procfile",
+        "WEB_BIND": f"127.0.0.1:{port}",
+        "WEB_CONCURRENCY": "2",
+    }
+    assert run_in_production(sys.executable, "manage.py", "migrate", "-v", "0", env=env).returncode == 0
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_", "WEB_"))}
+    log = tmp_path / "honcho.log"
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            [str(ROOT / ".venv" / "bin" / "honcho"), "-e", "/dev/null", "--no-colour", "start"],
+            cwd=ROOT,
+            env={**base, **PRODUCTION_ENV, **env, "PATH": os.environ["PATH"]},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+
+        def health() -> dict | None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                    return json.loads(response.read())
+            except OSError:
+                return None
+
+        body = wait_until(lambda: (h := health()) and h["status"] == "ok" and h, timeout=90, interval=0.5)
+        assert body["pipeline"]["queues"].keys() >= {"watch", "rollups", "email"}
+        text = log.read_text()
+        assert "beat: Starting" in text or "beat v" in text or "Scheduler: Sending due task" in text, text[-3000:]
+        # The access log is one JSON object per request.
+        wait_until(lambda: '"path": "/healthz"' in log.read_text(), timeout=10)
+        line = next(line for line in log.read_text().splitlines() if '"path": "/healthz"' in line)
+        assert json.loads(line.split("| ", 1)[1])["status"] == 200
+    finally:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+    time.sleep(0.5)

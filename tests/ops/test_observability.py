@@ -1,0 +1,126 @@
+"""/healthz queue depths, /metrics (Prometheus text, staff or operator token) and `pipeline_status`."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from io import StringIO
+from typing import Any
+
+import pytest
+from django.core.management import call_command
+from django.test import Client
+from prometheus_client.parser import text_string_to_metric_families
+
+from analytics.stream import STREAM, stream_client
+from config.metrics import metrics_flush
+from tests.analytics.helpers import batch_body, now_ms, post
+from tests.conftest import CASSANDRA_DBS, broker, wait_until
+from tests.factories import MemberFactory
+
+TOKEN = "operator-token-0123456789abcdef"
+
+
+@pytest.fixture(autouse=True)
+def _empty_redis():
+    broker().flushdb()
+
+
+def samples(body: bytes) -> dict[tuple[str, tuple], float]:
+    out = {}
+    for family in text_string_to_metric_families(body.decode()):
+        for sample in family.samples:
+            out[(sample.name, tuple(sorted(sample.labels.items())))] = sample.value
+    return out
+
+
+@pytest.mark.django_db(databases=CASSANDRA_DBS)
+def test_healthz_reports_queue_depths_and_the_age_of_the_oldest_queued_batch(client, member, video, settings):
+    settings.WATCH_BATCHES_PER_MINUTE = 1000
+    client.force_login(member)
+    for _ in range(3):
+        assert post(client, batch_body(video.pk, uuid.uuid4(), range(10), t0=now_ms() - 60_000)) == 202
+    time.sleep(1.1)
+
+    pipeline = client.get("/healthz").json()["pipeline"]
+
+    assert pipeline["queues"]["watch_stream"] == 3
+    assert set(pipeline["queues"]) == {"watch_stream", "celery", "watch", "rollups", "email"}
+    assert pipeline["queues"]["watch"] >= 1  # the endpoint woke a drain task; no worker took it
+    assert 1.0 <= pipeline["oldest_batch_age_seconds"] < 30
+    assert pipeline["watch_stream_pending"] == 0
+
+
+@pytest.mark.django_db(databases=CASSANDRA_DBS)
+def test_healthz_says_no_batch_is_queued_when_the_stream_is_empty(client):
+    assert client.get("/healthz").json()["pipeline"]["oldest_batch_age_seconds"] is None
+
+
+@pytest.mark.django_db
+def test_metrics_refuse_anonymous_members_and_a_wrong_token(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    member = MemberFactory()
+    assert client.get("/metrics").status_code == 403
+    assert client.get("/metrics", HTTP_AUTHORIZATION="Bearer wrong").status_code == 403
+    client.force_login(member)
+    assert client.get("/metrics").status_code == 403
+
+
+@pytest.mark.django_db
+def test_metrics_answer_staff_and_the_operator_token_in_prometheus_text_format(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    response = client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/plain; version=")
+    staff = Client()
+    staff_member: Any = MemberFactory(is_staff=True)
+    staff.force_login(staff_member)
+    assert staff.get("/metrics").status_code == 200
+
+
+@pytest.mark.django_db(databases=CASSANDRA_DBS)
+def test_metrics_count_requests_and_accepted_and_rejected_watch_events(client, member, video, settings):
+    settings.METRICS_TOKEN = TOKEN
+    settings.WATCH_BATCHES_PER_MINUTE = 1000
+    client.force_login(member)
+    assert post(client, batch_body(video.pk, uuid.uuid4(), range(10), t0=now_ms() - 60_000)) == 202
+    assert post(client, batch_body(video.pk, uuid.uuid4(), range(5), t0=now_ms() - 60_000)) == 202
+    assert post(client, {"video_id": video.pk}) == 400
+    metrics_flush(force=True)
+
+    found = samples(Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content)
+
+    assert found[("watchpoint_watch_events_accepted_total", ())] == 15
+    assert found[("watchpoint_watch_batches_rejected_total", (("status", "400"),))] == 1
+    view = (("status", "202"), ("view", "analytics:watch-batch"))
+    assert found[("watchpoint_http_requests_total", view)] == 2
+    assert found[("watchpoint_http_request_duration_seconds_count", (("view", "analytics:watch-batch"),))] == 3
+    assert found[("watchpoint_queue_depth", (("queue", "watch_stream"),))] == 2
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True)
+def test_metrics_and_pipeline_status_show_what_a_real_worker_wrote(member, video, settings, celery_worker_process):
+    settings.METRICS_TOKEN = TOKEN
+    client = Client()
+    client.force_login(member)
+    for i in range(4):
+        assert post(client, batch_body(video.pk, uuid.uuid4(), range(i * 10, i * 10 + 10), t0=now_ms() - 60_000)) == 202
+    wait_until(lambda: stream_client().xlen(STREAM) == 0 and stream_client().get("wp:metrics:last_write"))
+
+    found = samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content)
+    assert found[("watchpoint_watch_events_written_total", ())] == 40
+    assert found[("watchpoint_cassandra_request_duration_seconds_count", (("kind", "write"), ("outcome", "ok")))] > 0
+    assert found[("watchpoint_watch_last_write_timestamp_seconds", ())] > time.time() - 60
+
+    out = StringIO()
+    call_command("pipeline_status", "--json", stdout=out)
+    status = json.loads(out.getvalue())
+    assert status["queues"]["watch_stream"] == 0
+    assert status["workers"] == [celery_worker_process.name]
+    assert status["last_write_seconds_ago"] < 60
+    assert status["events_per_second_last_minute"] >= 0
+    text = StringIO()
+    call_command("pipeline_status", stdout=text)
+    assert "workers alive (1)" in text.getvalue()
