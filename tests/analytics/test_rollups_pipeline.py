@@ -1,0 +1,139 @@
+"""Rollups through the real pipeline: stream → spawned Celery worker (drain + embedded beat) → rollups.
+
+The worker's beat runs `analytics.rollups_refresh` on its own schedule; the tests only queue
+batches, disturb the workers, and wait for the rollups to equal a brute-force recomputation.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import subprocess
+import sys
+import time
+import uuid
+from datetime import datetime
+
+import pytest
+
+from analytics.services import watch_batch_enqueue
+from analytics.stream import GROUP, STREAM, stream_client
+from analytics.synthetic import SyntheticVideo, traffic_batches
+from tests.analytics.helpers import utc
+from tests.analytics.rollup_oracle import brute_force, comparable, recent_days, stored_rollups
+from tests.conftest import CASSANDRA_DBS, ROOT, WorkerProcess, broker, wait_until
+from tests.factories import VideoFactory
+from videos.models import Video
+
+pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True)]
+
+MEMBERS = list(range(8_100_001, 8_100_007))
+
+
+@pytest.fixture
+def worker_env():
+    """A relational database of the spawned workers' own, holding the test's videos.
+
+    The rollup job reads video durations from the catalogue; the test database lives in this
+    process's memory, so a spawned worker gets a migrated SQLite file with copies of the rows.
+    """
+    path = ROOT / "var" / f"rollups-worker-{uuid.uuid4().hex[:8]}.sqlite3"
+    env = {"DATABASE_URL": f"sqlite:///{path}"}
+    subprocess.run(
+        [sys.executable, "manage.py", "migrate", "-v", "0"],
+        cwd=ROOT,
+        env={**os.environ, "DJANGO_SETTINGS_MODULE": "config.settings_test", **env},
+        check=True,
+    )
+    yield env, path
+    path.unlink(missing_ok=True)
+
+
+def copy_video(path, video) -> None:
+    row = Video.objects.filter(pk=video.pk).values().get()
+    values = {k: v.replace(tzinfo=None).isoformat(" ") if isinstance(v, datetime) else v for k, v in row.items()}
+    with sqlite3.connect(path) as db:
+        db.execute(
+            f"INSERT INTO videos_video ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
+            list(values.values()),
+        )
+
+
+def drained() -> bool:
+    client = stream_client()
+    try:
+        return client.xlen(STREAM) == 0 and client.xpending(STREAM, GROUP)["pending"] == 0
+    except Exception:
+        return client.xlen(STREAM) == 0
+
+
+def traffic(video, sessions: int, seed: int) -> list:
+    return list(
+        traffic_batches(
+            seed=seed,
+            user_ids=MEMBERS,
+            videos=[SyntheticVideo(video.pk, video.duration)],
+            sessions=sessions,
+            now_ms=int(time.time() * 1000),
+            spread_days=1.5,
+        )
+    )
+
+
+def rollups_match(video):
+    expected = comparable(
+        brute_force(video_id=video.pk, duration=video.duration, user_ids=MEMBERS, days=recent_days(3))
+    )
+    return stored_rollups(video_id=video.pk) == expected and expected["total"] is not None
+
+
+def test_rollups_equal_brute_force_after_the_same_batches_are_delivered_twice_through_the_workers(worker_env):
+    env, path = worker_env
+    broker().flushdb()
+    video = VideoFactory(duration=90)
+    copy_video(path, video)
+    batches = traffic(video, sessions=25, seed=3)
+    for batch in batches:
+        watch_batch_enqueue(batch=batch, rate_limited=False)
+    worker = WorkerProcess(env=env).start()
+    try:
+        wait_until(drained, timeout=60)
+        wait_until(lambda: rollups_match(video), timeout=90, interval=1)
+        first = stored_rollups(video_id=video.pk)
+
+        for batch in batches:  # the same batches again, as a client retry or a redelivery would send them
+            watch_batch_enqueue(batch=batch, rate_limited=False)
+        wait_until(drained, timeout=60)
+        time.sleep(20)  # at least one more beat run over the duplicates
+    finally:
+        worker.stop()
+
+    assert stored_rollups(video_id=video.pk) == first
+    assert rollups_match(video)
+
+
+def test_rollups_stay_exact_after_a_worker_is_killed_mid_batch(worker_env):
+    env, path = worker_env
+    broker().flushdb()
+    video = VideoFactory(duration=240)
+    copy_video(path, video)
+    batches = traffic(video, sessions=600, seed=5)
+    for batch in batches:
+        watch_batch_enqueue(batch=batch, rate_limited=False)
+
+    worker = WorkerProcess(env=env).start()
+    wait_until(lambda: stream_client().xpending(STREAM, GROUP)["pending"] > 0, interval=0.005)
+    worker.kill()
+    assert stream_client().xlen(STREAM) > 0, "the worker finished before it could be killed: nothing was tested"
+
+    second = WorkerProcess(env=env).start()
+    try:
+        wait_until(drained, timeout=90)
+        wait_until(lambda: rollups_match(video), timeout=90, interval=1)
+    finally:
+        second.stop()
+    stored = stored_rollups(video_id=video.pk)
+    # Every queued session once per UTC day it has seconds in: none lost, none counted twice.
+    session_days = {(b.session_id, utc(ts).date()) for b in batches for _, ts, _ in b.events}
+    assert stored["total"]["sessions"] == len(session_days)
+    assert stored["total"]["members"] <= len(MEMBERS)
