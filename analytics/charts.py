@@ -31,13 +31,16 @@ def clock(seconds: float) -> str:
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
-def nice_ticks(maximum: float, count: int = 5) -> list[float]:
-    """Round tick values from 0 to at least `maximum` (1, 2, 2.5 or 5 times a power of ten)."""
+def nice_ticks(maximum: float, count: int = 5, *, whole: bool = False) -> list[float]:
+    """Round tick values from 0 to at least `maximum` (1, 2, 2.5 or 5 times a power of ten);
+    `whole` for counts, which get no fractional ticks."""
     if maximum <= 0:
         return [0.0, 1.0]
     raw = maximum / count
     power = 10 ** math.floor(math.log10(raw))
     step = next(m * power for m in (1, 2, 2.5, 5, 10) if m * power >= raw)
+    if whole:
+        step = max(1, math.ceil(step)) if step < 10 else step
     return [i * step for i in range(math.ceil(maximum / step - 1e-9) + 1)]
 
 
@@ -176,7 +179,7 @@ def daily_chart(*, days: Sequence[date], views: Sequence[int], watch_seconds: Se
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     divisor, unit = _watch_unit(max(watch_seconds, default=0))
     watch = [w / divisor for w in watch_seconds]
-    view_ticks = nice_ticks(max(views, default=0))
+    view_ticks = nice_ticks(max(views, default=0), whole=True)
     watch_ticks = nice_ticks(max(watch, default=0))
     n = max(len(days), 1)
     slot = plot_w / n

@@ -1,0 +1,75 @@
+"""Staff analytics in a real chromium: the per-video page renders both charts for demo traffic."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from analytics.rollups import rollups_refresh
+from analytics.services import watch_batches_store
+from analytics.synthetic import SyntheticVideo, traffic_batches
+from tests.conftest import CASSANDRA_DBS, screenshot
+from tests.factories import MemberFactory, VideoFactory
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True)]
+
+
+def log_in(page, live_server, user) -> None:
+    client = Client()
+    client.force_login(user)
+    page.context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}])
+
+
+@pytest.fixture
+def demo_traffic():
+    """Two weeks of synthetic members watching three videos, stored and rolled up."""
+    videos = [
+        VideoFactory(title="Knife skills: the claw grip", duration=420),
+        VideoFactory(title="Stocks and broths", duration=900),
+        VideoFactory(title="Sourdough, start to finish", duration=1500),
+    ]
+    batches = list(
+        traffic_batches(
+            seed=7,
+            user_ids=list(range(7_000_001, 7_000_041)),
+            videos=[SyntheticVideo(v.pk, v.duration) for v in videos],
+            sessions=300,
+            now_ms=int(time.time() * 1000),
+            spread_days=14,
+        )
+    )
+    watch_batches_store(batches=batches)
+    rollups_refresh()
+    return videos
+
+
+def test_the_per_video_analytics_page_renders_both_charts_for_demo_traffic(page, live_server, demo_traffic):
+    video = demo_traffic[0]
+    log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
+
+    page.goto(reverse("admin:videos_video_change", args=[video.pk]))
+    page.get_by_role("link", name="Analytics", exact=True).click()
+    page.wait_for_url(f"**{reverse('analytics_admin:video', args=[video.pk])}")
+
+    daily = page.locator("svg.wp-chart.daily")
+    retention = page.locator("svg.wp-chart.retention")
+    assert daily.is_visible()
+    assert retention.is_visible()
+    assert daily.locator("rect[fill]").count() >= 14  # a bar per day of the 30-day range with views
+    assert retention.locator("polyline").count() == 1
+    assert page.get_by_text("Figures as of").is_visible()
+    assert daily.bounding_box()["width"] > 600
+    screenshot(page, "analytics-video-30-days")
+
+    page.get_by_label("Last 7 days").check()
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**range=7**")
+    assert page.locator("svg.wp-chart.daily rect title").count() == 7
+    screenshot(page, "analytics-video-7-days")
+
+    page.goto(reverse("analytics_admin:dashboard"))
+    assert page.locator("svg.wp-sparkline").count() >= 3
+    screenshot(page, "analytics-dashboard")
