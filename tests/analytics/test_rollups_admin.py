@@ -35,7 +35,7 @@ def watched_video():
 @pytest.fixture
 def staff_client():
     client = Client()
-    client.force_login(MemberFactory(is_staff=True))
+    client.force_login(MemberFactory.create(is_staff=True))
     return client
 
 
@@ -52,7 +52,7 @@ def analytics_urls(video_id: int) -> list[str]:
 def test_non_staff_get_the_admin_login_for_every_analytics_page_and_the_export(who):
     client = Client()
     if who == "member":
-        client.force_login(MemberFactory())
+        client.force_login(MemberFactory.create())
     video = VideoFactory()
     for url in analytics_urls(video.pk):
         response = client.get(url)
