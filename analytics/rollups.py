@@ -215,6 +215,10 @@ INSERT_TOP = (
     "INSERT INTO {ks}.top_videos (window_days, metric, rank, video_id, views, watch_seconds, as_of) "
     "VALUES (?, ?, ?, ?, ?, ?, ?) USING TIMESTAMP ?"
 )
+BACKFILL_VIDEO_MEMBER = (
+    "UPDATE {ks}.video_members USING TIMESTAMP ? SET seconds = seconds + ? WHERE video_id = ? AND shard = ? "
+    "AND user_id = ?"
+)
 SELECT_CHECKPOINT = "SELECT minute FROM {ks}.rollup_checkpoints WHERE name = ?"
 UPSERT_CHECKPOINT = "UPDATE {ks}.rollup_checkpoints USING TIMESTAMP ? SET minute = ?, updated_at = ? WHERE name = ?"
 
@@ -292,6 +296,20 @@ def _day_statements(
     ]
 
 
+def _backfill_statements(
+    *, video_id: int, sessions: list[tuple[int, set[int]]], read_at: float
+) -> list[tuple[Any, Sequence[Any]]]:
+    coverage: dict[int, set[int]] = defaultdict(set)
+    for user_id, seconds in sessions:
+        coverage[user_id] |= seconds
+    statement = cassandra_prepared(BACKFILL_VIDEO_MEMBER)
+    return [
+        (statement, (_micros(read_at), seconds, video_id, user_id % VIDEO_MEMBER_SHARDS, user_id))
+        for user_id, seconds in coverage.items()
+        if seconds
+    ]
+
+
 def _video_totals_refresh(*, video_id: int, duration: int | None) -> int:
     """Recompute one video's all-time figures and curve; returns the coverage cells read."""
     read_at = time.time()
@@ -340,12 +358,17 @@ def video_rollups_recompute(
     *,
     video_days: Mapping[int, Iterable[date]],
     progress: Callable[[int, int], None] | None = None,
+    backfill_coverage: bool = False,
 ) -> RecomputeResult:
     """Recompute the given (video, day) rollups from video_sessions, then each video's all-time row.
 
     The beat job and `manage.py rollups_rebuild` both call this. Safe beside running workers and a
     concurrent run: every write carries the time its inputs were read, so the latest read wins.
     `progress(done, total)` is called after each chunk of days and each video's totals.
+
+    `backfill_coverage` (the rebuild command) also unions each member's day coverage into
+    video_members, for events stored before that table existed. Those writes carry the time of the
+    read: a member erased after it has a later tombstone, so a rebuild cannot bring them back.
     """
     pairs = [(v, d) for v, days in video_days.items() for d in sorted(set(days))]
     durations = video_durations_in_bulk(video_ids=list(video_days))
@@ -362,6 +385,8 @@ def video_rollups_recompute(
             result.raw_events += sum(len(s) for _, s in sessions)
             figures, curve = day_compute(sessions=sessions, duration=durations.get(video_id))
             writes += _day_statements(video_id=video_id, day=day, figures=figures, curve=curve, read_at=read_at)
+            if backfill_coverage:
+                writes += _backfill_statements(video_id=video_id, sessions=sessions, read_at=read_at)
             result.changed.add((video_id, day))
         _write(writes)
         result.days += len(chunk)

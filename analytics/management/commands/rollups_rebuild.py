@@ -16,8 +16,10 @@ from videos.selectors import video_ids_all
 
 class Command(BaseCommand):
     help = (
-        "Recompute rollups from the per-video copy of raw events (video_sessions, video_members) with the "
-        "beat job's own code. Safe while workers and the beat job run: the latest read wins."
+        "Recompute rollups from the per-video copy of raw events (video_sessions) with the beat job's own "
+        "code, backfilling members' all-time coverage (video_members) from it. Safe while workers and the "
+        "beat job run: the latest read wins. All-time figures cover the days rebuilt plus what the "
+        "pipeline recorded itself."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
@@ -55,7 +57,9 @@ class Command(BaseCommand):
             if verbosity:
                 sys.stderr.write(progress_bar(done, total, started).replace("sessions", "steps"))
 
-        result = video_rollups_recompute(video_days=dict.fromkeys(video_ids, day_list), progress=progress)
+        result = video_rollups_recompute(
+            video_days=dict.fromkeys(video_ids, day_list), progress=progress, backfill_coverage=True
+        )
         top_videos_refresh()
         elapsed = time.monotonic() - started
         if verbosity:
