@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 import uuid
+from typing import Any
 
 import pytest
 from django.urls import reverse
@@ -36,7 +37,8 @@ class Stream:
         self.client.flushdb()
 
     def batches(self) -> list[WatchBatch]:
-        return [WatchBatch.from_json(fields[b"b"]) for _, fields in self.client.xrange(STREAM)]
+        entries: Any = self.client.xrange(STREAM)
+        return [WatchBatch.from_json(fields[b"b"]) for _, fields in entries]
 
     def assert_not_called(self):
         assert self.client.xlen(STREAM) == 0

@@ -50,6 +50,7 @@ def test_watch_15_seconds_close_the_tab_and_resume_there_on_any_device(
 
     wait_until(lambda: (resume_position_get(user_id=member.pk, video_id=video.pk) or 0) >= 14, timeout=30)
     position = resume_position_get(user_id=member.pk, video_id=video.pk)
+    assert position is not None
     assert 14 <= position <= 16
 
     page = page.context.new_page()
