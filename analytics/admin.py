@@ -23,6 +23,7 @@ from videos.selectors import video_staff_get, video_titles_in_bulk
 
 RANGES = (("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("custom", "Custom"))
 MAX_RANGE_DAYS = 400
+STALE_MINUTES = 5
 FRESHNESS = "Rollups are recomputed every 15 seconds and trail the raw events by at most about a minute."
 
 
@@ -94,6 +95,7 @@ def video_analytics_view(request: HttpRequest, video_id: int) -> TemplateRespons
         "since": since,
         "until": until,
         "freshness": FRESHNESS,
+        "stale": _stale(data.as_of),
         "cards": _cards(data),
         "range_rows": _day_rows(data),
         "retention_svg": retention_chart(duration=duration, shares=shares, members=curve.members if curve else 0),
@@ -106,6 +108,11 @@ def video_analytics_view(request: HttpRequest, video_id: int) -> TemplateRespons
         "query": request.GET.urlencode(),
     }
     return TemplateResponse(request, "analytics/admin/video.html", context)
+
+
+def _stale(as_of: datetime | None) -> bool:
+    # Beat runs every 15 s; minutes without a run mean the beat or the rollups worker is down.
+    return as_of is not None and datetime.now(tz=UTC) - as_of > timedelta(minutes=STALE_MINUTES)
 
 
 def _cards(data: VideoAnalytics) -> list[tuple[str, str, str]]:

@@ -49,7 +49,7 @@ from django.conf import settings
 
 from analytics.cassandra import READ_PROFILE, cassandra_prepared, cassandra_session
 from analytics.models import VIDEO_MEMBER_SHARDS
-from analytics.selectors import COMPLETION_SHARE
+from analytics.selectors import COMPLETION_SHARE, ROLLUP_JOB
 from videos.selectors import video_durations_in_bulk
 
 logger = logging.getLogger(__name__)
@@ -59,7 +59,7 @@ BUCKETS = 100
 TOP_VIDEOS = 20
 TOP_WINDOWS = (7, 30)
 TOP_METRICS = ("views", "watch")
-CHECKPOINT = "rollups"
+CHECKPOINT = ROLLUP_JOB
 SAFETY_MINUTES = 2
 # video_changes keeps 7 days; a job down longer resumes at the oldest minute kept.
 CHANGES_KEPT_MINUTES = 7 * 24 * 60

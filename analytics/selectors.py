@@ -116,6 +116,11 @@ SELECT_TOP = (
     "SELECT rank, video_id, views, watch_seconds, as_of FROM {ks}.top_videos WHERE window_days = ? AND metric = ?"
 )
 SELECT_DAY_VIDEOS = "SELECT video_id, views, members, watch_seconds FROM {ks}.day_videos WHERE day = ?"
+SELECT_ROLLUP_RUN = "SELECT updated_at FROM {ks}.rollup_checkpoints WHERE name = ?"
+
+
+# The rollup beat job's name in rollup_checkpoints (analytics.rollups.CHECKPOINT).
+ROLLUP_JOB = "rollups"
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,11 @@ def _utc_aware(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=UTC) if value is not None and value.tzinfo is None else value
 
 
+def _latest(*stamps: datetime | None) -> datetime | None:
+    present = [_utc_aware(s) for s in stamps if s is not None]
+    return max((s for s in present if s is not None), default=None)
+
+
 def _date(value: Any) -> date:
     return value if isinstance(value, date) else value.date()
 
@@ -212,14 +222,17 @@ def _curve(row: Any) -> RetentionCurve:
 def video_analytics_get(*, video_id: int, since: date, until: date) -> VideoAnalytics:
     """A video's all-time figures and retention, and its daily figures from `since` to `until`.
 
-    Three reads of rollup tables (never raw events): the video's rollup partition's static row, its
-    day slice, and its all-time retention partition.
+    Four reads of rollup tables (never raw events): the video's rollup partition's static row, its
+    day slice, its all-time retention partition, and the beat job's checkpoint. `as_of` is the later
+    of the video's last recomputation and the beat job's last run: a run that found no change for the
+    video confirms its figures as of then.
     """
-    totals, days, retention = _concurrent(
+    totals, days, retention, run = _concurrent(
         [
             (cassandra_prepared(SELECT_ROLLUP_TOTALS), (video_id,)),
             (cassandra_prepared(SELECT_ROLLUP_DAYS), (video_id, since, until)),
             (cassandra_prepared(SELECT_RETENTION), (video_id, "all")),
+            (cassandra_prepared(SELECT_ROLLUP_RUN), (ROLLUP_JOB,)),
         ]
     )
     row = totals[0] if totals else None
@@ -251,7 +264,7 @@ def video_analytics_get(*, video_id: int, since: date, until: date) -> VideoAnal
     return VideoAnalytics(
         video_id=video_id,
         total=total,
-        as_of=_utc_aware(row.total_as_of) if row is not None else None,
+        as_of=_latest(row.total_as_of if row is not None else None, run[0].updated_at if run else None),
         days=[by_day.get(day, DayFigures(day=day)) for day in every_day],
         retention=_curve(retention[0]) if retention else None,
     )

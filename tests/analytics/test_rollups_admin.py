@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
 
+from analytics.cassandra import cassandra_keyspace, cassandra_session
 from analytics.rollups import rollups_refresh
 from analytics.services import watch_batches_store
 from tests.analytics.rollup_oracle import day_start_ms, session_batches, today
@@ -125,3 +126,18 @@ def test_the_video_admin_links_to_the_analytics_page_from_the_list_and_the_chang
 
     assert f'href="{target}"' in listing.content.decode()
     assert f'href="{target}"' in change.content.decode()
+
+
+def test_the_video_page_warns_when_the_rollup_job_has_not_run_for_minutes(staff_client, watched_video):
+    session = cassandra_session()
+    ks = cassandra_keyspace()
+    an_hour_ago = datetime.now(tz=UTC) - timedelta(hours=1)
+    session.execute(f"UPDATE {ks}.rollup_checkpoints SET updated_at = %s WHERE name = 'rollups'", (an_hour_ago,))
+    session.execute(
+        f"UPDATE {ks}.video_rollups SET total_as_of = %s WHERE video_id = %s", (an_hour_ago, watched_video.pk)
+    )
+
+    html = staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk])).content.decode()
+
+    assert "seems not to be running" in html
+    assert f'Figures as of <time datetime="{an_hour_ago:%Y-%m-%dT%H:%M:%S}' in html
