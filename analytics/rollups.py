@@ -49,7 +49,7 @@ from django.conf import settings
 
 from analytics.cassandra import READ_PROFILE, cassandra_prepared, cassandra_session
 from analytics.models import VIDEO_MEMBER_SHARDS
-from analytics.selectors import COMPLETION_SHARE, ROLLUP_JOB
+from analytics.selectors import COMPLETION_SHARE, ROLLUP_JOB, RollupFigures
 from videos.selectors import video_durations_in_bulk
 
 logger = logging.getLogger(__name__)
@@ -67,16 +67,6 @@ CHANGES_KEPT_MINUTES = 7 * 24 * 60
 CHUNK = 16
 CONCURRENCY = 64
 ALL = "all"
-
-
-@dataclass(frozen=True)
-class Figures:
-    sessions: int = 0
-    views: int = 0
-    members: int = 0
-    watch_seconds: int = 0
-    completions: int = 0
-    rewatch_seconds: int = 0
 
 
 @dataclass(frozen=True)
@@ -135,7 +125,7 @@ def _curve(*, coverage: Mapping[int, set[int]], duration: int | None, plays: Cou
     )
 
 
-def day_compute(*, sessions: Iterable[tuple[int, set[int]]], duration: int | None) -> tuple[Figures, Curve]:
+def day_compute(*, sessions: Iterable[tuple[int, set[int]]], duration: int | None) -> tuple[RollupFigures, Curve]:
     """One (video, day) from its viewing sessions: (member id, seconds watched in that session)."""
     coverage: dict[int, set[int]] = defaultdict(set)
     plays: Counter[int] = Counter()
@@ -149,7 +139,7 @@ def day_compute(*, sessions: Iterable[tuple[int, set[int]]], duration: int | Non
         coverage[user_id] |= seconds
         plays.update(seconds)
     covered = sum(len(s) for s in coverage.values())
-    figures = Figures(
+    figures = RollupFigures(
         sessions=n_sessions,
         views=views,
         members=len(coverage),
@@ -161,13 +151,13 @@ def day_compute(*, sessions: Iterable[tuple[int, set[int]]], duration: int | Non
 
 
 def alltime_compute(
-    *, coverage: Mapping[int, set[int]], days: Iterable[Figures], duration: int | None
-) -> tuple[Figures, Curve]:
+    *, coverage: Mapping[int, set[int]], days: Iterable[RollupFigures], duration: int | None
+) -> tuple[RollupFigures, Curve]:
     """All-time figures: additive ones summed over the day rollups, the rest from member coverage."""
     days = list(days)
     watch = sum(d.watch_seconds for d in days)
     coverage = {u: s for u, s in coverage.items() if s}
-    figures = Figures(
+    figures = RollupFigures(
         sessions=sum(d.sessions for d in days),
         views=sum(d.views for d in days),
         members=len(coverage),
@@ -248,7 +238,7 @@ def _micros(at: float) -> int:
 
 
 def _day_statements(
-    *, video_id: int, day: date, figures: Figures, curve: Curve, read_at: float
+    *, video_id: int, day: date, figures: RollupFigures, curve: Curve, read_at: float
 ) -> list[tuple[Any, Sequence[Any]]]:
     ts = _micros(read_at)
     if figures.sessions == 0:  # every member who watched that day was erased, or nothing was there
@@ -320,7 +310,7 @@ def _video_totals_refresh(*, video_id: int, duration: int | None) -> int:
         for row in result:
             coverage[row.user_id] = set(row.seconds or ())
     days = [
-        Figures(r.sessions or 0, r.views or 0, r.members or 0, r.watch_seconds or 0, r.completions or 0)
+        RollupFigures(r.sessions or 0, r.views or 0, r.members or 0, r.watch_seconds or 0, r.completions or 0)
         for r in cassandra_session().execute(
             cassandra_prepared(SELECT_DAY_FIGURES), (video_id,), execution_profile=READ_PROFILE
         )
