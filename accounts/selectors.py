@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import User
 
 
-def member_is_confirmed(*, user: User) -> bool:
+def member_is_confirmed(*, user: User | AnonymousUser) -> bool:
     """True once the member has confirmed at least one email address (members-only videos need it)."""
     return bool(user.is_authenticated) and EmailAddress.objects.filter(user=user, verified=True).exists()
 

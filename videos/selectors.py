@@ -10,6 +10,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
+from accounts.selectors import member_is_confirmed
 from videos.models import Playlist, PlaylistItem, Video
 
 
@@ -126,12 +127,6 @@ def video_access_get(*, user: User | AnonymousUser, slug: str) -> WatchAccess | 
     if not user.is_authenticated:
         return WatchAccess(video, Access.LOG_IN)
     return WatchAccess(video, Access.CONFIRM_EMAIL)
-
-
-def member_is_confirmed(*, user: User | AnonymousUser) -> bool:
-    from allauth.account.models import EmailAddress
-
-    return bool(user.is_authenticated) and EmailAddress.objects.filter(user=user, verified=True).exists()
 
 
 def video_durations_get() -> dict[int, int | None]:
