@@ -86,10 +86,13 @@ def video_progress_map(*, user_id: int, durations: dict[int, int | None]) -> dic
 
 def continue_watching_list(*, user_id: int, durations: dict[int, int | None], limit: int = 12) -> list[VideoProgress]:
     """Videos started and not completed nor removed by the member, newest first."""
+    return continue_watching_from(progress=video_progress_map(user_id=user_id, durations=durations), limit=limit)
+
+
+def continue_watching_from(*, progress: dict[int, VideoProgress], limit: int = 12) -> list[VideoProgress]:
+    """The continue-watching rule applied to an already-read progress map (pages read it once)."""
     candidates = [
-        p
-        for p in video_progress_map(user_id=user_id, durations=durations).values()
-        if p.started and not p.completed and not p.hidden and p.last_watched is not None
+        p for p in progress.values() if p.started and not p.completed and not p.hidden and p.last_watched is not None
     ]
     candidates.sort(key=lambda p: p.last_watched.timestamp() if p.last_watched else 0.0, reverse=True)
     return candidates[:limit]

@@ -11,7 +11,13 @@ from django import template
 from django.http import HttpRequest
 from django.urls import reverse
 
-from analytics.selectors import VideoProgress, resume_position_get, video_progress_map
+from analytics.selectors import (
+    VideoProgress,
+    completed_count,
+    continue_watching_from,
+    resume_position_get,
+    video_progress_map,
+)
 from analytics.services import viewing_session_start
 from videos.selectors import video_durations_get, video_published_in_bulk
 
@@ -77,10 +83,7 @@ def continue_watching_row(context: dict[str, Any]) -> dict[str, Any]:
     request: HttpRequest | None = context.get("request")
     if request is None or not request.user.is_authenticated:
         return {"items": [], "request": request}
-    progress = member_progress(request)
-    rows = [p for p in progress.values() if p.started and not p.completed and not p.hidden and p.last_watched]
-    rows.sort(key=lambda p: p.last_watched.timestamp() if p.last_watched else 0.0, reverse=True)
-    rows = rows[:12]
+    rows = continue_watching_from(progress=member_progress(request))
     videos = video_published_in_bulk(video_ids=[p.video_id for p in rows])
     items = [(videos[p.video_id], p) for p in rows if p.video_id in videos]
     return {"items": items, "request": request, "csrf_token": context.get("csrf_token")}
@@ -92,5 +95,4 @@ def playlist_completed(context: dict[str, Any], videos: list[Any]) -> int:
     request = context.get("request")
     if request is None:
         return 0
-    progress = member_progress(request)
-    return sum(1 for video in videos if video.pk in progress and progress[video.pk].completed)
+    return completed_count(progress=member_progress(request), video_ids=[video.pk for video in videos])
