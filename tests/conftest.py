@@ -11,7 +11,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 import redis
@@ -46,7 +46,13 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 30, interval: f
 
 
 class WorkerProcess:
-    """A `celery worker` subprocess on the test broker and the test Cassandra keyspace."""
+    """A `celery worker` subprocess on the test broker and the test Cassandra keyspace.
+
+    Every started worker is remembered, and `_no_worker_outlives_its_test` kills whichever a test
+    left running (e.g. after a failed assertion), so it cannot take the next tests' work.
+    """
+
+    started: ClassVar[list[WorkerProcess]] = []
 
     def __init__(self, *, concurrency: int = 2, env: dict[str, str] | None = None) -> None:
         self.name = f"test-{uuid.uuid4().hex[:8]}@localhost"
@@ -69,6 +75,7 @@ class WorkerProcess:
         return env
 
     def start(self) -> WorkerProcess:
+        WorkerProcess.started.append(self)
         self.log_path.parent.mkdir(exist_ok=True)
         with open(self.log_path, "wb") as log:
             self.proc = subprocess.Popen(
@@ -229,3 +236,12 @@ def _fresh_watchable_cache() -> Iterator[None]:
     video_watchable_cache_clear()
     yield
     video_watchable_cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def _no_worker_outlives_its_test() -> Iterator[None]:
+    yield
+    while WorkerProcess.started:
+        worker = WorkerProcess.started.pop()
+        if worker.proc is not None and worker.proc.poll() is None:
+            worker.kill()

@@ -8,8 +8,10 @@ from datetime import UTC, datetime
 
 from django.test import Client
 from django.urls import reverse
+from redis.exceptions import ResponseError
 
 from analytics.cassandra import cassandra_keyspace, cassandra_session
+from analytics.stream import GROUP, STREAM, stream_client
 
 
 def now_ms() -> int:
@@ -70,3 +72,16 @@ def event_count(user_id: int, video_id: int) -> int:
 
 def utc(ms: int) -> datetime:
     return datetime.fromtimestamp(ms / 1000, tz=UTC)
+
+
+def pending() -> int:
+    """Stream entries delivered to a worker and not yet acknowledged."""
+    try:
+        return int(stream_client().xpending(STREAM, GROUP)["pending"])
+    except ResponseError:  # NOGROUP: no worker has created the consumer group yet
+        return 0
+
+
+def drained() -> bool:
+    """Nothing queued and nothing taken but unacknowledged: every accepted batch is stored."""
+    return stream_client().xlen(STREAM) == 0 and pending() == 0

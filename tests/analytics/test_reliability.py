@@ -10,11 +10,13 @@ import subprocess
 import uuid
 
 import pytest
+from django.db import connections
 from django.test import Client
 
+from analytics.cassandra import cassandra_reset
 from analytics.selectors import resume_position_get
-from analytics.stream import GROUP, STREAM, stream_client
-from tests.analytics.helpers import batch_body, event_count, now_ms, post, stored_state
+from analytics.stream import STREAM, stream_client
+from tests.analytics.helpers import batch_body, drained, event_count, now_ms, pending, post, stored_state
 from tests.conftest import CASSANDRA_DBS, ROOT, WorkerProcess, broker, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True)]
@@ -26,23 +28,6 @@ def member_client(member, settings):
     client = Client()
     client.force_login(member)
     return client
-
-
-def drained() -> bool:
-    client = stream_client()
-    if client.xlen(STREAM):
-        return False
-    try:
-        return client.xpending(STREAM, GROUP)["pending"] == 0
-    except Exception:
-        return True
-
-
-def pending() -> int:
-    try:
-        return stream_client().xpending(STREAM, GROUP)["pending"]
-    except Exception:
-        return 0
 
 
 def test_the_same_batch_posted_twice_leaves_identical_rows(member, video, member_client, celery_worker_process):
@@ -121,6 +106,10 @@ def test_with_cassandra_stopped_the_endpoint_keeps_accepting_and_everything_is_s
         assert stream_client().xlen(STREAM) > 0  # nothing could be written: all still queued
     finally:
         subprocess.run([ROOT / "bin" / "cassandra", "start"], check=True)
+        # Sessions opened before the restart may still count their pools as shut down: reconnect
+        # both (ours and django-cassandra-engine's, which the test runner uses at teardown).
+        cassandra_reset()
+        connections["cassandra"].reconnect()
 
     wait_until(lambda: drained() and event_count(member.pk, video.pk) == 200, timeout=120)
     assert resume_position_get(user_id=member.pk, video_id=video.pk) == 199

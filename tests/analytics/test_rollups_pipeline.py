@@ -17,9 +17,9 @@ from datetime import datetime
 import pytest
 
 from analytics.services import watch_batch_enqueue
-from analytics.stream import GROUP, STREAM, stream_client
+from analytics.stream import STREAM, stream_client
 from analytics.synthetic import SyntheticVideo, traffic_batches
-from tests.analytics.helpers import utc
+from tests.analytics.helpers import drained, pending, utc
 from tests.analytics.rollup_oracle import brute_force, comparable, recent_days, stored_rollups
 from tests.conftest import CASSANDRA_DBS, ROOT, WorkerProcess, broker, wait_until
 from tests.factories import VideoFactory
@@ -57,14 +57,6 @@ def copy_video(path, video) -> None:
             f"INSERT INTO videos_video ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
             list(values.values()),
         )
-
-
-def drained() -> bool:
-    client = stream_client()
-    try:
-        return client.xlen(STREAM) == 0 and client.xpending(STREAM, GROUP)["pending"] == 0
-    except Exception:
-        return client.xlen(STREAM) == 0
 
 
 def traffic(video, sessions: int, seed: int) -> list:
@@ -122,7 +114,7 @@ def test_rollups_stay_exact_after_a_worker_is_killed_mid_batch(worker_env):
         watch_batch_enqueue(batch=batch, rate_limited=False)
 
     worker = WorkerProcess(env=env).start()
-    wait_until(lambda: stream_client().xpending(STREAM, GROUP)["pending"] > 0, interval=0.005)
+    wait_until(lambda: pending() > 0, interval=0.005)
     worker.kill()
     assert stream_client().xlen(STREAM) > 0, "the worker finished before it could be killed: nothing was tested"
 

@@ -8,7 +8,6 @@ through the real endpoint; mid-load, one Cassandra node (or one worker) is SIGKI
 
 from __future__ import annotations
 
-import contextlib
 import fcntl
 import json
 import os
@@ -30,7 +29,7 @@ from django.test import Client
 from analytics.cassandra import cassandra_keyspace, cassandra_reset, cassandra_session
 from analytics.selectors import resume_position_get
 from analytics.stream import GROUP, STREAM, stream_client
-from tests.analytics.helpers import batch_body, now_ms, post, stored_state
+from tests.analytics.helpers import batch_body, drained, now_ms, post, stored_state
 from tests.analytics.rollup_oracle import brute_force, comparable, recent_days, stored_rollups
 from tests.conftest import ROOT, WorkerProcess, broker, wait_until
 from tests.factories import MemberFactory, VideoFactory
@@ -139,15 +138,6 @@ def on_ring(ring: None, settings) -> Iterator[None]:
     yield
     # Close this process's ring session now: left open, it would keep reconnecting once the ring stops.
     cassandra_reset()
-
-
-def drained() -> bool:
-    client = stream_client()
-    if client.xlen(STREAM):
-        return False
-    with contextlib.suppress(Exception):
-        return bool(client.xpending(STREAM, GROUP)["pending"] == 0)
-    return True
 
 
 @dataclass
