@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     watch_batches_per_minute: int = Field(default=60, ge=1)
     # A stream entry a worker took but did not acknowledge for this long is claimed by another.
     watch_claim_idle_seconds: float = Field(default=30.0, gt=0)
+    # Backlog cap: batches accepted but not yet stored. Past it the endpoint answers 503 + Retry-After
+    # and the tracker keeps the batch. 200,000 batches is ~2.4 min of the measured drain (~1,400
+    # batches/s, README "Benchmark") and ~120 MB of Redis memory (~600 B per 10-event entry).
+    watch_stream_max_batches: int = Field(default=200_000, ge=1)
+    # Dead-letter cap: past it the drain stops setting entries aside and leaves them pending (alert).
+    watch_dead_letters_max: int = Field(default=10_000, ge=1)
 
     # --- Operations
     # Bearer token for /metrics (Prometheus); staff sessions are allowed too. Empty: staff only.
