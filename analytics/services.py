@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
-import struct
 import time
 import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from enum import Enum
 from typing import Any
 
@@ -19,17 +19,39 @@ from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 from django.conf import settings
 from django.core import signing
+from redis.exceptions import RedisError
 
 from analytics.cassandra import cassandra_prepared, cassandra_session
 from analytics.models import VIDEO_MEMBER_SHARDS
-from analytics.stream import GROUP, KICK_KEY, RATE_KEY, STREAM, enqueue_script, group_ensure, stream_client
+from analytics.schemas import MAX_PLAYBACK_RATE, MAX_POSITION, WatchBatchIn
+from analytics.stream import (
+    ACTIVE_KEY,
+    ERASED_KEY,
+    GENERATION_KEY,
+    GROUP,
+    ISSUED_KEY,
+    KICK_KEY,
+    LATEST_KEY,
+    RATE_KEY,
+    RATE_SEEN_KEY,
+    SECONDS_KEY,
+    STREAM,
+    enqueue_script,
+    group_ensure,
+    issue_script,
+    stream_client,
+)
+from analytics.stream import (
+    DEAD_LETTERS as DEAD_LETTERS,
+)
 
 logger = logging.getLogger(__name__)
 
 # (position in seconds, client event time in ms since the epoch, playback rate)
 EventTuple = tuple[int, int, float]
 
-BEACON_SALT = "analytics.viewing-session"
+# Positions may run one second past the known duration (players round the last frame up).
+DURATION_SLACK_SECONDS = 1
 # Rows per UNLOGGED batch: one partition each; stays under Cassandra's 5 KiB batch warning.
 ROWS_PER_BATCH = 100
 CONCURRENCY = 128
@@ -41,64 +63,272 @@ class WatchBatch:
     video_id: int
     session_id: uuid.UUID
     events: tuple[EventTuple, ...]
+    # Server time (ms) when the endpoint accepted the batch: no stored time may be later than this.
+    # None for trusted synthetic traffic and entries queued before the field existed (the drain's
+    # clock bounds those).
+    accepted_ms: int | None = None
 
     def to_json(self) -> str:
-        return json.dumps([self.user_id, self.video_id, str(self.session_id), self.events], separators=(",", ":"))
+        fields: list[Any] = [self.user_id, self.video_id, str(self.session_id), self.events]
+        if self.accepted_ms is not None:
+            fields.append(self.accepted_ms)
+        return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
     def from_json(cls, raw: str | bytes) -> WatchBatch:
-        user_id, video_id, session_id, events = json.loads(raw)
-        return cls(
-            int(user_id), int(video_id), uuid.UUID(session_id), tuple((int(p), int(t), float(r)) for p, t, r in events)
+        """Raises ValueError (or KeyError/TypeError) for an entry that is not a storable batch: the
+        drain sets those aside, so nothing that reaches the driver can fail on the data's values."""
+        user_id, video_id, session_id, events, *rest = json.loads(raw)
+        batch = cls(
+            int(user_id),
+            int(video_id),
+            uuid.UUID(session_id),
+            tuple((int(p), int(t), float(r)) for p, t, r in events),
+            int(rest[0]) if rest else None,
         )
+        if not (0 < batch.user_id < 2**63 and 0 < batch.video_id < 2**63) or not all(
+            0 <= p <= MAX_POSITION and 0 <= t < 2**53 and 0 < r <= MAX_PLAYBACK_RATE for p, t, r in batch.events
+        ):
+            raise ValueError("a value is outside what the tables can hold")
+        return batch
 
 
 class Enqueued(Enum):
-    QUEUED = "queued"
-    QUEUED_WAKE_DRAIN = "wake"
-    RATE_LIMITED = "limited"
+    QUEUED = 0
+    QUEUED_WAKE_DRAIN = 1
+    RATE_LIMITED = -1
+    BACKLOG_FULL = -2
+    REVOKED = -3
+    TOO_MANY_SESSIONS = -4
+    FASTER_THAN_PLAYABLE = -5
 
 
-# --- Web side -------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class EnqueueOutcome:
+    status: Enqueued
+    retry_after_seconds: int = 0
 
 
-def watch_batch_enqueue(*, batch: WatchBatch, rate_limited: bool = True) -> Enqueued:
-    """Append a validated batch to the durable stream (one Redis round trip, no Cassandra).
+# --- Web side: viewing sessions -------------------------------------------------------------------
 
-    `rate_limited=False` is for synthetic traffic, which runs faster than any browser may.
-    Raises redis.exceptions.ConnectionError / TimeoutError when Redis is unreachable.
-    """
-    limit = settings.WATCH_BATCHES_PER_MINUTE if rate_limited else 2**62
-    result = enqueue_script()(
-        keys=[STREAM, RATE_KEY.format(user_id=batch.user_id), KICK_KEY],
-        args=[batch.to_json(), limit, 60, settings.WATCH_DRAIN_WAKE_MS],
-    )
-    return {-1: Enqueued.RATE_LIMITED, 1: Enqueued.QUEUED_WAKE_DRAIN}.get(int(result), Enqueued.QUEUED)
+TOKEN_SALT = "analytics.viewing-session.v2"  # noqa: S105 (a signing salt, not a secret)
 
 
 @dataclass(frozen=True)
 class ViewingSession:
+    """What the watch page hands the tracker: the session's id, its signed token and issue time."""
+
     session_id: uuid.UUID
     token: str
+    issued_at_ms: int
+
+
+@dataclass(frozen=True)
+class SessionClaims:
+    """A verified token: which member, video and viewing session it binds, since when, under which
+    generation of the member's tokens (analytics.stream.GENERATION_KEY)."""
+
+    user_id: int
+    video_id: int
+    session_id: uuid.UUID
+    issued_at_ms: int
+    generation: int
+
+
+def viewing_session_token_sign(*, claims: SessionClaims) -> str:
+    return signing.dumps(
+        {
+            "u": claims.user_id,
+            "v": claims.video_id,
+            "s": str(claims.session_id),
+            "t": claims.issued_at_ms,
+            "g": claims.generation,
+        },
+        salt=TOKEN_SALT,
+        compress=False,
+    )
+
+
+def viewing_session_token_read(*, token: str) -> SessionClaims | None:
+    """The claims of a genuine, unexpired token; None for anything else (forged, old, malformed)."""
+    try:
+        raw = signing.loads(token, salt=TOKEN_SALT, max_age=settings.WATCH_SESSION_MAX_AGE_SECONDS)
+        return SessionClaims(
+            user_id=int(raw["u"]),
+            video_id=int(raw["v"]),
+            session_id=uuid.UUID(raw["s"]),
+            issued_at_ms=int(raw["t"]),
+            generation=int(raw["g"]),
+        )
+    except (signing.BadSignature, KeyError, TypeError, ValueError):
+        return None
 
 
 def viewing_session_start(*, user_id: int, video_id: int) -> ViewingSession:
-    """A viewing-session id for one page load, and a signed token binding it to member and video.
+    """A server-issued viewing session for one watch page load, bound to member, video and now.
 
-    The token authenticates `navigator.sendBeacon` flushes, which cannot carry the CSRF header: a
-    cross-site page cannot read it, and it only works for this member, video and session.
+    A member gets at most WATCH_SESSIONS_PER_VIDEO_PER_HOUR new sessions of one video an hour; past
+    that, the page reuses their latest session of the video (same id, same issue time), so
+    reloading cannot mint views. If Redis is down the token is still signed (the page works; its
+    batches wait in the tracker's outbox until the endpoint takes them again).
     """
-    session_id = uuid.uuid4()
-    token = signing.dumps({"u": user_id, "v": video_id, "s": str(session_id)}, salt=BEACON_SALT, compress=False)
-    return ViewingSession(session_id=session_id, token=token)
-
-
-def viewing_session_token_valid(*, token: str, user_id: int, video_id: int, session_id: uuid.UUID) -> bool:
+    client = stream_client()
+    now_ms = int(time.time() * 1000)
+    latest_key = LATEST_KEY.format(user_id=user_id, video_id=video_id)
     try:
-        claims = signing.loads(token, salt=BEACON_SALT, max_age=settings.WATCH_BEACON_TOKEN_MAX_AGE)
-    except signing.BadSignature:
-        return False
-    return bool(claims == {"u": user_id, "v": video_id, "s": str(session_id)})
+        generation, latest = issue_script()(
+            keys=[
+                GENERATION_KEY.format(user_id=user_id),
+                ISSUED_KEY.format(user_id=user_id, video_id=video_id, hour=now_ms // 3_600_000),
+                latest_key,
+            ],
+            args=[settings.WATCH_SESSIONS_PER_VIDEO_PER_HOUR],
+        )
+    except RedisError:
+        logger.warning("viewing session issued without Redis (its batches will wait for it)")
+        return _viewing_session_new(user_id=user_id, video_id=video_id, now_ms=now_ms, generation=0)
+    if latest:
+        reused = viewing_session_token_read(token=latest.decode())
+        if reused is not None and reused.generation == int(generation):
+            return ViewingSession(reused.session_id, latest.decode(), reused.issued_at_ms)
+    viewing = _viewing_session_new(user_id=user_id, video_id=video_id, now_ms=now_ms, generation=int(generation))
+    with contextlib.suppress(RedisError):
+        client.set(latest_key, viewing.token, ex=settings.WATCH_SESSION_MAX_AGE_SECONDS)
+    return viewing
+
+
+def _viewing_session_new(*, user_id: int, video_id: int, now_ms: int, generation: int) -> ViewingSession:
+    claims = SessionClaims(user_id, video_id, uuid.uuid4(), now_ms, generation)
+    return ViewingSession(claims.session_id, viewing_session_token_sign(claims=claims), now_ms)
+
+
+def member_ingest_revoke(*, user_id: int) -> None:
+    """Refuse every ingest token the member holds (logout, password change, deactivation, erasure)."""
+    stream_client().incr(GENERATION_KEY.format(user_id=user_id))
+
+
+def member_ingest_generation_get(*, user_id: int) -> int:
+    return int(stream_client().get(GENERATION_KEY.format(user_id=user_id)) or 0)
+
+
+# --- Web side: accepting a batch ------------------------------------------------------------------
+
+
+@dataclass
+class BatchRefused(Exception):
+    """A batch the endpoint refuses: nothing of it was queued."""
+
+    status: int
+    message: str
+    errors: list[dict[str, str]] = field(default_factory=list)
+    retry_after_seconds: int = 0
+
+
+# What the Lua call's refusals mean to the member's tracker (429/503 are kept and retried).
+_REFUSALS = {
+    Enqueued.RATE_LIMITED: (429, "too many batches; slow down and retry"),
+    Enqueued.BACKLOG_FULL: (503, "tracking is catching up; keep the batch and retry"),
+    Enqueued.REVOKED: (403, "this page's tracking token was revoked (logged out?); reload the page"),
+    Enqueued.TOO_MANY_SESSIONS: (429, "too many videos playing at once on this account"),
+    Enqueued.FASTER_THAN_PLAYABLE: (429, "more seconds than this viewing session could have played yet"),
+}
+
+
+def watch_batch_accept(
+    *, user_id: int, video_id: int, video_duration: int | None, batch: WatchBatchIn, now_ms: int | None = None
+) -> EnqueueOutcome:
+    """Check a member's batch against its viewing session and queue it; raises BatchRefused.
+
+    The caller has authenticated the member and checked they may watch the video. Here: the token
+    binds this member, video and session (no batch goes under someone else's session); every event
+    lies between the session's issue time and now (± WATCH_CLOCK_SKEW_MS, server clock); positions
+    fit the video's duration; then one Lua call applies the member's rate, the token generation,
+    the backlog cap, the concurrent-sessions cap and the playable-seconds bound, and appends.
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    claims = viewing_session_token_read(token=batch.token or "")
+    if claims is None or (claims.user_id, claims.video_id, claims.session_id) != (
+        user_id,
+        video_id,
+        batch.session_id,
+    ):
+        raise BatchRefused(403, "token missing, expired or not for this member, video and session")
+    skew = settings.WATCH_CLOCK_SKEW_MS
+    earliest, latest = claims.issued_at_ms - skew, now_ms + skew
+    if any(not earliest <= e.client_ts <= latest for e in batch.events):
+        raise BatchRefused(
+            400,
+            "invalid watch batch",
+            [{"field": "events.client_ts", "reason": "must lie between the page's load and now"}],
+        )
+    if video_duration is not None:
+        limit = video_duration + DURATION_SLACK_SECONDS
+        if any(e.position > limit for e in batch.events):
+            raise BatchRefused(
+                400, "invalid watch batch", [{"field": "events.position", "reason": f"must be at most {limit}"}]
+            )
+    outcome = watch_batch_enqueue(
+        batch=WatchBatch(
+            user_id=user_id,
+            video_id=video_id,
+            session_id=batch.session_id,
+            events=tuple((e.position, e.client_ts, e.rate) for e in batch.events),
+            accepted_ms=now_ms,
+        ),
+        claims=claims,
+        now_ms=now_ms,
+    )
+    if outcome.status in _REFUSALS:
+        status, message = _REFUSALS[outcome.status]
+        raise BatchRefused(status, message, retry_after_seconds=outcome.retry_after_seconds)
+    return outcome
+
+
+def watch_batch_enqueue(
+    *, batch: WatchBatch, claims: SessionClaims | None, now_ms: int | None = None
+) -> EnqueueOutcome:
+    """Append a batch to the durable stream (one Redis round trip, no Cassandra).
+
+    With `claims` (a member's batch) every per-member check of _ENQUEUE_LUA applies; `claims=None`
+    is trusted synthetic traffic (bench, traffic generator), bounded only by the backlog cap.
+    Raises redis.exceptions.ConnectionError / TimeoutError when Redis is unreachable.
+    """
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    session_id = str(claims.session_id) if claims else "-"
+    keys = [
+        STREAM,
+        RATE_KEY.format(user_id=batch.user_id),
+        KICK_KEY,
+        GENERATION_KEY.format(user_id=batch.user_id),
+        ACTIVE_KEY.format(user_id=batch.user_id),
+        SECONDS_KEY.format(session_id=session_id),
+        RATE_SEEN_KEY.format(session_id=session_id),
+    ]
+    args: list[Any] = [
+        batch.to_json(),
+        settings.WATCH_BATCHES_PER_MINUTE if claims else 0,
+        60,
+        settings.WATCH_DRAIN_WAKE_MS,
+        settings.WATCH_STREAM_MAX_BATCHES,
+        claims.generation if claims else 0,
+        now_ms,
+        claims.issued_at_ms if claims else now_ms,
+        max(rate for _, _, rate in batch.events),
+        settings.WATCH_PLAY_SLACK_SECONDS,
+        settings.WATCH_CONCURRENT_SESSIONS,
+        settings.WATCH_ACTIVE_WINDOW_MS,
+        session_id,
+        SECONDS_TTL_SECONDS,
+    ]
+    if claims:
+        args += [position for position, _, _ in batch.events]
+    code, retry_after = enqueue_script()(keys=keys, args=args)
+    return EnqueueOutcome(Enqueued(int(code)), int(retry_after))
+
+
+# A session's seconds bitmap outlives its last batch by a day: past that the session's wall-clock
+# allowance exceeds any video's length, so the bound no longer needs the bitmap.
+SECONDS_TTL_SECONDS = 26 * 3600
 
 
 # --- Worker side ----------------------------------------------------------------------------------
@@ -137,9 +367,16 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
     coverage: dict[tuple[int, int], set[int]] = defaultdict(set)
     sessions: dict[tuple[int, date, int, uuid.UUID], set[int]] = defaultdict(set)
     newest: dict[tuple[int, int], tuple[int, int, uuid.UUID]] = {}
+    # Server time rules the database: no stored time (cell timestamps, `client_ts`, `last_watched`,
+    # the day) is later than when the batch was accepted, nor than this drain's clock. A browser
+    # clock running ahead cannot pin a position that a later clear or erasure (server time) would
+    # then fail to remove. Client time still orders positions within the accepted window.
+    drain_now_ms = int(time.time() * 1000)
     for batch in batches:
         key = (batch.user_id, batch.video_id)
-        for position, client_ts, rate in batch.events:
+        bound = drain_now_ms if batch.accepted_ms is None else min(batch.accepted_ms, drain_now_ms)
+        for position, event_ts, rate in batch.events:
+            client_ts = min(event_ts, bound)
             day = _utc(client_ts).date()
             cell = (batch.video_id, batch.session_id, position)
             # A second replayed with another client time: keep the later one, deterministically.
@@ -221,69 +458,150 @@ def watch_stream_drain(*, consumer: str, budget_seconds: float, count: int = 500
 
     Order of sources each round: this consumer's own pending entries (a retry after a failed write),
     then entries another consumer left idle past WATCH_CLAIM_IDLE_SECONDS (it died mid-write), then
-    new entries. Entries are XACKed and XDELed only after their Cassandra writes succeed.
+    new entries. Entries are XACKed and XDELed only after their Cassandra writes succeed (or after
+    they were set aside in the dead-letter stream); batches of an erased member are dropped.
     """
     client = stream_client()
     group_ensure(client)
     deadline = time.monotonic() + budget_seconds
     claim_idle_ms = int(settings.WATCH_CLAIM_IDLE_SECONDS * 1000)
     total_batches = total_events = 0
+    # Entries left pending because the dead-letter stream is full: skipped for the rest of this call
+    # (the next drain tries them again), so they cannot wedge the stream.
+    stuck_after = "0"
     while True:
-        entries = _own_pending(client, consumer, count) or _claim_stale(client, consumer, claim_idle_ms, count)
-        entries = entries or _read_new(client, consumer, count)
+        entries = _own_pending(client, consumer, count, after=stuck_after)
+        entries = entries or _claim_stale(client, consumer, claim_idle_ms, count) or _read_new(client, consumer, count)
         if not entries:
             return DrainResult(total_batches, total_events, more=False)
         parsed: list[tuple[Any, WatchBatch]] = []
-        ids = []
+        done: list[Any] = []
+        kept: list[Any] = []
         for entry_id, fields in entries:
-            ids.append(entry_id)
             if not fields:  # deleted after delivery (already stored by another consumer)
+                done.append(entry_id)
                 continue
             try:
                 parsed.append((entry_id, WatchBatch.from_json(fields[b"b"])))
-            except (KeyError, ValueError, TypeError):
-                _dead_letter(client, entry_id, fields, "malformed entry")
+            except (KeyError, ValueError, TypeError):  # not our payload shape: the data, not our code
+                (done if _dead_letter(client, entry_id, fields, "malformed entry") else kept).append(entry_id)
+        erased = _erased_members(client, {batch.user_id for _, batch in parsed})
+        done += [entry_id for entry_id, batch in parsed if batch.user_id in erased]
+        parsed = [(entry_id, batch) for entry_id, batch in parsed if batch.user_id not in erased]
         batches = [batch for _, batch in parsed]
         try:
             total_events += watch_batches_store(batches=batches)
+            done += [entry_id for entry_id, _ in parsed]
         except UNSTORABLE:
             # Cassandra (or the driver's encoder) refuses something in this round, and retrying cannot
             # help: store the batches one by one so only the refused ones are set aside, instead of
             # blocking the stream forever.
-            total_events += _store_each_or_dead_letter(client, parsed)
+            stored, set_aside, left = _store_each_or_dead_letter(client, parsed)
+            total_events += stored
+            done += set_aside
+            kept += left
         total_batches += len(batches)
-        pipe = client.pipeline(transaction=False)
-        pipe.xack(STREAM, GROUP, *ids)
-        pipe.xdel(STREAM, *ids)
-        pipe.execute()
+        if done:
+            pipe = client.pipeline(transaction=False)
+            pipe.xack(STREAM, GROUP, *done)
+            pipe.xdel(STREAM, *done)
+            pipe.execute()
+        if kept:
+            stuck_after = max(kept, key=_entry_order)
         if time.monotonic() > deadline:
             return DrainResult(total_batches, total_events, more=True)
 
 
-DEAD_LETTERS = "wp:watch:dead"
-# Errors that retrying the same batch can never fix (as opposed to a node being down).
-UNSTORABLE = (RequestValidationException, struct.error, OverflowError, TypeError, ValueError)
+# Errors that retrying the same batch can never fix (as opposed to a node being down): Cassandra
+# refusing the statement. Values are checked when an entry is read (WatchBatch.from_json), so a
+# TypeError or ValueError from the driver here means a bug in our code: it must fail the task loudly
+# and leave the batch pending, not send every batch to the dead letters.
+UNSTORABLE = (RequestValidationException,)
 
 
-def _dead_letter(client: Any, entry_id: Any, fields: Any, reason: str) -> None:
-    """Keep an entry that can never be stored where an operator can inspect and replay it."""
+def _entry_order(entry_id: Any) -> tuple[int, int]:
+    ms, _, seq = (entry_id.decode() if isinstance(entry_id, bytes) else str(entry_id)).partition("-")
+    return int(ms), int(seq or 0)
+
+
+def _erased_members(client: Any, user_ids: set[int]) -> set[int]:
+    if not user_ids:
+        return set()
+    ordered = sorted(user_ids)
+    flags = client.mget([ERASED_KEY.format(user_id=u) for u in ordered])
+    return {u for u, flag in zip(ordered, flags, strict=True) if flag}
+
+
+def _dead_letter(client: Any, entry_id: Any, fields: Any, reason: str) -> bool:
+    """Keep an entry that can never be stored where an operator can inspect and replay it
+    (`manage.py watch_dead_letters`). False when the dead-letter stream is full: the entry then
+    stays pending in the main stream (nothing is dropped) and an error is logged for the alert."""
+    if client.xlen(DEAD_LETTERS) >= settings.WATCH_DEAD_LETTERS_MAX:
+        logger.critical(
+            "dead-letter stream %s is full (%s entries): entry %s stays pending; "
+            "inspect and replay or delete with manage.py watch_dead_letters",
+            DEAD_LETTERS,
+            settings.WATCH_DEAD_LETTERS_MAX,
+            entry_id,
+        )
+        return False
     logger.error("watch stream entry %s set aside in %s: %s", entry_id, DEAD_LETTERS, reason)
     payload = fields.get(b"b", b"") if isinstance(fields, dict) else b""
     client.xadd(DEAD_LETTERS, {"id": entry_id, "b": payload, "reason": reason[:500]})
+    return True
 
 
-def _store_each_or_dead_letter(client: Any, parsed: list[tuple[Any, WatchBatch]]) -> int:
+def _store_each_or_dead_letter(client: Any, parsed: list[tuple[Any, WatchBatch]]) -> tuple[int, list[Any], list[Any]]:
+    """Store one by one; returns (events stored, entries done, entries left pending)."""
     stored = 0
+    done: list[Any] = []
+    left: list[Any] = []
     for entry_id, batch in parsed:
         try:
             stored += watch_batches_store(batches=[batch])
+            done.append(entry_id)
         except UNSTORABLE as exc:
-            _dead_letter(client, entry_id, {b"b": batch.to_json().encode()}, repr(exc))
-    return stored
+            (done if _dead_letter(client, entry_id, {b"b": batch.to_json().encode()}, repr(exc)) else left).append(
+                entry_id
+            )
+    return stored, done, left
 
 
-def _own_pending(client: Any, consumer: str, count: int) -> list[Any]:
-    response = client.xreadgroup(GROUP, consumer, {STREAM: "0"}, count=count)
+def watch_dead_letters_list(*, count: int = 100) -> list[tuple[str, dict[str, str]]]:
+    """The oldest dead letters: (dead-letter id, {"id": original entry, "reason": ..., "b": payload})."""
+    entries: Any = stream_client().xrange(DEAD_LETTERS, count=count)
+    return [
+        (entry_id.decode(), {k.decode(): v.decode(errors="replace") for k, v in fields.items()})
+        for entry_id, fields in entries
+    ]
+
+
+def watch_dead_letters_replay(*, ids: list[str]) -> int:
+    """Put dead letters back on the main stream (after the cause was fixed); returns how many.
+
+    Each is re-appended and removed from the dead letters in one transaction, so a crash cannot
+    lose or duplicate one (a duplicate would be harmless anyway: every write is idempotent).
+    """
+    client = stream_client()
+    replayed = 0
+    for dead_id in ids:
+        found: Any = client.xrange(DEAD_LETTERS, min=dead_id, max=dead_id)
+        if not found or not found[0][1].get(b"b"):
+            continue
+        pipe = client.pipeline(transaction=True)
+        pipe.xadd(STREAM, {"b": found[0][1][b"b"]})
+        pipe.xdel(DEAD_LETTERS, dead_id)
+        pipe.execute()
+        replayed += 1
+    return replayed
+
+
+def watch_dead_letters_delete(*, ids: list[str]) -> int:
+    return int(stream_client().xdel(DEAD_LETTERS, *ids)) if ids else 0
+
+
+def _own_pending(client: Any, consumer: str, count: int, *, after: str = "0") -> list[Any]:
+    response = client.xreadgroup(GROUP, consumer, {STREAM: after}, count=count)
     return list(response[0][1]) if response else []
 
 
@@ -367,12 +685,22 @@ def member_watch_data_export(*, user_id: int) -> dict[str, Any]:
 
 
 def member_watch_data_erase(*, user_id: int) -> None:
-    """Delete every row of the member in every analytics table, and mark the videos for rollup."""
+    """Delete every row of the member in every analytics table, and mark the videos for rollup.
+
+    First the member's tokens are revoked and the drain told to drop their batches still queued, so
+    nothing lands after the deletes; raw partitions are deleted for every day a queued batch could
+    still carry (the session max age), not only the days the index already lists.
+    """
+    client = stream_client()
+    member_ingest_revoke(user_id=user_id)
+    client.set(ERASED_KEY.format(user_id=user_id), "1", ex=settings.WATCH_SESSION_MAX_AGE_SECONDS + 86400)
     session = cassandra_session()
     day_rows = list(session.execute(cassandra_prepared(SELECT_DAYS), (user_id,)))
     minute = int(time.time() // 60)
     statements: list[tuple[Any, Sequence[Any]]] = []
-    for day in {row.day for row in day_rows}:
+    today = datetime.now(tz=UTC).date()
+    recent = {today - timedelta(days=n) for n in range(-1, settings.WATCH_SESSION_MAX_AGE_SECONDS // 86400 + 2)}
+    for day in {row.day for row in day_rows} | recent:
         statements.append((cassandra_prepared(DELETE_DAY_EVENTS), (user_id, day)))
     for row in day_rows:
         statements.append((cassandra_prepared(DELETE_SESSIONS), (row.video_id, row.day, user_id)))

@@ -23,18 +23,86 @@ from django.conf import settings
 
 STREAM = "wp:watch:batches"
 GROUP = "writers"
+DEAD_LETTERS = "wp:watch:dead"
 KICK_KEY = "wp:watch:kick"
 RATE_KEY = "wp:watch:rate:{user_id}"
+# A member's token generation: every ingest token carries the value it was issued under, and bumping
+# it (logout, password change, deactivation, erasure) refuses all of the member's tokens at once.
+GENERATION_KEY = "wp:watch:gen:{user_id}"
+# Viewing sessions of a member that sent a batch recently (sorted set: session id -> last batch ms).
+ACTIVE_KEY = "wp:watch:active:{user_id}"
+# Per viewing session: the seconds it has sent (bitmap, bit = position) and its fastest playback rate.
+SECONDS_KEY = "wp:watch:sec:{session_id}"
+RATE_SEEN_KEY = "wp:watch:rate-seen:{session_id}"
+# Sessions issued per member and video in the current hour, and the latest one (reused past the cap).
+ISSUED_KEY = "wp:watch:issued:{user_id}:{video_id}:{hour}"
+LATEST_KEY = "wp:watch:latest:{user_id}:{video_id}"
+# Members whose data was erased: the drain drops their batches still in the stream.
+ERASED_KEY = "wp:watch:erased:{user_id}"
 
-# KEYS: stream, member's rate counter, kick flag. ARGV: payload, limit, window s, kick ms.
-# Returns -1 when over the member's rate (nothing appended), 1 when a drain should be woken, else 0.
+# Every check a member's batch must pass, and the append, in one atomic call (one round trip).
+# Nothing is written unless every check passes, except the rate counter, which counts attempts.
+# KEYS: 1 stream, 2 rate counter, 3 kick flag, 4 generation, 5 active sessions, 6 session seconds,
+#       7 session rate seen.
+# ARGV: 1 payload, 2 batches/min limit (0 = no member checks: trusted synthetic traffic),
+#       3 rate window s, 4 kick ms, 5 backlog cap, 6 token generation, 7 now ms, 8 session issue ms,
+#       9 batch's fastest rate, 10 slack s, 11 concurrent sessions cap, 12 "active" window ms,
+#       13 session id, 14 seconds-bitmap TTL s, 15.. positions.
+# Returns {code, retry_after_s}: 1 queued + wake a drain, 0 queued, -1 over the member's rate,
+# -2 backlog full, -3 token revoked, -4 too many sessions at once, -5 more seconds than playable.
 _ENQUEUE_LUA = """
-local n = redis.call('INCR', KEYS[2])
-if n == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3])) end
-if n > tonumber(ARGV[2]) then return -1 end
+local trusted = tonumber(ARGV[2]) == 0
+if not trusted then
+  if (redis.call('GET', KEYS[4]) or '0') ~= ARGV[6] then return {-3, 0} end
+  local n = redis.call('INCR', KEYS[2])
+  if n == 1 then redis.call('EXPIRE', KEYS[2], tonumber(ARGV[3])) end
+  if n > tonumber(ARGV[2]) then return {-1, math.max(redis.call('TTL', KEYS[2]), 1)} end
+end
+if redis.call('XLEN', KEYS[1]) >= tonumber(ARGV[5]) then return {-2, 5} end
+if not trusted then
+  local now = tonumber(ARGV[7])
+  redis.call('ZREMRANGEBYSCORE', KEYS[5], '-inf', now - tonumber(ARGV[12]))
+  local active = redis.call('ZSCORE', KEYS[5], ARGV[13])
+  if not active and redis.call('ZCARD', KEYS[5]) >= tonumber(ARGV[11]) then return {-4, 30} end
+  local rate = math.max(1, tonumber(ARGV[9]), tonumber(redis.call('GET', KEYS[7]) or '1'))
+  local seen, new = {}, {}
+  for i = 15, #ARGV do
+    local p = ARGV[i]
+    if not seen[p] then
+      seen[p] = true
+      if redis.call('GETBIT', KEYS[6], tonumber(p)) == 0 then new[#new + 1] = tonumber(p) end
+    end
+  end
+  if #new > 0 then
+    local elapsed = (now - tonumber(ARGV[8])) / 1000
+    local have = redis.call('BITCOUNT', KEYS[6])
+    local allowed = elapsed * rate + tonumber(ARGV[10])
+    if have + #new > allowed then
+      return {-5, math.max(1, math.ceil((have + #new - tonumber(ARGV[10])) / rate - elapsed))}
+    end
+    for _, p in ipairs(new) do redis.call('SETBIT', KEYS[6], p, 1) end
+  end
+  redis.call('EXPIRE', KEYS[6], tonumber(ARGV[14]))
+  if rate > tonumber(redis.call('GET', KEYS[7]) or '1') then
+    redis.call('SET', KEYS[7], tostring(rate), 'EX', tonumber(ARGV[14]))
+  end
+  redis.call('ZADD', KEYS[5], now, ARGV[13])
+  redis.call('PEXPIRE', KEYS[5], tonumber(ARGV[12]))
+end
 redis.call('XADD', KEYS[1], '*', 'b', ARGV[1])
-if redis.call('SET', KEYS[3], '1', 'NX', 'PX', tonumber(ARGV[4])) then return 1 end
-return 0
+if redis.call('SET', KEYS[3], '1', 'NX', 'PX', tonumber(ARGV[4])) then return {1, 0} end
+return {0, 0}
+"""
+
+# Issuing a viewing session (watch page): the member's generation, and whether the hourly cap of new
+# sessions for this video is reached (then the latest session's token is returned for reuse).
+# KEYS: 1 generation, 2 issued counter, 3 latest token. ARGV: 1 cap per hour.
+_ISSUE_LUA = """
+local gen = redis.call('GET', KEYS[1]) or '0'
+local n = redis.call('INCR', KEYS[2])
+if n == 1 then redis.call('EXPIRE', KEYS[2], 3600) end
+if n > tonumber(ARGV[1]) then return {gen, redis.call('GET', KEYS[3]) or ''} end
+return {gen, ''}
 """
 
 
@@ -55,6 +123,15 @@ def _enqueue_script(url: str) -> redis.commands.core.Script:
 
 def enqueue_script() -> redis.commands.core.Script:
     return _enqueue_script(settings.REDIS_URL)
+
+
+@functools.cache
+def _issue_script(url: str) -> redis.commands.core.Script:
+    return _client(url).register_script(_ISSUE_LUA)
+
+
+def issue_script() -> redis.commands.core.Script:
+    return _issue_script(settings.REDIS_URL)
 
 
 def consumer_name() -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import cast
 
@@ -16,21 +15,20 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 from kombu.exceptions import OperationalError
-from pydantic import ValidationError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from analytics.schemas import WatchBatchIn
+from analytics.schemas import MAX_BODY_BYTES, WatchBatchIn
 from analytics.services import (
+    BatchRefused,
     Enqueued,
-    WatchBatch,
     member_video_hide,
     member_video_mark_unwatched,
     member_video_mark_watched,
-    viewing_session_token_valid,
-    watch_batch_enqueue,
+    watch_batch_accept,
 )
 from analytics.tasks import watch_stream_drain_task
+from config.jsonbody import BodyError, json_request_validate
 from config.metrics import counter_inc
 from videos.selectors import video_watchable_get
 
@@ -38,74 +36,53 @@ logger = logging.getLogger(__name__)
 
 CASSANDRA_ERRORS = (NoHostAvailable, DriverException)
 
-# Positions may run one second past the known duration (players round the last frame up).
-DURATION_SLACK_SECONDS = 1
 
-
-def _error(status: int, message: str, **extra: object) -> JsonResponse:
+def _error(
+    status: int, message: str, *, retry_after: int = 0, errors: list[dict[str, str]] | None = None
+) -> JsonResponse:
     counter_inc("watchpoint_watch_batches_rejected", status=str(status))
-    return JsonResponse({"error": message, **extra}, status=status)
+    response = JsonResponse({"error": message, **({"errors": errors} if errors else {})}, status=status)
+    if retry_after:
+        response["Retry-After"] = str(retry_after)
+    return response
 
 
 @require_POST
 def watch_batch_create(request: HttpRequest) -> JsonResponse:
     """A batch flushed by `fetch`: session cookie + CSRF header (Django's middleware checks it)."""
-    return _accept(request, beacon=False)
+    return _accept(request)
 
 
-@csrf_exempt  # sendBeacon cannot send the CSRF header; the signed per-page token replaces it
+@csrf_exempt  # sendBeacon cannot send the CSRF header; the signed viewing-session token replaces it
 @require_POST
 def watch_beacon_create(request: HttpRequest) -> JsonResponse:
     """A batch flushed by `navigator.sendBeacon` when the page hides: session cookie + page token."""
-    return _accept(request, beacon=True)
+    return _accept(request)
 
 
-def _accept(request: HttpRequest, *, beacon: bool) -> JsonResponse:
+def _accept(request: HttpRequest) -> JsonResponse:
+    # Parse and authorise here; the rules of what a batch may contain are the service's.
     if not request.user.is_authenticated:
         return _error(401, "log in to record watching")
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "body must be JSON")
-    try:
-        batch = WatchBatchIn.model_validate(body)
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        return _error(400, "invalid watch batch", errors=errors)
-    if beacon and not viewing_session_token_valid(
-        token=batch.token or "", user_id=request.user.pk, video_id=batch.video_id, session_id=batch.session_id
-    ):
-        return _error(403, "beacon token missing, expired or not for this session")
-
+        batch = json_request_validate(
+            request, schema=WatchBatchIn, max_bytes=MAX_BODY_BYTES, message="invalid watch batch"
+        )
+    except BodyError as exc:
+        return _error(exc.status, exc.message, errors=exc.errors)
     video = video_watchable_get(user=request.user, video_id=batch.video_id)
     if video is None:
         return _error(404, "no such video, or you may not watch it")
-    if video.duration is not None:
-        limit = video.duration + DURATION_SLACK_SECONDS
-        if any(e.position > limit for e in batch.events):
-            return _error(
-                400, "invalid watch batch", errors=[{"field": "events.position", "reason": f"must be at most {limit}"}]
-            )
-
-    watch_batch = WatchBatch(
-        user_id=request.user.pk,
-        video_id=video.pk,
-        session_id=batch.session_id,
-        events=tuple((e.position, e.client_ts, e.rate) for e in batch.events),
-    )
     try:
-        outcome = watch_batch_enqueue(batch=watch_batch)
+        outcome = watch_batch_accept(
+            user_id=request.user.pk, video_id=video.pk, video_duration=video.duration, batch=batch
+        )
+    except BatchRefused as exc:
+        return _error(exc.status, exc.message, retry_after=exc.retry_after_seconds, errors=exc.errors)
     except (RedisConnectionError, RedisTimeoutError):
         logger.warning("watch batch refused: Redis unreachable")
-        return _error(503, "tracking is briefly unavailable; keep the batch and retry")
-    if outcome is Enqueued.RATE_LIMITED:
-        response = _error(429, "too many batches; slow down and retry")
-        response["Retry-After"] = "60"
-        return response
-    if outcome is Enqueued.QUEUED_WAKE_DRAIN:
+        return _error(503, "tracking is briefly unavailable; keep the batch and retry", retry_after=5)
+    if outcome.status is Enqueued.QUEUED_WAKE_DRAIN:
         try:
             watch_stream_drain_task.delay()
         except OperationalError:

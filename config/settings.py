@@ -140,7 +140,18 @@ WATCH_DEAD_LETTERS_MAX = env.watch_dead_letters_max
 # At most one drain task is woken per this many ms by incoming batches (plus the beat safety net).
 WATCH_DRAIN_WAKE_MS = 500
 WATCH_DRAIN_BUDGET_SECONDS = 5.0
-WATCH_BEACON_TOKEN_MAX_AGE = int(timedelta(hours=12).total_seconds())
+# Viewing sessions (analytics.services.viewing_session_start): issued by the watch page, bound to
+# member, video and issue time. A token is accepted this long (the tracker's offline outbox resends
+# within it); events must lie between its issue time and now, each ± the skew (the tracker counts
+# time from the server's issue time, so the skew only absorbs network and timer drift).
+WATCH_SESSION_MAX_AGE_SECONDS = int(timedelta(days=7).total_seconds())
+WATCH_CLOCK_SKEW_MS = 60_000
+# What one person really watching can produce: new sessions per video per hour (past it the page
+# reuses the latest), sessions sending at once, and seconds per session <= elapsed x rate + slack.
+WATCH_SESSIONS_PER_VIDEO_PER_HOUR = 10
+WATCH_CONCURRENT_SESSIONS = 4
+WATCH_ACTIVE_WINDOW_MS = 120_000
+WATCH_PLAY_SLACK_SECONDS = 15
 
 # --- Cache (allauth rate limits, per-member ingest rate): Redis, shared by every web process.
 CACHES = {

@@ -20,3 +20,6 @@ ACCOUNT_EMAIL_ASYNC = False
 STORAGES = {**STORAGES, "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}}  # noqa: F405
 WHITENOISE_AUTOREFRESH = True
 WHITENOISE_USE_FINDERS = True
+# Tests open many viewing sessions for one member within seconds (each test its own); the cap of
+# sessions sending at once is proven at its production value in tests/analytics/test_watch_integrity.py.
+WATCH_CONCURRENT_SESSIONS = 1000

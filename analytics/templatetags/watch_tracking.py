@@ -46,6 +46,8 @@ def watch_tracker(context: dict[str, Any], video: Any) -> dict[str, Any]:
             "duration": video.duration,
             "sessionId": str(viewing.session_id),
             "token": viewing.token,
+            # The tracker counts event times from this server time, not from the browser's clock.
+            "issuedAt": viewing.issued_at_ms,
             "endpoint": reverse("analytics:watch-batch"),
             "beaconEndpoint": reverse("analytics:watch-beacon"),
             "resumePosition": resume,

@@ -29,7 +29,7 @@ def batch(user_id: int, video_id: int, positions, t0: int) -> WatchBatch:
 def test_a_drain_stores_everything_queued_and_empties_the_stream(redis, member, video):
     t0 = now_ms() - 60_000
     for start in range(0, 100, 10):
-        watch_batch_enqueue(batch=batch(member.pk, video.pk, range(start, start + 10), t0 + start * 1000))
+        watch_batch_enqueue(batch=batch(member.pk, video.pk, range(start, start + 10), t0 + start * 1000), claims=None)
 
     result = watch_stream_drain(consumer="test:1", budget_seconds=30)
 
@@ -41,10 +41,10 @@ def test_a_drain_stores_everything_queued_and_empties_the_stream(redis, member, 
 
 def test_a_batch_cassandra_can_never_store_is_set_aside_and_does_not_block_the_others(redis, member, video):
     t0 = now_ms() - 60_000
-    watch_batch_enqueue(batch=batch(member.pk, video.pk, range(10), t0))
+    watch_batch_enqueue(batch=batch(member.pk, video.pk, range(10), t0), claims=None)
     # Past the endpoint's validation this cannot happen; a corrupted entry must still not wedge the stream.
-    watch_batch_enqueue(batch=batch(member.pk, video.pk, [2**40], t0 + 20_000))
-    watch_batch_enqueue(batch=batch(member.pk, video.pk, range(10, 20), t0 + 10_000))
+    watch_batch_enqueue(batch=batch(member.pk, video.pk, [2**40], t0 + 20_000), claims=None)
+    watch_batch_enqueue(batch=batch(member.pk, video.pk, range(10, 20), t0 + 10_000), claims=None)
     redis.xadd(STREAM, {"b": b"not json"})
 
     result = watch_stream_drain(consumer="test:1", budget_seconds=30)
@@ -58,7 +58,7 @@ def test_a_batch_cassandra_can_never_store_is_set_aside_and_does_not_block_the_o
 
 def test_entries_a_dead_consumer_left_unacknowledged_are_claimed_by_the_next_drain(redis, member, video, settings):
     settings.WATCH_CLAIM_IDLE_SECONDS = 0.05
-    watch_batch_enqueue(batch=batch(member.pk, video.pk, range(10), now_ms() - 60_000))
+    watch_batch_enqueue(batch=batch(member.pk, video.pk, range(10), now_ms() - 60_000), claims=None)
     from analytics.stream import group_ensure
 
     group_ensure(redis)

@@ -86,7 +86,7 @@ def test_rollups_equal_brute_force_after_the_same_batches_are_delivered_twice_th
     copy_video(path, video)
     batches = traffic(video, sessions=25, seed=3)
     for batch in batches:
-        watch_batch_enqueue(batch=batch, rate_limited=False)
+        watch_batch_enqueue(batch=batch, claims=None)
     worker = WorkerProcess(env=env).start()
     try:
         wait_until(drained, timeout=60)
@@ -94,7 +94,7 @@ def test_rollups_equal_brute_force_after_the_same_batches_are_delivered_twice_th
         first = stored_rollups(video_id=video.pk)
 
         for batch in batches:  # the same batches again, as a client retry or a redelivery would send them
-            watch_batch_enqueue(batch=batch, rate_limited=False)
+            watch_batch_enqueue(batch=batch, claims=None)
         wait_until(drained, timeout=60)
         time.sleep(20)  # at least one more beat run over the duplicates
     finally:
@@ -111,7 +111,7 @@ def test_rollups_stay_exact_after_a_worker_is_killed_mid_batch(worker_env):
     copy_video(path, video)
     batches = traffic(video, sessions=600, seed=5)
     for batch in batches:
-        watch_batch_enqueue(batch=batch, rate_limited=False)
+        watch_batch_enqueue(batch=batch, claims=None)
 
     worker = WorkerProcess(env=env).start()
     wait_until(lambda: pending() > 0, interval=0.005)

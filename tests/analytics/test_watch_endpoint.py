@@ -12,6 +12,7 @@ from django.urls import reverse
 
 from analytics.services import WatchBatch
 from analytics.stream import STREAM, stream_client
+from tests.analytics.helpers import signed
 from tests.factories import VideoFactory
 
 URL = "/api/watch/"
@@ -40,8 +41,8 @@ class Stream:
         entries: Any = self.client.xrange(STREAM)
         return [WatchBatch.from_json(fields[b"b"]) for _, fields in entries]
 
-    def assert_not_called(self):
-        assert self.client.xlen(STREAM) == 0
+    def is_empty(self) -> bool:
+        return self.client.xlen(STREAM) == 0
 
 
 @pytest.fixture
@@ -59,22 +60,34 @@ def test_an_anonymous_post_gets_401_and_enqueues_nothing(client, video, enqueued
 
     assert response.status_code == 401
     assert "log in" in response.json()["error"]
-    enqueued.assert_not_called()
+    assert enqueued.is_empty()
+
+
+def send(client, user, body, url=URL):
+    """POST `body` with its page's token, as the tracker does (the token binds member, video, session)."""
+    data = body if isinstance(body, str) else json.dumps(body if "token" in body else signed(body, user.pk))
+    return client.post(url, data, content_type="application/json")
 
 
 @pytest.mark.django_db
 def test_a_good_batch_is_enqueued_for_the_sessions_member(client, member, video, enqueued):
     client.force_login(member)
-    body = good_body(video.pk) | {"user_id": 999}  # a user id in the body is refused, never used
 
-    response = client.post(URL, body, content_type="application/json")
-    assert response.status_code == 400
-    enqueued.assert_not_called()
+    response = send(client, member, good_body(video.pk))
 
-    response = client.post(URL, good_body(video.pk), content_type="application/json")
     assert response.status_code == 202
     (batch,) = enqueued.batches()
     assert (batch.user_id, batch.video_id, batch.events[0][0]) == (member.pk, video.pk, 5)
+
+
+@pytest.mark.django_db
+def test_a_user_id_in_the_body_is_refused_never_used(client, member, video, enqueued):
+    client.force_login(member)
+
+    response = send(client, member, good_body(video.pk) | {"user_id": 999})
+
+    assert response.status_code == 400
+    assert enqueued.is_empty()
 
 
 RAW = '{"video_id": VID, "session_id": "SID", "events": [EVENT]}'
@@ -92,18 +105,21 @@ BAD_BODIES = {
     "infinite rate": RAW.replace("EVENT", '{"position": 1, "client_ts": NOW, "rate": Infinity}'),
     "position past the duration": {"events": [{"position": 602, "client_ts": "NOW"}]},
     "client time in the future": {"events": [{"position": 1, "client_ts": "FUTURE"}]},
-    "too many events": {"events": [{"position": i % 600, "client_ts": "NOW"} for i in range(601)]},
+    "too many events": {"events": [{"position": i, "client_ts": "NOW"} for i in range(201)]},
+    "rate faster than any player": {"events": [{"position": 1, "client_ts": "NOW", "rate": 8}]},
     "session id not a uuid": {"session_id": "abc"},
     "session id not v4": {"session_id": str(uuid.uuid1())},
     "unknown field": {"extra": 1},
 }
 
 
-def render(template, video_id: int) -> str:
+def render(template, video_id: int, user_id: int) -> str:
     now, future = now_ms(), now_ms() + 3600_000
     if isinstance(template, str):
         return template.replace("VID", str(video_id)).replace("SID", str(uuid.uuid4())).replace("NOW", str(now))
     body = good_body(video_id) | template
+    if "session_id" not in template:
+        body = signed(body, user_id)
     if isinstance(body.get("events"), list):
         body["events"] = [
             e | {"client_ts": {"NOW": now, "FUTURE": future}.get(e.get("client_ts"), e.get("client_ts"))}
@@ -117,11 +133,11 @@ def render(template, video_id: int) -> str:
 def test_a_bad_body_gets_400_with_a_reason_and_enqueues_nothing(client, member, video, enqueued, case):
     client.force_login(member)
 
-    response = client.post(URL, render(BAD_BODIES[case], video.pk), content_type="application/json")
+    response = client.post(URL, render(BAD_BODIES[case], video.pk, member.pk), content_type="application/json")
 
     assert response.status_code == 400, response.content
     assert response.json()["error"]
-    enqueued.assert_not_called()
+    assert enqueued.is_empty()
 
 
 @pytest.mark.django_db
@@ -130,22 +146,23 @@ def test_an_unknown_or_unpublished_video_gets_404_and_enqueues_nothing(client, m
     draft = VideoFactory(is_published=False)
 
     for video_id in (draft.pk, draft.pk + 1000):
-        response = client.post(URL, good_body(video_id), content_type="application/json")
+        response = send(client, member, good_body(video_id))
         assert response.status_code == 404
-    enqueued.assert_not_called()
+    assert enqueued.is_empty()
 
 
 @pytest.mark.django_db
 def test_an_unconfirmed_member_cannot_report_a_members_only_video(client, enqueued):
     from tests.factories import MemberFactory
 
-    client.force_login(MemberFactory(confirmed=False))
+    unconfirmed = MemberFactory(confirmed=False)
+    client.force_login(unconfirmed)
     members_only = VideoFactory(members_only=True)
 
-    response = client.post(URL, good_body(members_only.pk), content_type="application/json")
+    response = send(client, unconfirmed, good_body(members_only.pk))
 
     assert response.status_code == 404
-    enqueued.assert_not_called()
+    assert enqueued.is_empty()
 
 
 @pytest.mark.django_db
@@ -161,7 +178,7 @@ def test_past_the_members_rate_the_endpoint_answers_429_and_enqueues_nothing_mor
     settings.WATCH_BATCHES_PER_MINUTE = 3
     client.force_login(member)
 
-    statuses = [client.post(URL, good_body(video.pk), content_type="application/json").status_code for _ in range(5)]
+    statuses = [send(client, member, good_body(video.pk)).status_code for _ in range(5)]
 
     assert statuses == [202, 202, 202, 429, 429]
     assert len(enqueued.batches()) == 3
@@ -172,30 +189,41 @@ def test_when_redis_is_unreachable_the_endpoint_answers_503(client, member, vide
     from analytics import stream
 
     client.force_login(member)
+    body = signed(good_body(video.pk), member.pk)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     stream._client.cache_clear()
     stream._enqueue_script.cache_clear()
 
-    response = client.post(URL, good_body(video.pk), content_type="application/json")
+    response = send(client, member, body)
 
     assert response.status_code == 503
     assert "retry" in response.json()["error"]
 
 
 @pytest.mark.django_db
-def test_a_beacon_needs_the_pages_signed_token_for_this_member_video_and_session(client, member, video, enqueued):
+@pytest.mark.parametrize("url", [URL, URL + "beacon/"])
+def test_a_batch_needs_the_pages_signed_token_for_this_member_video_and_session(client, member, video, enqueued, url):
     from analytics.services import viewing_session_start
+    from tests.factories import MemberFactory
 
     client.force_login(member)
     viewing = viewing_session_start(user_id=member.pk, video_id=video.pk)
     body = good_body(video.pk) | {"session_id": str(viewing.session_id)}
+    other_member = viewing_session_start(user_id=MemberFactory().pk, video_id=video.pk)
+    other_video = viewing_session_start(user_id=member.pk, video_id=VideoFactory(members_only=False).pk)
 
-    assert client.post(URL + "beacon/", body, content_type="application/json").status_code == 403
-    other_session = body | {"session_id": str(uuid.uuid4()), "token": viewing.token}
-    assert client.post(URL + "beacon/", other_session, content_type="application/json").status_code == 403
-    enqueued.assert_not_called()
+    refused = [
+        body,  # no token
+        body | {"token": viewing.token + "x"},  # forged
+        body | {"session_id": str(uuid.uuid4()), "token": viewing.token},  # another session
+        body | {"session_id": str(other_member.session_id), "token": other_member.token},  # another member's
+        body | {"session_id": str(other_video.session_id), "token": other_video.token},  # another video's
+    ]
+    for bad in refused:
+        assert client.post(url, bad, content_type="application/json").status_code == 403
+    assert enqueued.is_empty()
 
-    response = client.post(URL + "beacon/", body | {"token": viewing.token}, content_type="application/json")
+    response = client.post(url, body | {"token": viewing.token}, content_type="application/json")
 
     assert response.status_code == 202
     assert len(enqueued.batches()) == 1

@@ -10,6 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from analytics.selectors import resume_position_get
+from tests.analytics.helpers import signed
 from tests.conftest import CASSANDRA_DBS, wait_until
 
 
@@ -36,7 +37,10 @@ def test_a_posted_batch_reaches_cassandra_through_a_real_worker(member, video, c
     }
 
     response = client.post(
-        reverse("analytics:watch-batch"), body, content_type="application/json", headers={"X-CSRFToken": token}
+        reverse("analytics:watch-batch"),
+        signed(body, member.pk),
+        content_type="application/json",
+        headers={"X-CSRFToken": token},
     )
 
     assert response.status_code == 202, response.content

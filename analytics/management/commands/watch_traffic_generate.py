@@ -51,7 +51,7 @@ class Command(BaseCommand):
             now_ms=int(time.time() * 1000),
             spread_days=days,
         ):
-            watch_batch_enqueue(batch=batch, rate_limited=False)
+            watch_batch_enqueue(batch=batch, claims=None)
             batches += 1
             events += len(batch.events)
             if batch.session_id != last_session:
