@@ -1,3 +1,4 @@
+from allauth.account.decorators import secure_admin_login
 from django.conf import settings
 from django.conf.urls.static import static
 from django.contrib import admin
@@ -6,6 +7,10 @@ from django.urls import include, path
 from analytics.admin import analytics_admin_urls
 from config.health import healthz
 from config.metrics import metrics_view
+
+# The admin's own login form had no rate limit: anonymous visitors are sent to allauth's login
+# (ACCOUNT_RATE_LIMITS "login", "login_failed"), and a logged-in member who is not staff gets a 403.
+admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
 
 urlpatterns = [
     path("healthz", healthz, name="healthz"),
