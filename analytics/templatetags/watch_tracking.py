@@ -10,6 +10,7 @@ from cassandra.cluster import NoHostAvailable
 from django import template
 from django.http import HttpRequest
 from django.urls import reverse
+from django.utils.crypto import salted_hmac
 
 from analytics.selectors import (
     VideoProgress,
@@ -25,6 +26,18 @@ register = template.Library()
 logger = logging.getLogger(__name__)
 
 CASSANDRA_ERRORS = (NoHostAvailable, DriverException)
+
+
+@register.simple_tag
+def member_outbox_key(*, user_id: int) -> str:
+    """The name of the member's tracker outbox in a browser's localStorage (static/js/outbox.js).
+
+    Per member, so a shared browser never resends one member's batches under another's session;
+    stable across logins, so a member's own unsent batches go out on their next visit; an HMAC
+    under SECRET_KEY, so the name does not give the user id away to whoever reads the storage.
+    `{% member_outbox_key user_id=user.pk %}` puts it on <body> for the logout forms (logout.js).
+    """
+    return salted_hmac("watchpoint.outbox", str(user_id), algorithm="sha256").hexdigest()[:16]
 
 
 @register.inclusion_tag("analytics/_tracker.html", takes_context=True)
@@ -51,6 +64,7 @@ def watch_tracker(context: dict[str, Any], video: Any) -> dict[str, Any]:
             "endpoint": reverse("analytics:watch-batch"),
             "beaconEndpoint": reverse("analytics:watch-beacon"),
             "resumePosition": resume,
+            "outboxKey": member_outbox_key(user_id=request.user.pk),
         }
     }
 

@@ -8,21 +8,29 @@
  *   seconds jumped over by a seek are not recorded; within one page load (viewing session) each
  *   second is sent once.
  * - Batches are flushed every FLUSH_MS while playing, and at once on pause, seek, end; when the page
- *   is hidden or unloaded they go by navigator.sendBeacon (which cannot carry the CSRF header, so it
- *   carries the page's signed token instead).
+ *   is hidden or unloaded they go by navigator.sendBeacon (which cannot carry the CSRF header).
+ *   Every batch, by fetch or beacon, carries the signed token of the page that made it: the server
+ *   binds the batch to that member, video and viewing session. A resent batch keeps its own token.
  * - A flush that fails (network error, 429, 503, 5xx) is kept in localStorage and resent with
- *   backoff on the next flush or page load. Batches sent by beacon are kept too until a later page
- *   load confirms them with a normal request: the server stores a replayed batch only once.
+ *   backoff on the next flush or page load; a Retry-After answer (429, 503) holds every send back
+ *   that long. Batches sent by beacon are kept too until a later page load confirms them with a
+ *   normal request: the server stores a replayed batch only once.
+ * - The outbox is per member (outbox.js): localStorage "watchpoint:pending-batches:<outboxKey>",
+ *   the key rendered by the server for the signed-in member. Logout clears it (logout.js).
  * - On load, offers "Resume at 12:34" / "Start over" when there is a saved position, unless ?t= is set
  *   or the position is within the last 5 % or 10 s of the video.
  */
 
+import { LEGACY_OUTBOX_KEY, LOGOUT_EVENT, outboxStorageKey } from "./outbox.js";
+
 const FLUSH_MS = 10_000;
-const STORE_KEY = "watchpoint:pending-batches";
 const MAX_STORED_BATCHES = 500;
-const MAX_EVENTS_PER_BATCH = 600;
+const MAX_EVENTS_PER_BATCH = 200; // the server refuses larger batches (analytics/schemas.py)
 
 const config = JSON.parse(document.getElementById("watch-tracker-config")?.textContent || "null");
+// No outbox key, no durable outbox: never fall back to a key other members would share.
+const STORE_KEY = config?.outboxKey ? outboxStorageKey(config.outboxKey) : null;
+let loggedOut = false; // after logout nothing more is stored or sent from this page
 
 function csrfToken() {
   const match = document.cookie.match(/(?:^|;\s*)csrftoken=([^;]+)/);
@@ -32,6 +40,7 @@ function csrfToken() {
 // --- Durable outbox (localStorage) --------------------------------------------------------------
 
 function loadStored() {
+  if (!STORE_KEY || loggedOut) return [];
   try {
     return JSON.parse(localStorage.getItem(STORE_KEY) || "[]");
   } catch {
@@ -40,6 +49,7 @@ function loadStored() {
 }
 
 function saveStored(batches) {
+  if (!STORE_KEY || loggedOut) return;
   try {
     localStorage.setItem(STORE_KEY, JSON.stringify(batches.slice(-MAX_STORED_BATCHES)));
   } catch {
@@ -61,24 +71,46 @@ function forget(batchId) {
 
 let retryDelay = 1000;
 let retryTimer = null;
+let retryAt = null; // when the scheduled retry runs (ms since the epoch)
+let holdUntil = 0; // a Retry-After answer: nothing is sent before this (ms since the epoch)
+
+function body(batch) {
+  return { video_id: batch.video_id, session_id: batch.session_id, events: batch.events, token: batch.token };
+}
+
+function retryAfterMs(response) {
+  // Retry-After is either delay-seconds or an HTTP date (RFC 9110, 10.2.3).
+  const value = response.headers.get("Retry-After");
+  if (!value) return 0;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(ms) && ms > 0 ? ms : 0;
+}
 
 async function send(batch) {
   // Resolves true when the server took the batch (202) or refused it for good (4xx: resending
   // the same body cannot succeed); false when it should be retried.
-  const body = { video_id: batch.video_id, session_id: batch.session_id, events: batch.events };
+  if (loggedOut || Date.now() < holdUntil) return false;
   let response;
   try {
     response = await fetch(config.endpoint, {
       method: "POST",
       credentials: "same-origin",
       headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
-      body: JSON.stringify(body),
+      body: JSON.stringify(body(batch)),
     });
   } catch {
     return false;
   }
   if (response.status === 202) return true;
-  if (response.status === 429 || response.status >= 500) return false;
+  if (response.status === 429 || response.status >= 500) {
+    // Rate limited, backlog full, Redis down: when the server says when to come back, every send
+    // (fetch, beacon, resend) waits until then; otherwise the retry backs off as for any failure.
+    if (response.status === 429 || response.status === 503) {
+      holdUntil = Math.max(holdUntil, Date.now() + retryAfterMs(response));
+    }
+    return false;
+  }
   console.warn("watchpoint: batch refused", response.status);
   return true;
 }
@@ -95,11 +127,17 @@ async function resendStored() {
 }
 
 function scheduleRetry() {
-  if (retryTimer) return;
-  const delay = retryDelay * (0.5 + Math.random());
+  if (loggedOut) return;
+  if (retryTimer) {
+    if (holdUntil <= retryAt) return;
+    clearTimeout(retryTimer); // a Retry-After came in after this retry was planned: move it later
+  }
+  const delay = Math.max(retryDelay * (0.5 + Math.random()), holdUntil - Date.now());
   retryDelay = Math.min(retryDelay * 2, 60_000);
+  retryAt = Date.now() + delay;
   retryTimer = setTimeout(() => {
     retryTimer = null;
+    retryAt = null;
     resendStored();
   }, delay);
 }
@@ -124,11 +162,13 @@ function takeBatch() {
     id: `${config.sessionId}:${events[0].client_ts}:${events[0].position}`,
     video_id: config.videoId,
     session_id: config.sessionId,
+    token: config.token,
     events,
   };
 }
 
 async function flush() {
+  if (loggedOut) return;
   let batch;
   while ((batch = takeBatch())) {
     keep(batch); // durable first: a tab closed mid-request loses nothing
@@ -143,14 +183,26 @@ async function flush() {
 }
 
 function flushByBeacon() {
+  if (loggedOut) return;
+  // While a Retry-After holds, the batches only wait in the outbox for a later page load.
+  const hold = Date.now() < holdUntil;
   let batch;
   while ((batch = takeBatch())) {
     keep(batch); // confirmed (and forgotten) by a normal request on a later page load
-    const body = JSON.stringify({
-      video_id: batch.video_id, session_id: batch.session_id, events: batch.events, token: config.token,
-    });
-    navigator.sendBeacon?.(config.beaconEndpoint, new Blob([body], { type: "application/json" }));
+    if (hold) continue;
+    const blob = new Blob([JSON.stringify(body(batch))], { type: "application/json" });
+    navigator.sendBeacon?.(config.beaconEndpoint, blob);
   }
+}
+
+function onLogout() {
+  // Unsent seconds of this member are dropped with the outbox (logout.js says why).
+  loggedOut = true;
+  pending = [];
+  stopTimer();
+  clearTimeout(retryTimer);
+  retryTimer = null;
+  retryAt = null;
 }
 
 function onTime(player, time) {
@@ -251,10 +303,21 @@ function attach(player) {
   });
   window.addEventListener("pagehide", flushByBeacon);
   offerResume(player);
-  window.watchpointTracker = { flush, pendingCount: () => pending.length, sentSeconds: () => [...sent] };
+  window.watchpointTracker = {
+    flush,
+    pendingCount: () => pending.length,
+    sentSeconds: () => [...sent],
+    nextRetryAt: () => retryAt,
+  };
 }
 
 if (config) {
+  try {
+    localStorage.removeItem(LEGACY_OUTBOX_KEY);
+  } catch {
+    /* storage disabled */
+  }
+  document.addEventListener(LOGOUT_EVENT, onLogout);
   resendStored();
   let attached = false;
   const attachOnce = (player) => {
