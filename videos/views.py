@@ -9,6 +9,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 from pydantic import ValidationError
 
+from config.csp import BadSource, csp_source_validate
 from videos.models import Video
 from videos.providers import parse_timestamp
 from videos.schemas import DurationReportIn, PlayerReportIn
@@ -79,9 +80,13 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _origin(url: str) -> str | None:
-    """The origin of an absolute URL; None for the site's own files ("/static/...")."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+    """The origin of an absolute URL; None for the site's own files ("/static/...") and for
+    anything that is not a plain scheme://host[:port] (config/csp.py would refuse it anyway)."""
+    try:
+        parts = urlsplit(url)
+        return csp_source_validate(f"{parts.scheme}://{parts.netloc}") if parts.scheme and parts.netloc else None
+    except (ValueError, BadSource):
+        return None
 
 
 def _error(status: int, message: str, **extra: object) -> JsonResponse:
