@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from tests.factories import MemberFactory, PlaylistFactory, PlaylistItemFactory, VideoFactory
-from videos.models import Video
+from videos.models import Video, VideoPlaybackProblem
+from videos.services import video_playback_problem_record
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +162,41 @@ def test_a_playlist_change_page_edits_its_ordered_videos_inline(staff_client):
     assert response.status_code == 200
     assert "items-TOTAL_FORMS" in response.content.decode()
     assert "Inline lesson" in response.content.decode()
+
+
+# Finding 8: this URL was accepted and its "host" copied into the CSP header as a new directive.
+def test_a_file_url_that_would_inject_into_the_csp_header_is_refused(staff_client):
+    url = "https://cdn.example.com; script-src-elem 'unsafe-inline' *; x/clip.mp4"
+
+    response = staff_client.post(ADD_URL, add_form(url))
+
+    assert response.status_code == 200
+    assert "may not contain" in str(response.context["adminform"].form.errors["url"])
+    assert not Video.objects.exists()
+
+
+# Finding 5: players only report problems; staff read the count and decide.
+def test_staff_see_how_many_members_could_not_play_a_video_and_mark_it_unavailable(staff_client):
+    video = VideoFactory.create(title="Flaky")
+    quiet = VideoFactory.create(title="Fine")
+    for member in MemberFactory.create_batch(3):
+        video_playback_problem_record(video=video, user=member, code="150")
+    # A fourth member's report from two days ago is not "in the last 24 h".
+    video_playback_problem_record(video=video, user=MemberFactory.create(), code="150")
+    VideoPlaybackProblem.objects.filter(pk=VideoPlaybackProblem.objects.latest("pk").pk).update(
+        created_at=timezone.now() - timedelta(days=2)
+    )
+
+    listing = staff_client.get("/admin/videos/video/").content.decode()
+    change = staff_client.get(f"/admin/videos/video/{video.pk}/change/").content.decode()
+
+    assert listing.count("could not play this") == 1
+    assert "3 members could not play this in the last 24 h" in listing
+    assert "3 members could not play this in the last 24 h" in change
+    assert not Video.objects.get(pk=video.pk).is_unavailable
+
+    staff_client.post("/admin/videos/video/", {"action": "mark_unavailable", "_selected_action": [str(video.pk)]})
+    video.refresh_from_db()
+    assert video.is_unavailable
+    assert video.unavailable_code == "staff"
+    assert not Video.objects.get(pk=quiet.pk).is_unavailable
