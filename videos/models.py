@@ -1,9 +1,26 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.validators import FileExtensionValidator
 from django.db import models
+from django.db.models.fields.files import FieldFile
 from django.urls import reverse
+
+from videos.thumbnails import thumbnail_reencode, thumbnail_validate
+
+
+class ThumbnailField(models.FileField):
+    """A FileField whose new uploads are re-encoded from their pixels before they are stored
+    (videos/thumbnails.py), whatever path saved them: the admin form, a command, a shell."""
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        file = getattr(model_instance, self.attname)
+        # _committed is False only for a file assigned since the last save (a new upload).
+        if isinstance(file, FieldFile) and file and not getattr(file, "_committed", True):
+            setattr(model_instance, self.attname, thumbnail_reencode(file))
+        return super().pre_save(model_instance, add)
 
 
 class Video(models.Model):
@@ -28,11 +45,12 @@ class Video(models.Model):
     # when enough confirmed members' players agree on it (VideoDurationVote).
     duration = models.PositiveIntegerField(null=True, blank=True)
     # Uploaded by staff; without one, the provider's default image is used where there is one.
-    # A FileField (not ImageField) so the site needs no imaging library.
-    thumbnail = models.FileField(
+    # Checked by content and re-encoded with Pillow (videos/thumbnails.py); ImageField would only
+    # check that Pillow can open it, and store the bytes as uploaded.
+    thumbnail = ThumbnailField(
         upload_to="thumbnails/",
         blank=True,
-        validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp"])],
+        validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp"]), thumbnail_validate],
     )
     is_published = models.BooleanField(default=False)
     members_only = models.BooleanField(default=True)
