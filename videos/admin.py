@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from django import forms
@@ -15,7 +16,14 @@ from django.utils.safestring import SafeString, mark_safe
 
 from videos.models import Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL, parse_video_url
-from videos.services import video_available_set, video_duplicate_get, video_publish_set, video_slug_make
+from videos.selectors import video_playback_problem_count, video_playback_problem_count_annotate
+from videos.services import (
+    video_available_set,
+    video_duplicate_get,
+    video_publish_set,
+    video_slug_make,
+    video_unavailable_set,
+)
 from videos.templatetags.videos_tags import clock
 
 # Django's classes are generic only in django-stubs; subscripting them at runtime fails.
@@ -28,6 +36,10 @@ else:
     VideoModelForm = forms.ModelForm
     VideoModelAdmin = PlaylistModelAdmin = admin.ModelAdmin
     PlaylistItemInlineBase = admin.TabularInline
+
+
+# Playback problems shown to staff are those of the last day (members report at most once a day).
+PROBLEM_WINDOW = timedelta(hours=24)
 
 
 class VideoAddForm(VideoModelForm):
@@ -104,18 +116,20 @@ class VideoAdmin(VideoModelAdmin):
         "members_only",
         "published_at",
         "is_unavailable",
+        "recent_problems",
         "analytics_link",
     )
     list_display_links = ("thumbnail_tag", "title")
     list_filter = ("provider", "is_published", "members_only", UnavailableFilter)
     search_fields = ("title",)
     ordering = ("position", "-published_at", "-id")
-    actions = ("publish", "unpublish", "mark_available")
+    actions = ("publish", "unpublish", "mark_unavailable", "mark_available")
     readonly_fields = (
         "provider",
         "external_id",
         "source_url",
         "player_preview",
+        "recent_problems",
         "is_unavailable",
         "unavailable_at",
         "unavailable_code",
@@ -129,10 +143,15 @@ class VideoAdmin(VideoModelAdmin):
             "Catalogue",
             {"fields": ("duration", "thumbnail", "position", "is_published", "members_only", "published_at")},
         ),
-        ("Availability", {"fields": ("is_unavailable", "unavailable_at", "unavailable_code")}),
+        ("Availability", {"fields": ("recent_problems", "is_unavailable", "unavailable_at", "unavailable_code")}),
         ("History", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
     )
     add_fieldsets = ((None, {"fields": VideoAddForm.Meta.fields}),)
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Video]:
+        return video_playback_problem_count_annotate(
+            queryset=super().get_queryset(request), since=timezone.now() - PROBLEM_WINDOW
+        )
 
     def get_form(self, request: HttpRequest, obj: Video | None = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
@@ -162,6 +181,17 @@ class VideoAdmin(VideoModelAdmin):
     def duration_display(self, obj: Video) -> str:
         return clock(obj.duration) or "—"
 
+    @admin.display(description="Playback problems")
+    def recent_problems(self, obj: Video) -> str:
+        # Members' players report what they could not play; staff decide (the "Mark … unavailable" action).
+        count = getattr(obj, "recent_problem_count", None)
+        if count is None:
+            count = video_playback_problem_count(video_id=obj.pk, since=timezone.now() - PROBLEM_WINDOW)
+        if not count:
+            return "—"
+        members = "member" if count == 1 else "members"
+        return f"{count} {members} could not play this in the last 24 h"
+
     @admin.display(description="Analytics")
     def analytics_link(self, obj: Video) -> str:
         # The staff analytics page (analytics/admin.py); its figures come from the rollup tables.
@@ -185,6 +215,11 @@ class VideoAdmin(VideoModelAdmin):
     def unpublish(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
         count = video_publish_set(videos=queryset, published=False)
         self.message_user(request, f"{count} video(s) unpublished.", messages.SUCCESS)
+
+    @admin.action(description="Mark the selected videos unavailable")
+    def mark_unavailable(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        count = video_unavailable_set(videos=queryset)
+        self.message_user(request, f"{count} video(s) marked unavailable.", messages.SUCCESS)
 
     @admin.action(description="Mark the selected videos available again")
     def mark_available(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:

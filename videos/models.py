@@ -1,8 +1,26 @@
 from __future__ import annotations
 
+from typing import Any
+
+from django.conf import settings
 from django.core.validators import FileExtensionValidator
 from django.db import models
+from django.db.models.fields.files import FieldFile
 from django.urls import reverse
+
+from videos.thumbnails import thumbnail_reencode, thumbnail_validate
+
+
+class ThumbnailField(models.FileField):
+    """A FileField whose new uploads are re-encoded from their pixels before they are stored
+    (videos/thumbnails.py), whatever path saved them: the admin form, a command, a shell."""
+
+    def pre_save(self, model_instance: models.Model, add: bool) -> Any:
+        file = getattr(model_instance, self.attname)
+        # _committed is False only for a file assigned since the last save (a new upload).
+        if isinstance(file, FieldFile) and file and not getattr(file, "_committed", True):
+            setattr(model_instance, self.attname, thumbnail_reencode(file))
+        return super().pre_save(model_instance, add)
 
 
 class Video(models.Model):
@@ -23,22 +41,24 @@ class Video(models.Model):
     external_id = models.CharField(max_length=500)
     # What staff pasted, kept so they can see where an entry came from.
     source_url = models.URLField(max_length=500, blank=True)
-    # Seconds. Staff may set it; otherwise the first real player report fills it once.
+    # Seconds. Staff may set it (here, or by previewing the player); otherwise it is filled once
+    # when enough confirmed members' players agree on it (VideoDurationVote).
     duration = models.PositiveIntegerField(null=True, blank=True)
     # Uploaded by staff; without one, the provider's default image is used where there is one.
-    # A FileField (not ImageField) so the site needs no imaging library.
-    thumbnail = models.FileField(
+    # Checked by content and re-encoded with Pillow (videos/thumbnails.py); ImageField would only
+    # check that Pillow can open it, and store the bytes as uploaded.
+    thumbnail = ThumbnailField(
         upload_to="thumbnails/",
         blank=True,
-        validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp"])],
+        validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp"]), thumbnail_validate],
     )
     is_published = models.BooleanField(default=False)
     members_only = models.BooleanField(default=True)
     published_at = models.DateTimeField(null=True, blank=True)
     # Catalogue order: lower first; equal positions fall back to the newest first.
     position = models.PositiveIntegerField(default=0, help_text="Lower numbers come first in the catalogue.")
-    # Set once by the first player that reports the video removed, private or not embeddable;
-    # staff clear it (admin action) after checking.
+    # Set by staff (admin actions) after checking; members' players only report problems
+    # (VideoPlaybackProblem), which the admin counts, so no viewer can hide a video from others.
     is_unavailable = models.BooleanField(default=False)
     unavailable_at = models.DateTimeField(null=True, blank=True)
     unavailable_code = models.CharField(max_length=32, blank=True)
@@ -112,3 +132,42 @@ class PlaylistItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.playlist} #{self.position}: {self.video}"
+
+
+class VideoDurationVote(models.Model):
+    """One member's player reported this duration; enough agreeing votes fill `Video.duration`."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="duration_votes")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    seconds = models.PositiveIntegerField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("video", "user"), name="video_duration_vote_one_per_member"),
+        ]
+        indexes = [models.Index(fields=("video", "seconds"), name="video_duration_vote_seconds")]
+
+    def __str__(self) -> str:
+        return f"{self.video_id}: {self.seconds}s by {self.user_id}"
+
+
+class VideoPlaybackProblem(models.Model):
+    """A member's player could not play the video (removed, private, not embeddable, file missing).
+
+    At most one a member per video per (UTC) day, so the admin's count is of people, not retries."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="playback_problems")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    code = models.CharField(max_length=32)
+    day = models.DateField()
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("video", "user", "day"), name="video_playback_problem_one_a_day"),
+        ]
+        indexes = [models.Index(fields=("video", "created_at"), name="video_playback_problem_recent")]
+
+    def __str__(self) -> str:
+        return f"{self.video_id}: {self.code} ({self.day})"

@@ -8,6 +8,7 @@ below only validate single id segments, never a whole URL.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass
 from typing import Literal
@@ -28,10 +29,21 @@ VIMEO_HASH = re.compile(r"[0-9a-f]{6,20}")
 WISTIA_ID = re.compile(r"[a-z0-9]{10}")
 # "90", "90s", "1m30s", "1h2m3s" (YouTube's t=) and Vimeo's "#t=1m30s".
 TIMESTAMP = re.compile(r"(?:(?P<h>\d+)h)?(?:(?P<m>\d+)m)?(?:(?P<s>\d+)s?)?")
+# "?t=" comes from anyone's link: a long digit string would make int() raise (Python refuses to
+# convert more than 4,300 digits) or cost CPU, so anything longer than "23h59m59s" with some leading
+# zeros, or later than a day into a video, is unreadable rather than an error.
+MAX_TIMESTAMP_CHARS = 16
+MAX_TIMESTAMP_SECONDS = 24 * 3600
 
 YOUTUBE_HOSTS = {"youtube.com", "m.youtube.com", "music.youtube.com", "youtube-nocookie.com"}
 VIMEO_HOSTS = {"vimeo.com", "player.vimeo.com"}
 FILE_EXTENSIONS = (".mp4", ".webm", ".m3u8")
+# A self-hosted file's origin goes into the Content-Security-Policy header of its watch page, where
+# whitespace, ";" and "," separate sources and directives and quotes make keywords: none of them (nor
+# backslashes, angle brackets or control characters) may appear anywhere in a file URL.
+FILE_URL_FORBIDDEN = re.compile(r"[\s;,'\"`\\<>\x00-\x1f\x7f]")
+HOST_LABEL = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)")
+PORT = re.compile(r"[0-9]{1,5}")
 
 
 class UnsupportedVideoURL(ValueError):
@@ -54,13 +66,18 @@ class VideoSource:
 
 def parse_timestamp(value: str | None) -> int | None:
     """Seconds from "90", "90s", "1m30s" or "1h2m3s"; None when absent, empty or unreadable."""
-    if not value:
+    if not value or not isinstance(value, str):
         return None
-    match = TIMESTAMP.fullmatch(value.strip().lower())
+    value = value.strip().lower()
+    if len(value) > MAX_TIMESTAMP_CHARS or not value.isascii():
+        return None
+    match = TIMESTAMP.fullmatch(value)
     if match is None or not any(match.groupdict().values()):
         return None
     h, m, s = (int(match.group(k) or 0) for k in ("h", "m", "s"))
     seconds = h * 3600 + m * 60 + s
+    if seconds > MAX_TIMESTAMP_SECONDS:
+        return None
     return seconds or None
 
 
@@ -97,11 +114,56 @@ def parse_video_url(url: str) -> VideoSource:
     if parts.path.lower().endswith(FILE_EXTENSIONS):
         if parts.scheme.lower() != "https":
             raise UnsupportedVideoURL("Self-hosted files must be served over https.")
+        if FILE_URL_FORBIDDEN.search(raw):
+            raise UnsupportedVideoURL(
+                "A file link may not contain spaces, control characters, quotes, backslashes, < >, ; or ,."
+            )
         # Normalised: lower-case scheme and host, no fragment; the query is kept (signed URLs).
-        netloc = host if parts.port is None else f"{host}:{parts.port}"
+        netloc = file_netloc_normalise(parts.netloc)
         normalised = urlunsplit(("https", netloc, parts.path, parts.query, ""))
         return VideoSource("file", normalised, _start(query, parts.fragment))
     raise UnsupportedVideoURL(f"{host} is not a supported video host.")
+
+
+def file_netloc_normalise(netloc: str) -> str:
+    """`host[:port]` of a file URL, lower-case and IDNA-encoded; `UnsupportedVideoURL` unless the
+    host is a DNS name of letters, digits and hyphens, an IPv4 address or a bracketed IPv6 address,
+    and the port is a number from 1 to 65535."""
+    if "@" in netloc:
+        raise UnsupportedVideoURL("Links with a user name or password are not accepted.")
+    if netloc.startswith("["):
+        literal, bracket, port = netloc[1:].partition("]")
+        if not bracket or (port and not port.startswith(":")):
+            raise UnsupportedVideoURL("The URL is malformed.")
+        port = port[1:] if port else ""
+        try:
+            host = f"[{ipaddress.IPv6Address(literal).compressed}]"
+        except ValueError as exc:
+            raise UnsupportedVideoURL("The URL's host is not a valid address.") from exc
+    else:
+        name, _, port = netloc.partition(":")
+        host = _dns_host(name)
+    if port:
+        if not PORT.fullmatch(port) or not 0 < int(port) <= 65535:
+            raise UnsupportedVideoURL("The URL is malformed (bad port).")
+        return f"{host}:{int(port)}"
+    return host
+
+
+def _dns_host(name: str) -> str:
+    try:
+        return str(ipaddress.IPv4Address(name))
+    except ValueError:
+        pass
+    try:
+        # Python's IDNA codec: "bücher.example" -> "xn--bcher-kva.example"; refuses empty labels.
+        ascii_name = name.rstrip(".").encode("idna").decode("ascii").lower()
+    except UnicodeError as exc:
+        raise UnsupportedVideoURL("The URL's host is not a valid host name.") from exc
+    labels = ascii_name.split(".")
+    if len(ascii_name) > 253 or not all(HOST_LABEL.fullmatch(label) for label in labels):
+        raise UnsupportedVideoURL("The URL's host is not a valid host name.")
+    return ascii_name
 
 
 def _first(query: dict[str, list[str]], key: str) -> str | None:

@@ -13,8 +13,10 @@ class DurationReportIn(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     kind: Literal["duration"]
-    # allow_inf_nan=False: JSON has no Infinity, but Python's json module accepts it.
-    seconds: Annotated[StrictFloat | StrictInt, Field(gt=0, le=MAX_REPORTED_DURATION_SECONDS, allow_inf_nan=False)]
+    # Whole seconds once rounded: under one second is no video's duration (and would round to 0),
+    # so it is refused here with a message rather than reaching the service. allow_inf_nan=False:
+    # JSON has no Infinity, but lenient parsers accept it.
+    seconds: Annotated[StrictFloat | StrictInt, Field(ge=1, le=MAX_REPORTED_DURATION_SECONDS, allow_inf_nan=False)]
 
 
 class UnavailableReportIn(BaseModel):

@@ -5,13 +5,14 @@ from __future__ import annotations
 import enum
 import time
 from dataclasses import dataclass
+from datetime import datetime
 
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
 from accounts.selectors import member_is_confirmed
-from videos.models import Playlist, PlaylistItem, Video
+from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem
 
 
 def video_published_list() -> QuerySet[Video]:
@@ -156,3 +157,22 @@ def video_titles_in_bulk(*, video_ids: list[int]) -> dict[int, str]:
 def video_ids_all() -> list[int]:
     """Every video id, published or not (rollup rebuilds)."""
     return list(Video.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def video_playback_problem_count(*, video_id: int, since: datetime) -> int:
+    """How many members' players could not play the video since `since` (each member once)."""
+    return (
+        VideoPlaybackProblem.objects.filter(video_id=video_id, created_at__gte=since)
+        .values("user_id")
+        .distinct()
+        .count()
+    )
+
+
+def video_playback_problem_count_annotate(*, queryset: QuerySet[Video], since: datetime) -> QuerySet[Video]:
+    """`queryset` with `recent_problem_count` (as `video_playback_problem_count`), for list pages."""
+    return queryset.annotate(
+        recent_problem_count=Count(
+            "playback_problems__user", filter=Q(playback_problems__created_at__gte=since), distinct=True
+        )
+    )

@@ -8,11 +8,17 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from videos.models import Video
+from accounts.models import User
+from accounts.selectors import member_is_confirmed
+from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
 from videos.providers import VideoSource
 
 # A player reporting more than this is wrong (or lying); no catalogue entry is 24 hours long.
 MAX_REPORTED_DURATION_SECONDS = 24 * 3600
+# Members' duration reports fill an unknown duration once this many confirmed members agree to
+# within this many seconds (players round the last frame differently).
+DURATION_VOTES_NEEDED = 3
+DURATION_VOTE_TOLERANCE_SECONDS = 1
 
 
 class DuplicateVideo(ValueError):
@@ -83,24 +89,73 @@ def video_publish_set(*, videos: Iterable[Video], published: bool) -> int:
     return Video.objects.filter(pk__in=pks).update(is_published=published)
 
 
-def video_duration_fill(*, video_id: int, seconds: float) -> bool:
-    """Record a player-reported duration if none is known yet; True if this report set it.
+def video_duration_report(*, video: Video, user: User, seconds: float) -> bool:
+    """A player that `user` watched `video` in saw this duration; True if the report was recorded.
 
-    Once set (by staff or an earlier report) it is never overwritten by clients: the conditional
-    UPDATE makes concurrent first reports race safely, exactly one wins.
+    A staff member's report (previewing the player) fills an unknown duration at once. Anyone
+    else's is one vote per member, counted only from members with a confirmed address; the duration
+    is filled when DURATION_VOTES_NEEDED of them agree within DURATION_VOTE_TOLERANCE_SECONDS. No
+    single account can set it for everyone else (a 1-second duration made others' watch batches
+    fail; a day-long one made completion impossible), and nothing a player says overwrites a
+    known duration: only staff change it, in the admin.
     """
     whole = round(seconds)
-    if not 0 < whole <= MAX_REPORTED_DURATION_SECONDS:
+    if not 1 <= whole <= MAX_REPORTED_DURATION_SECONDS:
         raise ValueError(f"duration must be between 1 and {MAX_REPORTED_DURATION_SECONDS} seconds")
-    return bool(Video.objects.filter(pk=video_id, duration__isnull=True).update(duration=whole))
+    if video.duration is not None:
+        return False
+    if user.is_staff:
+        return _video_duration_fill(video_id=video.pk, seconds=whole)
+    if not member_is_confirmed(user=user):
+        return False
+    _, created = VideoDurationVote.objects.get_or_create(
+        video_id=video.pk, user_id=user.pk, defaults={"seconds": whole}
+    )
+    if not created:
+        return False
+    agreed = _duration_votes_agreed(video_id=video.pk, seconds=whole)
+    if agreed is not None:
+        _video_duration_fill(video_id=video.pk, seconds=agreed)
+    return True
 
 
-def video_unavailable_record(*, video_id: int, code: str) -> bool:
-    """Flag the video unavailable the first time a player says so; True if this report did."""
-    return bool(
-        Video.objects.filter(pk=video_id, is_unavailable=False).update(
-            is_unavailable=True, unavailable_at=timezone.now(), unavailable_code=code[:32]
-        )
+def _duration_votes_agreed(*, video_id: int, seconds: int) -> int | None:
+    """The agreed duration if this vote completes a set of agreeing votes, else None.
+
+    A new agreement must include the new vote, so only the two windows of TOLERANCE around it are
+    looked at (indexed range queries, however many members voted). Two votes arriving at the same
+    moment may each see one vote too few; the next agreeing vote then completes the set.
+    """
+    votes = VideoDurationVote.objects.filter(video_id=video_id)
+    for low in (seconds - DURATION_VOTE_TOLERANCE_SECONDS, seconds):
+        window = votes.filter(seconds__gte=low, seconds__lte=low + DURATION_VOTE_TOLERANCE_SECONDS)
+        first = list(window.order_by("created_at", "pk").values_list("seconds", flat=True)[:DURATION_VOTES_NEEDED])
+        if len(first) == DURATION_VOTES_NEEDED:
+            return sorted(first)[DURATION_VOTES_NEEDED // 2]
+    return None
+
+
+def _video_duration_fill(*, video_id: int, seconds: int) -> bool:
+    # Conditional UPDATE: concurrent fills race safely (exactly one wins), a known value stays.
+    return bool(Video.objects.filter(pk=video_id, duration__isnull=True).update(duration=seconds))
+
+
+def video_playback_problem_record(*, video: Video, user: User, code: str) -> bool:
+    """`user`'s player could not play `video`; True if this is their first such report today.
+
+    Only counted (staff see the count in the admin and mark the video unavailable themselves):
+    a viewer's report never hides the video from anyone else.
+    """
+    _, created = VideoPlaybackProblem.objects.get_or_create(
+        video_id=video.pk, user_id=user.pk, day=timezone.now().date(), defaults={"code": code[:32]}
+    )
+    return created
+
+
+def video_unavailable_set(*, videos: Iterable[Video], code: str = "staff") -> int:
+    """Staff checked the selected videos and they no longer play; already-flagged ones keep their date."""
+    return Video.objects.filter(pk__in=[v.pk for v in videos], is_unavailable=False).update(
+        is_unavailable=True, unavailable_at=timezone.now(), unavailable_code=code[:32]
     )
 
 

@@ -1,14 +1,14 @@
 from __future__ import annotations
 
-import json
 from urllib.parse import urlsplit
 
 from django.core.paginator import Paginator
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
-from pydantic import ValidationError
 
+from config.csp import BadSource, csp_source_validate
+from config.jsonbody import BodyError, json_request_validate
 from videos.models import Video
 from videos.providers import parse_timestamp
 from videos.schemas import DurationReportIn, PlayerReportIn
@@ -21,7 +21,7 @@ from videos.selectors import (
     video_catalogue_list,
     video_reportable_get,
 )
-from videos.services import video_duration_fill, video_unavailable_record
+from videos.services import video_duration_report, video_playback_problem_record
 
 CATALOGUE_PAGE_SIZE = 24
 
@@ -79,45 +79,42 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
 
 
 def _origin(url: str) -> str | None:
-    """The origin of an absolute URL; None for the site's own files ("/static/...")."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else None
+    """The origin of an absolute URL; None for the site's own files ("/static/...") and for
+    anything that is not a plain scheme://host[:port] (config/csp.py would refuse it anyway)."""
+    try:
+        parts = urlsplit(url)
+        return csp_source_validate(f"{parts.scheme}://{parts.netloc}") if parts.scheme and parts.netloc else None
+    except (ValueError, BadSource):
+        return None
 
 
 def _error(status: int, message: str, **extra: object) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
 
 
+REPORT_HELP = 'invalid report: send {"kind": "duration", "seconds": N} (N ≥ 1) or {"kind": "unavailable", "code": C}'
+
+
 @require_POST
 def player_report_create(request: HttpRequest, video_id: int) -> JsonResponse:
     """A player saw the video's real duration, or that the video is unavailable.
 
-    Only people who may watch the video report on it, and each fact is recorded once: the
-    duration is filled only while empty, the unavailable flag only while clear.
+    Only people who may watch the video report on it, and no single member's report changes what
+    others see (videos/services.py): a member's duration is a vote, an unavailable report a count
+    for staff. A staff member's report (previewing in the admin or on the watch page) fills an
+    unknown duration at once.
     """
     if not request.user.is_authenticated:
         return _error(401, "log in to report on a video")
     try:
-        body = json.loads(request.body)
-    except (ValueError, UnicodeDecodeError):
-        return _error(400, "body must be JSON")
-    try:
-        report = PlayerReportIn.model_validate(body).root
-    except ValidationError as exc:
-        errors = [
-            {"field": ".".join(str(p) for p in err["loc"]), "reason": err["msg"]}
-            for err in exc.errors(include_url=False, include_input=False)
-        ]
-        return _error(
-            400,
-            'invalid report: send {"kind": "duration", "seconds": N} or {"kind": "unavailable", "code": C}',
-            errors=errors,
-        )
+        report = json_request_validate(request, schema=PlayerReportIn, message=REPORT_HELP).root
+    except BodyError as exc:
+        return exc.response()
     video = video_reportable_get(user=request.user, video_id=video_id)
     if video is None:
         return _error(404, "no such video, or you may not watch it")
     if isinstance(report, DurationReportIn):
-        recorded = video_duration_fill(video_id=video.pk, seconds=float(report.seconds))
+        recorded = video_duration_report(video=video, user=request.user, seconds=float(report.seconds))
     else:
-        recorded = video_unavailable_record(video_id=video.pk, code=str(report.code))
+        recorded = video_playback_problem_record(video=video, user=request.user, code=str(report.code))
     return JsonResponse({"recorded": recorded, "kind": report.kind})

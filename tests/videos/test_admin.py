@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import io
+from datetime import timedelta
+
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
 
 from tests.factories import MemberFactory, PlaylistFactory, PlaylistItemFactory, VideoFactory
-from videos.models import Video
+from videos.models import Video, VideoPlaybackProblem
+from videos.services import video_playback_problem_record
 
 pytestmark = pytest.mark.django_db
 
@@ -158,3 +165,137 @@ def test_a_playlist_change_page_edits_its_ordered_videos_inline(staff_client):
     assert response.status_code == 200
     assert "items-TOTAL_FORMS" in response.content.decode()
     assert "Inline lesson" in response.content.decode()
+
+
+# Finding 8: this URL was accepted and its "host" copied into the CSP header as a new directive.
+def test_a_file_url_that_would_inject_into_the_csp_header_is_refused(staff_client):
+    url = "https://cdn.example.com; script-src-elem 'unsafe-inline' *; x/clip.mp4"
+
+    response = staff_client.post(ADD_URL, add_form(url))
+
+    assert response.status_code == 200
+    assert "may not contain" in str(response.context["adminform"].form.errors["url"])
+    assert not Video.objects.exists()
+
+
+# Finding 5: players only report problems; staff read the count and decide.
+def test_staff_see_how_many_members_could_not_play_a_video_and_mark_it_unavailable(staff_client):
+    video = VideoFactory.create(title="Flaky")
+    quiet = VideoFactory.create(title="Fine")
+    for member in MemberFactory.create_batch(3):
+        video_playback_problem_record(video=video, user=member, code="150")
+    # A fourth member's report from two days ago is not "in the last 24 h".
+    video_playback_problem_record(video=video, user=MemberFactory.create(), code="150")
+    VideoPlaybackProblem.objects.filter(pk=VideoPlaybackProblem.objects.latest("pk").pk).update(
+        created_at=timezone.now() - timedelta(days=2)
+    )
+
+    listing = staff_client.get("/admin/videos/video/").content.decode()
+    change = staff_client.get(f"/admin/videos/video/{video.pk}/change/").content.decode()
+
+    assert listing.count("could not play this") == 1
+    assert "3 members could not play this in the last 24 h" in listing
+    assert "3 members could not play this in the last 24 h" in change
+    assert not Video.objects.get(pk=video.pk).is_unavailable
+
+    staff_client.post("/admin/videos/video/", {"action": "mark_unavailable", "_selected_action": [str(video.pk)]})
+    video.refresh_from_db()
+    assert video.is_unavailable
+    assert video.unavailable_code == "staff"
+    assert not Video.objects.get(pk=quiet.pk).is_unavailable
+
+
+# Finding 9: thumbnails were checked by extension only (SVG/HTML named .png and 30 MB were stored).
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    return tmp_path
+
+
+def image_bytes(fmt: str, size=(64, 36), **save) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, (200, 30, 30)).save(out, fmt, **save)
+    return out.getvalue()
+
+
+def stored_files(root) -> list:
+    return [p for p in root.rglob("*") if p.is_file()]
+
+
+SVG = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(document.cookie)"><script>alert(1)</script></svg>'
+HTML = b"<!doctype html><html><script>fetch('/admin/')</script></html>"
+
+
+@pytest.mark.parametrize(
+    ("content", "error"),
+    [
+        (SVG, "must be a JPEG, PNG or WebP image"),
+        (HTML, "must be a JPEG, PNG or WebP image"),
+        (image_bytes("GIF"), "must be a JPEG, PNG or WebP image"),
+        (image_bytes("PNG")[:60], "must be a JPEG, PNG or WebP image"),
+        (image_bytes("PNG") + b"\0" * (30 * 1024 * 1024), "larger than 5 MB"),
+        (image_bytes("PNG", size=(5000, 5000)), "at most 4096 by 4096 pixels"),
+        (image_bytes("PNG", size=(4097, 10)), "at most 4096 by 4096 pixels"),
+    ],
+    ids=["svg", "html", "gif", "truncated", "30MB", "5000x5000", "4097-wide"],
+)
+def test_a_thumbnail_that_is_not_an_acceptable_image_is_refused_and_nothing_is_stored(
+    staff_client, media_root, content, error
+):
+    upload = SimpleUploadedFile("thumb.png", content, content_type="image/png")
+
+    response = staff_client.post(ADD_URL, add_form("https://youtu.be/dQw4w9WgXcQ", thumbnail=upload))
+
+    assert response.status_code == 200
+    assert error in str(response.context["adminform"].form.errors["thumbnail"])
+    assert not Video.objects.exists()
+    assert stored_files(media_root) == []
+
+
+def test_a_thumbnail_with_html_appended_is_stored_re_encoded_without_it(staff_client, media_root):
+    polyglot = image_bytes("PNG") + b"<html><script>alert(1)</script></html>"
+    upload = SimpleUploadedFile("thumb.png", polyglot, content_type="image/png")
+
+    response = staff_client.post(ADD_URL, add_form("https://youtu.be/dQw4w9WgXcQ", thumbnail=upload))
+
+    assert response.status_code == 302
+    video = Video.objects.get()
+    stored = video.thumbnail.read()
+    assert stored.endswith(b"IEND\xaeB`\x82")
+    assert b"<script" not in stored
+    assert Image.open(io.BytesIO(stored)).size == (64, 36)
+    assert [p.name for p in stored_files(media_root)] == [str(video.thumbnail.name).rsplit("/", 1)[1]]
+
+
+def test_a_jpeg_thumbnail_loses_its_exif_and_trailing_bytes_and_keeps_its_format(staff_client, media_root):
+    exif = Image.Exif()
+    exif[0x010F] = "SecretCam"  # Make
+    exif[0x8825] = {2: (51.0, 30.0, 0.0)}  # GPS latitude
+    jpeg = image_bytes("JPEG", exif=exif.tobytes(), comment=b"a comment") + b"<?php system($_GET['c']); ?>"
+    video = VideoFactory()
+    form = {
+        "title": video.title,
+        "slug": video.slug,
+        "description": "",
+        "duration": "600",
+        "position": "0",
+        "members_only": "on",
+        "is_published": "on",
+        "published_at_0": "2026-01-01",
+        "published_at_1": "00:00:00",
+        # Named .png, really a JPEG: stored as what it is.
+        "thumbnail": SimpleUploadedFile("camera.png", jpeg, content_type="image/png"),
+    }
+
+    response = staff_client.post(f"/admin/videos/video/{video.pk}/change/", form)
+
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else ""
+    video.refresh_from_db()
+    assert video.thumbnail.name.endswith(".jpg")
+    stored = video.thumbnail.read()
+    assert stored.endswith(b"\xff\xd9")
+    for leftover in (b"SecretCam", b"a comment", b"<?php", b"Exif"):
+        assert leftover not in stored
+    reopened = Image.open(io.BytesIO(stored))
+    assert reopened.format == "JPEG"
+    assert not reopened.getexif()

@@ -5,7 +5,10 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
+from config.csp import BadSource, csp_source_validate, policy_header
 from tests.factories import VideoFactory
+
+INJECTION = "https://cdn.example.com; script-src-elem 'unsafe-inline' *; x/clip.mp4"
 
 pytestmark = pytest.mark.django_db
 
@@ -51,3 +54,46 @@ def test_a_file_served_by_the_site_needs_no_extra_origin(client):
 
 def test_the_referrer_policy_lets_youtube_embeds_play(client):
     assert client.get(reverse("videos:catalogue"))["Referrer-Policy"] == "strict-origin-when-cross-origin"
+
+
+# Finding 8: a stored file URL's "host" was copied into media-src/connect-src, adding a directive.
+def test_a_bad_file_url_already_in_the_database_cannot_add_a_directive(client):
+    video = VideoFactory(members_only=False, provider="file", external_id=INJECTION)
+
+    header = client.get(video.get_absolute_url())["Content-Security-Policy"]
+
+    assert header == EXPECTED
+    assert "script-src-elem" not in header
+    assert "unsafe-inline" not in header
+
+
+@pytest.mark.parametrize(
+    "source",
+    [
+        "https://cdn.example.com; script-src-elem 'unsafe-inline' *; x",
+        "https://cdn.example.com script-src *",
+        "https://cdn.example.com,https://evil.example",
+        "https://cdn.example.com/path",
+        "https://user@cdn.example.com",
+        "https://cdn.example.com:99999",
+        "https://[::zz]",
+        "'unsafe-inline'",
+        "*",
+        "data:",
+        "javascript://x",
+        "https://cdn.example.com\n",
+    ],
+)
+def test_policy_header_refuses_a_source_that_is_not_scheme_host_port(source):
+    with pytest.raises(BadSource):
+        csp_source_validate(source)
+
+    assert policy_header(media_sources=[source]) == EXPECTED
+
+
+def test_policy_header_keeps_good_sources_beside_a_refused_one():
+    header = policy_header(media_sources=["https://evil.example; script-src *", "https://CDN.example.com:8443"])
+
+    assert "media-src 'self' blob: https://cdn.example.com:8443;" in header
+    assert "evil" not in header
+    assert csp_source_validate("https://[2001:db8::1]:443") == "https://[2001:db8::1]:443"

@@ -65,6 +65,9 @@ ACCEPTED = [
         "https://files.example.com:8443/v.mp4?token=abc&expires=1",
         None,
     ),
+    ("https://Bücher.example/v.mp4", "file", "https://xn--bcher-kva.example/v.mp4", None),
+    ("https://192.0.2.10/v.mp4", "file", "https://192.0.2.10/v.mp4", None),
+    ("https://[2001:DB8::1]:8443/v.mp4", "file", "https://[2001:db8::1]:8443/v.mp4", None),
 ]
 
 REJECTED = [
@@ -96,6 +99,21 @@ REJECTED = [
     ("https://user:secret@cdn.example.com/video.mp4", "user name or password"),
     ("https://cdn.example.com:99999/video.mp4", "malformed"),
     ("https://[::1/video.mp4", "malformed"),
+    # Finding 8: a file URL's host went into the Content-Security-Policy header, adding a directive.
+    ("https://cdn.example.com; script-src-elem 'unsafe-inline' *; x/clip.mp4", "may not contain"),
+    ("https://cdn.example.com,evil.example/clip.mp4", "may not contain"),
+    ("https://cdn.example.com/a b.mp4", "may not contain"),
+    ("https://cdn.example.com/a\tb.mp4", "may not contain"),
+    ("https://cdn.example.com/a\nb.mp4", "may not contain"),
+    ("https://cdn.example.com\\evil.example/clip.mp4", "may not contain"),
+    ('https://cdn.example.com/"onload=x.mp4', "may not contain"),
+    ("https://cdn.exa_mple.com/clip.mp4", "not a valid host name"),
+    ("https://-cdn.example.com/clip.mp4", "not a valid host name"),
+    ("https://cdn..example.com/clip.mp4", "not a valid host name"),
+    (f"https://{'a' * 64}.example.com/clip.mp4", "not a valid host name"),
+    ("https://[fe80::zz]/clip.mp4", "malformed"),
+    ("https://cdn.example.com:0/clip.mp4", "bad port"),
+    ("https://user@cdn.example.com/clip.mp4", "user name or password"),
 ]
 
 
@@ -141,6 +159,14 @@ def test_a_video_source_is_immutable():
         ("abc", None),
         (None, None),
         ("1m30x", None),
+        ("24h", 86400),
+        # Finding 6: 5,000 digits made int() raise (a 500 on the watch page); absurd values are unreadable.
+        ("1" * 5000, None),
+        ("9" * 17, None),
+        ("86401", None),
+        ("24h1s", None),
+        ("999999h", None),
+        ("\u0669\u0660", None),
     ],
 )
 def test_timestamps_read_as_seconds(value, seconds):

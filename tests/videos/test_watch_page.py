@@ -128,6 +128,18 @@ def test_a_deep_link_starts_inside_the_video(client, query, start):
     assert f'data-start="{start}"' in html
 
 
+@pytest.mark.parametrize("value", ["1" * 5000, "9" * 40 + "h", "1" * 4000 + "m" + "1" * 4000 + "s"])
+def test_an_absurd_deep_link_is_ignored_never_a_server_error(client, value):
+    public = VideoFactory(members_only=False, duration=600)
+    members_only = VideoFactory(members_only=True, duration=600)
+
+    response = client.get(watch_url(public, f"?t={value}"))
+
+    assert response.status_code == 200
+    assert 'data-start=""' in response.content.decode()
+    assert client.get(watch_url(members_only, f"?t={value}")).status_code == 403
+
+
 def test_an_unlisted_vimeo_video_passes_its_hash_to_the_player(client):
     video = VideoFactory(members_only=False, provider="vimeo", external_id="76979871:8272103f6e")
 
