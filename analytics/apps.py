@@ -59,6 +59,10 @@ class AnalyticsConfig(AppConfig):
 
     def ready(self) -> None:
         from accounts.registry import member_data_register
+        from analytics.health import cassandra_probe, celery_probe, pipeline_probe
+        from analytics.pipeline import pipeline_gauges
+        from config.metrics import metrics_collector_register
+        from config.probes import probe_register
 
         # Export and account deletion reach the member's Cassandra rows only through these.
         member_data_register(name="watching", exporter=_export, eraser=_erase)
@@ -70,3 +74,10 @@ class AnalyticsConfig(AppConfig):
         pre_save.connect(
             _revoke_on_credentials_change, sender=get_user_model(), dispatch_uid="analytics.revoke_on_credentials"
         )
+
+        # /healthz and /metrics reach Cassandra, the workers and the pipeline only through these
+        # (config/ imports no app module).
+        probe_register(name="cassandra", probe=cassandra_probe)
+        probe_register(name="celery", probe=celery_probe)
+        probe_register(name="pipeline", probe=pipeline_probe, critical=False)
+        metrics_collector_register(name="pipeline", collect=pipeline_gauges)

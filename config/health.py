@@ -1,19 +1,39 @@
-"""`/healthz`: is every service this site needs answering? For load balancers and operators."""
+"""`/healthz`: is every service this site needs answering? For load balancers and operators.
+
+Anonymous callers (load balancers) get only `{"status": "ok"}` (200) or `{"status": "down"}` (503).
+Staff sessions and `Authorization: Bearer $METRICS_TOKEN` (the /metrics rule, one function) also get
+the details: each check's result and time, what is down, the pipeline's depths and any warnings.
+Warnings (a backlog near its cap) never change the status: a backlog is not an outage, and an
+anonymous caller has no business learning that the ingest path is filling up.
+
+The checks are config's own (database, Redis) plus the probes apps register in `config.probes`;
+config imports no app module.
+
+Cached per process: the checks run at most once per CACHE_SECONDS. Why a lock-guarded cache refreshed
+by a request, not a background refresher thread: a thread started at import or in `ready()` does not
+survive gunicorn's or Celery's fork (it would have to be started lazily per process anyway), it probes
+even when nobody asks, and it makes tests depend on a clock. Here exactly one request per process runs
+the probes when the last report is older than CACHE_SECONDS; concurrent requests meanwhile answer
+from the last report at once (the very first caller in a process waits for that one run). Before,
+every call waited the whole 1 s Celery ping and opened fresh Redis and broker connections, so ~18
+calls/s occupied every web thread.
+"""
 
 from __future__ import annotations
 
+import threading
 import time
-from collections.abc import Callable
+from collections.abc import Mapping
+from dataclasses import dataclass
 
-import redis
-from django.conf import settings
 from django.db import connections
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 
-from analytics.cassandra import READ_PROFILE, cassandra_session
-from config.celery_app import app as celery_app
-from config.pipeline import pipeline_depths
+from config.metrics import metrics_redis, operator_authorized
+from config.probes import Probe, ProbeReport, probes_run
+
+CACHE_SECONDS = 5.0
 
 
 def _database() -> None:
@@ -22,57 +42,86 @@ def _database() -> None:
 
 
 def _redis() -> None:
-    redis.Redis.from_url(settings.REDIS_URL, socket_timeout=1, socket_connect_timeout=1).ping()
+    metrics_redis().ping()
 
 
-def _cassandra() -> None:
-    cassandra_session().execute("SELECT release_version FROM system.local", execution_profile=READ_PROFILE, timeout=2)
+CHECKS: Mapping[str, Probe] = {"database": _database, "redis": _redis}
 
 
-def _celery() -> None:
-    # A fresh broker connection each time: a pooled one may be stale after a Redis restart.
-    with celery_app.connection_for_write() as connection:
-        if not celery_app.control.ping(timeout=1.0, connection=connection):
-            raise RuntimeError("no worker answered ping")
+@dataclass(frozen=True)
+class HealthReport:
+    reports: tuple[ProbeReport, ...]
+    checked_at: float  # time.monotonic()
+
+    @property
+    def down(self) -> list[str]:
+        return [r.name for r in self.reports if r.critical and not r.ok]
 
 
-CHECKS: dict[str, Callable[[], None]] = {
-    "database": _database,
-    "redis": _redis,
-    "cassandra": _cassandra,
-    "celery": _celery,
-}
+class _Cache:
+    def __init__(self) -> None:
+        self.refresh_lock = threading.Lock()  # held by the one request running the probes
+        self.report: HealthReport | None = None
 
 
-def _pipeline() -> dict[str, object] | None:
-    # Informational: a deep queue is not "down" (the workers may be catching up); operators and
-    # alerts read the depths and the oldest batch's age. None when Redis does not answer.
+_cache = _Cache()
+
+
+def _fresh(report: HealthReport | None, max_age: float) -> bool:
+    return report is not None and time.monotonic() - report.checked_at < max_age
+
+
+def health_report(*, max_age: float = CACHE_SECONDS) -> HealthReport:
+    """The last report if younger than `max_age`, else a new one (one refresh at a time per process)."""
+    cached = _cache.report
+    if cached is not None and _fresh(cached, max_age):
+        return cached
+    # Another thread refreshing: serve the last report rather than probing in parallel. With no report
+    # yet there is nothing to serve, so wait for that run (and use its result: no second run).
+    if cached is None:
+        _cache.refresh_lock.acquire()
+    elif not _cache.refresh_lock.acquire(blocking=False):
+        return cached
     try:
-        depths = pipeline_depths()
-    except redis.RedisError:
-        return None
-    age = depths.oldest_age_seconds
+        current = _cache.report
+        if current is None or current is cached:
+            current = HealthReport(reports=tuple(probes_run(CHECKS)), checked_at=time.monotonic())
+            _cache.report = current
+        return current
+    finally:
+        _cache.refresh_lock.release()
+
+
+def health_cache_clear() -> None:
+    """Forget the cached report (tests; the next call probes)."""
+    _cache.report = None
+
+
+def _details(report: HealthReport) -> dict[str, object]:
+    # Only each failing probe's exception class name goes out: messages can carry hosts or credentials.
+    checks: dict[str, dict[str, object]] = {}
+    body: dict[str, object] = {}
+    warnings: list[str] = []
+    for r in report.reports:
+        warnings.extend(r.warnings)
+        if r.critical:
+            checks[r.name] = {"ok": r.ok, "ms": r.ms} | ({} if r.ok else {"error": r.error})
+        if r.details is not None or not r.critical:
+            body[r.name] = None if r.details is None else dict(r.details)
     return {
-        "queues": depths.queues,
-        "watch_stream_pending": depths.stream_pending,
-        "watch_dead_letters": depths.dead_letters,
-        "oldest_batch_age_seconds": None if age is None else round(age, 1),
+        "down": report.down,
+        "checks": checks,
+        **body,
+        "warnings": warnings,
+        "checked_seconds_ago": round(time.monotonic() - report.checked_at, 1),
     }
 
 
 @never_cache
 def healthz(request: HttpRequest) -> JsonResponse:
-    # Only the failing exception's class name goes out: messages can carry hosts or credentials.
-    report: dict[str, dict[str, object]] = {}
-    for name, check in CHECKS.items():
-        started = time.perf_counter()
-        try:
-            check()
-        except Exception as exc:
-            report[name] = {"ok": False, "error": type(exc).__name__}
-        else:
-            report[name] = {"ok": True}
-        report[name]["ms"] = round((time.perf_counter() - started) * 1000, 1)
-    down = [name for name, result in report.items() if not result["ok"]]
-    body = {"status": "down" if down else "ok", "down": down, "checks": report, "pipeline": _pipeline()}
+    report = health_report()
+    down = report.down
+    body: dict[str, object] = {"status": "down" if down else "ok"}
+    if operator_authorized(request):
+        body |= _details(report)
     return JsonResponse(body, status=503 if down else 200)

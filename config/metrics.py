@@ -11,23 +11,29 @@ Cost: observations are buffered in the process and flushed to Redis in one pipel
 most once per FLUSH_SECONDS (and at the end of each drain task), so a request does not pay a Redis
 call per metric. The Cassandra driver's callbacks (its event loop thread) only buffer, never flush.
 Metrics never break the caller: a Redis error drops the buffered increments and logs at DEBUG.
+
+This module imports no app: it has its own Redis client (same REDIS_URL as the stream), and gauges
+that need an app's data (the watch pipeline's depths and caps) come from collectors the app registers
+with `metrics_collector_register` from its `AppConfig.ready()`.
 """
 
 from __future__ import annotations
 
+import functools
 import hmac
 import logging
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import redis
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 logger = logging.getLogger(__name__)
@@ -134,10 +140,20 @@ def metrics_flush(*, force: bool = False) -> None:
         logger.debug("metrics: dropped %d buffered increments", len(ints) + len(floats), exc_info=True)
 
 
-def _client() -> redis.Redis:
-    from analytics.stream import stream_client
+@functools.cache
+def _client_for(url: str) -> redis.Redis:
+    # Pooled (one pool per process; redis-py reconnects in a forked child and after a Redis restart).
+    # Short timeouts: a request flushing its metrics must not hang on a stalled Redis.
+    return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=30)
 
-    return stream_client()
+
+def metrics_redis() -> redis.Redis:
+    """This process's pooled Redis client for metrics (and /healthz's Redis check)."""
+    return _client_for(settings.REDIS_URL)
+
+
+def _client() -> redis.Redis:
+    return metrics_redis()
 
 
 # --- Cassandra driver hook ------------------------------------------------------------------------
@@ -223,27 +239,10 @@ class RedisCountersCollector(Collector):
             yield family
 
 
-class PipelineCollector(Collector):
-    """Gauges read at scrape time: what is queued now, how old the oldest batch is, the write rate."""
+class WriteRateCollector(Collector):
+    """Gauges read at scrape time from this module's own keys: the write rate and the last write."""
 
     def collect(self) -> Iterator[Any]:
-        from config.pipeline import pipeline_depths
-
-        depths = pipeline_depths()
-        queued = GaugeMetricFamily("watchpoint_queue_depth", "Messages or batches waiting.", labels=["queue"])
-        for queue, depth in depths.queues.items():
-            queued.add_metric([queue], depth)
-        yield queued
-        yield GaugeMetricFamily(
-            "watchpoint_watch_stream_pending",
-            "Stream batches delivered to a drain but not yet acknowledged.",
-            value=depths.stream_pending,
-        )
-        yield GaugeMetricFamily(
-            "watchpoint_watch_oldest_batch_age_seconds",
-            "Age of the oldest batch still in the stream (0 when empty).",
-            value=depths.oldest_age_seconds or 0.0,
-        )
         yield GaugeMetricFamily(
             "watchpoint_watch_events_written_per_second",
             "Events written per second over the last minute.",
@@ -257,14 +256,42 @@ class PipelineCollector(Collector):
         )
 
 
+CollectFunction = Callable[[], Iterable[Metric]]
+
+_collectors: dict[str, CollectFunction] = {}
+
+
+def metrics_collector_register(*, name: str, collect: CollectFunction) -> None:
+    """An app's scrape-time gauges: `collect()` yields metric families on every /metrics scrape.
+
+    Registering the same function again is a no-op (`ready()` can run twice); another one under a
+    taken name is a configuration error, as in `config.probes.probe_register`.
+    """
+    existing = _collectors.get(name)
+    if existing is not None and existing is not collect:
+        raise ImproperlyConfigured(f"metrics collector {name!r} is already registered")
+    _collectors[name] = collect
+
+
+class _CallbackCollector(Collector):
+    def __init__(self, collect: CollectFunction) -> None:
+        self._collect = collect
+
+    def collect(self) -> Iterable[Metric]:
+        return self._collect()
+
+
 def _registry() -> CollectorRegistry:
     registry = CollectorRegistry(auto_describe=False)
     registry.register(RedisCountersCollector())
-    registry.register(PipelineCollector())
+    registry.register(WriteRateCollector())
+    for collect in _collectors.values():
+        registry.register(_CallbackCollector(collect))
     return registry
 
 
-def _authorized(request: HttpRequest) -> bool:
+def operator_authorized(request: HttpRequest) -> bool:
+    """Staff session or `Authorization: Bearer $METRICS_TOKEN`: who may read /metrics and /healthz details."""
     user = getattr(request, "user", None)
     if user is not None and user.is_authenticated and user.is_staff:
         return True
@@ -275,7 +302,7 @@ def _authorized(request: HttpRequest) -> bool:
 
 def metrics_view(request: HttpRequest) -> HttpResponse:
     """Prometheus text format; staff sessions or `Authorization: Bearer $METRICS_TOKEN` only."""
-    if not _authorized(request):
+    if not operator_authorized(request):
         return HttpResponse("staff session or operator token required\n", status=403, content_type="text/plain")
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
 

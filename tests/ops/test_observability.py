@@ -13,18 +13,23 @@ from django.core.management import call_command
 from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
+from analytics.pipeline import pipeline_depths
+from analytics.services import DEAD_LETTERS
 from analytics.stream import STREAM, stream_client
+from config.health import health_cache_clear
 from config.metrics import metrics_flush
 from tests.analytics.helpers import batch_body, now_ms, post
 from tests.conftest import CASSANDRA_DBS, broker, wait_until
 from tests.factories import MemberFactory
 
 TOKEN = "operator-token-0123456789abcdef"
+OPERATOR = {"HTTP_AUTHORIZATION": f"Bearer {TOKEN}"}
 
 
 @pytest.fixture(autouse=True)
 def _empty_redis():
     broker().flushdb()
+    health_cache_clear()  # /healthz caches its report per process: no report from another test
 
 
 def samples(body: bytes) -> dict[tuple[str, tuple], float]:
@@ -35,15 +40,18 @@ def samples(body: bytes) -> dict[tuple[str, tuple], float]:
     return out
 
 
+# /healthz details (the pipeline) are for operators: these read them with the token.
 @pytest.mark.django_db(databases=CASSANDRA_DBS)
 def test_healthz_reports_queue_depths_and_the_age_of_the_oldest_queued_batch(client, member, video, settings):
     settings.WATCH_BATCHES_PER_MINUTE = 1000
+    settings.METRICS_TOKEN = TOKEN
     client.force_login(member)
     for _ in range(3):
         assert post(client, batch_body(video.pk, uuid.uuid4(), range(10), t0=now_ms() - 60_000)) == 202
-    time.sleep(1.1)
+    # The age comes from the stream ids (Redis's clock): wait until the oldest is a second old.
+    wait_until(lambda: (pipeline_depths().oldest_age_seconds or 0) >= 1.0, interval=0.05)
 
-    pipeline = client.get("/healthz").json()["pipeline"]
+    pipeline = client.get("/healthz", **OPERATOR).json()["pipeline"]
 
     assert pipeline["queues"]["watch_stream"] == 3
     assert set(pipeline["queues"]) == {"watch_stream", "celery", "watch", "rollups", "email"}
@@ -53,8 +61,9 @@ def test_healthz_reports_queue_depths_and_the_age_of_the_oldest_queued_batch(cli
 
 
 @pytest.mark.django_db(databases=CASSANDRA_DBS)
-def test_healthz_says_no_batch_is_queued_when_the_stream_is_empty(client):
-    assert client.get("/healthz").json()["pipeline"]["oldest_batch_age_seconds"] is None
+def test_healthz_says_no_batch_is_queued_when_the_stream_is_empty(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    assert client.get("/healthz", **OPERATOR).json()["pipeline"]["oldest_batch_age_seconds"] is None
 
 
 @pytest.mark.django_db
@@ -97,6 +106,27 @@ def test_metrics_count_requests_and_accepted_and_rejected_watch_events(client, m
     assert found[("watchpoint_http_requests_total", view)] == 2
     assert found[("watchpoint_http_request_duration_seconds_count", (("view", "analytics:watch-batch"),))] == 3
     assert found[("watchpoint_queue_depth", (("queue", "watch_stream"),))] == 2
+
+
+@pytest.mark.django_db
+def test_metrics_expose_the_backlog_and_dead_letter_caps_and_how_full_they_are(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    settings.WATCH_STREAM_MAX_BATCHES = 10
+    settings.WATCH_DEAD_LETTERS_MAX = 4
+    for _ in range(8):
+        stream_client().xadd(STREAM, {"b": "{}"})
+    stream_client().xadd(DEAD_LETTERS, {"id": "0-1", "b": "{}", "reason": "test"})
+
+    found = samples(client.get("/metrics", **OPERATOR).content)
+
+    assert found[("watchpoint_watch_stream_max_batches", ())] == 10
+    assert found[("watchpoint_watch_stream_fill_ratio", ())] == pytest.approx(0.8)
+    assert found[("watchpoint_watch_dead_letters", ())] == 1
+    assert found[("watchpoint_watch_dead_letters_max", ())] == 4
+    assert found[("watchpoint_watch_dead_letters_fill_ratio", ())] == pytest.approx(0.25)
+    out = StringIO()
+    call_command("pipeline_status", "--json", stdout=out)
+    assert json.loads(out.getvalue())["warnings"] == ["watch backlog at 80 % of its cap (8 of 10 batches)"]
 
 
 @pytest.mark.integration

@@ -1,7 +1,8 @@
 """`manage.py pipeline_status`: the watch pipeline at a glance, for an operator at a terminal.
 
 Queue depths (stream, pending, dead letters, Celery queues), the oldest queued batch's age, which
-workers answer a ping, when events were last written and the write rate over the last minute.
+workers answer a ping, when events were last written, the write rate over the last minute, and the
+warnings /healthz shows (backlog or dead letters at 80 % of their cap).
 `--watch N` refreshes every N seconds; `--json` prints one object (for scripts).
 """
 
@@ -14,20 +15,19 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
+from analytics.pipeline import pipeline_depths, pipeline_summary, pipeline_warnings
 from config.celery_app import app as celery_app
 from config.metrics import last_write_at, written_per_second
-from config.pipeline import pipeline_depths
 
 
 def pipeline_snapshot(*, ping_timeout: float = 1.0) -> dict[str, Any]:
     depths = pipeline_depths()
+    # No limit: an operator wants every worker that answers, so this waits the whole timeout.
     replies = celery_app.control.ping(timeout=ping_timeout) or []
     last = last_write_at()
     return {
-        "queues": depths.queues,
-        "watch_stream_pending": depths.stream_pending,
-        "watch_dead_letters": depths.dead_letters,
-        "oldest_batch_age_seconds": None if depths.oldest_age_seconds is None else round(depths.oldest_age_seconds, 1),
+        **pipeline_summary(depths),
+        "warnings": pipeline_warnings(depths),
         "workers": sorted(name for reply in replies for name in reply),
         "last_write": datetime.fromtimestamp(last, tz=UTC).isoformat(timespec="seconds") if last else None,
         "last_write_seconds_ago": round(time.time() - last, 1) if last else None,
@@ -66,5 +66,6 @@ class Command(BaseCommand):
             f"  last write: {s['last_write'] or 'never'}"
             + (f" ({s['last_write_seconds_ago']} s ago)" if s["last_write"] else ""),
             f"  events written/s over the last minute: {s['events_per_second_last_minute']}",
+            *(f"  WARNING: {warning}" for warning in s["warnings"]),
         ]
         return "\n".join(lines)

@@ -1,0 +1,147 @@
+"""What is waiting in the watch pipeline right now: for /healthz, /metrics and `pipeline_status`.
+
+(Moved from config/: config imports no app module. /healthz and /metrics reach this through the
+probe and collector analytics registers in `AnalyticsConfig.ready()`, see analytics/health.py.)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+from django.conf import settings
+from prometheus_client.core import GaugeMetricFamily
+
+from analytics.services import DEAD_LETTERS
+from analytics.stream import GROUP, STREAM, stream_client
+
+# kombu's Redis transport keeps a queue with priorities in several lists: the name (priority 0)
+# and name + "\x06\x16" + step for the other steps of its default [0, 3, 6, 9].
+_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+
+
+@dataclass(frozen=True)
+class PipelineDepths:
+    queues: dict[str, int]  # "watch_stream" (entries not yet stored) and each Celery queue
+    stream_pending: int  # delivered to a drain, not yet acknowledged
+    dead_letters: int
+    oldest_age_seconds: float | None  # None when the stream is empty
+
+    @property
+    def stream_ratio(self) -> float:
+        """Entries not yet stored over the stream's cap (the endpoint answers 503 at 1.0)."""
+        return self.queues["watch_stream"] / settings.WATCH_STREAM_MAX_BATCHES
+
+    @property
+    def dead_letters_ratio(self) -> float:
+        """Dead letters over their cap (past it the drain leaves bad entries pending)."""
+        return self.dead_letters / settings.WATCH_DEAD_LETTERS_MAX
+
+
+def celery_queue_names() -> list[str]:
+    return [queue.name for queue in settings.CELERY_TASK_QUEUES]
+
+
+def pipeline_depths(client: redis.Redis | None = None) -> PipelineDepths:
+    """One pipelined Redis round trip. Raises redis errors (callers decide how to report them)."""
+    client = client or stream_client()
+    names = celery_queue_names()
+    pipe = client.pipeline(transaction=False)
+    pipe.xlen(STREAM)
+    pipe.xrange(STREAM, "-", "+", count=1)
+    pipe.exists(DEAD_LETTERS)
+    for name in names:
+        for suffix in _PRIORITY_SUFFIXES:
+            pipe.llen(name + suffix)
+    length, oldest, has_dead, *lengths = pipe.execute()
+    pending = 0
+    with contextlib.suppress(redis.ResponseError):  # no group yet: nothing was ever drained
+        pending = int(client.xpending(STREAM, GROUP)["pending"])
+    dead = int(client.xlen(DEAD_LETTERS)) if has_dead else 0
+    queues = {"watch_stream": int(length)}
+    for i, name in enumerate(names):
+        queues[name] = sum(int(n) for n in lengths[i * len(_PRIORITY_SUFFIXES) : (i + 1) * len(_PRIORITY_SUFFIXES)])
+    age = None
+    if oldest:
+        # A stream id is "<milliseconds>-<sequence>": the time Redis appended the entry.
+        entry_ms = int(oldest[0][0].decode().split("-")[0])
+        age = max(0.0, time.time() - entry_ms / 1000)
+    return PipelineDepths(queues=queues, stream_pending=pending, dead_letters=dead, oldest_age_seconds=age)
+
+
+# Warn at 80 % of a cap: the last 20 % of the stream's default cap is ~30 s of the measured drain
+# (40,000 of 200,000 batches at ~1,400 batches/s), warning before the endpoint starts answering 503.
+WARN_RATIO = 0.8
+
+
+def pipeline_warnings(depths: PipelineDepths) -> list[str]:
+    """Human-readable warnings when the backlog or the dead letters near their caps."""
+    warnings = []
+    if depths.stream_ratio >= WARN_RATIO:
+        warnings.append(
+            f"watch backlog at {int(depths.stream_ratio * 100)} % of its cap"
+            f" ({depths.queues['watch_stream']} of {settings.WATCH_STREAM_MAX_BATCHES} batches)"
+        )
+    if depths.dead_letters_ratio >= WARN_RATIO:
+        warnings.append(
+            f"dead letters at {int(depths.dead_letters_ratio * 100)} % of their cap"
+            f" ({depths.dead_letters} of {settings.WATCH_DEAD_LETTERS_MAX})"
+        )
+    return warnings
+
+
+def pipeline_summary(depths: PipelineDepths) -> dict[str, Any]:
+    """The one pipeline-status dict: /healthz details and `manage.py pipeline_status` both show it."""
+    age = depths.oldest_age_seconds
+    return {
+        "queues": depths.queues,
+        "watch_stream_pending": depths.stream_pending,
+        "watch_dead_letters": depths.dead_letters,
+        "oldest_batch_age_seconds": None if age is None else round(age, 1),
+    }
+
+
+def pipeline_gauges() -> Iterator[GaugeMetricFamily]:
+    """Scrape-time gauges for /metrics (registered with `config.metrics.metrics_collector_register`)."""
+    depths = pipeline_depths()
+    queued = GaugeMetricFamily("watchpoint_queue_depth", "Messages or batches waiting.", labels=["queue"])
+    for queue, depth in depths.queues.items():
+        queued.add_metric([queue], depth)
+    yield queued
+    yield GaugeMetricFamily(
+        "watchpoint_watch_stream_pending",
+        "Stream batches delivered to a drain but not yet acknowledged.",
+        value=depths.stream_pending,
+    )
+    yield GaugeMetricFamily(
+        "watchpoint_watch_oldest_batch_age_seconds",
+        "Age of the oldest batch still in the stream (0 when empty).",
+        value=depths.oldest_age_seconds or 0.0,
+    )
+    yield GaugeMetricFamily(
+        "watchpoint_watch_stream_max_batches",
+        "Cap on batches not yet stored (WATCH_STREAM_MAX_BATCHES); the endpoint answers 503 past it.",
+        value=settings.WATCH_STREAM_MAX_BATCHES,
+    )
+    yield GaugeMetricFamily(
+        "watchpoint_watch_stream_fill_ratio",
+        "Batches not yet stored over their cap (/healthz warns from 0.8).",
+        value=depths.stream_ratio,
+    )
+    yield GaugeMetricFamily(
+        "watchpoint_watch_dead_letters", "Batches set aside as never storable.", value=depths.dead_letters
+    )
+    yield GaugeMetricFamily(
+        "watchpoint_watch_dead_letters_max",
+        "Cap on dead letters (WATCH_DEAD_LETTERS_MAX).",
+        value=settings.WATCH_DEAD_LETTERS_MAX,
+    )
+    yield GaugeMetricFamily(
+        "watchpoint_watch_dead_letters_fill_ratio",
+        "Dead letters over their cap (/healthz warns from 0.8).",
+        value=depths.dead_letters_ratio,
+    )
