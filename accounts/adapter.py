@@ -8,6 +8,7 @@ from allauth.core import context as allauth_context
 from django.conf import settings
 from django.contrib.sites.shortcuts import get_current_site
 from django.db import transaction
+from django.http import HttpRequest
 
 from accounts.tasks import email_message_dump, email_send_task
 
@@ -20,6 +21,13 @@ class AccountAdapter(DefaultAccountAdapter):
             else stage
             for stage in super().get_login_stages()
         ]
+
+    def login(self, request: HttpRequest, user: Any) -> None:
+        super().login(request, user)
+        # A session outlives the browser only when the member ticks "Remember me": the login form
+        # sets that expiry itself right after this call. Every other way in (the confirmation
+        # link, with ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION) would otherwise get SESSION_COOKIE_AGE.
+        request.session.set_expiry(0)
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         # Our emails tell members how long a confirmation link lasts; say what the setting says.

@@ -2,12 +2,16 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import cast
+from typing import Any, cast
 
+from allauth.account import app_settings as allauth_settings
+from allauth.account.models import EmailAddress
+from allauth.account.views import ConfirmEmailView
 from allauth.core import ratelimit
 from django.contrib import messages
 from django.contrib.auth import logout
 from django.contrib.auth.decorators import login_required
+from django.core import signing
 from django.core.serializers.json import DjangoJSONEncoder
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
@@ -96,3 +100,32 @@ def account_delete(request: HttpRequest) -> HttpResponse:
             messages.success(request, "Your account and everything we kept about it have been deleted.")
             return redirect("/")
     return render(request, "account/delete.html", {"form": form})
+
+
+class EmailConfirmView(ConfirmEmailView):
+    """allauth's confirmation page, which also knows a link its own member has already used.
+
+    allauth finds no pending confirmation for a used link and the page would say it has expired;
+    when the link is for an address the signed-in member has since confirmed, it says so instead.
+    """
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        context = super().get_context_data(**kwargs)
+        context["already_confirmed"] = context["confirmation"] is None and self._link_already_used_by_member()
+        return context
+
+    def _link_already_used_by_member(self) -> bool:
+        user = self.request.user
+        if not user.is_authenticated:
+            # Only the owner is told: a visitor holding the link learns nothing about the account.
+            return False
+        try:
+            # HMAC keys (allauth's default) are the signed address id; no max_age, as a link used
+            # within its lifetime is still "already confirmed" after it would have expired.
+            address_id = signing.loads(self.kwargs["key"], salt=allauth_settings.SALT)
+        except signing.BadSignature:
+            return False
+        return EmailAddress.objects.filter(pk=address_id, user_id=user.pk, verified=True).exists()
+
+
+email_confirm = EmailConfirmView.as_view()
