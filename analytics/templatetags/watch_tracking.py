@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from cassandra import DriverException
@@ -59,8 +60,9 @@ def watch_tracker(context: dict[str, Any], video: Any) -> dict[str, Any]:
             "duration": video.duration,
             "sessionId": str(viewing.session_id),
             "token": viewing.token,
-            # The tracker counts event times from this server time, not from the browser's clock.
             "issuedAt": viewing.issued_at_ms,
+            # The tracker counts event times from this server time, not from the browser's clock.
+            "serverTime": int(time.time() * 1000),
             "endpoint": reverse("analytics:watch-batch"),
             "beaconEndpoint": reverse("analytics:watch-beacon"),
             "resumePosition": resume,

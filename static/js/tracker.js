@@ -149,10 +149,21 @@ let pending = []; // events not yet flushed
 let lastSecond = null; // last second playback ran through; null after a seek or pause
 let flushTimer = null;
 
+// Event times are the server's clock: the server's time when it rendered the page plus the time
+// elapsed since load on the monotonic clock. The server refuses events from before the page was issued or after now, so a
+// browser whose own clock is off by minutes or days would otherwise lose every batch.
+const loadedAt = performance.now();
+function serverNow() {
+  return Math.round((config?.serverTime ?? Date.now()) + (performance.now() - loadedAt));
+}
+
+// The server accepts rates up to 4x (analytics/schemas.py MAX_PLAYBACK_RATE); no player UI offers more.
+const MAX_RATE = 4;
+
 function record(second, rate) {
   if (second < 0 || sent.has(second)) return;
   sent.add(second);
-  pending.push({ position: second, client_ts: Date.now(), rate });
+  pending.push({ position: second, client_ts: serverNow(), rate: Math.min(Math.max(rate, 0.0625), MAX_RATE) });
 }
 
 function takeBatch() {
