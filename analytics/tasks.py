@@ -7,14 +7,31 @@ import contextlib
 from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from celery import shared_task
+from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from analytics.cassandra import cassandra_reset
 from analytics.services import watch_stream_drain
 from analytics.stream import consumer_name, stream_client
 from config.metrics import events_written_record, metrics_flush
+
+
+@worker_process_init.connect
+def _fresh_cassandra_session_after_fork(**_: object) -> None:
+    # A driver Session owns sockets and threads; one inherited across fork() is broken in the
+    # child. Each prefork child therefore opens its own, on first use. (The worker imports this
+    # module, through autodiscovery, before it forks its pool.)
+    cassandra_reset()
+
+
+@worker_ready.connect
+def _drain_what_a_previous_worker_left(**_: object) -> None:
+    # Entries a killed worker took but never acknowledged are claimed by the next drain.
+    watch_stream_drain_task.delay()
+
 
 # Transient failures: the entries stay pending in the stream; retry with capped, jittered backoff.
 TRANSIENT = (NoHostAvailable, DriverException, RedisConnectionError, RedisTimeoutError)
