@@ -15,9 +15,11 @@ from typing import Any
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
-from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, RetryPolicy, TokenAwarePolicy
+from cassandra.policies import RetryPolicy
 from cassandra.query import PreparedStatement
 from django.conf import settings
+
+from config.cassandra_policies import load_balancing_policy, reconnection_policy
 
 try:  # The manylinux wheels bundle libev: faster than the asyncore fallback.
     from cassandra.io.libevreactor import LibevConnection as _ConnectionClass
@@ -90,7 +92,7 @@ def _config_key() -> tuple[Any, ...]:
 def _build() -> _State:
     db = settings.DATABASES["cassandra"]
     conn = dict(db.get("OPTIONS", {}).get("connection", {}))
-    balancing = TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=settings.CASSANDRA_LOCAL_DC))
+    balancing = load_balancing_policy(local_dc=settings.CASSANDRA_LOCAL_DC)
     profiles = {
         EXEC_PROFILE_DEFAULT: ExecutionProfile(
             load_balancing_policy=balancing,
@@ -112,8 +114,7 @@ def _build() -> _State:
         "execution_profiles": profiles,
         "connection_class": _ConnectionClass,
         "compression": False,
-        # The default backs off to 10 minutes: far too long for workers waiting out a node restart.
-        "reconnection_policy": ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10),
+        "reconnection_policy": reconnection_policy(),
     }
     if "ssl_context" in conn:
         kwargs["ssl_context"] = conn["ssl_context"]

@@ -10,9 +10,9 @@ from datetime import timedelta
 from urllib.parse import urlsplit
 
 from cassandra import ConsistencyLevel
-from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from kombu import Queue
 
+from config.cassandra_policies import load_balancing_policy, reconnection_policy
 from config.env import BASE_DIR, database_config, get_settings
 
 env = get_settings()
@@ -87,9 +87,8 @@ _cassandra_connection: dict[str, object] = {
     "port": env.cassandra_port,
     "protocol_version": 5,
     "connect_timeout": env.cassandra_connect_timeout,
-    "load_balancing_policy": TokenAwarePolicy(DCAwareRoundRobinPolicy(local_dc=env.cassandra_local_dc)),
-    # The driver's default backs off to 10 minutes after a node restart; reconnect within seconds.
-    "reconnection_policy": ExponentialReconnectionPolicy(base_delay=0.5, max_delay=10),
+    "load_balancing_policy": load_balancing_policy(local_dc=env.cassandra_local_dc),
+    "reconnection_policy": reconnection_policy(),
     # Never connect at import: `manage.py migrate`, the web process and Celery's parent process
     # must not open a session (a session must not cross a fork into prefork children).
     "lazy_connect": True,
