@@ -11,6 +11,17 @@ export class BasePlayer {
     this._listeners = new Map();
     this._ticker = null;
     this._lastError = null;
+    this._knownDuration = null;
+  }
+
+  // For providers without a duration event (YouTube, Wistia): call whenever the duration may have
+  // become known or changed; emits "durationchange" once per new value of this.duration().
+  checkDuration() {
+    const duration = this.duration();
+    if (duration !== null && duration !== this._knownDuration) {
+      this._knownDuration = duration;
+      this.emit("durationchange", { duration });
+    }
   }
 
   on(eventName, callback) {

@@ -22,7 +22,6 @@ export async function createWistiaPlayer(element, config) {
     loadScript(API_URL).catch(reject);
   });
 
-  let knownDuration = null;
   let lastTime = config.start || 0;
   player.currentTime = () => Number(wistia.time()) || 0;
   player.duration = () => finiteOrNull(wistia.duration());
@@ -33,13 +32,7 @@ export async function createWistiaPlayer(element, config) {
   player.pause = () => wistia.pause();
   player.wistia = wistia;
 
-  const checkDuration = () => {
-    const duration = player.duration();
-    if (duration !== null && duration !== knownDuration) {
-      knownDuration = duration;
-      player.emit("durationchange", { duration });
-    }
-  };
+  const checkDuration = () => player.checkDuration();
   // Wistia's own time events come once a second ("secondchange") or irregularly ("timechange");
   // the interface promises about four a second, so poll while playing.
   const tick = () => {

@@ -31,7 +31,6 @@ export async function createYoutubePlayer(element, config) {
   let state = STATE.UNSTARTED;
   let lastTime = config.start || 0;
   let lastTickAt = performance.now();
-  let knownDuration = null;
 
   player.currentTime = () => (yt ? Number(yt.getCurrentTime()) || 0 : 0);
   player.duration = () => (yt ? finiteOrNull(yt.getDuration()) : null);
@@ -48,13 +47,7 @@ export async function createYoutubePlayer(element, config) {
   player.play = () => yt.playVideo();
   player.pause = () => yt.pauseVideo();
 
-  const checkDuration = () => {
-    const duration = player.duration();
-    if (duration !== null && duration !== knownDuration) {
-      knownDuration = duration;
-      player.emit("durationchange", { duration });
-    }
-  };
+  const checkDuration = () => player.checkDuration();
 
   // Runs every TICK_MS, playing or not: emits timeupdate while playing and notices scrubbing
   // (a jump bigger than the time that passed at the current rate) in any state.
