@@ -9,7 +9,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -108,6 +107,12 @@ def test_allauth_emails_are_rendered_in_the_request_and_sent_by_a_task(
     assert [mimetype for _, mimetype in sent.alternatives] == [m for _, m in queued[0]["alternatives"]]
 
 
+def session_processes(sid: int) -> list[str]:
+    """The live (not zombie) processes of session `sid`, as `ps` lists them."""
+    out = subprocess.run(["ps", "-o", "stat=,args=", "--sid", str(sid)], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if not line.lstrip().startswith("Z")]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -159,4 +164,6 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    time.sleep(0.5)
+        # honcho can exit before its gunicorn and Celery processes: they must be gone before the
+        # next test, or a leftover worker on the test broker takes that test's tasks.
+        wait_until(lambda: not session_processes(proc.pid), timeout=30)
