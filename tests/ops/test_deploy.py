@@ -128,6 +128,8 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         "CASSANDRA_KEYSPACE": "test_procfile",
         "WEB_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
+        # Beat's own state file: var/celerybeat-schedule belongs to `make run` (bin/run).
+        "BEAT_SCHEDULE_FILE": str(tmp_path / "celerybeat-schedule"),
     }
     assert run_in_production(sys.executable, "manage.py", "migrate", "-v", "0", env=env).returncode == 0
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_", "WEB_"))}
@@ -154,6 +156,7 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         assert body["pipeline"]["queues"].keys() >= {"watch", "rollups", "email"}
         text = log.read_text()
         assert "beat: Starting" in text or "beat v" in text or "Scheduler: Sending due task" in text, text[-3000:]
+        assert list(tmp_path.glob("celerybeat-schedule*")), "beat did not use the test's schedule file"
         # The access log is one JSON object per request.
         wait_until(lambda: '"path": "/healthz"' in log.read_text(), timeout=10)
         line = next(line for line in log.read_text().splitlines() if '"path": "/healthz"' in line)
