@@ -12,8 +12,9 @@ import re
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import urlsplit
 
+import dj_database_url
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -126,6 +127,7 @@ class Settings(BaseSettings):
         scheme = urlsplit(value).scheme
         if scheme not in {"sqlite", "postgres", "postgresql"}:
             raise ValueError("must start with sqlite:/// or postgres://")
+        database_config(value, conn_max_age=0)  # a malformed URL or query stops start-up here
         return value
 
     @field_validator("redis_url")
@@ -221,21 +223,28 @@ def parse_replication(value: str) -> dict[str, str | int]:
 
 
 def database_config(url: str, *, conn_max_age: int) -> dict[str, Any]:
-    """Django DATABASES entry for a sqlite:/// or postgres:// URL."""
-    parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        # sqlite:///relative.db or sqlite:////absolute/path.db, as dj-database-url reads them.
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:])}
-    return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")),
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": conn_max_age,
-        "CONN_HEALTH_CHECKS": True,
-    }
+    """Django DATABASES entry for a sqlite:/// or postgres:// URL (dj-database-url).
+
+    The query string is kept: `?sslmode=require` (and any other driver option) goes to OPTIONS, and
+    `?conn_max_age=<seconds>` overrides `conn_max_age` (dj-database-url would hand it to the driver,
+    which refuses it). Persistent connections are for PostgreSQL; SQLite opens per request unless
+    the URL asks.
+    """
+    sqlite = urlsplit(url).scheme == "sqlite"
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=0 if sqlite else conn_max_age, conn_health_checks=not sqlite)
+    )
+    options: dict[str, Any] = config.get("OPTIONS", {})
+    if "conn_max_age" in options:
+        age = options.pop("conn_max_age")
+        if not isinstance(age, int) or isinstance(age, bool):
+            raise ValueError("conn_max_age must be a whole number of seconds")
+        config["CONN_MAX_AGE"] = age
+        if not options:
+            del config["OPTIONS"]
+    if isinstance(config.get("PORT"), int):
+        config["PORT"] = str(config["PORT"])
+    return config
 
 
 class SettingsError(SystemExit):

@@ -83,6 +83,28 @@ def test_database_urls_become_django_entries():
     )
 
 
+def test_the_database_url_query_string_reaches_the_driver():
+    pg = database_config("postgres://u:p@db.example/wp?sslmode=require&connect_timeout=5", conn_max_age=60)
+    assert pg["OPTIONS"] == {"sslmode": "require", "connect_timeout": 5}
+    assert (pg["CONN_MAX_AGE"], pg["CONN_HEALTH_CHECKS"]) == (60, True)
+
+
+def test_conn_max_age_in_the_database_url_overrides_the_default_and_is_not_a_driver_option():
+    pg = database_config("postgres://u:p@db.example/wp?conn_max_age=600&sslmode=verify-full", conn_max_age=60)
+    assert pg["CONN_MAX_AGE"] == 600
+    assert pg["OPTIONS"] == {"sslmode": "verify-full"}
+    assert "OPTIONS" not in database_config("postgres://u:p@db.example/wp?conn_max_age=0", conn_max_age=60)
+    assert database_config("sqlite:///var/x.db?conn_max_age=30", conn_max_age=60)["CONN_MAX_AGE"] == 30
+    assert database_config("sqlite:///var/x.db", conn_max_age=60)["CONN_MAX_AGE"] == 0
+
+
+@pytest.mark.parametrize("url", ["postgres://u:p@db/wp?conn_max_age=soon", "postgres://u:p@db:port/wp"])
+def test_a_malformed_database_url_stops_start_up_naming_it(clean_env, url):
+    clean_env.setenv("DATABASE_URL", url)
+    with pytest.raises(SettingsError, match="DATABASE_URL"):
+        get_settings()
+
+
 def test_replication_strings_are_checked():
     with pytest.raises(ValueError, match="SimpleStrategy"):
         parse_replication("SimpleStrategy:0")
