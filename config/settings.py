@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import ssl
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from cassandra import ConsistencyLevel
 from cassandra.policies import DCAwareRoundRobinPolicy, ExponentialReconnectionPolicy, TokenAwarePolicy
 from kombu import Queue
 
-from config.env import BASE_DIR, database_config, get_settings
+from config.env import BASE_DIR, database_config, email_config, get_settings
 
 env = get_settings()
 
@@ -251,21 +250,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # "Remember me" keeps the session this long; unticked, it ends with the browser.
 SESSION_COOKIE_AGE = int(timedelta(weeks=4).total_seconds())
 
-# --- Email
-_email = urlsplit(env.email_url)
-if _email.scheme == "console":
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
-elif _email.scheme == "file":
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = _email.path or str(BASE_DIR / "var" / "mail")
-else:  # smtp:// or smtps://user:password@host:port
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_HOST = _email.hostname or "localhost"
-    EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 587)
-    EMAIL_HOST_USER = _email.username or ""
-    EMAIL_HOST_PASSWORD = _email.password or ""
-    EMAIL_USE_SSL = _email.scheme == "smtps"
-    EMAIL_USE_TLS = _email.scheme == "smtp"
+# --- Email: EMAIL_URL (config/env.py `email_config`): console://, file:///path,
+# smtp://user:password@host:587 (STARTTLS), smtps://user:password@host:465 (TLS).
+globals().update(email_config(env.email_url))
 DEFAULT_FROM_EMAIL = env.default_from_email
 # allauth's emails are rendered in the request and sent by a Celery task on the "email" queue, so a
 # slow SMTP server never slows a sign-up (accounts.adapter, accounts.tasks).
