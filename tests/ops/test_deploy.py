@@ -6,7 +6,6 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -19,7 +18,7 @@ from django.core import mail
 from django.test import RequestFactory
 
 from accounts.tasks import email_send_task
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, free_port, session_processes, wait_until
 from tests.factories import MemberFactory
 
 PRODUCTION_ENV = {
@@ -105,18 +104,6 @@ def test_allauth_emails_are_rendered_in_the_request_and_sent_by_a_task(
     assert sent.to == ["member@example.com"]
     assert sent.subject == queued[0]["subject"]
     assert [mimetype for _, mimetype in sent.alternatives] == [m for _, m in queued[0]["alternatives"]]
-
-
-def session_processes(sid: int) -> list[str]:
-    """The live (not zombie) processes of session `sid`, as `ps` lists them."""
-    out = subprocess.run(["ps", "-o", "stat=,args=", "--sid", str(sid)], capture_output=True, text=True).stdout
-    return [line for line in out.splitlines() if not line.lstrip().startswith("Z")]
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @pytest.mark.integration
