@@ -141,7 +141,8 @@ WATCH_DRAIN_WAKE_MS = 500
 WATCH_DRAIN_BUDGET_SECONDS = 5.0
 WATCH_BEACON_TOKEN_MAX_AGE = int(timedelta(hours=12).total_seconds())
 
-# --- Cache (allauth rate limits, per-member ingest rate): Redis, shared by every web process.
+# --- Cache (allauth's rate limits): Redis, shared by every web process. The per-member watch-batch
+# rate is not in this cache: the enqueue Lua script (analytics/stream.py) counts it in Redis itself.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -159,8 +160,11 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-# A watch batch is acknowledged only after its Cassandra write; a worker that dies mid-task gets
-# its message redelivered. Safe because every write is idempotent (same keys, same values).
+# Watch batches are not Celery messages: they wait in a Redis Stream (analytics/stream.py), and a
+# drain XACKs each only after its Cassandra write. The Celery messages (drain, rollup and email tasks)
+# are acknowledged after the task ran, so one whose worker died mid-task is redelivered: harmless for
+# a drain (it re-reads the stream; every write is idempotent) and a rollup (recomputed); an email may
+# go out twice.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message reserved per worker process: a drain task can run for its whole budget (5 s), and a
@@ -185,7 +189,8 @@ CELERY_TASK_ROUTES = {
 # Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A broker outage must fail a publish fast (the endpoint answers 503), not hang the request.
+# A broker outage must fail a publish fast, not hang the request: the endpoint's wake-a-drain publish
+# then gives up, and it still answers 202 (the batch is already in the stream; the beat drain stores it).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BEAT_SCHEDULE = {
     # Safety net: drains even when no request has woken one (e.g. after a worker restart).
