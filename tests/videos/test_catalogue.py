@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -96,10 +97,12 @@ def test_an_unpublished_playlist_is_not_found(client):
 
 
 def test_a_full_watchable_cache_evicts_the_oldest_answer_not_every_answer(django_assert_num_queries):
-    member = MemberFactory()
-    first, second = VideoFactory(members_only=False), VideoFactory(members_only=False)
+    member: Any = MemberFactory()
+    first: Any = VideoFactory(members_only=False)
+    second: Any = VideoFactory(members_only=False)
+    size = int(selectors._published.maxsize)
     # Fill it with answers for other ids, as a busy process would.
-    for video_id in range(-selectors._published.maxsize + 1, 0):
+    for video_id in range(-size + 1, 0):
         selectors._published[video_id] = None
     assert video_watchable_get(user=member, video_id=first.pk) == first
     assert video_watchable_get(user=member, video_id=second.pk) == second  # the cache is full here
@@ -107,12 +110,12 @@ def test_a_full_watchable_cache_evicts_the_oldest_answer_not_every_answer(django
     with django_assert_num_queries(0):
         assert video_watchable_get(user=member, video_id=first.pk) == first
         assert video_watchable_get(user=member, video_id=second.pk) == second
-    assert len(selectors._published) == selectors._published.maxsize
+    assert len(selectors._published) == size
 
 
 def test_an_unpublished_video_stops_being_watchable_once_its_cached_answer_expires():
-    member = MemberFactory()
-    video = VideoFactory(members_only=False)
+    member: Any = MemberFactory()
+    video: Any = VideoFactory(members_only=False)
     assert video_watchable_get(user=member, video_id=video.pk) == video
     video.is_published = False
     video.save()
@@ -123,8 +126,8 @@ def test_an_unpublished_video_stops_being_watchable_once_its_cached_answer_expir
 
 
 def test_only_a_confirmed_member_is_remembered_so_confirming_counts_at_once(django_assert_num_queries):
-    member = MemberFactory(confirmed=False)
-    video = VideoFactory(members_only=True)
+    member: Any = MemberFactory(confirmed=False)
+    video: Any = VideoFactory(members_only=True)
     assert video_watchable_get(user=member, video_id=video.pk) is None
 
     EmailAddress.objects.filter(user=member).update(verified=True)
