@@ -1,11 +1,19 @@
 """Who holds data about a member: each app registers an exporter and an eraser here.
 
 Accounts never imports another app's models to export or delete a member's data; instead every app
-that stores per-member data registers itself once, from its `AppConfig.ready()`:
+that stores per-member data registers itself once, from its `AppConfig.ready()`. The exporter and
+the eraser take the member (a `User`) as their one positional argument, and `name` is the member's
+export section; as analytics/apps.py does:
 
     from accounts.registry import member_data_register
 
-    member_data_register(name="analytics", exporter=watch_data_export, eraser=watch_data_erase)
+    def _export(user: User) -> dict[str, Any]:
+        return member_watch_data_export(user_id=user.pk)
+
+    def _erase(user: User) -> None:
+        member_watch_data_erase(user_id=user.pk)
+
+    member_data_register(name="watching", exporter=_export, eraser=_erase)
 
 `accounts.services.member_data_export` and `member_account_delete` then call every registered
 handler. Erasers must be idempotent: a deletion that fails half-way is retried from the start.

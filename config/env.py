@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
-from urllib.parse import unquote, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
+import dj_database_url
+import dj_email_url
 from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -126,6 +129,7 @@ class Settings(BaseSettings):
         scheme = urlsplit(value).scheme
         if scheme not in {"sqlite", "postgres", "postgresql"}:
             raise ValueError("must start with sqlite:/// or postgres://")
+        database_config(value, conn_max_age=0)  # a malformed URL or query stops start-up here
         return value
 
     @field_validator("redis_url")
@@ -133,6 +137,12 @@ class Settings(BaseSettings):
     def _check_redis_url(cls, value: str) -> str:
         if urlsplit(value).scheme not in {"redis", "rediss"}:
             raise ValueError("must be a redis:// or rediss:// URL")
+        return value
+
+    @field_validator("email_url")
+    @classmethod
+    def _check_email_url(cls, value: str) -> str:
+        email_config(value)  # an unknown scheme or a malformed URL stops start-up here
         return value
 
     @field_validator("cassandra_keyspace")
@@ -221,20 +231,68 @@ def parse_replication(value: str) -> dict[str, str | int]:
 
 
 def database_config(url: str, *, conn_max_age: int) -> dict[str, Any]:
-    """Django DATABASES entry for a sqlite:/// or postgres:// URL."""
+    """Django DATABASES entry for a sqlite:/// or postgres:// URL (dj-database-url).
+
+    The query string is kept: `?sslmode=require` (and any other driver option) goes to OPTIONS, and
+    `?conn_max_age=<seconds>` overrides `conn_max_age` (dj-database-url would hand it to the driver,
+    which refuses it). Persistent connections are for PostgreSQL; SQLite opens per request unless
+    the URL asks.
+    """
+    sqlite = urlsplit(url).scheme == "sqlite"
+    config: dict[str, Any] = dict(
+        dj_database_url.parse(url, conn_max_age=0 if sqlite else conn_max_age, conn_health_checks=not sqlite)
+    )
+    options: dict[str, Any] = config.get("OPTIONS", {})
+    if "conn_max_age" in options:
+        age = options.pop("conn_max_age")
+        if not isinstance(age, int) or isinstance(age, bool):
+            raise ValueError("conn_max_age must be a whole number of seconds")
+        config["CONN_MAX_AGE"] = age
+        if not options:
+            del config["OPTIONS"]
+    if isinstance(config.get("PORT"), int):
+        config["PORT"] = str(config["PORT"])
+    return config
+
+
+EMAIL_SCHEMES = ("console", "file", "smtp", "smtps")
+
+
+def email_config(url: str) -> dict[str, Any]:
+    """Django EMAIL_* settings for console://, file:///path, smtp://… or smtps://… (dj-email-url).
+
+    dj-email-url decodes the user and password (`%40` → `@`) and reads `?timeout=`, `?ssl=`, `?tls=`.
+    The schemes keep Watchpoint's meaning, not dj-email-url's: smtp:// is STARTTLS on 587 and
+    smtps:// implicit TLS on 465 (its smtps is STARTTLS with no default port), and file:///srv/mail
+    is the absolute /srv/mail. Any other scheme raises ValueError.
+    """
     parts = urlsplit(url)
-    if parts.scheme == "sqlite":
-        # sqlite:///relative.db or sqlite:////absolute/path.db, as dj-database-url reads them.
-        return {"ENGINE": "django.db.backends.sqlite3", "NAME": unquote(parts.path[1:])}
+    if parts.scheme not in EMAIL_SCHEMES:
+        raise ValueError(f"unknown scheme {parts.scheme!r}: must be console://, file:///path, smtp:// or smtps://")
+    if parts.scheme == "console":
+        return {"EMAIL_BACKEND": "django.core.mail.backends.console.EmailBackend"}
+    if parts.scheme == "file":
+        return {
+            "EMAIL_BACKEND": "django.core.mail.backends.filebased.EmailBackend",
+            "EMAIL_FILE_PATH": unquote(parts.path) or str(BASE_DIR / "var" / "mail"),
+        }
+    with warnings.catch_warnings():
+        # Its note that smtps:// is to be deprecated concerns its own (STARTTLS) meaning of it.
+        warnings.simplefilter("ignore", UserWarning)
+        parsed = dj_email_url.parse(url)
+    implicit_tls = parts.scheme == "smtps"
+    query = parse_qs(parts.query)
+    if "ssl" not in query and "tls" not in query:
+        parsed["EMAIL_USE_SSL"], parsed["EMAIL_USE_TLS"] = implicit_tls, not implicit_tls
     return {
-        "ENGINE": "django.db.backends.postgresql",
-        "NAME": unquote(parts.path.lstrip("/")),
-        "USER": unquote(parts.username or ""),
-        "PASSWORD": unquote(parts.password or ""),
-        "HOST": parts.hostname or "",
-        "PORT": str(parts.port or ""),
-        "CONN_MAX_AGE": conn_max_age,
-        "CONN_HEALTH_CHECKS": True,
+        "EMAIL_BACKEND": "django.core.mail.backends.smtp.EmailBackend",
+        "EMAIL_HOST": parsed["EMAIL_HOST"] or "localhost",
+        "EMAIL_PORT": parts.port or (465 if implicit_tls else 587),  # its smtp:// default is 25
+        "EMAIL_HOST_USER": parsed["EMAIL_HOST_USER"] or "",
+        "EMAIL_HOST_PASSWORD": parsed["EMAIL_HOST_PASSWORD"] or "",
+        "EMAIL_USE_SSL": parsed["EMAIL_USE_SSL"],
+        "EMAIL_USE_TLS": parsed["EMAIL_USE_TLS"],
+        "EMAIL_TIMEOUT": parsed["EMAIL_TIMEOUT"],
     }
 
 

@@ -7,13 +7,12 @@ from __future__ import annotations
 
 import ssl
 from datetime import timedelta
-from urllib.parse import urlsplit
 
 from cassandra import ConsistencyLevel
 from kombu import Queue
 
 from config.cassandra_policies import load_balancing_policy, reconnection_policy
-from config.env import BASE_DIR, database_config, get_settings
+from config.env import BASE_DIR, database_config, email_config, get_settings
 
 env = get_settings()
 
@@ -152,7 +151,8 @@ WATCH_CONCURRENT_SESSIONS = 4
 WATCH_ACTIVE_WINDOW_MS = 120_000
 WATCH_PLAY_SLACK_SECONDS = 15
 
-# --- Cache (allauth rate limits, per-member ingest rate): Redis, shared by every web process.
+# --- Cache (allauth's rate limits): Redis, shared by every web process. The per-member watch-batch
+# rate is not in this cache: the enqueue Lua script (analytics/stream.py) counts it in Redis itself.
 CACHES = {
     "default": {
         "BACKEND": "django.core.cache.backends.redis.RedisCache",
@@ -170,8 +170,11 @@ CELERY_RESULT_BACKEND = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
-# A watch batch is acknowledged only after its Cassandra write; a worker that dies mid-task gets
-# its message redelivered. Safe because every write is idempotent (same keys, same values).
+# Watch batches are not Celery messages: they wait in a Redis Stream (analytics/stream.py), and a
+# drain XACKs each only after its Cassandra write. The Celery messages (drain, rollup and email tasks)
+# are acknowledged after the task ran, so one whose worker died mid-task is redelivered: harmless for
+# a drain (it re-reads the stream; every write is idempotent) and a rollup (recomputed); an email may
+# go out twice.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # One message reserved per worker process: a drain task can run for its whole budget (5 s), and a
@@ -196,7 +199,8 @@ CELERY_TASK_ROUTES = {
 # Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A broker outage must fail a publish fast (the endpoint answers 503), not hang the request.
+# A broker outage must fail a publish fast, not hang the request: the endpoint's wake-a-drain publish
+# then gives up, and it still answers 202 (the batch is already in the stream; the beat drain stores it).
 CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 1, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 CELERY_BEAT_SCHEDULE = {
     # Safety net: drains even when no request has woken one (e.g. after a worker restart).
@@ -265,21 +269,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # "Remember me" keeps the session this long; unticked, it ends with the browser.
 SESSION_COOKIE_AGE = int(timedelta(weeks=4).total_seconds())
 
-# --- Email
-_email = urlsplit(env.email_url)
-if _email.scheme == "console":
-    EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
-elif _email.scheme == "file":
-    EMAIL_BACKEND = "django.core.mail.backends.filebased.EmailBackend"
-    EMAIL_FILE_PATH = _email.path or str(BASE_DIR / "var" / "mail")
-else:  # smtp:// or smtps://user:password@host:port
-    EMAIL_BACKEND = "django.core.mail.backends.smtp.EmailBackend"
-    EMAIL_HOST = _email.hostname or "localhost"
-    EMAIL_PORT = _email.port or (465 if _email.scheme == "smtps" else 587)
-    EMAIL_HOST_USER = _email.username or ""
-    EMAIL_HOST_PASSWORD = _email.password or ""
-    EMAIL_USE_SSL = _email.scheme == "smtps"
-    EMAIL_USE_TLS = _email.scheme == "smtp"
+# --- Email: EMAIL_URL (config/env.py `email_config`): console://, file:///path,
+# smtp://user:password@host:587 (STARTTLS), smtps://user:password@host:465 (TLS).
+globals().update(email_config(env.email_url))
 DEFAULT_FROM_EMAIL = env.default_from_email
 # allauth's emails are rendered in the request and sent by a Celery task on the "email" queue, so a
 # slow SMTP server never slows a sign-up (accounts.adapter, accounts.tasks).

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -43,6 +44,18 @@ def wait_until(predicate: Callable[[], Any], *, timeout: float = 30, interval: f
         if time.monotonic() > deadline:
             pytest.fail(f"condition not met within {timeout}s (last value: {value!r})")
         time.sleep(interval)
+
+
+def session_processes(sid: int) -> list[str]:
+    """The live (not zombie) processes of session `sid`, as `ps` lists them."""
+    out = subprocess.run(["ps", "-o", "stat=,args=", "--sid", str(sid)], capture_output=True, text=True).stdout
+    return [line for line in out.splitlines() if not line.lstrip().startswith("Z")]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
 
 
 class WorkerProcess:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import enum
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime
+from typing import cast
 
+from cachetools import TTLCache
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import Count, Q, QuerySet
 
@@ -45,51 +48,60 @@ def playlist_video_list(*, playlist: Playlist) -> list[Video]:
 
 
 # The watch-tracking endpoint asks "may this member report this video?" for every batch of every
-# viewer (hundreds per second). Answers are kept per process for a few seconds: unpublishing a
-# video or confirming an address takes effect within that time instead of at once.
+# viewer (hundreds per second), so answers are kept per process for a while:
+# - a video's publication (published or not): 5 s, so publishing or unpublishing it, or making it
+#   members-only, takes up to 5 s to reach the endpoint;
+# - a member's confirmation: 60 s, and only once confirmed, so confirming an address counts at once
+#   and only losing the last confirmed address (a rare admin action) waits up to a minute.
+# Bounded LRU-evicting caches (cachetools), locked because gunicorn's threads share them; the
+# database is read outside the lock.
 _WATCHABLE_TTL_SECONDS = 5.0
-_published: dict[int, tuple[float, Video | None]] = {}
-_confirmed: dict[int, float] = {}
+_CONFIRMED_TTL_SECONDS = 60.0
+_MISSING = object()
+_published: TTLCache[int, Video | None] = TTLCache(maxsize=10_000, ttl=_WATCHABLE_TTL_SECONDS, timer=time.monotonic)
+_confirmed: TTLCache[int, bool] = TTLCache(maxsize=100_000, ttl=_CONFIRMED_TTL_SECONDS, timer=time.monotonic)
+_cache_lock = threading.Lock()
 
 
 def video_watchable_get(*, user: User | AnonymousUser, video_id: int) -> Video | None:
     """The video if `user` may watch (and so report watching) it, else None.
 
     Published videos only; members-only videos need a member with a confirmed email address.
-    Cached per process for a few seconds (see _WATCHABLE_TTL_SECONDS); treat the result as read-only.
+    Cached per process (see _WATCHABLE_TTL_SECONDS); treat the result as read-only.
     """
-    now = time.monotonic()
-    cached = _published.get(video_id)
-    if cached is None or cached[0] < now:
-        if len(_published) > 10_000:
-            _published.clear()
+    with _cache_lock:
+        cached = _published.get(video_id, _MISSING)
+    if cached is _MISSING:
         video = Video.objects.filter(pk=video_id, is_published=True).first()
-        _published[video_id] = (now + _WATCHABLE_TTL_SECONDS, video)
+        with _cache_lock:
+            _published[video_id] = video
     else:
-        video = cached[1]
+        video = cast("Video | None", cached)
     if video is None:
         return None
-    if video.members_only and not _member_is_confirmed_cached(user=user, now=now):
+    if video.members_only and not _member_is_confirmed_cached(user=user):
         return None
     return video
 
 
-def _member_is_confirmed_cached(*, user: User | AnonymousUser, now: float) -> bool:
+def _member_is_confirmed_cached(*, user: User | AnonymousUser) -> bool:
     # Only "confirmed" is remembered: a member who confirms a minute after signing up must not wait.
-    if user.is_authenticated and _confirmed.get(user.pk, 0.0) > now:
-        return True
+    if user.is_authenticated:
+        with _cache_lock:
+            if _confirmed.get(user.pk, False):
+                return True
     confirmed = member_is_confirmed(user=user)
     if confirmed and user.pk is not None:
-        if len(_confirmed) > 100_000:
-            _confirmed.clear()
-        _confirmed[user.pk] = now + _WATCHABLE_TTL_SECONDS * 12
+        with _cache_lock:
+            _confirmed[user.pk] = True
     return confirmed
 
 
 def video_watchable_cache_clear() -> None:
     """Forget cached answers (tests that change a video and ask again at once)."""
-    _published.clear()
-    _confirmed.clear()
+    with _cache_lock:
+        _published.clear()
+        _confirmed.clear()
 
 
 def video_reportable_get(*, user: User | AnonymousUser, video_id: int) -> Video | None:

@@ -32,7 +32,8 @@ def signed(body: dict, user_id: int, *, issued_at_ms: int | None = None) -> dict
     watch page issues it. By default the session was issued a day ago (or before the body's first
     event), so the playable-seconds bound does not get in the way of tests about something else."""
     if issued_at_ms is None:
-        events = body.get("events") if isinstance(body.get("events"), list) else []
+        events = body.get("events")
+        events = events if isinstance(events, list) else []
         times = [e["client_ts"] for e in events if isinstance(e, dict) and isinstance(e.get("client_ts"), int)]
         issued_at_ms = min([now_ms() - 86_400_000, *times])
     claims = SessionClaims(

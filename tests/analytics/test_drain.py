@@ -10,7 +10,7 @@ from analytics.selectors import resume_position_get
 from analytics.services import DEAD_LETTERS, WatchBatch, watch_batch_enqueue, watch_stream_drain
 from analytics.stream import GROUP, STREAM, stream_client
 from tests.analytics.helpers import now_ms
-from tests.conftest import CASSANDRA_DBS
+from tests.conftest import CASSANDRA_DBS, wait_until
 
 pytestmark = pytest.mark.django_db(databases=CASSANDRA_DBS)
 
@@ -65,9 +65,11 @@ def test_entries_a_dead_consumer_left_unacknowledged_are_claimed_by_the_next_dra
     redis.xreadgroup(GROUP, "crashed:1", {STREAM: ">"}, count=10)  # taken, never acknowledged
     assert redis.xpending(STREAM, GROUP)["pending"] == 1
 
-    import time
+    def idle_ms() -> int:
+        return int(redis.xpending_range(STREAM, GROUP, min="-", max="+", count=1)[0]["time_since_delivered"])
 
-    time.sleep(0.1)
+    # Redis's own idle clock: the entry becomes claimable once it passes WATCH_CLAIM_IDLE_SECONDS.
+    wait_until(lambda: idle_ms() > 50, timeout=5, interval=0.01)
     result = watch_stream_drain(consumer="test:2", budget_seconds=30)
 
     assert result.events == 10

@@ -78,11 +78,11 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_stores_every_event_once(mem
     left = stream_client().xlen(STREAM)
     assert left > 0, "the worker finished before it could be killed: nothing was tested"
 
-    WorkerProcess().start()
+    second = WorkerProcess().start()
     try:
         wait_until(drained, timeout=90)
     finally:
-        subprocess.run(["pkill", "-f", "celery -A config.celery_app worker"], check=False)
+        second.stop()
 
     state = stored_state(member.pk, video.pk)
     assert len(state["events"]) == 6000

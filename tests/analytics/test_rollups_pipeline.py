@@ -12,10 +12,12 @@ import subprocess
 import sys
 import time
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 
 import pytest
 
+from analytics.cassandra import cassandra_keyspace, cassandra_session
+from analytics.rollups import CHECKPOINT
 from analytics.services import watch_batch_enqueue
 from analytics.stream import STREAM, stream_client
 from analytics.synthetic import SyntheticVideo, traffic_batches
@@ -79,6 +81,26 @@ def rollups_match(video):
     return stored_rollups(video_id=video.pk) == expected and expected["total"] is not None
 
 
+def rollup_run_finished_after(moment: float) -> bool:
+    row = (
+        cassandra_session()
+        .execute(f"SELECT updated_at FROM {cassandra_keyspace()}.rollup_checkpoints WHERE name = %s", (CHECKPOINT,))
+        .one()
+    )
+    return row is not None and row.updated_at is not None and row.updated_at.replace(tzinfo=UTC).timestamp() > moment
+
+
+def video_total_as_of(video) -> float:
+    row = (
+        cassandra_session()
+        .execute(
+            f"SELECT total_as_of FROM {cassandra_keyspace()}.video_rollups WHERE video_id = %s LIMIT 1", (video.pk,)
+        )
+        .one()
+    )
+    return row.total_as_of.replace(tzinfo=UTC).timestamp()
+
+
 def test_rollups_equal_brute_force_after_the_same_batches_are_delivered_twice_through_the_workers(worker_env):
     env, path = worker_env
     broker().flushdb()
@@ -96,7 +118,11 @@ def test_rollups_equal_brute_force_after_the_same_batches_are_delivered_twice_th
         for batch in batches:  # the same batches again, as a client retry or a redelivery would send them
             watch_batch_enqueue(batch=batch, claims=None)
         wait_until(drained, timeout=60)
-        time.sleep(20)  # at least one more beat run over the duplicates
+        duplicates_stored_at = time.time()
+        # A beat run that started after the duplicates were stored has finished (the checkpoint is
+        # written last, stamped with the run's start) and recomputed this video from them.
+        wait_until(lambda: rollup_run_finished_after(duplicates_stored_at), timeout=90, interval=1)
+        assert video_total_as_of(video) > duplicates_stored_at, "the run skipped the video: nothing was tested"
     finally:
         worker.stop()
 

@@ -31,6 +31,15 @@ document.addEventListener("watchpoint:player-ready", (event) => {
   }
 });
 """
+# Every navigation the page starts (the Navigation API's "navigate" fires synchronously inside
+# location.assign), and an "ended" listener registered after watch.js's: the player calls its
+# listeners in order, so once this one has run, watch.js has decided whether to move on.
+RECORD_NAVIGATIONS_AFTER_ENDED = """() => {
+  window.__wp.navigations = [];
+  window.navigation.addEventListener("navigate", (e) => window.__wp.navigations.push(e.destination.url));
+  window.__wp.endedHandled = false;
+  window.__wp.player.on("ended", () => { window.__wp.endedHandled = true; });
+}"""
 THUMBNAIL_SVG = (
     '<svg xmlns="http://www.w3.org/2000/svg" width="480" height="360" viewBox="0 0 480 360">'
     '<rect width="480" height="360" fill="#2d3142"/><circle cx="240" cy="180" r="48" fill="#e5484d"/>'
@@ -252,10 +261,12 @@ def test_a_member_can_turn_auto_advance_off(page, live_server):
     page.goto(f"{first.get_absolute_url()}?list={playlist.slug}")
     wait_for_player(page)
     page.get_by_label("Play the next video automatically").uncheck()
+    page.evaluate(RECORD_NAVIGATIONS_AFTER_ENDED)
     page.evaluate("window.__wp.player.seek(5.5); window.__wp.player.play()")
-    wait_js(page, "window.__wp.events.some((e) => e[0] === 'ended')")
-    page.wait_for_timeout(500)
+    # The page's own "ended" listener has returned, and it started no navigation.
+    wait_js(page, "window.__wp.endedHandled")
 
+    assert page.evaluate("window.__wp.navigations") == []
     assert f"/watch/{first.slug}/" in page.url
     page.reload()
     wait_for_player(page)

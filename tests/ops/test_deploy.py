@@ -6,10 +6,8 @@ import json
 import os
 import secrets
 import signal
-import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -20,7 +18,7 @@ from django.core import mail
 from django.test import RequestFactory
 
 from accounts.tasks import email_send_task
-from tests.conftest import ROOT, wait_until
+from tests.conftest import ROOT, free_port, session_processes, wait_until
 from tests.factories import MemberFactory
 
 PRODUCTION_ENV = {
@@ -108,12 +106,6 @@ def test_allauth_emails_are_rendered_in_the_request_and_sent_by_a_task(
     assert [mimetype for _, mimetype in sent.alternatives] == [m for _, m in queued[0]["alternatives"]]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.mark.integration
 def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tmp_path, settings):
     port = free_port()
@@ -123,6 +115,8 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         "CASSANDRA_KEYSPACE": "test_procfile",
         "WEB_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
+        # Beat's own state file: var/celerybeat-schedule belongs to `make run` (bin/run).
+        "BEAT_SCHEDULE_FILE": str(tmp_path / "celerybeat-schedule"),
     }
     assert run_in_production(sys.executable, "manage.py", "migrate", "-v", "0", env=env).returncode == 0
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_", "WEB_"))}
@@ -149,6 +143,7 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         assert body["pipeline"]["queues"].keys() >= {"watch", "rollups", "email"}
         text = log.read_text()
         assert "beat: Starting" in text or "beat v" in text or "Scheduler: Sending due task" in text, text[-3000:]
+        assert list(tmp_path.glob("celerybeat-schedule*")), "beat did not use the test's schedule file"
         # The access log is one JSON object per request.
         wait_until(lambda: '"path": "/healthz"' in log.read_text(), timeout=10)
         line = next(line for line in log.read_text().splitlines() if '"path": "/healthz"' in line)
@@ -159,4 +154,6 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
             proc.wait(30)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-    time.sleep(0.5)
+        # honcho can exit before its gunicorn and Celery processes: they must be gone before the
+        # next test, or a leftover worker on the test broker takes that test's tasks.
+        wait_until(lambda: not session_processes(proc.pid), timeout=30)

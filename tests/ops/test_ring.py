@@ -214,6 +214,8 @@ def test_writes_continue_while_a_node_is_killed_and_every_event_is_stored_once_a
     load = Load.build(batches=400)
     workers = ring_workers()
     try:
+        # Posts are paced (10 ms apart, as clients spread over time would send them), so the node
+        # dies while the workers are mid-load rather than after one burst has been written.
         for i in range(150):
             load.post(i)
             time.sleep(0.01)
@@ -223,7 +225,7 @@ def test_writes_continue_while_a_node_is_killed_and_every_event_is_stored_once_a
         cassandra_script("kill", "2")
         for i in range(150, 250):
             load.post(i)
-            time.sleep(0.01)
+            time.sleep(0.01)  # paced as above: writes keep arriving while the node is dead
         # LOCAL_QUORUM with RF 3 needs two replicas: everything drains with node 2 dead.
         wait_until(drained, timeout=120)
         timed("drained with a node SIGKILLed", killed_at)
@@ -234,7 +236,7 @@ def test_writes_continue_while_a_node_is_killed_and_every_event_is_stored_once_a
         )
         for i in range(250, 400):
             load.post(i)
-            time.sleep(0.01)
+            time.sleep(0.01)  # paced as above: writes keep arriving while the node rejoins
         assert restart.wait(timeout=240) == 0
         timed("killed node back to CQL", restarted_at)
         wait_until(drained, timeout=120)
@@ -254,6 +256,7 @@ def test_a_worker_killed_mid_load_loses_nothing_and_the_other_finishes(on_ring):
     load = Load.build(batches=400)
     victim, survivor = ring_workers()
     try:
+        # Paced posts (10 ms apart) keep both workers draining, so the victim is killed mid-load.
         for i in range(150):
             load.post(i)
             time.sleep(0.01)
@@ -270,12 +273,12 @@ def test_a_worker_killed_mid_load_loses_nothing_and_the_other_finishes(on_ring):
             if index < 300:
                 load.post(index)
                 index += 1
-            time.sleep(0.002)
+            time.sleep(0.002)  # a poll for victim_holds_entries() that keeps posting (wait_until cannot)
         killed_at = time.monotonic()
         victim.kill()
         for i in range(index, 400):
             load.post(i)
-            time.sleep(0.01)
+            time.sleep(0.01)  # paced as above: the survivor drains while new batches keep arriving
         # The survivor's periodic drain claims the dead consumer's entries once idle (2 s in tests).
         wait_until(drained, timeout=120)
         timed("drained after a worker SIGKILLed", killed_at)

@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import pytest
+from allauth.account.models import EmailAddress
 from django.urls import reverse
 
-from tests.factories import PlaylistFactory, PlaylistItemFactory, VideoFactory
+from tests.factories import MemberFactory, PlaylistFactory, PlaylistItemFactory, VideoFactory
+from videos import selectors
+from videos.selectors import video_watchable_get
 from videos.views import CATALOGUE_PAGE_SIZE
 
 pytestmark = pytest.mark.django_db
@@ -85,3 +91,46 @@ def test_an_unpublished_playlist_is_not_found(client):
     playlist = PlaylistFactory(is_published=False)
 
     assert client.get(reverse("videos:playlist", kwargs={"slug": playlist.slug})).status_code == 404
+
+
+# --- The watchable-video cache the watch endpoint reads (videos.selectors)
+
+
+def test_a_full_watchable_cache_evicts_the_oldest_answer_not_every_answer(django_assert_num_queries):
+    member: Any = MemberFactory()
+    first: Any = VideoFactory(members_only=False)
+    second: Any = VideoFactory(members_only=False)
+    size = int(selectors._published.maxsize)
+    # Fill it with answers for other ids, as a busy process would.
+    for video_id in range(-size + 1, 0):
+        selectors._published[video_id] = None
+    assert video_watchable_get(user=member, video_id=first.pk) == first
+    assert video_watchable_get(user=member, video_id=second.pk) == second  # the cache is full here
+
+    with django_assert_num_queries(0):
+        assert video_watchable_get(user=member, video_id=first.pk) == first
+        assert video_watchable_get(user=member, video_id=second.pk) == second
+    assert len(selectors._published) == size
+
+
+def test_an_unpublished_video_stops_being_watchable_once_its_cached_answer_expires():
+    member: Any = MemberFactory()
+    video: Any = VideoFactory(members_only=False)
+    assert video_watchable_get(user=member, video_id=video.pk) == video
+    video.is_published = False
+    video.save()
+
+    assert video_watchable_get(user=member, video_id=video.pk) == video  # still cached
+    selectors._published.expire(time.monotonic() + selectors._WATCHABLE_TTL_SECONDS + 1)
+    assert video_watchable_get(user=member, video_id=video.pk) is None
+
+
+def test_only_a_confirmed_member_is_remembered_so_confirming_counts_at_once(django_assert_num_queries):
+    member: Any = MemberFactory(confirmed=False)
+    video: Any = VideoFactory(members_only=True)
+    assert video_watchable_get(user=member, video_id=video.pk) is None
+
+    EmailAddress.objects.filter(user=member).update(verified=True)
+    assert video_watchable_get(user=member, video_id=video.pk) == video  # at once, not after a TTL
+    with django_assert_num_queries(0):  # now remembered
+        assert video_watchable_get(user=member, video_id=video.pk) == video

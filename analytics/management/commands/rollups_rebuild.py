@@ -8,8 +8,8 @@ from datetime import date, timedelta
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
-from analytics.management.commands.watch_traffic_generate import progress_bar
 from analytics.rollups import rollup_days_all, top_videos_refresh, video_rollups_recompute
 from videos.selectors import video_ids_all
 
@@ -52,18 +52,19 @@ class Command(BaseCommand):
         day_list = [until - timedelta(days=i) for i in range((until - since).days + 1)]
         video_ids = video or video_ids_all()
         started = time.monotonic()
+        # A step is one video-day recomputed, or one video's all-time figures.
+        with tqdm(desc="rebuild", unit="step", file=sys.stderr, disable=not verbosity) as bar:
 
-        def progress(done: int, total: int) -> None:
-            if verbosity:
-                sys.stderr.write(progress_bar(done, total, started).replace("sessions", "steps"))
+            def progress(done: int, total: int) -> None:
+                bar.total = total
+                bar.update(done - bar.n)
 
-        result = video_rollups_recompute(
-            video_days=dict.fromkeys(video_ids, day_list), progress=progress, backfill_coverage=True
-        )
+            result = video_rollups_recompute(
+                video_days=dict.fromkeys(video_ids, day_list), progress=progress, backfill_coverage=True
+            )
         top_videos_refresh()
         elapsed = time.monotonic() - started
         if verbosity:
-            sys.stderr.write("\n")
             self.stdout.write(
                 f"rebuilt {result.days:,} video-days of {result.videos:,} videos from {result.raw_events:,} raw events "
                 f"in {elapsed:.1f}s ({result.raw_events / max(elapsed, 1e-9):,.0f} events/s)"

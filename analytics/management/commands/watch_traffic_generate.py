@@ -7,19 +7,13 @@ import time
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
 
 from accounts.services import member_demo_ensure
 from analytics.services import watch_batch_enqueue
 from analytics.stream import KICK_KEY, stream_client
 from analytics.synthetic import SyntheticVideo, traffic_batches
 from videos.selectors import video_durations_get
-
-
-def progress_bar(done: int, total: int, started: float, width: int = 30) -> str:
-    share = done / total if total else 1.0
-    rate = done / max(time.monotonic() - started, 1e-9)
-    filled = int(width * share)
-    return f"\r[{'#' * filled}{'.' * (width - filled)}] {done}/{total} sessions  {rate:,.0f}/s"
 
 
 class Command(BaseCommand):
@@ -34,34 +28,34 @@ class Command(BaseCommand):
         parser.add_argument("--days", type=float, default=14.0, help="spread sessions over the last N days (≤ 30)")
         parser.add_argument("--seed", type=int, default=1)
 
-    def handle(self, *args: Any, members: int, sessions: int, days: float, seed: int, **options: Any) -> None:
+    def handle(
+        self, *args: Any, members: int, sessions: int, days: float, seed: int, verbosity: int = 1, **options: Any
+    ) -> None:
         if not 0 < days <= 30:
             raise CommandError("--days must be within (0, 30]: the endpoint refuses older events too")
         videos = [SyntheticVideo(pk, duration) for pk, duration in video_durations_get().items() if duration]
         if not videos:
             raise CommandError("no published video with a known duration: run `manage.py demo_load` first")
         user_ids = [member_demo_ensure(index=i).pk for i in range(members)]
-        started = time.monotonic()
         done_sessions, batches, events, last_session = 0, 0, 0, None
-        for batch in traffic_batches(
-            seed=seed,
-            user_ids=user_ids,
-            videos=videos,
-            sessions=sessions,
-            now_ms=int(time.time() * 1000),
-            spread_days=days,
-        ):
-            watch_batch_enqueue(batch=batch, claims=None)
-            batches += 1
-            events += len(batch.events)
-            if batch.session_id != last_session:
-                done_sessions += 1
-                last_session = batch.session_id
-                if done_sessions % 10 == 0 or done_sessions == sessions:
-                    sys.stderr.write(progress_bar(done_sessions, sessions, started))
+        with tqdm(total=sessions, unit="session", file=sys.stderr, disable=not verbosity) as bar:
+            for batch in traffic_batches(
+                seed=seed,
+                user_ids=user_ids,
+                videos=videos,
+                sessions=sessions,
+                now_ms=int(time.time() * 1000),
+                spread_days=days,
+            ):
+                watch_batch_enqueue(batch=batch, claims=None)
+                batches += 1
+                events += len(batch.events)
+                if batch.session_id != last_session:
+                    done_sessions += 1
+                    last_session = batch.session_id
+                    bar.update(1)
         stream_client().delete(KICK_KEY)
         from analytics.tasks import watch_stream_drain_task
 
         watch_stream_drain_task.delay()
-        sys.stderr.write("\n")
         self.stdout.write(f"queued {events:,} events in {batches:,} batches from {done_sessions} sessions")
