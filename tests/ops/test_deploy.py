@@ -117,6 +117,8 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         "WEB_CONCURRENCY": "2",
         # Beat's own state file: var/celerybeat-schedule belongs to `make run` (bin/run).
         "BEAT_SCHEDULE_FILE": str(tmp_path / "celerybeat-schedule"),
+        # /healthz shows queue depths to operators only (staff or this bearer token).
+        "METRICS_TOKEN": "procfile-test-token",
     }
     assert run_in_production(sys.executable, "manage.py", "migrate", "-v", "0", env=env).returncode == 0
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_", "WEB_"))}
@@ -134,7 +136,10 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
 
         def health() -> dict | None:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=5) as response:
+                request = urllib.request.Request(
+                    f"http://127.0.0.1:{port}/healthz", headers={"Authorization": "Bearer procfile-test-token"}
+                )
+                with urllib.request.urlopen(request, timeout=5) as response:
                     return json.loads(response.read())
             except OSError:
                 return None
