@@ -8,7 +8,6 @@ from django.urls import include, path
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
-from analytics.admin import analytics_admin_urls
 from config.health import healthz
 from config.metrics import metrics_view
 
@@ -33,7 +32,7 @@ urlpatterns = [
     path("healthz", healthz, name="healthz"),
     path("metrics", metrics_view, name="metrics"),
     # Before admin.site.urls: staff analytics pages (analytics/admin.py), inside the admin's look and login.
-    path("admin/analytics/", include((analytics_admin_urls(), "analytics_admin"))),
+    path("admin/analytics/", include("analytics.admin_urls")),
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
