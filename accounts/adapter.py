@@ -22,6 +22,11 @@ class AccountAdapter(DefaultAccountAdapter):
             for stage in super().get_login_stages()
         ]
 
+    def populate_username(self, request: HttpRequest, user: Any) -> None:
+        # Email is the identity (ACCOUNT_USER_MODEL_USERNAME_FIELD = None): the unique username
+        # Django's AbstractUser requires mirrors the address.
+        user.username = user.email
+
     def login(self, request: HttpRequest, user: Any) -> None:
         super().login(request, user)
         # A session outlives the browser only when the member ticks "Remember me": the login form

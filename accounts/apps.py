@@ -11,3 +11,13 @@ class AccountsConfig(AppConfig):
         from accounts.services import member_account_erase
 
         member_data_register(name="account", exporter=member_account_export, eraser=member_account_erase)
+
+        from allauth.account.signals import email_changed
+
+        email_changed.connect(_username_follows_email, dispatch_uid="accounts.username_follows_email")
+
+
+def _username_follows_email(sender: object, user: object, **kwargs: object) -> None:
+    from accounts.services import member_username_sync
+
+    member_username_sync(user=user)  # type: ignore[arg-type]

@@ -22,7 +22,8 @@ class MemberManager(UserManager["User"]):
 
 class User(AbstractUser):
     """A member (or staff). Signs in by email; `username` is kept only because Django's admin and
-    AbstractUser expect it, and is set to the email."""
+    AbstractUser expect it, and mirrors the email: set where a user is created or changes address
+    (accounts.services.member_username_sync, the allauth adapter, the admin), never behind save()."""
 
     email = models.EmailField("email address", unique=True)
 
@@ -30,15 +31,3 @@ class User(AbstractUser):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     objects: ClassVar[MemberManager] = MemberManager()
-
-    def save(self, *args: Any, **kwargs: Any) -> None:
-        # allauth creates users without a username (ACCOUNT_USER_MODEL_USERNAME_FIELD = None), and
-        # an email change must move the (unique) username along, or the old address could never be
-        # used to sign up again.
-        if self.email or not self.username:
-            self.username = self.email
-        # allauth saves a confirmed email change with update_fields=["email"].
-        update_fields = kwargs.get("update_fields")
-        if update_fields is not None and "email" in update_fields and "username" not in update_fields:
-            kwargs["update_fields"] = [*update_fields, "username"]
-        super().save(*args, **kwargs)

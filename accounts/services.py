@@ -17,6 +17,15 @@ logger = logging.getLogger(__name__)
 EXPORT_FORMAT = "watchpoint-member-data/1"
 
 
+def member_username_sync(*, user: User) -> None:
+    """Make the (unique) username follow the email address after a change of address, so the old
+    address can be used to sign up again. allauth saves the new address with update_fields=["email"];
+    this runs on its `email_changed` signal (accounts/apps.py)."""
+    if user.username != user.email:
+        user.username = user.email
+        User.objects.filter(pk=user.pk).update(username=user.email)
+
+
 def member_data_export(*, user: User) -> dict[str, Any]:
     """Everything we hold about `user`: one section per registered exporter, keyed by its name."""
     return {
