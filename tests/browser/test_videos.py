@@ -12,7 +12,7 @@ from django.test import Client
 
 from tests.conftest import ROOT, screenshot, wait_until
 from tests.factories import MemberFactory, PlaylistFactory, PlaylistItemFactory, VideoFactory
-from videos.models import Video
+from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -163,8 +163,10 @@ def test_a_self_hosted_mp4_really_plays_and_reports_its_duration(page, live_serv
     assert "play" in names
     assert names.count("timeupdate") >= 4
     assert page.evaluate("window.__wp.player.duration()") == pytest.approx(6, abs=0.2)
-    # The first real duration report filled the empty one.
-    wait_until(lambda: Video.objects.get(pk=video.pk).duration == 6, timeout=10)
+    # A member's report is one vote (three confirmed members must agree), not the duration.
+    vote = wait_until(lambda: VideoDurationVote.objects.filter(video=video, user=member).first(), timeout=10)
+    assert vote.seconds == 6
+    assert Video.objects.get(pk=video.pk).duration is None
 
     page.evaluate("window.__wp.player.pause()")
     wait_js(page, "window.__wp.events.some((e) => e[0] === 'pause')")
@@ -175,6 +177,12 @@ def test_a_self_hosted_mp4_really_plays_and_reports_its_duration(page, live_serv
     assert seeking["from"] > 1.5
     assert page.evaluate("window.__wp.csp") == []
     screenshot(page, "videos-watch-mp4")
+
+    # A staff member previewing the video sets the unknown duration at once.
+    log_in(page, live_server, MemberFactory(is_staff=True))
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    wait_until(lambda: Video.objects.get(pk=video.pk).duration == 6, timeout=10)
 
 
 def test_a_deep_link_starts_the_mp4_at_that_time(page, live_server):
@@ -202,9 +210,10 @@ def test_an_hls_stream_plays_through_the_vendored_hls_js(page, live_server):
     screenshot(page, "videos-watch-hls")
 
 
-def test_a_missing_file_is_reported_unavailable_once(page, live_server):
+def test_a_missing_file_is_reported_as_a_playback_problem_once(page, live_server):
     prepare(page)
-    log_in(page, live_server, MemberFactory())
+    member = MemberFactory()
+    log_in(page, live_server, member)
     video = sample_video(external_id="/static/video/missing.mp4")
 
     page.goto(video.get_absolute_url())
@@ -212,8 +221,10 @@ def test_a_missing_file_is_reported_unavailable_once(page, live_server):
 
     page.wait_for_selector("[data-player-notice]:not([hidden])")
     assert "no longer available" in page.locator("[data-player-notice]").inner_text()
-    wait_until(lambda: Video.objects.get(pk=video.pk).is_unavailable, timeout=10)
-    assert Video.objects.get(pk=video.pk).unavailable_code == "4"
+    problem = wait_until(lambda: VideoPlaybackProblem.objects.filter(video=video, user=member).first(), timeout=10)
+    assert problem.code == "4"
+    # One member's player does not hide the video from everyone else.
+    assert Video.objects.get(pk=video.pk).is_unavailable is False
     screenshot(page, "videos-watch-missing-file")
 
 
