@@ -106,11 +106,15 @@ def test_an_anonymous_visitor_gets_the_admin_login(client):
 
 
 def test_the_video_list_shows_thumbnail_provider_duration_and_flags(staff_client):
-    VideoFactory(title="Listed", provider="youtube", external_id="dQw4w9WgXcQ", duration=635)
+    VideoFactory(
+        title="Listed", provider="youtube", external_id="dQw4w9WgXcQ", duration=635, card_image="thumbnails/cards/1-ab"
+    )
 
     html = staff_client.get("/admin/videos/video/").content.decode()
 
-    assert "https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" in html
+    # The card the server made from the provider's thumbnail, served by us; never hotlinked.
+    assert "/media/thumbnails/cards/1-ab-640.jpg" in html
+    assert "i.ytimg.com" not in html
     assert "10:35" in html
     assert "YouTube" in html
     for column in ("column-is_published", "column-members_only", "column-is_unavailable"):
