@@ -21,7 +21,16 @@ def resolving_to(monkeypatch: Any, address: str) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["127.0.0.1", "10.0.0.5", "172.16.1.1", "192.168.1.1", "169.254.169.254", "0.0.0.0", "224.0.0.1", "100.64.0.1"],
+    [
+        "127.0.0.1",
+        "10.0.0.5",
+        "172.16.1.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",  # noqa: S104 (an address refused, not bound)
+        "224.0.0.1",
+        "100.64.0.1",
+    ],
 )
 def test_private_loopback_link_local_and_reserved_addresses_are_refused(monkeypatch, settings, address):
     settings.VIDEO_FETCH_ALLOW_PRIVATE = False
