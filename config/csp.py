@@ -28,8 +28,9 @@ SELF = "'self'"
 PROVIDER_SCRIPT_ORIGINS = ("https://www.youtube.com", "https://player.vimeo.com", "https://fast.wistia.com")
 # Frames: privacy-enhanced YouTube, Vimeo's player, Wistia's iframe embed.
 PROVIDER_FRAME_ORIGINS = ("https://www.youtube-nocookie.com", "https://player.vimeo.com", "https://fast.wistia.net")
-# YouTube's default thumbnails (Vimeo and Wistia ones are uploaded, so served by us).
-PROVIDER_IMAGE_ORIGINS = ("https://i.ytimg.com",)
+# None: every thumbnail is uploaded by staff or downloaded by the server (videos/facts.py) and
+# served by us, so no provider learns who browses the catalogue.
+PROVIDER_IMAGE_ORIGINS: tuple[str, ...] = ()
 
 BASE_POLICY: dict[str, tuple[str, ...]] = {
     "default-src": (SELF,),

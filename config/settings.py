@@ -163,6 +163,26 @@ CACHES = {
 }
 REDIS_URL = env.redis_url
 
+# --- Video facts (videos/facts.py; every outbound fetch goes through videos/fetch.py)
+# Each provider's public oEmbed endpoint (tests point them at a stand-in server).
+VIDEO_OEMBED_ENDPOINTS = {
+    "youtube": "https://www.youtube.com/oembed",
+    "vimeo": "https://vimeo.com/api/oembed.json",
+    "wistia": "https://fast.wistia.com/oembed",
+}
+# Where oEmbed thumbnail_url values may point; the images are downloaded and served by us.
+VIDEO_THUMBNAIL_HOSTS: tuple[str, ...] = ("i.ytimg.com", "i.vimeocdn.com", "embed-ssl.wistia.com", "embed.wistia.com")
+# Never fetch private, loopback, link-local or reserved addresses (True only in settings_test).
+VIDEO_FETCH_ALLOW_PRIVATE = False
+# CA bundle for outbound TLS (fetches and ffprobe); empty: the system's.
+VIDEO_FETCH_CA_FILE = ""
+FFPROBE_BINARY = "ffprobe"
+FFMPEG_BINARY = "ffmpeg"
+# The beat job re-checks every published video this often; a member's playback-problem report
+# re-checks that one video at once, at most once per debounce window.
+VIDEO_AVAILABILITY_CHECK_SECONDS = 3600
+VIDEO_RECHECK_DEBOUNCE_SECONDS = 600
+
 # --- Celery (config/celery_app.py reads every CELERY_ setting)
 CELERY_BROKER_URL = env.redis_url
 CELERY_TASK_IGNORE_RESULT = True
@@ -190,11 +210,13 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = 400_000
 # consumes all of them (development, tests); production runs one worker per queue group
 # (Procfile, deploy/), scaled independently.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("watch"), Queue("rollups"), Queue("email"))
+CELERY_TASK_QUEUES = (Queue("celery"), Queue("watch"), Queue("rollups"), Queue("email"), Queue("background"))
 CELERY_TASK_ROUTES = {
     "analytics.watch_stream_drain": {"queue": "watch"},
     "analytics.rollups_*": {"queue": "rollups"},
     "accounts.email_send": {"queue": "email"},
+    # Video facts and availability checks (videos/tasks.py): outbound HTTP and ffprobe, seconds each.
+    "videos.*": {"queue": "background"},
 }
 # Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
@@ -207,6 +229,11 @@ CELERY_BEAT_SCHEDULE = {
     "watch-stream-drain": {"task": "analytics.watch_stream_drain", "schedule": 5.0},
     # Staff analytics rollups (analytics/rollups.py): at most ~60 s behind the raw events.
     "rollups-refresh": {"task": "analytics.rollups_refresh", "schedule": 15.0},
+    # The server re-checks that every published video still plays (videos/tasks.py).
+    "videos-availability-check": {
+        "task": "videos.video_availability_check_all",
+        "schedule": float(VIDEO_AVAILABILITY_CHECK_SECONDS),
+    },
 }
 
 # --- Auth (django-allauth, email only)

@@ -23,3 +23,12 @@ WHITENOISE_USE_FINDERS = True
 # Tests open many viewing sessions for one member within seconds (each test its own); the cap of
 # sessions sending at once is proven at its production value in tests/analytics/test_watch_integrity.py.
 WATCH_CONCURRENT_SESSIONS = 1000
+# The stand-in servers (tests/videos/standins.py) listen on 127.0.0.1; the production refusal of
+# private addresses is proven in tests/videos/test_fetch.py with this set back to False.
+VIDEO_FETCH_ALLOW_PRIVATE = True
+# A spawned worker learns the stand-in's origin and self-signed certificate from its environment.
+if os.environ.get("VIDEO_TEST_STANDIN_ORIGIN"):
+    _standin = os.environ["VIDEO_TEST_STANDIN_ORIGIN"]
+    VIDEO_OEMBED_ENDPOINTS = {p: f"{_standin}/oembed/{p}" for p in ("youtube", "vimeo", "wistia")}
+    VIDEO_THUMBNAIL_HOSTS = ("127.0.0.1",)
+VIDEO_FETCH_CA_FILE = os.environ.get("VIDEO_TEST_CA_FILE", "")

@@ -13,13 +13,16 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
+from django.utils.timesince import timesince
 
+from videos.facts import FactsError, FactsUnavailable, file_input_get, oembed_get
 from videos.models import Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL, parse_video_url
 from videos.selectors import video_playback_problem_count, video_playback_problem_count_annotate
 from videos.services import (
     video_available_set,
     video_duplicate_get,
+    video_facts_refresh_enqueue,
     video_publish_set,
     video_slug_make,
     video_unavailable_set,
@@ -60,6 +63,7 @@ class VideoAddForm(VideoModelForm):
             "slug",
             "description",
             "duration",
+            "start_seconds",
             "thumbnail",
             "position",
             "members_only",
@@ -70,6 +74,9 @@ class VideoAddForm(VideoModelForm):
         super().__init__(*args, **kwargs)
         self.fields["slug"].required = False
         self.fields["slug"].help_text = "Leave empty to make one from the title."
+        self.fields["title"].required = False
+        self.fields["title"].help_text = "Leave empty to use the title YouTube, Vimeo or Wistia gives."
+        self.fields["start_seconds"].help_text = "Leave empty to use the link's t= (if any)."
 
     def clean_url(self) -> str:
         url: str = self.cleaned_data["url"]
@@ -83,11 +90,37 @@ class VideoAddForm(VideoModelForm):
         self.instance.provider = source.provider
         self.instance.external_id = source.external_id
         self.instance.source_url = url.strip()[:500]
+        self._source_start = source.start
         return url
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        if "url" not in cleaned:
+            return cleaned
+        provider, external_id = self.instance.provider, self.instance.external_id
+        # Read at once what tells staff whether the link is right: the provider's title, or that
+        # the file is missing (the rest of the facts come from the background task after saving).
+        try:
+            if provider == Video.Provider.FILE:
+                file_input_get(url=external_id)
+            elif not cleaned.get("title"):
+                cleaned["title"] = oembed_get(provider=provider, external_id=external_id).title[:200]
+        except FactsUnavailable as exc:
+            self.add_error("url", f"{exc} (nothing was saved).")
+        except FactsError as exc:
+            if not cleaned.get("title"):
+                self.add_error("title", f"Enter a title: the provider's could not be read ({exc}).")
+        if not cleaned.get("title") and not self.has_error("title") and not self.has_error("url"):
+            self.add_error("title", "Enter a title: self-hosted files have none to read.")
+        if cleaned.get("start_seconds") is None and getattr(self, "_source_start", None):
+            cleaned["start_seconds"] = self._source_start
+        if not cleaned.get("slug") and cleaned.get("title"):
+            cleaned["slug"] = video_slug_make(title=cleaned["title"])
+        return cleaned
 
     def clean_slug(self) -> str:
         slug: str = self.cleaned_data.get("slug") or ""
-        return slug or video_slug_make(title=self.data.get("title", "") or "video")
+        return slug
 
 
 class UnavailableFilter(admin.SimpleListFilter):
@@ -116,6 +149,7 @@ class VideoAdmin(VideoModelAdmin):
         "members_only",
         "published_at",
         "is_unavailable",
+        "facts_state",
         "recent_problems",
         "analytics_link",
     )
@@ -133,6 +167,13 @@ class VideoAdmin(VideoModelAdmin):
         "is_unavailable",
         "unavailable_at",
         "unavailable_code",
+        "facts_state",
+        "author_name",
+        "width",
+        "height",
+        "video_codec",
+        "audio_codec",
+        "facts_checked_at",
         "created_at",
         "updated_at",
     )
@@ -141,7 +182,29 @@ class VideoAdmin(VideoModelAdmin):
         ("Source", {"fields": ("provider", "external_id", "source_url", "player_preview")}),
         (
             "Catalogue",
-            {"fields": ("duration", "thumbnail", "position", "is_published", "members_only", "published_at")},
+            {
+                "fields": (
+                    "duration",
+                    "start_seconds",
+                    "thumbnail",
+                    "position",
+                    "is_published",
+                    "members_only",
+                    "published_at",
+                )
+            },
+        ),
+        (
+            "Read by the server",
+            {
+                "fields": (
+                    "facts_state",
+                    "facts_checked_at",
+                    "author_name",
+                    ("width", "height"),
+                    ("video_codec", "audio_codec"),
+                )
+            },
         ),
         ("Availability", {"fields": ("recent_problems", "is_unavailable", "unavailable_at", "unavailable_code")}),
         ("History", {"classes": ("collapse",), "fields": ("created_at", "updated_at")}),
@@ -168,6 +231,16 @@ class VideoAdmin(VideoModelAdmin):
         if obj.is_published and obj.published_at is None:
             obj.published_at = timezone.now()
         super().save_model(request, obj, form, change)
+        # Duration, author, thumbnail cards and availability come from the host, off the request.
+        video_facts_refresh_enqueue(video_id=obj.pk)
+
+    @admin.display(description="Facts")
+    def facts_state(self, obj: Video) -> str:
+        if obj.facts_error:
+            return format_html('<strong class="wp-facts-error">Could not read: {}</strong>', obj.facts_error)
+        if obj.facts_checked_at is None:
+            return "Not read yet"
+        return format_html("Read {} ago", timesince(obj.facts_checked_at))
 
     @admin.display(description="Thumbnail")
     def thumbnail_tag(self, obj: Video) -> str:

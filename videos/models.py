@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.db.models.fields.files import FieldFile
@@ -41,9 +42,15 @@ class Video(models.Model):
     external_id = models.CharField(max_length=500)
     # What staff pasted, kept so they can see where an entry came from.
     source_url = models.URLField(max_length=500, blank=True)
-    # Seconds. Staff may set it (here, or by previewing the player); otherwise it is filled once
-    # when enough confirmed members' players agree on it (VideoDurationVote).
+    # Seconds. Read by the server (Vimeo/Wistia oEmbed, ffprobe for files: videos/facts.py) or set
+    # by staff (here, or by previewing the player); otherwise it is filled once enough confirmed
+    # members' players agree on it (VideoDurationVote; YouTube's oEmbed has no duration).
     duration = models.PositiveIntegerField(null=True, blank=True)
+    # Where playback starts unless the member resumes or a ?t= link says otherwise (pre-filled
+    # from the pasted URL's t=).
+    start_seconds = models.PositiveIntegerField(
+        null=True, blank=True, help_text="Seconds; the watch page starts here (a member's resume or ?t= wins)."
+    )
     # Uploaded by staff; without one, the provider's default image is used where there is one.
     # Checked by content and re-encoded with Pillow (videos/thumbnails.py); ImageField would only
     # check that Pillow can open it, and store the bytes as uploaded.
@@ -52,13 +59,27 @@ class Video(models.Model):
         blank=True,
         validators=[FileExtensionValidator(["jpg", "jpeg", "png", "webp"]), thumbnail_validate],
     )
+    # Catalogue card images made by the server from the provider's thumbnail or a poster frame
+    # (videos/services.py): "<stem>" names files "<stem>-320.webp", "-320.jpg", "-640.webp", "-640.jpg".
+    card_image = models.CharField(max_length=200, blank=True, editable=False)
+    # Facts the server read (videos/facts.py).
+    author_name = models.CharField(max_length=200, blank=True)
+    width = models.PositiveIntegerField(null=True, blank=True)
+    height = models.PositiveIntegerField(null=True, blank=True)
+    video_codec = models.CharField(max_length=32, blank=True)
+    audio_codec = models.CharField(max_length=32, blank=True)
+    # The last time the server read the facts, and why it could not (empty when it could).
+    facts_checked_at = models.DateTimeField(null=True, blank=True)
+    facts_error = models.CharField(max_length=300, blank=True)
     is_published = models.BooleanField(default=False)
     members_only = models.BooleanField(default=True)
     published_at = models.DateTimeField(null=True, blank=True)
     # Catalogue order: lower first; equal positions fall back to the newest first.
     position = models.PositiveIntegerField(default=0, help_text="Lower numbers come first in the catalogue.")
-    # Set by staff (admin actions) after checking; members' players only report problems
-    # (VideoPlaybackProblem), which the admin counts, so no viewer can hide a video from others.
+    # Set by the server's own check (oEmbed 401/403/404, a missing or unreadable file; a later
+    # success clears it) or by staff (admin actions, code "staff", which only staff clear).
+    # Members' players only report problems (VideoPlaybackProblem), which trigger a re-check, so
+    # no viewer can hide a video from others.
     is_unavailable = models.BooleanField(default=False)
     unavailable_at = models.DateTimeField(null=True, blank=True)
     unavailable_code = models.CharField(max_length=32, blank=True)
@@ -79,12 +100,27 @@ class Video(models.Model):
 
     @property
     def thumbnail_url(self) -> str | None:
+        """Staff's upload, else the card the server made; always served by us (no hotlinking)."""
         if self.thumbnail:
             return str(self.thumbnail.url)
-        if self.provider == self.Provider.YOUTUBE:
-            return f"https://i.ytimg.com/vi/{self.external_id}/hqdefault.jpg"
-        # Vimeo and Wistia thumbnails need an API call (oEmbed); staff upload one instead.
-        return None
+        return self.card_url(640, "jpg")
+
+    def card_url(self, width: int, ext: str) -> str | None:
+        if not self.card_image:
+            return None
+        return str(default_storage.url(f"{self.card_image}-{width}.{ext}"))
+
+    @property
+    def card_srcset_webp(self) -> str:
+        if self.thumbnail or not self.card_image:
+            return ""
+        return f"{self.card_url(320, 'webp')} 320w, {self.card_url(640, 'webp')} 640w"
+
+    @property
+    def card_srcset_jpg(self) -> str:
+        if self.thumbnail or not self.card_image:
+            return ""
+        return f"{self.card_url(320, 'jpg')} 320w, {self.card_url(640, 'jpg')} 640w"
 
     @property
     def embed_id(self) -> str:

@@ -22,18 +22,24 @@ def video_published_list() -> QuerySet[Video]:
     return Video.objects.filter(is_published=True)
 
 
+def video_member_visible_list() -> QuerySet[Video]:
+    """What members browse: published videos the server's check found playable (an unavailable
+    one keeps its watch page, with a notice, for old links)."""
+    return video_published_list().filter(is_unavailable=False)
+
+
 def video_catalogue_list(*, search: str = "") -> QuerySet[Video]:
-    """Published videos in catalogue order, optionally matching `search` in title or description."""
-    qs = video_published_list().order_by("position", "-published_at", "-id")
+    """Published, available videos in catalogue order, optionally matching `search` in title or description."""
+    qs = video_member_visible_list().order_by("position", "-published_at", "-id")
     for word in search.split()[:8]:
         qs = qs.filter(Q(title__icontains=word) | Q(description__icontains=word))
     return qs
 
 
 def playlist_catalogue_list() -> QuerySet[Playlist]:
-    """Published playlists, each annotated with `video_count` (its published videos)."""
+    """Published playlists, each annotated with `video_count` (its published, available videos)."""
     return Playlist.objects.filter(is_published=True).annotate(
-        video_count=Count("items", filter=Q(items__video__is_published=True))
+        video_count=Count("items", filter=Q(items__video__is_published=True, items__video__is_unavailable=False))
     )
 
 
@@ -42,8 +48,10 @@ def playlist_published_get(*, slug: str) -> Playlist | None:
 
 
 def playlist_video_list(*, playlist: Playlist) -> list[Video]:
-    """The playlist's published videos, in its order."""
-    items = PlaylistItem.objects.filter(playlist=playlist, video__is_published=True).select_related("video")
+    """The playlist's published, available videos, in its order."""
+    items = PlaylistItem.objects.filter(
+        playlist=playlist, video__is_published=True, video__is_unavailable=False
+    ).select_related("video")
     return [item.video for item in items.order_by("position", "id")]
 
 
@@ -149,6 +157,17 @@ def video_durations_get() -> dict[int, int | None]:
 
 def video_published_in_bulk(*, video_ids: list[int]) -> dict[int, Video]:
     return video_published_list().in_bulk(video_ids)
+
+
+def video_member_visible_in_bulk(*, video_ids: list[int]) -> dict[int, Video]:
+    """The given videos that members browse (published and available): "Continue watching" and
+    playlist progress skip the others."""
+    return video_member_visible_list().in_bulk(video_ids)
+
+
+def video_unavailable_published_list() -> QuerySet[Video]:
+    """Published videos the server (or staff) found unavailable, newest first (admin warning)."""
+    return video_published_list().filter(is_unavailable=True).order_by("-unavailable_at", "-id")
 
 
 def video_durations_in_bulk(*, video_ids: list[int]) -> dict[int, int | None]:

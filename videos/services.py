@@ -2,16 +2,29 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
 from collections.abc import Iterable
 
+from django.conf import settings
+from django.core.cache import cache
+from django.core.exceptions import ValidationError
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
 from accounts.models import User
 from accounts.selectors import member_is_confirmed
+from videos.facts import FactsError, FactsUnavailable, VideoFacts, card_images_make, video_facts_read
 from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
 from videos.providers import VideoSource
+
+logger = logging.getLogger(__name__)
+# Availability flags only staff set (admin action); the server's check never clears them.
+STAFF_CODE = "staff"
 
 # A player reporting more than this is wrong (or lying); no catalogue entry is 24 hours long.
 MAX_REPORTED_DURATION_SECONDS = 24 * 3600
@@ -149,10 +162,106 @@ def video_playback_problem_record(*, video: Video, user: User, code: str) -> boo
     _, created = VideoPlaybackProblem.objects.get_or_create(
         video_id=video.pk, user_id=user.pk, day=timezone.now().date(), defaults={"code": code[:32]}
     )
+    # The server checks for itself whether the video still plays (debounced per video).
+    video_recheck_request(video_id=video.pk)
     return created
 
 
-def video_unavailable_set(*, videos: Iterable[Video], code: str = "staff") -> int:
+def video_recheck_request(*, video_id: int) -> bool:
+    """Queue a server check of one video unless one was queued within VIDEO_RECHECK_DEBOUNCE_SECONDS;
+    True if queued. The key lives in the shared cache (Redis), so the window holds across processes."""
+    if not cache.add(f"videos:recheck:{video_id}", 1, timeout=settings.VIDEO_RECHECK_DEBOUNCE_SECONDS):
+        return False
+    video_facts_refresh_enqueue(video_id=video_id)
+    return True
+
+
+def video_facts_refresh_enqueue(*, video_id: int) -> None:
+    """Read the video's facts in the background once the current transaction commits."""
+    from videos.tasks import video_facts_refresh_task  # tasks import this module
+
+    transaction.on_commit(lambda: video_facts_refresh_task.delay(video_id))
+
+
+def video_facts_refresh(*, video_id: int, with_image: bool | None = None) -> Video | None:
+    """Read what the host says about the video and store it; the updated video (None if deleted).
+
+    - facts read: duration filled when unknown (staff's value is kept), author, dimensions,
+      codecs, card images made (when `with_image`, default: when there are none yet), any
+      server-set unavailability cleared, `facts_error` emptied;
+    - the host says it is gone (FactsUnavailable): the video is flagged unavailable with the code;
+    - not read this time (FactsError): only `facts_error` says why; availability is unchanged.
+    """
+    video = Video.objects.filter(pk=video_id).first()
+    if video is None:
+        return None
+    if with_image is None:
+        with_image = not video.card_image and not video.thumbnail
+    now = timezone.now()
+    try:
+        facts = video_facts_read(provider=video.provider, external_id=video.external_id, with_image=with_image)
+    except FactsUnavailable as exc:
+        Video.objects.filter(pk=video.pk).update(facts_checked_at=now, facts_error=str(exc)[:300])
+        Video.objects.filter(pk=video.pk, is_unavailable=False).update(
+            is_unavailable=True, unavailable_at=now, unavailable_code=exc.code[:32]
+        )
+        video.refresh_from_db()
+        return video
+    except FactsError as exc:
+        Video.objects.filter(pk=video.pk).update(facts_checked_at=now, facts_error=str(exc)[:300])
+        video.refresh_from_db()
+        return video
+    _video_facts_store(video=video, facts=facts, now=now)
+    video.refresh_from_db()
+    return video
+
+
+def _video_facts_store(*, video: Video, facts: VideoFacts, now: object) -> None:
+    changes: dict[str, object] = {"facts_checked_at": now, "facts_error": facts.image_error[:300]}
+    if facts.author_name:
+        changes["author_name"] = facts.author_name[:200]
+    for name in ("width", "height"):
+        if getattr(facts, name) is not None:
+            changes[name] = getattr(facts, name)
+    if facts.video_codec:
+        changes["video_codec"] = facts.video_codec
+        changes["audio_codec"] = facts.audio_codec
+    if facts.image is not None:
+        try:
+            changes["card_image"] = _card_images_store(video_id=video.pk, image=facts.image)
+        except ValidationError as exc:
+            changes["facts_error"] = f"Thumbnail: {' '.join(exc.messages)}"[:300]
+    Video.objects.filter(pk=video.pk).update(**changes)
+    if facts.duration is not None:
+        _video_duration_fill(video_id=video.pk, seconds=facts.duration)
+    # A success clears what the server's own check set; a staff flag stays until staff clear it.
+    Video.objects.filter(pk=video.pk, is_unavailable=True).exclude(unavailable_code=STAFF_CODE).update(
+        is_unavailable=False, unavailable_at=None, unavailable_code=""
+    )
+
+
+def _card_images_store(*, video_id: int, image: bytes) -> str:
+    """Store the card files under MEDIA_ROOT/thumbnails/cards/ and return their stem.
+
+    A new random stem each time, so browsers and caches never show a stale card under an old URL."""
+    cards = card_images_make(image=image)
+    stem = f"thumbnails/cards/{video_id}-{uuid.uuid4().hex[:12]}"
+    for suffix, data in cards.items():
+        default_storage.save(f"{stem}-{suffix}", ContentFile(data))
+    return stem
+
+
+def video_availability_check_all() -> int:
+    """Queue a server check of every published video; how many were queued."""
+    from videos.tasks import video_facts_refresh_task  # tasks import this module
+
+    ids = list(Video.objects.filter(is_published=True).order_by("pk").values_list("pk", flat=True))
+    for video_id in ids:
+        video_facts_refresh_task.delay(video_id)
+    return len(ids)
+
+
+def video_unavailable_set(*, videos: Iterable[Video], code: str = STAFF_CODE) -> int:
     """Staff checked the selected videos and they no longer play; already-flagged ones keep their date."""
     return Video.objects.filter(pk__in=[v.pk for v in videos], is_unavailable=False).update(
         is_unavailable=True, unavailable_at=timezone.now(), unavailable_code=code[:32]

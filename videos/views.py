@@ -53,7 +53,15 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
         # 403 with a page that says what to do next, not a bare redirect to the login form.
         return render(request, "videos/gate.html", {"video": video, "access": result.access.value}, status=403)
 
+    if video.is_unavailable and not request.user.is_staff:
+        # An old link to a video the server found gone: a sentence, no player (nothing would play).
+        return render(request, "videos/unavailable.html", {"video": video}, status=410)
+
+    # A ?t= deep link wins; otherwise the video's default start (from the pasted URL or staff).
+    # A member's saved position is offered on top of either by the tracker's resume prompt.
     start = parse_timestamp(request.GET.get("t"))
+    if start is None:
+        start = video.start_seconds or None
     if start is not None and video.duration is not None and start >= video.duration:
         start = None
     context: dict[str, object] = {"video": video, "start": start}

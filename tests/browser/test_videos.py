@@ -3,16 +3,22 @@
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
 import pytest
+from django.conf import settings
+from django.core.cache import cache
 from django.templatetags.static import static
 from django.test import Client
 
 from tests.conftest import ROOT, screenshot, wait_until
 from tests.factories import MemberFactory, PlaylistFactory, PlaylistItemFactory, VideoFactory
-from videos.models import Video
+from tests.videos.standins import StandIn, youtube_answer
+from tests.videos.standins import standin_fixture as standin_fixture  # the `standin` fixture
+from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
+from videos.services import video_facts_refresh
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -83,11 +89,26 @@ def serve_with_ranges(route) -> None:
     )
 
 
+def serve_media(route) -> None:
+    """MEDIA as the production web server serves it (Django serves it only with DEBUG on)."""
+    name = unquote(urlsplit(route.request.url).path).removeprefix("/media/")
+    path = Path(settings.MEDIA_ROOT) / name
+    if ".." in name or not path.is_file():
+        route.fulfill(status=404, body="")
+        return
+    kind = {".webp": "image/webp", ".jpg": "image/jpeg", ".png": "image/png"}.get(
+        path.suffix, "application/octet-stream"
+    )
+    route.fulfill(status=200, body=path.read_bytes(), headers={"Content-Type": kind})
+
+
 def prepare(page) -> None:
-    """Record player events, and stand in for YouTube's thumbnail host (no internet here)."""
+    """Record player events; serve the sample clips with Range support and MEDIA (the cards)."""
     page.add_init_script(RECORD_PLAYER_EVENTS)
-    page.route("https://i.ytimg.com/**", lambda route: route.fulfill(content_type="image/svg+xml", body=THUMBNAIL_SVG))
+    # Nothing may be loaded from YouTube's image host any more: fail loudly if a template hotlinks.
+    page.route("https://i.ytimg.com/**", lambda route: route.fulfill(status=599, body="hotlinked"))
     page.route(re.compile(r".*/static/video/.*\.(mp4|webm)$"), serve_with_ranges)
+    page.route(re.compile(r".*/media/.*"), serve_media)
 
 
 def wait_js(page, expression: str, *, timeout: float = 15) -> object:
@@ -116,9 +137,10 @@ def sample_video(**kwargs) -> Any:
     return VideoFactory(**{**defaults, **kwargs})
 
 
-def test_the_catalogue_shows_cards_playlists_and_search(page, live_server):
+def test_the_catalogue_shows_cards_playlists_and_search(page, live_server, standin: StandIn, settings, tmp_path):
     prepare(page)
-    VideoFactory(
+    settings.MEDIA_ROOT = tmp_path / "media"
+    bunny_video = VideoFactory(
         title="Big Buck Bunny",
         provider="youtube",
         external_id="aqz-KE-bpKQ",
@@ -126,6 +148,9 @@ def test_the_catalogue_shows_cards_playlists_and_search(page, live_server):
         members_only=False,
         description="A giant rabbit.",
     )
+    # The server downloads the thumbnail oEmbed names and makes the cards (no hotlinking).
+    standin.oembed["https://www.youtube.com/watch?v=aqz-KE-bpKQ"] = youtube_answer(standin)
+    assert video_facts_refresh(video_id=bunny_video.pk) is not None
     VideoFactory(title="The Vimeo player", provider="vimeo", external_id="76979871", duration=62)
     VideoFactory(title="Wistia demo", provider="wistia", external_id="e4a27b971d", duration=None)
     mp4 = sample_video(duration=6)
@@ -140,8 +165,9 @@ def test_the_catalogue_shows_cards_playlists_and_search(page, live_server):
     assert page.locator(".playlist-chip__count").inner_text() == "1 video"
     bunny = page.locator(".video-card", has_text="Big Buck Bunny")
     assert bunny.locator(".video-card__duration").inner_text() == "10:35"
-    # The YouTube default thumbnail actually rendered (from the stand-in image host).
-    assert page.evaluate("document.querySelector('.video-card img').naturalWidth") > 0
+    # The card made by the server rendered, from our own MEDIA (WebP, 320 or 640 px wide).
+    assert page.evaluate("document.querySelector('.video-card img').naturalWidth") in (320, 640)
+    assert "/media/thumbnails/cards/" in page.evaluate("document.querySelector('.video-card img').currentSrc")
     screenshot(page, "videos-catalogue")
 
     page.get_by_label("Search videos").fill("rabbit")
@@ -172,8 +198,12 @@ def test_a_self_hosted_mp4_really_plays_and_reports_its_duration(page, live_serv
     assert "play" in names
     assert names.count("timeupdate") >= 4
     assert page.evaluate("window.__wp.player.duration()") == pytest.approx(6, abs=0.2)
-    # The first real duration report filled the empty one.
-    wait_until(lambda: Video.objects.get(pk=video.pk).duration == 6, timeout=10)
+    # A member's report is one vote (three confirmed members must agree), not the duration.
+    vote = wait_until(
+        lambda: VideoDurationVote.objects.filter(video_id=video.pk, user_id=member.pk).first(), timeout=10
+    )
+    assert vote.seconds == 6
+    assert Video.objects.get(pk=video.pk).duration is None
 
     page.evaluate("window.__wp.player.pause()")
     wait_js(page, "window.__wp.events.some((e) => e[0] === 'pause')")
@@ -184,6 +214,12 @@ def test_a_self_hosted_mp4_really_plays_and_reports_its_duration(page, live_serv
     assert seeking["from"] > 1.5
     assert page.evaluate("window.__wp.csp") == []
     screenshot(page, "videos-watch-mp4")
+
+    # A staff member previewing the video sets the unknown duration at once.
+    log_in(page, live_server, MemberFactory(is_staff=True))
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    wait_until(lambda: Video.objects.get(pk=video.pk).duration == 6, timeout=10)
 
 
 def test_a_deep_link_starts_the_mp4_at_that_time(page, live_server):
@@ -211,9 +247,10 @@ def test_an_hls_stream_plays_through_the_vendored_hls_js(page, live_server):
     screenshot(page, "videos-watch-hls")
 
 
-def test_a_missing_file_is_reported_unavailable_once(page, live_server):
+def test_a_missing_file_is_reported_as_a_playback_problem_once(page, live_server):
     prepare(page)
-    log_in(page, live_server, MemberFactory())
+    member = MemberFactory()
+    log_in(page, live_server, member)
     video = sample_video(external_id="/static/video/missing.mp4")
 
     page.goto(video.get_absolute_url())
@@ -221,9 +258,23 @@ def test_a_missing_file_is_reported_unavailable_once(page, live_server):
 
     page.wait_for_selector("[data-player-notice]:not([hidden])")
     assert "no longer available" in page.locator("[data-player-notice]").inner_text()
-    wait_until(lambda: Video.objects.get(pk=video.pk).is_unavailable, timeout=10)
-    assert Video.objects.get(pk=video.pk).unavailable_code == "4"
+    problem = wait_until(
+        lambda: VideoPlaybackProblem.objects.filter(video_id=video.pk, user_id=member.pk).first(), timeout=10
+    )
+    assert problem.code == "4"
+    # One member's player does not hide the video from everyone else: it asks the server to check.
+    assert Video.objects.get(pk=video.pk).is_unavailable is False
+    assert cache.get(f"videos:recheck:{video.pk}") == 1
     screenshot(page, "videos-watch-missing-file")
+
+    # The server's check (the queued task's work, run here) finds the file missing.
+    checked = video_facts_refresh(video_id=video.pk)
+    assert checked is not None
+    assert checked.unavailable_code == "file-404"
+    page.reload()
+    assert "no longer available from its host" in page.locator("[data-video-unavailable]").inner_text()
+    assert page.locator("[data-watchpoint-player]").count() == 0
+    screenshot(page, "videos-watch-missing-file-notice")
 
 
 def test_a_playlist_plays_on_into_the_next_video(page, live_server):

@@ -106,11 +106,15 @@ def test_an_anonymous_visitor_gets_the_admin_login(client):
 
 
 def test_the_video_list_shows_thumbnail_provider_duration_and_flags(staff_client):
-    VideoFactory(title="Listed", provider="youtube", external_id="dQw4w9WgXcQ", duration=635)
+    VideoFactory(
+        title="Listed", provider="youtube", external_id="dQw4w9WgXcQ", duration=635, card_image="thumbnails/cards/1-ab"
+    )
 
     html = staff_client.get("/admin/videos/video/").content.decode()
 
-    assert "https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" in html
+    # The card the server made from the provider's thumbnail, served by us; never hotlinked.
+    assert "/media/thumbnails/cards/1-ab-640.jpg" in html
+    assert "i.ytimg.com" not in html
     assert "10:35" in html
     assert "YouTube" in html
     for column in ("column-is_published", "column-members_only", "column-is_unavailable"):
@@ -299,3 +303,77 @@ def test_a_jpeg_thumbnail_loses_its_exif_and_trailing_bytes_and_keeps_its_format
     reopened = Image.open(io.BytesIO(stored))
     assert reopened.format == "JPEG"
     assert not reopened.getexif()
+
+
+# --- Facts read by the server (tests/videos/test_facts.py has the reads themselves) ---------------
+
+from tests.videos.standins import StandIn, vimeo_answer  # noqa: E402
+from tests.videos.standins import standin_fixture as standin_fixture  # noqa: E402  (the `standin` fixture)
+
+
+def test_an_empty_title_is_filled_from_oembed_and_the_facts_are_queued(
+    staff_client, standin: StandIn, monkeypatch, django_capture_on_commit_callbacks
+):
+    from videos import tasks
+
+    queued: list[int] = []
+    monkeypatch.setattr(tasks.video_facts_refresh_task, "delay", queued.append)
+    standin.oembed["https://vimeo.com/76979871"] = vimeo_answer(standin, title="From Vimeo")
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(ADD_URL, add_form("https://vimeo.com/76979871?t=1m5s", title=""))
+
+    assert response.status_code == 302, response.content.decode()[:2000]
+    video = Video.objects.get(external_id="76979871")
+    assert (video.title, video.slug) == ("From Vimeo", "from-vimeo")
+    # The link's t= becomes the default start.
+    assert video.start_seconds == 65
+    assert queued == [video.pk]
+
+
+def test_an_empty_title_without_an_oembed_answer_is_a_clear_error(staff_client, standin: StandIn):
+    standin.oembed["https://vimeo.com/76979871"] = 503
+
+    response = staff_client.post(ADD_URL, add_form("https://vimeo.com/76979871", title=""))
+
+    assert response.status_code == 200
+    assert "Enter a title: the provider&#x27;s could not be read" in response.content.decode()
+    assert not Video.objects.exists()
+
+
+def test_a_file_url_that_404s_is_refused_at_once(staff_client, standin: StandIn):
+    response = staff_client.post(ADD_URL, add_form(standin.url("/media/missing.mp4"), title="Missing"))
+
+    assert response.status_code == 200
+    assert "The file answered 404: check the link. (nothing was saved)" in response.content.decode()
+    assert not Video.objects.exists()
+
+
+def test_the_change_page_and_list_say_why_the_facts_could_not_be_read(staff_client):
+    video = VideoFactory(title="Broken", facts_error="oEmbed: vimeo.com did not answer within 10 s.")
+
+    change = staff_client.get(f"/admin/videos/video/{video.pk}/change/").content.decode()
+    listing = staff_client.get("/admin/videos/video/").content.decode()
+
+    for html in (change, listing):
+        assert "Could not read: oEmbed: vimeo.com did not answer within 10 s." in html
+
+
+def test_the_admin_index_lists_unavailable_published_videos(staff_client):
+    VideoFactory(title="Dead link", is_unavailable=True, unavailable_code="oembed-404")
+    VideoFactory(title="Dead draft", is_unavailable=True, is_published=False)
+    VideoFactory(title="Fine video")
+
+    html = staff_client.get("/admin/").content.decode()
+
+    assert "Unavailable videos" in html
+    assert "Dead link" in html
+    assert "oembed-404" in html
+    assert "Dead draft" not in html
+    assert "Fine video" not in html
+
+
+def test_the_admin_index_has_no_warning_when_all_play(staff_client):
+    VideoFactory()
+
+    assert "Unavailable videos" not in staff_client.get("/admin/").content.decode()

@@ -18,14 +18,19 @@ pytestmark = pytest.mark.django_db
 
 
 def test_the_catalogue_shows_published_videos_as_cards_with_thumbnail_and_duration(client):
-    VideoFactory(title="Shown", provider="youtube", external_id="dQw4w9WgXcQ", duration=635)
+    VideoFactory(
+        title="Shown", provider="youtube", external_id="dQw4w9WgXcQ", duration=635, card_image="thumbnails/cards/1-ab"
+    )
     VideoFactory(title="Hidden draft", is_published=False)
 
     html = client.get(reverse("videos:catalogue")).content.decode()
 
     assert "Shown" in html
     assert "Hidden draft" not in html
-    assert "https://i.ytimg.com/vi/dQw4w9WgXcQ/hqdefault.jpg" in html
+    # Card sizes made by the server (WebP first, JPEG fallback), served from MEDIA, not hotlinked.
+    assert "/media/thumbnails/cards/1-ab-320.webp 320w, /media/thumbnails/cards/1-ab-640.webp 640w" in html
+    assert 'src="/media/thumbnails/cards/1-ab-640.jpg"' in html
+    assert "i.ytimg.com" not in html
     assert "10:35" in html
 
 

@@ -16,7 +16,8 @@ EXPECTED = (
     "default-src 'self'; "
     "script-src 'self' https://www.youtube.com https://player.vimeo.com https://fast.wistia.com; "
     "frame-src https://www.youtube-nocookie.com https://player.vimeo.com https://fast.wistia.net; "
-    "img-src 'self' data: https://i.ytimg.com; "
+    # No provider image host: thumbnails are uploaded or downloaded by the server (videos/facts.py).
+    "img-src 'self' data:; "
     "media-src 'self' blob:; "
     "connect-src 'self'; "
     "worker-src 'self' blob:; "

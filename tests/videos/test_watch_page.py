@@ -169,3 +169,34 @@ def test_the_last_video_of_a_playlist_has_no_next(client):
 
     assert 'data-next-url=""' in html
     assert "Last video of the playlist" in html
+
+
+@pytest.mark.parametrize(("query", "start"), [("", "65"), ("?t=10", "10")])
+def test_the_videos_default_start_applies_unless_a_deep_link_says_otherwise(client, query, start):
+    video = VideoFactory(members_only=False, duration=600, start_seconds=65)
+
+    html = client.get(video.get_absolute_url() + query).content.decode()
+
+    assert f'data-start="{start}"' in html
+
+
+def test_a_member_following_an_old_link_to_an_unavailable_video_gets_a_notice_not_a_player(client, confirmed):
+    video = VideoFactory(title="Gone now", is_unavailable=True, unavailable_code="oembed-404")
+    client.force_login(confirmed)
+
+    response = client.get(video.get_absolute_url())
+
+    assert response.status_code == 410
+    html = response.content.decode()
+    assert "This video is no longer available from its host" in html
+    assert "data-watchpoint-player" not in html
+
+
+def test_staff_still_see_the_player_of_an_unavailable_video_with_a_warning(client, staff):
+    video = VideoFactory(is_unavailable=True, unavailable_code="file-404", facts_error="The file answered 404.")
+    client.force_login(staff)
+
+    html = client.get(video.get_absolute_url()).content.decode()
+
+    assert "data-watchpoint-player" in html
+    assert "Unavailable (file-404: The file answered 404.)" in html

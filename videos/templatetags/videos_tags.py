@@ -13,3 +13,12 @@ def clock(seconds: int | None) -> str:
     hours, rest = divmod(int(seconds), 3600)
     minutes, secs = divmod(rest, 60)
     return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+@register.inclusion_tag("admin/videos/_unavailable_warning.html")
+def unavailable_videos_warning() -> dict[str, object]:
+    """The admin index's list of published videos members can no longer watch."""
+    from videos.selectors import video_unavailable_published_list
+
+    videos = list(video_unavailable_published_list()[:20])
+    return {"videos": videos}

@@ -1,0 +1,117 @@
+"""The one outbound fetch (videos/fetch.py) refuses what would let a URL reach our own network."""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import pytest
+
+from tests.videos.standins import StandIn
+from tests.videos.standins import standin_fixture as standin_fixture  # the `standin` fixture
+from videos.fetch import FetchError, url_fetch, url_host_check
+
+
+def resolving_to(monkeypatch: Any, address: str) -> None:
+    def fake(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "127.0.0.1",
+        "10.0.0.5",
+        "172.16.1.1",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",  # noqa: S104 (an address refused, not bound)
+        "224.0.0.1",
+        "100.64.0.1",
+    ],
+)
+def test_private_loopback_link_local_and_reserved_addresses_are_refused(monkeypatch, settings, address):
+    settings.VIDEO_FETCH_ALLOW_PRIVATE = False
+    resolving_to(monkeypatch, address)
+
+    with pytest.raises(FetchError, match="private or reserved"):
+        url_host_check("https://cdn.example.com/a.mp4", allowed_hosts={"cdn.example.com"})
+
+
+def test_an_ipv4_mapped_ipv6_loopback_is_refused(monkeypatch, settings):
+    settings.VIDEO_FETCH_ALLOW_PRIVATE = False
+
+    def fake(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        return [(socket.AF_INET6, socket.SOCK_STREAM, 6, "", ("::ffff:127.0.0.1", port, 0, 0))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", fake)
+    with pytest.raises(FetchError, match="private or reserved"):
+        url_host_check("https://cdn.example.com/a.mp4", allowed_hosts={"cdn.example.com"})
+
+
+def test_a_public_address_passes(monkeypatch, settings):
+    settings.VIDEO_FETCH_ALLOW_PRIVATE = False
+    resolving_to(monkeypatch, "93.184.215.14")
+
+    target = url_host_check("https://cdn.example.com/a.mp4", allowed_hosts={"cdn.example.com"})
+
+    assert (target.host, target.port, target.address) == ("cdn.example.com", 443, "93.184.215.14")
+
+
+@pytest.mark.parametrize(
+    ("url", "message"),
+    [
+        ("http://cdn.example.com/a.mp4", "Only https"),
+        ("https://user:pw@cdn.example.com/a.mp4", "user name or password"),
+        ("https://other.example.com/a.mp4", "not a host we fetch from"),
+        ("file:///etc/passwd", "Only https"),
+    ],
+)
+def test_only_https_credential_free_allow_listed_hosts_are_fetched(url, message):
+    with pytest.raises(FetchError, match=message):
+        url_host_check(url, allowed_hosts={"cdn.example.com"})
+
+
+def test_the_real_stand_in_is_refused_without_the_test_setting(standin: StandIn, settings):
+    settings.VIDEO_FETCH_ALLOW_PRIVATE = False
+    standin.files["/a.jpg"] = b"x"
+
+    with pytest.raises(FetchError, match="private or reserved"):
+        url_fetch(standin.url("/a.jpg"), allowed_hosts={"127.0.0.1"}, max_bytes=10)
+    assert standin.requests == []
+
+
+def test_redirects_are_followed_and_each_hop_is_checked(standin: StandIn):
+    standin.files["/final.jpg"] = b"image"
+    standin.redirects["/r1"] = "/final.jpg"
+    standin.redirects["/elsewhere"] = "https://localhost:1/secret"
+
+    assert url_fetch(standin.url("/r1"), allowed_hosts={"127.0.0.1"}, max_bytes=100).body == b"image"
+    with pytest.raises(FetchError, match="localhost is not a host we fetch from"):
+        url_fetch(standin.url("/elsewhere"), allowed_hosts={"127.0.0.1"}, max_bytes=100)
+
+
+def test_at_most_three_redirects(standin: StandIn):
+    for i in range(5):
+        standin.redirects[f"/r{i}"] = f"/r{i + 1}"
+
+    with pytest.raises(FetchError, match="More than 3 redirects"):
+        url_fetch(standin.url("/r0"), allowed_hosts={"127.0.0.1"}, max_bytes=100)
+    assert standin.count("/r") == 4
+
+
+def test_a_body_over_the_cap_is_refused(standin: StandIn):
+    standin.files["/big.jpg"] = b"x" * 70_000
+
+    with pytest.raises(FetchError, match="larger than 64 KB"):
+        url_fetch(standin.url("/big.jpg"), allowed_hosts={"127.0.0.1"}, max_bytes=64 * 1024)
+
+
+def test_a_certificate_we_do_not_trust_is_refused(standin: StandIn, settings):
+    settings.VIDEO_FETCH_CA_FILE = ""
+    standin.files["/a.jpg"] = b"x"
+
+    with pytest.raises(FetchError, match="valid certificate"):
+        url_fetch(standin.url("/a.jpg"), allowed_hosts={"127.0.0.1"}, max_bytes=10)
