@@ -155,10 +155,6 @@ def video_durations_get() -> dict[int, int | None]:
     return dict(video_published_list().values_list("pk", "duration"))
 
 
-def video_published_in_bulk(*, video_ids: list[int]) -> dict[int, Video]:
-    return video_published_list().in_bulk(video_ids)
-
-
 def video_member_visible_in_bulk(*, video_ids: list[int]) -> dict[int, Video]:
     """The given videos that members browse (published and available): "Continue watching" and
     playlist progress skip the others."""

@@ -21,7 +21,7 @@ from analytics.selectors import (
     video_progress_map,
 )
 from analytics.services import viewing_session_start
-from videos.selectors import video_durations_get, video_published_in_bulk
+from videos.selectors import video_durations_get, video_member_visible_in_bulk
 
 register = template.Library()
 logger = logging.getLogger(__name__)
@@ -102,7 +102,8 @@ def continue_watching_row(context: dict[str, Any]) -> dict[str, Any]:
     if request is None or not request.user.is_authenticated:
         return {"items": [], "request": request}
     rows = continue_watching_from(progress=member_progress(request))
-    videos = video_published_in_bulk(video_ids=[p.video_id for p in rows])
+    # Unavailable videos leave the row (the server's availability check decides).
+    videos = video_member_visible_in_bulk(video_ids=[p.video_id for p in rows])
     items = [(videos[p.video_id], p) for p in rows if p.video_id in videos]
     return {"items": items, "request": request, "csrf_token": context.get("csrf_token")}
 

@@ -14,6 +14,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from analytics.stream import stream_client
+from tests.analytics.helpers import signed
 from tests.factories import MemberFactory, VideoFactory
 from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
 from videos.selectors import video_playback_problem_count, video_watchable_cache_clear
@@ -60,13 +61,16 @@ def test_one_members_duration_report_is_a_vote_and_leaves_the_video_and_others_b
     stream.flushdb()
     try:
         video_watchable_cache_clear()
-        client.force_login(MemberFactory.create())
+        other = MemberFactory.create()
+        client.force_login(other)
         batch = {
             "video_id": video.pk,
             "session_id": str(uuid.uuid4()),
             "events": [{"position": 300, "client_ts": int(time.time() * 1000), "rate": 1.0}],
         }
-        assert client.post("/api/watch/", batch, content_type="application/json").status_code == 202
+        # With its page's viewing-session token, as the tracker sends it.
+        response = client.post("/api/watch/", signed(batch, other.pk), content_type="application/json")
+        assert response.status_code == 202
     finally:
         stream.flushdb()
 
