@@ -118,7 +118,7 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         # Beat's own state file: var/celerybeat-schedule belongs to `make run` (bin/run).
         "BEAT_SCHEDULE_FILE": str(tmp_path / "celerybeat-schedule"),
         # /healthz shows queue depths to operators only (staff or this bearer token).
-        "METRICS_TOKEN": "procfile-test-token",
+        "METRICS_TOKEN": "procfile-test-token-0123456789abcdef",
     }
     assert run_in_production(sys.executable, "manage.py", "migrate", "-v", "0", env=env).returncode == 0
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_", "WEB_"))}
@@ -137,7 +137,7 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         def health() -> dict | None:
             try:
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/healthz", headers={"Authorization": "Bearer procfile-test-token"}
+                    f"http://127.0.0.1:{port}/healthz", headers={"Authorization": "Bearer procfile-test-token-0123456789abcdef"}
                 )
                 with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (local http URL)
                     return json.loads(response.read())
