@@ -180,6 +180,37 @@ class VideoMember(DjangoCassandraModel):
         get_pk_field = "video_id"
 
 
+class VideoDayMember(DjangoCassandraModel):
+    """Per video and UTC day, each member's coverage that day as a bitmap: exact figures for a range.
+
+    Partition ((video_id, day)), clustering (user_id): one row per member who watched the video that
+    day (≤ the day's sessions), each `coverage` a bitmap of at most duration bits (bit s set: second
+    s watched that day; a 3-hour video: 1.4 KB, a 10-minute one: 75 B). The staff page ORs a
+    member's bitmaps over the days of any selected range: exact distinct members, completions and
+    the retention curve for that range, reading one partition per day of the range (≤ 400 days,
+    concurrently) and never raw events. `seconds` is the popcount. Written whole by the rollup day
+    recomputation (partition deleted at read time - 1 µs, rows written at read time, like
+    top_videos), so members erased since drop out; an erasure re-keys the member's row to their
+    anonymous id itself (analytics.services.member_watch_data_erase). Raw-event TTL; one-day TWCS.
+    """
+
+    __table_name__ = "video_day_members"
+    __options__: ClassVar[dict[str, object]] = {
+        "default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS,
+        "compaction": _DAILY_TWCS,
+        "gc_grace_seconds": 86400,
+    }
+
+    video_id = columns.BigInt(partition_key=True)
+    day = columns.Date(partition_key=True)
+    user_id = columns.BigInt(primary_key=True)
+    coverage = columns.Blob()
+    seconds = columns.Integer()
+
+    class Meta:
+        get_pk_field = "video_id"
+
+
 class VideoRollup(DjangoCassandraModel):
     """A video's figures per UTC day (clustering rows) and all time (static columns).
 
