@@ -110,8 +110,9 @@ class VideoSession(DjangoCassandraModel):
     Partition ((video_id, day)): one row per viewing session of that video that day (a session is one
     page load), so its size is the video's sessions per day; at ~600 seconds a session, 10,000
     sessions a day is ~25 MB, the bound to watch (the next step past that is a shard in the key).
-    Clustering (user_id, session_id): a member's rows are one slice, deletable by prefix. `seconds`
-    grows by set union (idempotent). TTL and one-day TWCS as the raw events.
+    Clustering (user_id, session_id): a member's rows are one slice, deletable by prefix (erasure
+    moves it to the member's anonymous id and fresh session ids first). `seconds` grows by set union
+    (idempotent). TTL and one-day TWCS as the raw events.
     """
 
     __table_name__ = "video_sessions"
@@ -163,8 +164,9 @@ class VideoMember(DjangoCassandraModel):
     Partition ((video_id, shard)), shard = user_id % VIDEO_MEMBER_SHARDS; clustering (user_id). A
     partition holds 1/8 of the video's members, each row at most the video's duration in set cells
     (10,000 members x 300 covered seconds: ~375,000 cells, ~5 MB per shard). Written by the ingestion
-    path in the same execution as video_sessions; `seconds` grows by set union (idempotent). Deleted
-    per member by member_watch_data_erase. Same TTL as raw events, so all-time means "within raw-event
+    path in the same execution as video_sessions; `seconds` grows by set union (idempotent). An
+    erased member's row is re-keyed to their anonymous id (same shard, same partition, one batch) by
+    member_watch_data_erase, so all-time figures stay. Same TTL as raw events, so all-time means "within raw-event
     retention", which is what a rebuild from raw events can reproduce.
     """
 
