@@ -18,8 +18,22 @@ from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
 
 from analytics.charts import clock, daily_chart, retention_chart, sparkline
-from analytics.selectors import VideoAnalytics, analytics_dashboard_get, video_analytics_get
-from videos.selectors import video_staff_get, video_titles_in_bulk
+from analytics.rollups import VIEW_SECONDS
+from analytics.selectors import (
+    COMPLETION_SHARE,
+    RetentionCurve,
+    VideoAnalytics,
+    analytics_dashboard_get,
+    playlist_funnel_get,
+    video_analytics_get,
+)
+from videos.selectors import (
+    playlist_catalogue_list,
+    playlist_video_list,
+    video_durations_in_bulk,
+    video_staff_get,
+    video_titles_in_bulk,
+)
 
 RANGES = (("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("custom", "Custom"))
 MAX_RANGE_DAYS = 400
@@ -74,8 +88,53 @@ def _duration(value: float | None) -> str:
     return "—" if value is None else clock(value)
 
 
-def _hours(seconds: int) -> str:
-    return f"{seconds / 3600:,.1f} h"
+def watch_time(seconds: float) -> str:
+    """Watch time as h:mm:ss, hours unbounded (0:00:42, 1:02:03, 1234:05:06)."""
+    hours, rest = divmod(round(seconds), 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours:,}:{minutes:02d}:{secs:02d}"
+
+
+# What each figure means, shown on the pages: the rules of analytics.rollups (is_view, is_complete).
+DEFINITIONS = (
+    (
+        "View",
+        f"A viewing session (one load of the watch page) that played at least {VIEW_SECONDS} distinct seconds "
+        f"of the video, or at least half of its seconds (which only matters for videos shorter than "
+        f"{2 * VIEW_SECONDS} s). A session that runs past midnight UTC is counted on each day it played.",
+    ),
+    ("Viewing session", "One load of the watch page that played at least one second."),
+    (
+        "Unique members",
+        "Distinct members who played at least one second. For a date range it is exact: a member who "
+        "watched on several days of the range counts once (the daily table counts them on each day).",
+    ),
+    (
+        "Watch time",
+        "Seconds of the video played, counted once per session per second (h:mm:ss). Seconds a member "
+        "played again in another session count again; dragging the slider plays nothing.",
+    ),
+    (
+        "Completion",
+        f"A member completed the video when the distinct seconds they played reach {COMPLETION_SHARE:.0%} of "
+        "its duration (over the period shown: the day, the range or all time). Completion rate = members "
+        "who completed / unique members.",
+    ),
+    (
+        "Re-watched seconds",
+        "Watch time minus the distinct seconds each member played: seconds members played more than once.",
+    ),
+    (
+        "Retention",
+        "For each second of the video, the share of the period's unique members who played it; each "
+        "member counts once per second however often they played it.",
+    ),
+    (
+        "All time",
+        "Every day still within raw-event retention. Members who deleted their account stay in the "
+        "figures as anonymous viewers, without anything that identifies them.",
+    ),
+)
 
 
 def video_analytics_view(request: HttpRequest, video_id: int) -> TemplateResponse:
@@ -84,8 +143,9 @@ def video_analytics_view(request: HttpRequest, video_id: int) -> TemplateRespons
     data = video_analytics_get(video_id=video.pk, since=since, until=until)
     curve = data.retention
     duration = (curve.duration if curve else 0) or video.duration or 0
-    shares = [curve.share(v) for v in curve.viewers] if curve else []
-    buckets = [(b, curve.share(v)) for b, v in enumerate(curve.buckets)] if curve else []
+    ranged = data.range_retention
+    range_label = f"{since:%-d %b %Y} \u2013 {until:%-d %b %Y}"
+    range_buckets = [(b, ranged.share(v)) for b, v in enumerate(ranged.buckets)] if ranged else []
     context = {
         **admin.site.each_context(request),
         "title": f"Analytics: {video.title}",
@@ -98,16 +158,25 @@ def video_analytics_view(request: HttpRequest, video_id: int) -> TemplateRespons
         "stale": _stale(data.as_of),
         "cards": _cards(data),
         "range_rows": _day_rows(data),
-        "retention_svg": retention_chart(duration=duration, shares=shares, members=curve.members if curve else 0),
+        "definitions": DEFINITIONS,
+        "range_label": range_label,
+        "retention_svg": _retention_svg(ranged, duration=duration, period=range_label, cls="retention"),
+        "alltime_svg": _retention_svg(curve, duration=duration, period="all time", cls="retention-alltime"),
         "daily_svg": daily_chart(
             days=[d.day for d in data.days],
             views=[d.views for d in data.days],
             watch_seconds=[d.watch_seconds for d in data.days],
         ),
-        "buckets": [(b, clock(b * duration / 100), f"{share:.1%}") for b, share in buckets],
+        "buckets": [(b, clock(b * duration / 100), f"{share:.1%}") for b, share in range_buckets],
         "query": request.GET.urlencode(),
     }
     return TemplateResponse(request, "analytics/admin/video.html", context)
+
+
+def _retention_svg(curve: RetentionCurve | None, *, duration: int, period: str, cls: str) -> str:
+    shares = [curve.share(v) for v in curve.viewers] if curve else []
+    members = curve.members if curve else 0
+    return retention_chart(duration=duration, shares=shares, members=members, period=period, cls=cls)
 
 
 def _stale(as_of: datetime | None) -> bool:
@@ -119,11 +188,23 @@ def _cards(data: VideoAnalytics) -> list[tuple[str, str, str]]:
     t, r = data.total, data.range_total
     return [
         ("Views", f"{t.views:,}", f"{r.views:,} in range"),
-        ("Unique members", f"{t.members:,}", f"{r.members:,} member-days in range"),
-        ("Watch time", _hours(t.watch_seconds), f"{_hours(r.watch_seconds)} in range"),
-        ("Average per session", _duration(t.average_watch_per_session), _duration(r.average_watch_per_session)),
-        ("Average per member", _duration(t.average_watch_per_member), "all time"),
-        ("Completion rate", _percent(t.completion_rate), f"{t.completions:,} members completed"),
+        ("Unique members", f"{t.members:,}", f"{r.members:,} in range (distinct)"),
+        ("Watch time", watch_time(t.watch_seconds), f"{watch_time(r.watch_seconds)} in range"),
+        (
+            "Average per session",
+            _duration(t.average_watch_per_session),
+            f"{_duration(r.average_watch_per_session)} in range",
+        ),
+        (
+            "Average per member",
+            _duration(t.average_watch_per_member),
+            f"{_duration(r.average_watch_per_member)} in range",
+        ),
+        (
+            "Completion rate",
+            _percent(t.completion_rate),
+            f"{t.completions:,} members completed; {_percent(r.completion_rate)} ({r.completions:,}) in range",
+        ),
         ("Re-watched seconds", f"{t.rewatch_seconds:,}", f"{r.rewatch_seconds:,} in range"),
         ("Viewing sessions", f"{t.sessions:,}", f"{r.sessions:,} in range"),
     ]
@@ -136,7 +217,7 @@ def _day_rows(data: VideoAnalytics) -> list[dict[str, Any]]:
             "views": d.views,
             "members": d.members,
             "sessions": d.sessions,
-            "watch": clock(d.watch_seconds),
+            "watch": watch_time(d.watch_seconds),
             "average": _duration(d.average_watch_per_session),
             "completion": _percent(d.completion_rate),
             "rewatch": d.rewatch_seconds,
@@ -183,6 +264,18 @@ def video_analytics_csv(request: HttpRequest, video_id: int) -> HttpResponse:
                 d.rewatch_seconds,
             ]
         )
+    r = data.range_total
+    out.writerow([])
+    out.writerow(["# range", since.isoformat(), until.isoformat()])
+    out.writerow(["views", "unique_members", "sessions", "watch_seconds", "completions", "rewatched_seconds"])
+    out.writerow([r.views, r.members, r.sessions, r.watch_seconds, r.completions, r.rewatch_seconds])
+    if data.range_retention:
+        curve = data.range_retention
+        out.writerow(["kind", "index", "position_seconds", "viewers", "share"])
+        for b, count in enumerate(curve.buckets):
+            out.writerow(["range_percent", b, b * curve.duration // 100, count, f"{curve.share(count):.4f}"])
+        for s, count in enumerate(curve.viewers):
+            out.writerow(["range_second", s, s, count, f"{curve.share(count):.4f}"])
     out.writerow([])
     out.writerow(["# retention (all time)", f"{data.retention.members if data.retention else 0} viewers"])
     out.writerow(["kind", "index", "position_seconds", "viewers", "share"])
@@ -211,7 +304,7 @@ def analytics_dashboard_view(request: HttpRequest) -> TemplateResponse:
                         "video_id": row.video_id,
                         "title": titles.get(row.video_id, f"Video {row.video_id} (deleted)"),
                         "views": row.views,
-                        "watch": _hours(row.watch_seconds),
+                        "watch": watch_time(row.watch_seconds),
                         "spark": sparkline(
                             values=dash.video_daily_views.get(row.video_id, [0] * len(dash.days)),
                             label=f"Views per day over the last {len(dash.days)} days",
@@ -230,13 +323,51 @@ def analytics_dashboard_view(request: HttpRequest) -> TemplateResponse:
         "totals": [
             ("Views, last 7 days", f"{sum(dash.daily_views[-7:]):,}"),
             ("Views, last 30 days", f"{sum(dash.daily_views):,}"),
-            ("Watch time, last 7 days", _hours(sum(dash.daily_watch_seconds[-7:]))),
-            ("Watch time, last 30 days", _hours(sum(dash.daily_watch_seconds))),
+            ("Watch time, last 7 days", watch_time(sum(dash.daily_watch_seconds[-7:]))),
+            ("Watch time, last 30 days", watch_time(sum(dash.daily_watch_seconds))),
             ("Videos watched, last 30 days", f"{len(dash.video_daily_views):,}"),
         ],
         "daily_svg": daily_chart(days=dash.days, views=dash.daily_views, watch_seconds=dash.daily_watch_seconds),
+        "definitions": DEFINITIONS,
+        "playlists": list(playlist_catalogue_list().order_by("title", "id")),
     }
     return TemplateResponse(request, "analytics/admin/dashboard.html", context)
+
+
+def playlist_funnel_view(request: HttpRequest, playlist_id: int) -> TemplateResponse:
+    """Of the members who started a published playlist's first video, who went on, item by item."""
+    playlist = playlist_catalogue_list().filter(pk=playlist_id).first()
+    if playlist is None:
+        raise Http404("No such published playlist")
+    videos = playlist_video_list(playlist=playlist)
+    ids = [v.pk for v in videos]
+    funnel = playlist_funnel_get(video_ids=ids, durations=video_durations_in_bulk(video_ids=ids))
+    titles = {v.pk: v.title for v in videos}
+
+    def share(count: int) -> str:
+        return _percent(count / funnel.entrants if funnel.entrants else None)
+
+    context = {
+        **admin.site.each_context(request),
+        "title": f"Playlist funnel: {playlist.title}",
+        "playlist": playlist,
+        "funnel": funnel,
+        "steps": [
+            {
+                "position": i,
+                "video_id": step.video_id,
+                "title": titles.get(step.video_id, f"Video {step.video_id}"),
+                "started": step.started,
+                "started_share": share(step.started),
+                "completed": step.completed,
+                "completed_share": share(step.completed),
+            }
+            for i, step in enumerate(funnel.steps, start=1)
+        ],
+        "completed_all_share": share(funnel.completed_all) if funnel.completed_all is not None else "—",
+        "completion_share": f"{COMPLETION_SHARE:.0%}",
+    }
+    return TemplateResponse(request, "analytics/admin/playlist.html", context)
 
 
 def analytics_admin_urls() -> list[URLPattern]:
@@ -246,4 +377,5 @@ def analytics_admin_urls() -> list[URLPattern]:
         path("", site.admin_view(analytics_dashboard_view), name="dashboard"),
         path("videos/<int:video_id>/", site.admin_view(video_analytics_view), name="video"),
         path("videos/<int:video_id>/export.csv", site.admin_view(video_analytics_csv), name="video-csv"),
+        path("playlists/<int:playlist_id>/", site.admin_view(playlist_funnel_view), name="playlist"),
     ]

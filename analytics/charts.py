@@ -51,8 +51,17 @@ def _time_ticks(duration: int) -> list[int]:
 
 
 def _svg(
-    *, title: str, desc: str, body: list[str], width: int = WIDTH, height: int = HEIGHT, cls: str = ""
+    *,
+    title: str,
+    desc: str,
+    body: list[str],
+    width: int = WIDTH,
+    height: int = HEIGHT,
+    cls: str = "",
+    ident: str = "",
 ) -> SafeString:
+    # `ident` names the title/desc ids: two charts of one kind on a page need different ones.
+    ident = ident or cls
     head = _html(
         '<svg xmlns="http://www.w3.org/2000/svg" class="wp-chart {}" viewBox="0 0 {} {}" width="{}" height="{}" '
         'role="img" aria-labelledby="{}-t {}-d" font-family="system-ui, sans-serif" font-size="12">'
@@ -62,11 +71,11 @@ def _svg(
         height,
         width,
         height,
-        cls,
-        cls,
-        cls,
+        ident,
+        ident,
+        ident,
         title,
-        cls,
+        ident,
         desc,
     )
     return mark_safe(head + "".join(body) + "</svg>")  # noqa: S308 (every part built with format_html)
@@ -132,15 +141,17 @@ def _axes(
     return parts
 
 
-def retention_chart(*, duration: int, shares: Sequence[float], members: int) -> SafeString:
+def retention_chart(
+    *, duration: int, shares: Sequence[float], members: int, period: str = "all time", cls: str = "retention"
+) -> SafeString:
     """Share of viewers (0-100 %) who watched each second of the video, over the video's time."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
-    title = "Audience retention (all time)"
+    title = f"Audience retention ({period})"
     if not shares or not members:
         return _svg(
             title=title,
-            desc="No viewers yet.",
-            cls="retention",
+            desc=f"No viewers in {period}." if period != "all time" else "No viewers yet.",
+            cls=cls,
             body=[_html('<text x="{}" y="{}" fill="{}">No viewers yet.</text>', LEFT, HEIGHT / 2, INK)],
         )
     length = max(duration, len(shares), 1)
@@ -167,7 +178,7 @@ def retention_chart(*, duration: int, shares: Sequence[float], members: int) -> 
     )
     body.append(_html('<polygon points="{}" fill="{}" fill-opacity="0.12"/>', area, ACCENT))
     body.append(_html('<polyline points="{}" fill="none" stroke="{}" stroke-width="2"/>', points, ACCENT))
-    return _svg(title=title, desc=desc, body=body, cls="retention")
+    return _svg(title=title, desc=desc, body=body, cls=cls)
 
 
 def _watch_unit(maximum_seconds: int) -> tuple[float, str]:

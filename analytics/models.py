@@ -110,8 +110,9 @@ class VideoSession(DjangoCassandraModel):
     Partition ((video_id, day)): one row per viewing session of that video that day (a session is one
     page load), so its size is the video's sessions per day; at ~600 seconds a session, 10,000
     sessions a day is ~25 MB, the bound to watch (the next step past that is a shard in the key).
-    Clustering (user_id, session_id): a member's rows are one slice, deletable by prefix. `seconds`
-    grows by set union (idempotent). TTL and one-day TWCS as the raw events.
+    Clustering (user_id, session_id): a member's rows are one slice, deletable by prefix (erasure
+    moves it to the member's anonymous id and fresh session ids first). `seconds` grows by set union
+    (idempotent). TTL and one-day TWCS as the raw events.
     """
 
     __table_name__ = "video_sessions"
@@ -163,8 +164,9 @@ class VideoMember(DjangoCassandraModel):
     Partition ((video_id, shard)), shard = user_id % VIDEO_MEMBER_SHARDS; clustering (user_id). A
     partition holds 1/8 of the video's members, each row at most the video's duration in set cells
     (10,000 members x 300 covered seconds: ~375,000 cells, ~5 MB per shard). Written by the ingestion
-    path in the same execution as video_sessions; `seconds` grows by set union (idempotent). Deleted
-    per member by member_watch_data_erase. Same TTL as raw events, so all-time means "within raw-event
+    path in the same execution as video_sessions; `seconds` grows by set union (idempotent). An
+    erased member's row is re-keyed to their anonymous id (same shard, same partition, one batch) by
+    member_watch_data_erase, so all-time figures stay. Same TTL as raw events, so all-time means "within raw-event
     retention", which is what a rebuild from raw events can reproduce.
     """
 
@@ -175,6 +177,37 @@ class VideoMember(DjangoCassandraModel):
     shard = columns.SmallInt(partition_key=True)
     user_id = columns.BigInt(primary_key=True)
     seconds = columns.Set(columns.Integer)
+
+    class Meta:
+        get_pk_field = "video_id"
+
+
+class VideoDayMember(DjangoCassandraModel):
+    """Per video and UTC day, each member's coverage that day as a bitmap: exact figures for a range.
+
+    Partition ((video_id, day)), clustering (user_id): one row per member who watched the video that
+    day (≤ the day's sessions), each `coverage` a bitmap of at most duration bits (bit s set: second
+    s watched that day; a 3-hour video: 1.4 KB, a 10-minute one: 75 B). The staff page ORs a
+    member's bitmaps over the days of any selected range: exact distinct members, completions and
+    the retention curve for that range, reading one partition per day of the range (≤ 400 days,
+    concurrently) and never raw events. `seconds` is the popcount. Written whole by the rollup day
+    recomputation (partition deleted at read time - 1 µs, rows written at read time, like
+    top_videos), so members erased since drop out; an erasure re-keys the member's row to their
+    anonymous id itself (analytics.services.member_watch_data_erase). Raw-event TTL; one-day TWCS.
+    """
+
+    __table_name__ = "video_day_members"
+    __options__: ClassVar[dict[str, object]] = {
+        "default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS,
+        "compaction": _DAILY_TWCS,
+        "gc_grace_seconds": 86400,
+    }
+
+    video_id = columns.BigInt(partition_key=True)
+    day = columns.Date(partition_key=True)
+    user_id = columns.BigInt(primary_key=True)
+    coverage = columns.Blob()
+    seconds = columns.Integer()
 
     class Meta:
         get_pk_field = "video_id"

@@ -21,10 +21,12 @@ passes a minute once every write stamped with it has surely finished; until then
 re-read, and a pair already recomputed after that point (its `as_of`) is skipped.
 
 Definitions (per day: that day's seconds; all time: every day within raw-event retention):
-- view: a viewing session that watched ≥ VIEW_SECONDS seconds, or ≥ half of a shorter video. A
+- view: a viewing session that watched ≥ VIEW_SECONDS distinct seconds, or at least half of the
+  video's seconds (which only matters for videos shorter than twice VIEW_SECONDS). A
   session straddling midnight UTC is judged per day, so views (like sessions and watch time) add up
   over days and a date range's total is the sum of its days;
-- members: exact distinct members; completions: members whose coverage (distinct seconds watched)
+- members: exact distinct members (for a date range: the union of video_day_members over its
+  days, not a sum of days); completions: members whose coverage (distinct seconds watched)
   reaches COMPLETION_SHARE of the video (the tracking definition); completion rate = completions /
   members;
 - retention: viewers[s] = members who watched second s (share = viewers[s] / members); buckets[b] =
@@ -45,17 +47,17 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cassandra.concurrent import execute_concurrent
+from cassandra.query import BatchStatement, BatchType
 from django.conf import settings
 
 from analytics.cassandra import READ_PROFILE, cassandra_prepared, cassandra_session
 from analytics.models import VIDEO_MEMBER_SHARDS
-from analytics.selectors import COMPLETION_SHARE, ROLLUP_JOB, RollupFigures
+from analytics.selectors import BUCKETS, COMPLETION_SHARE, ROLLUP_JOB, RollupFigures, coverage_bitmap
 from videos.selectors import video_durations_in_bulk
 
 logger = logging.getLogger(__name__)
 
 VIEW_SECONDS = 10
-BUCKETS = 100
 TOP_VIDEOS = 20
 TOP_WINDOWS = (7, 30)
 TOP_METRICS = ("views", "watch")
@@ -66,6 +68,7 @@ CHANGES_KEPT_MINUTES = 7 * 24 * 60
 # (video, day) partitions read at once: bounds a rebuild's memory to a few days of one video.
 CHUNK = 16
 CONCURRENCY = 64
+ROWS_PER_BATCH = 100
 ALL = "all"
 
 
@@ -209,6 +212,11 @@ BACKFILL_VIDEO_MEMBER = (
     "UPDATE {ks}.video_members USING TIMESTAMP ? SET seconds = seconds + ? WHERE video_id = ? AND shard = ? "
     "AND user_id = ?"
 )
+DELETE_DAY_MEMBERS = "DELETE FROM {ks}.video_day_members USING TIMESTAMP ? WHERE video_id = ? AND day = ?"
+INSERT_DAY_MEMBER = (
+    "INSERT INTO {ks}.video_day_members (video_id, day, user_id, coverage, seconds) VALUES (?, ?, ?, ?, ?) "
+    "USING TTL ? AND TIMESTAMP ?"
+)
 SELECT_CHECKPOINT = "SELECT minute FROM {ks}.rollup_checkpoints WHERE name = ?"
 UPSERT_CHECKPOINT = "UPDATE {ks}.rollup_checkpoints USING TIMESTAMP ? SET minute = ?, updated_at = ? WHERE name = ?"
 
@@ -237,6 +245,27 @@ def _micros(at: float) -> int:
     return int(at * 1_000_000)
 
 
+def _day_members_statements(
+    *, video_id: int, day: date, sessions: list[tuple[int, set[int]]], read_at: float
+) -> list[tuple[Any, Sequence[Any]]]:
+    """The day's member bitmaps, written whole: rows of members no longer there (erased) drop out."""
+    coverage: dict[int, set[int]] = defaultdict(set)
+    for user_id, seconds in sessions:
+        coverage[user_id] |= seconds
+    ts = _micros(read_at)
+    statements: list[tuple[Any, Sequence[Any]]] = [(cassandra_prepared(DELETE_DAY_MEMBERS), (ts - 1, video_id, day))]
+    rows = [(u, s) for u, s in sorted(coverage.items()) if s]
+    insert = cassandra_prepared(INSERT_DAY_MEMBER)
+    ttl = settings.WATCH_EVENT_TTL_SECONDS
+    # One partition: UNLOGGED batches of ROWS_PER_BATCH rows cost one round trip each.
+    for start in range(0, len(rows), ROWS_PER_BATCH):
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        for user_id, seconds in rows[start : start + ROWS_PER_BATCH]:
+            batch.add(insert, (video_id, day, user_id, coverage_bitmap(seconds), len(seconds), ttl, ts))
+        statements.append((batch, ()))
+    return statements
+
+
 def _day_statements(
     *, video_id: int, day: date, figures: RollupFigures, curve: Curve, read_at: float
 ) -> list[tuple[Any, Sequence[Any]]]:
@@ -246,6 +275,7 @@ def _day_statements(
             (cassandra_prepared(DELETE_DAY), (ts, video_id, day)),
             (cassandra_prepared(DELETE_DAY_VIDEO), (ts, day, video_id)),
             (cassandra_prepared(DELETE_RETENTION), (ts, video_id, day.isoformat())),
+            (cassandra_prepared(DELETE_DAY_MEMBERS), (ts, video_id, day)),
         ]
     ttl = settings.WATCH_EVENT_TTL_SECONDS
     as_of = datetime.fromtimestamp(read_at, tz=UTC)
@@ -375,6 +405,8 @@ def video_rollups_recompute(
             result.raw_events += sum(len(s) for _, s in sessions)
             figures, curve = day_compute(sessions=sessions, duration=durations.get(video_id))
             writes += _day_statements(video_id=video_id, day=day, figures=figures, curve=curve, read_at=read_at)
+            if figures.sessions:
+                writes += _day_members_statements(video_id=video_id, day=day, sessions=sessions, read_at=read_at)
             if backfill_coverage:
                 writes += _backfill_statements(video_id=video_id, sessions=sessions, read_at=read_at)
             result.changed.add((video_id, day))

@@ -13,6 +13,8 @@ from analytics.cassandra import READ_PROFILE, cassandra_prepared, cassandra_sess
 
 # Coverage at or above this share of a video's seconds completes it (dragging to the end does not).
 COMPLETION_SHARE = 0.9
+# Retention buckets: the b-th 1 % of the video (analytics.rollups uses the same).
+BUCKETS = 100
 
 SELECT_RESUME = "SELECT position FROM {ks}.member_videos WHERE user_id = ? AND video_id = ?"
 SELECT_MEMBER_VIDEOS = (
@@ -120,6 +122,10 @@ SELECT_TOP = (
 )
 SELECT_DAY_VIDEOS = "SELECT video_id, views, members, watch_seconds FROM {ks}.day_videos WHERE day = ?"
 SELECT_ROLLUP_RUN = "SELECT updated_at FROM {ks}.rollup_checkpoints WHERE name = ?"
+SELECT_DAY_MEMBERS = "SELECT user_id, coverage FROM {ks}.video_day_members WHERE video_id = ? AND day = ?"
+SELECT_MEMBER_COUNTS = (
+    "SELECT user_id, collection_count(seconds) AS covered FROM {ks}.video_members WHERE video_id = ? AND shard = ?"
+)
 
 
 # The rollup beat job's name in rollup_checkpoints (analytics.rollups.CHECKPOINT).
@@ -160,6 +166,8 @@ class RetentionCurve:
     viewers: list[int]
     buckets: list[int]
     as_of: datetime | None
+    completions: int = 0  # range curves only: members whose range coverage completes the video
+    covered: int = 0  # range curves only: the sum of members' distinct seconds
 
     def share(self, count: int) -> float:
         return count / self.members if self.members else 0.0
@@ -172,17 +180,23 @@ class VideoAnalytics:
     as_of: datetime | None
     days: list[DayFigures]  # every day of the range, oldest first; days without traffic are zeros
     retention: RetentionCurve | None
+    # The range's exact distinct members, their completions and retention curve (video_day_members).
+    range_retention: RetentionCurve | None = None
+    duration: int | None = None
 
     @property
     def range_total(self) -> RollupFigures:
-        """The range's additive figures (members and completions here are member-days)."""
+        """The range's figures: additive ones summed over its days; members, completions and
+        re-watches from the members' coverage over the whole range (exact, not member-days)."""
+        curve = self.range_retention
+        watch = sum(d.watch_seconds for d in self.days)
         return RollupFigures(
             sessions=sum(d.sessions for d in self.days),
             views=sum(d.views for d in self.days),
-            members=sum(d.members for d in self.days),
-            watch_seconds=sum(d.watch_seconds for d in self.days),
-            completions=sum(d.completions for d in self.days),
-            rewatch_seconds=sum(d.rewatch_seconds for d in self.days),
+            members=curve.members if curve else 0,
+            watch_seconds=watch,
+            completions=curve.completions if curve else 0,
+            rewatch_seconds=watch - (curve.covered if curve else 0),
         )
 
 
@@ -206,6 +220,71 @@ def _concurrent(statements: list[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
     return [list(result) for _, result in results]
 
 
+# --- Coverage bitmaps (video_day_members.coverage): bit s set = second s watched -------------------
+
+
+def coverage_bitmap(seconds: Iterable[int]) -> bytes:
+    """A set of seconds as a little-endian bitmap (what video_day_members stores)."""
+    value = 0
+    for s in seconds:
+        if s >= 0:
+            value |= 1 << s
+    return value.to_bytes((value.bit_length() + 7) // 8, "little")
+
+
+def _bit_counts(bitmaps: Iterable[int], length: int) -> list[int]:
+    """counts[s] = how many bitmaps have bit s, for s < length, by bit-sliced addition.
+
+    The counters are kept as bit planes (plane k holds bit k of every second's count), so adding a
+    member costs ~log2(members) big-int operations instead of one per covered second.
+    """
+    planes: list[int] = []
+    for carry in bitmaps:
+        k = 0
+        while carry:
+            if k == len(planes):
+                planes.append(0)
+            plane = planes[k]
+            planes[k] = plane ^ carry
+            carry &= plane
+            k += 1
+    counts = [0] * length
+    for k, plane in enumerate(planes):
+        bits = format(plane, "b")[::-1][:length]
+        for s, bit in enumerate(bits):
+            if bit == "1":
+                counts[s] += 1 << k
+    return counts
+
+
+def range_curve_compute(*, coverage: dict[int, int], duration: int | None) -> RetentionCurve:
+    """Exact range figures from each member's coverage over the range (OR of their day bitmaps):
+    the same definitions as the all-time curve (analytics.rollups._curve and is_complete)."""
+    coverage = {u: c for u, c in coverage.items() if c}
+    length = duration or max((c.bit_length() for c in coverage.values()), default=0)
+    within = (1 << length) - 1
+    popcounts = [(c & within).bit_count() for c in coverage.values()]
+    buckets = [0] * (BUCKETS if length else 0)
+    masks = []
+    for b in range(len(buckets)):
+        lo = b * length // BUCKETS
+        hi = min(max((b + 1) * length // BUCKETS, lo + 1), length)
+        masks.append(((1 << hi) - 1) ^ ((1 << lo) - 1))
+    for c in coverage.values():
+        for b, mask in enumerate(masks):
+            if c & mask:
+                buckets[b] += 1
+    return RetentionCurve(
+        duration=length,
+        members=len(coverage),
+        viewers=_bit_counts(coverage.values(), length),
+        buckets=buckets,
+        as_of=None,
+        completions=sum(1 for n in popcounts if duration and n >= COMPLETION_SHARE * duration),
+        covered=sum(c.bit_count() for c in coverage.values()),
+    )
+
+
 def video_retention_get(*, video_id: int, period: str = "all") -> RetentionCurve | None:
     """A video's retention curve for `period` ("all" or an ISO date), or None before any rollup."""
     rows = _concurrent([(cassandra_prepared(SELECT_RETENTION), (video_id, period))])[0]
@@ -223,21 +302,34 @@ def _curve(row: Any) -> RetentionCurve:
 
 
 def video_analytics_get(*, video_id: int, since: date, until: date) -> VideoAnalytics:
-    """A video's all-time figures and retention, and its daily figures from `since` to `until`.
+    """A video's all-time figures and retention, and its figures from `since` to `until`.
 
-    Four reads of rollup tables (never raw events): the video's rollup partition's static row, its
-    day slice, its all-time retention partition, and the beat job's checkpoint. `as_of` is the later
-    of the video's last recomputation and the beat job's last run: a run that found no change for the
+    Reads of rollup tables only (never raw events), all at once: the video's rollup partition's
+    static row, its day slice, its all-time retention partition, the beat job's checkpoint, and one
+    video_day_members partition per day of the range (the range's exact distinct members,
+    completions and retention). Cost bound: (range days + 4) partition reads, the largest part being
+    one bitmap of ≤ duration/8 bytes per member per day with traffic in the range (the admin caps a
+    range at 400 days); the CPU is one OR per member-day, ~log2(members) big-int additions per
+    member for the curve and 100 ANDs per member for the 1 % buckets. `as_of` is the later of the
+    video's last recomputation and the beat job's last run: a run that found no change for the
     video confirms its figures as of then.
     """
-    totals, days, retention, run = _concurrent(
+    span = (until - since).days + 1
+    every_day = [since + timedelta(days=i) for i in range(span)]
+    results = _concurrent(
         [
             (cassandra_prepared(SELECT_ROLLUP_TOTALS), (video_id,)),
             (cassandra_prepared(SELECT_ROLLUP_DAYS), (video_id, since, until)),
             (cassandra_prepared(SELECT_RETENTION), (video_id, "all")),
             (cassandra_prepared(SELECT_ROLLUP_RUN), (ROLLUP_JOB,)),
+            *[(cassandra_prepared(SELECT_DAY_MEMBERS), (video_id, day)) for day in every_day],
         ]
     )
+    totals, days, retention, run = results[:4]
+    coverage: dict[int, int] = {}
+    for rows in results[4:]:
+        for r in rows:
+            coverage[r.user_id] = coverage.get(r.user_id, 0) | int.from_bytes(r.coverage or b"", "little")
     row = totals[0] if totals else None
     total = RollupFigures()
     if row is not None and row.total_sessions is not None:
@@ -262,14 +354,15 @@ def video_analytics_get(*, video_id: int, since: date, until: date) -> VideoAnal
         for r in days
         if r.day is not None
     }
-    span = (until - since).days + 1
-    every_day = [since + timedelta(days=i) for i in range(span)]
+    duration = row.duration if row is not None and row.duration else None
     return VideoAnalytics(
         video_id=video_id,
         total=total,
         as_of=_latest(row.total_as_of if row is not None else None, run[0].updated_at if run else None),
         days=[by_day.get(day, DayFigures(day=day)) for day in every_day],
         retention=_curve(retention[0]) if retention else None,
+        range_retention=range_curve_compute(coverage=coverage, duration=duration) if coverage else None,
+        duration=duration,
     )
 
 
@@ -312,3 +405,88 @@ def analytics_dashboard_get(*, today: date, days: int = 30) -> Dashboard:
         for r in rows:
             per_video.setdefault(r.video_id, [0] * days)[i] = r.views or 0
     return Dashboard(top, day_list, daily_views, daily_watch, per_video, as_of)
+
+
+@dataclass(frozen=True)
+class Glance:
+    """The admin index's analytics card: the last 7 UTC days, site-wide."""
+
+    top: list[TopVideoRow]
+    views: int
+    watch_seconds: int
+    as_of: datetime | None
+
+
+def analytics_glance_get(*, today: date, top: int = 5) -> Glance:
+    """Top videos by views and total views and watch time over the last 7 days: 8 partition reads."""
+    day_list = [today - timedelta(days=i) for i in range(7)]
+    results = _concurrent(
+        [
+            (cassandra_prepared(SELECT_TOP), (7, "views")),
+            *[(cassandra_prepared(SELECT_DAY_VIDEOS), (d,)) for d in day_list],
+        ]
+    )
+    top_rows = results[0]
+    days = results[1:]
+    return Glance(
+        top=[TopVideoRow(r.rank, r.video_id, r.views or 0, r.watch_seconds or 0) for r in top_rows[:top]],
+        views=sum(r.views or 0 for rows in days for r in rows),
+        watch_seconds=sum(r.watch_seconds or 0 for rows in days for r in rows),
+        as_of=max((s for s in (_utc_aware(r.as_of) for r in top_rows) if s is not None), default=None),
+    )
+
+
+# A funnel reads every member row of each item; this bounds the reads of one page.
+FUNNEL_MAX_ITEMS = 50
+
+
+@dataclass(frozen=True)
+class FunnelStep:
+    video_id: int
+    started: int  # of the members who started item 1, how many started this item
+    completed: int  # ... and how many completed it (coverage ≥ COMPLETION_SHARE of its duration)
+
+
+@dataclass(frozen=True)
+class PlaylistFunnel:
+    entrants: int  # members who started item 1
+    steps: list[FunnelStep]
+    completed_all: int | None  # entrants who completed every item (None when truncated)
+    truncated: bool  # the playlist has more than FUNNEL_MAX_ITEMS items; only the first are shown
+
+
+def playlist_funnel_get(*, video_ids: list[int], durations: dict[int, int | None]) -> PlaylistFunnel:
+    """Of the members who started a playlist's first video, how many started and completed each.
+
+    From video_members (all-time coverage within raw-event retention; an erased member stays as
+    their anonymous id, so the funnel does not change when members leave). Cost bound: 8 partition
+    reads per item (its VIDEO_MEMBER_SHARDS), at most FUNNEL_MAX_ITEMS items, all concurrent;
+    `collection_count` makes Cassandra return one (member id, covered seconds) pair per member of
+    each item instead of the coverage sets, so the page transfers Σ members(item) small rows.
+    """
+    from analytics.models import VIDEO_MEMBER_SHARDS
+
+    items = video_ids[:FUNNEL_MAX_ITEMS]
+    statement = cassandra_prepared(SELECT_MEMBER_COUNTS)
+    results = _concurrent([(statement, (v, shard)) for v in items for shard in range(VIDEO_MEMBER_SHARDS)])
+    per_item: list[dict[int, int]] = []
+    for i in range(len(items)):
+        counts: dict[int, int] = {}
+        for rows in results[i * VIDEO_MEMBER_SHARDS : (i + 1) * VIDEO_MEMBER_SHARDS]:
+            counts.update({r.user_id: r.covered or 0 for r in rows if r.covered})
+        per_item.append(counts)
+    entrants = set(per_item[0]) if per_item else set()
+    steps = []
+    finished = set(entrants)
+    for video_id, counts in zip(items, per_item, strict=True):
+        duration = durations.get(video_id)
+        started = entrants & set(counts)
+        done = {u for u in started if duration and counts[u] >= COMPLETION_SHARE * duration}
+        finished &= done
+        steps.append(FunnelStep(video_id=video_id, started=len(started), completed=len(done)))
+    return PlaylistFunnel(
+        entrants=len(entrants),
+        steps=steps,
+        completed_all=None if len(video_ids) > len(items) else len(finished),
+        truncated=len(video_ids) > len(items),
+    )

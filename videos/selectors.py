@@ -181,6 +181,12 @@ def video_titles_in_bulk(*, video_ids: list[int]) -> dict[int, str]:
     return dict(Video.objects.filter(pk__in=video_ids).values_list("pk", "title"))
 
 
+def video_links_in_bulk(*, video_ids: list[int]) -> dict[int, tuple[str, str]]:
+    """Title and page path of the given videos, published or not (a member's data export)."""
+    videos = Video.objects.filter(pk__in=video_ids).only("pk", "title", "slug")
+    return {video.pk: (video.title, video.get_absolute_url()) for video in videos}
+
+
 def video_ids_all() -> list[int]:
     """Every video id, published or not (rollup rebuilds)."""
     return list(Video.objects.order_by("pk").values_list("pk", flat=True))

@@ -141,3 +141,102 @@ def test_the_video_page_warns_when_the_rollup_job_has_not_run_for_minutes(staff_
 
     assert "seems not to be running" in html
     assert f'Figures as of <time datetime="{an_hour_ago:%Y-%m-%dT%H:%M:%S}' in html
+
+
+def test_range_members_are_distinct_and_the_range_retention_covers_only_the_range(staff_client):
+    from analytics.selectors import video_analytics_get
+    from tests.analytics.rollup_oracle import brute_force, recent_days
+
+    video = VideoFactory(duration=100)
+    # Member 11 watches on three days, member 12 on one; a 2-day range holds 11 twice and 12 once.
+    for days_ago, start in ((0, 0), (1, 20), (5, 60)):
+        at = day_start_ms(today() - timedelta(days=days_ago)) + 1000
+        watch_batches_store(batches=session_batches(11, video.pk, list(range(start, start + 40)), start_ms=at))
+    watch_batches_store(batches=session_batches(12, video.pk, list(range(100)), start_ms=day_start_ms(today())))
+    rollups_refresh()
+
+    data = video_analytics_get(video_id=video.pk, since=today() - timedelta(days=1), until=today())
+
+    assert sum(d.members for d in data.days) == 3  # member-days
+    assert data.range_total.members == 2  # distinct members
+    assert data.range_total.completions == 1  # 11 covered 0-59 in the range: 60 % < 90 %
+    assert data.range_total.rewatch_seconds == 20  # 11 watched 20-39 on both days
+    curve = data.range_retention
+    assert curve is not None
+    assert curve.viewers == [2] * 60 + [1] * 40
+    assert data.total.members == 2  # all time: 11 also watched 60-99 five days ago
+    # The all-time curve's rule applied to the range's days only: the oracle over those two days.
+    expected = brute_force(video_id=video.pk, duration=100, user_ids=[11, 12], days=recent_days(2))
+    cover = {11: set(range(60)), 12: set(range(100))}
+    assert curve.buckets == [sum(1 for c in cover.values() if b in c) for b in range(100)]
+    assert expected["days"][today()]["members"] == 2
+
+    html = staff_client.get(reverse("analytics_admin:video", args=[video.pk]) + "?range=7").content.decode()
+    assert "2 in range (distinct)" in html
+    assert "What the figures mean" in html
+    assert "at least 10 distinct seconds" in html
+
+
+def test_watch_time_is_shown_as_hours_minutes_seconds(staff_client, watched_video):
+    html = staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk]) + "?range=7").content.decode()
+    cards = {
+        label: value
+        for label, value, _ in staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk])).context[
+            "cards"
+        ]
+    }
+
+    assert cards["Watch time"] == "0:02:55"  # 120 + 30 + 20 + 5 seconds
+    assert " h<" not in html
+
+
+def test_the_admin_index_has_an_analytics_card_linking_to_the_dashboard(watched_video):
+    client = Client()
+    client.force_login(MemberFactory.create(is_staff=True, is_superuser=True))
+
+    response = client.get(reverse("admin:index"))
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert 'id="analytics-glance"' in html
+    assert f'href="{reverse("analytics_admin:dashboard")}"' in html
+    assert "Knife skills" in html  # the top video of the last 7 days
+    assert "0:02:55" in html  # the 7 days' watch time
+
+
+def test_the_playlist_funnel_counts_members_who_started_the_first_video(staff_client):
+    from tests.factories import PlaylistFactory, PlaylistItemFactory
+
+    playlist = PlaylistFactory(title="Bread course")
+    one, two, three = (VideoFactory(duration=50, title=f"Part {n}") for n in (1, 2, 3))
+    for position, video in enumerate((one, two, three)):
+        PlaylistItemFactory(playlist=playlist, video=video, position=position)
+    start = day_start_ms(today()) + 1000
+    for member in (21, 22, 23):
+        watch_batches_store(batches=session_batches(member, one.pk, list(range(50)), start_ms=start))
+    watch_batches_store(batches=session_batches(21, two.pk, list(range(50)), start_ms=start))
+    watch_batches_store(batches=session_batches(22, two.pk, list(range(10)), start_ms=start))
+    watch_batches_store(batches=session_batches(21, three.pk, list(range(46)), start_ms=start))
+    watch_batches_store(batches=session_batches(24, three.pk, list(range(50)), start_ms=start))  # skipped part 1
+    rollups_refresh()
+
+    response = staff_client.get(reverse("analytics_admin:playlist", args=[playlist.pk]))
+
+    funnel = response.context["funnel"]
+    assert funnel.entrants == 3
+    assert [(s.started, s.completed) for s in funnel.steps] == [(3, 3), (2, 1), (1, 1)]
+    assert funnel.completed_all == 1
+    assert "Bread course" in staff_client.get(reverse("analytics_admin:dashboard")).content.decode()
+
+
+def test_the_member_data_export_names_each_video_with_its_title_and_page():
+    from analytics.services import member_watch_data_export
+
+    video = VideoFactory(title="Knife skills", slug="knife-skills")
+    watch_batches_store(batches=session_batches(31, video.pk, list(range(5)), start_ms=day_start_ms(today())))
+
+    exported = member_watch_data_export(user_id=31)
+
+    for entry in (exported["videos"][0], exported["history"][0]):
+        assert entry["title"] == "Knife skills"
+        assert entry["url"] == video.get_absolute_url()

@@ -62,6 +62,7 @@ def test_the_per_video_analytics_page_renders_both_charts_for_demo_traffic(page,
     assert retention.is_visible()
     assert daily.locator("rect[fill]").count() >= 14  # a bar per day of the 30-day range with views
     assert retention.locator("polyline").count() == 1
+    assert page.locator("svg.wp-chart.retention-alltime polyline").count() == 1
     assert page.get_by_text("Figures as of").is_visible()
     assert daily.bounding_box()["width"] > 600
     screenshot(page, "analytics-video-30-days")
@@ -75,3 +76,45 @@ def test_the_per_video_analytics_page_renders_both_charts_for_demo_traffic(page,
     page.goto(reverse("analytics_admin:dashboard"))
     assert page.locator("svg.wp-sparkline").count() >= 3
     screenshot(page, "analytics-dashboard")
+
+
+def test_staff_follow_the_admin_index_card_to_a_video_page_readable_at_1280_px(page, live_server, demo_traffic):
+    log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
+    assert page.viewport_size["width"] == 1280
+
+    page.goto(reverse("admin:index"))
+    card = page.locator("#analytics-glance")
+    assert card.is_visible()
+    assert card.get_by_text("Watch time").is_visible()
+    screenshot(page, "analytics-admin-index-1280")
+    card.get_by_role("link", name="Open the analytics dashboard").click()
+    page.wait_for_url(f"**{reverse('analytics_admin:dashboard')}")
+    assert page.get_by_role("heading", name="What the figures mean").is_visible()
+
+    page.locator(".wp-top").first.get_by_role("link").first.click()
+    page.wait_for_url("**/admin/analytics/videos/**")
+    definitions = page.locator(".wp-definitions")
+    definitions.scroll_into_view_if_needed()
+    assert definitions.get_by_text("distinct seconds of the video").first.is_visible()
+    assert page.get_by_text("in range (distinct)").is_visible()
+    # Nothing wider than the window: no column or chart cut off at 1280 px.
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    screenshot(page, "analytics-video-1280")
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="videos/admin.py VideoAdmin.list_display has 10 columns; Analytics is the last one and falls "
+    "outside the 1280 px window (fix belongs to the videos app: move analytics_link next to title)",
+)
+def test_the_video_list_shows_its_analytics_column_at_1280_px(page, live_server):
+    VideoFactory(title="Knife skills: the claw grip", duration=420)
+    log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
+
+    page.goto(reverse("admin:videos_video_changelist"))
+    analytics_header = page.locator("th.column-analytics_link")
+    box = analytics_header.bounding_box()
+    screenshot(page, "videos-changelist-1280")
+    assert box is not None
+    assert box["x"] + box["width"] <= 1280, "the Analytics column is cut off at 1280 px"
