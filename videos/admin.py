@@ -140,18 +140,19 @@ class UnavailableFilter(admin.SimpleListFilter):
 
 @admin.register(Video)
 class VideoAdmin(VideoModelAdmin):
+    # Analytics right after the title: staff look for it first, and it must fit a 1280 px screen
+    # (the publication date is on the change page and sorts the list by default).
     list_display = (
         "thumbnail_tag",
         "title",
+        "analytics_link",
         "provider",
         "duration_display",
         "is_published",
         "members_only",
-        "published_at",
         "is_unavailable",
         "facts_state",
         "recent_problems",
-        "analytics_link",
     )
     list_display_links = ("thumbnail_tag", "title")
     list_filter = ("provider", "is_published", "members_only", UnavailableFilter)

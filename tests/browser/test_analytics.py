@@ -103,11 +103,6 @@ def test_staff_follow_the_admin_index_card_to_a_video_page_readable_at_1280_px(p
     screenshot(page, "analytics-video-1280")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="videos/admin.py VideoAdmin.list_display has 10 columns; Analytics is the last one and falls "
-    "outside the 1280 px window (fix belongs to the videos app: move analytics_link next to title)",
-)
 def test_the_video_list_shows_its_analytics_column_at_1280_px(page, live_server):
     VideoFactory(title="Knife skills: the claw grip", duration=420)
     log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
