@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import os
 import threading
+from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
+from cassandra.concurrent import execute_concurrent
 from cassandra.policies import RetryPolicy
 from cassandra.query import PreparedStatement
 from django.conf import settings
@@ -176,3 +179,27 @@ def cassandra_reset() -> None:
         if _state is not None and _state.pid == os.getpid():
             _state.cluster.shutdown()
         _state = None
+
+
+# Concurrent requests in flight per call: enough to keep one node's coordinator busy, bounded so a
+# large rebuild cannot queue thousands of requests in the driver at once.
+CONCURRENCY = 128
+
+
+def cassandra_execute_all(statements: Sequence[tuple[Any, Sequence[Any]]], *, read: bool = False) -> list[Any]:
+    """Run (statement, parameters) pairs concurrently on the process's session; raises the first
+    error (every statement of this project is idempotent, so the caller retries the whole call).
+    Returns each statement's result set in order; `read` uses the read profile (its consistency)."""
+    results = execute_concurrent(
+        cassandra_session(),
+        statements,
+        concurrency=CONCURRENCY,
+        raise_on_first_error=True,
+        **({"execution_profile": READ_PROFILE} if read else {}),
+    )
+    return [result for _, result in results]
+
+
+def cassandra_date(value: Any) -> date:
+    """A CQL `date` as the driver returns it (cassandra.util.Date) as a datetime.date."""
+    return value if isinstance(value, date) else value.date()

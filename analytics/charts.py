@@ -13,6 +13,8 @@ from datetime import date
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
+from videos.formatting import clock as clock
+
 WIDTH, HEIGHT = 760, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 64, 16, 44
 QUARTERS = ("start", "25 %", "50 %", "75 %", "end")
@@ -22,13 +24,6 @@ ACCENT, SECOND, GRID, INK = "#2563eb", "#d97706", "#d4d4d8", "#3f3f46"
 def _html(template: str, *args: object) -> SafeString:
     """format_html with floats rounded to 0.1 px (format_html escapes first, so no format specs)."""
     return format_html(template, *(f"{a:.1f}" if isinstance(a, float) else a for a in args))
-
-
-def clock(seconds: float) -> str:
-    """0:00, 9:05, 1:02:03."""
-    hours, rest = divmod(round(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
 
 def nice_ticks(maximum: float, count: int = 5, *, whole: bool = False) -> list[float]:

@@ -46,13 +46,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 from django.conf import settings
 
-from analytics.cassandra import READ_PROFILE, cassandra_prepared, cassandra_session
+from analytics.cassandra import (
+    READ_PROFILE,
+    cassandra_date,
+    cassandra_execute_all,
+    cassandra_prepared,
+    cassandra_session,
+)
 from analytics.models import VIDEO_MEMBER_SHARDS
-from analytics.selectors import BUCKETS, COMPLETION_SHARE, ROLLUP_JOB, RollupFigures, coverage_bitmap
+from analytics.selectors import BUCKETS, ROLLUP_JOB, RollupFigures, coverage_bitmap, is_complete
 from videos.selectors import video_durations_in_bulk
 
 logger = logging.getLogger(__name__)
@@ -67,7 +72,6 @@ SAFETY_MINUTES = 2
 CHANGES_KEPT_MINUTES = 7 * 24 * 60
 # (video, day) partitions read at once: bounds a rebuild's memory to a few days of one video.
 CHUNK = 16
-CONCURRENCY = 64
 ROWS_PER_BATCH = 100
 ALL = "all"
 
@@ -95,10 +99,6 @@ class RecomputeResult:
 
 def is_view(*, seconds: int, duration: int | None) -> bool:
     return seconds >= VIEW_SECONDS or (bool(duration) and 2 * seconds >= duration)  # type: ignore[operator]
-
-
-def is_complete(*, seconds: int, duration: int | None) -> bool:
-    return bool(duration) and seconds >= COMPLETION_SHARE * duration  # type: ignore[operator]
 
 
 def _curve(*, coverage: Mapping[int, set[int]], duration: int | None, plays: Counter[int] | None) -> Curve:
@@ -221,26 +221,6 @@ SELECT_CHECKPOINT = "SELECT minute FROM {ks}.rollup_checkpoints WHERE name = ?"
 UPSERT_CHECKPOINT = "UPDATE {ks}.rollup_checkpoints USING TIMESTAMP ? SET minute = ?, updated_at = ? WHERE name = ?"
 
 
-def as_date(value: Any) -> date:
-    """A CQL `date` as the driver returns it (cassandra.util.Date) as a datetime.date."""
-    return value if isinstance(value, date) else value.date()
-
-
-def _read(statements: Sequence[tuple[Any, Sequence[Any]]]) -> list[Any]:
-    results = execute_concurrent(
-        cassandra_session(),
-        statements,
-        concurrency=CONCURRENCY,
-        raise_on_first_error=True,
-        execution_profile=READ_PROFILE,
-    )
-    return [result for _, result in results]
-
-
-def _write(statements: Sequence[tuple[Any, Sequence[Any]]]) -> None:
-    execute_concurrent(cassandra_session(), statements, concurrency=CONCURRENCY, raise_on_first_error=True)
-
-
 def _micros(at: float) -> int:
     return int(at * 1_000_000)
 
@@ -334,7 +314,9 @@ def _video_totals_refresh(*, video_id: int, duration: int | None) -> int:
     """Recompute one video's all-time figures and curve; returns the coverage cells read."""
     read_at = time.time()
     select = cassandra_prepared(SELECT_VIDEO_MEMBERS)
-    results = _read([(select, (video_id, shard)) for shard in range(VIDEO_MEMBER_SHARDS)])
+    results = cassandra_execute_all(
+        read=True, statements=[(select, (video_id, shard)) for shard in range(VIDEO_MEMBER_SHARDS)]
+    )
     coverage: dict[int, set[int]] = {}
     for result in results:
         for row in result:
@@ -348,8 +330,8 @@ def _video_totals_refresh(*, video_id: int, duration: int | None) -> int:
     ]
     figures, curve = alltime_compute(coverage=coverage, days=days, duration=duration)
     ts, as_of, f = _micros(read_at), datetime.fromtimestamp(read_at, tz=UTC), figures
-    _write(
-        [
+    cassandra_execute_all(
+        statements=[
             (
                 cassandra_prepared(UPSERT_TOTAL),
                 (
@@ -398,7 +380,7 @@ def video_rollups_recompute(
     for start in range(0, len(pairs), CHUNK):
         chunk = pairs[start : start + CHUNK]
         read_at = time.time()
-        reads = _read([(select, pair) for pair in chunk])
+        reads = cassandra_execute_all(read=True, statements=[(select, pair) for pair in chunk])
         writes: list[tuple[Any, Sequence[Any]]] = []
         for (video_id, day), rows in zip(chunk, reads, strict=True):
             sessions = [(row.user_id, set(row.seconds or ())) for row in rows]
@@ -410,7 +392,7 @@ def video_rollups_recompute(
             if backfill_coverage:
                 writes += _backfill_statements(video_id=video_id, sessions=sessions, read_at=read_at)
             result.changed.add((video_id, day))
-        _write(writes)
+        cassandra_execute_all(statements=writes)
         result.days += len(chunk)
         if progress:
             progress(result.days, total)
@@ -427,7 +409,9 @@ def top_videos_refresh(*, today: date | None = None) -> None:
     read_at = time.time()
     today = today or datetime.fromtimestamp(read_at, tz=UTC).date()
     days = [today - timedelta(days=i) for i in range(max(TOP_WINDOWS))]
-    reads = _read([(cassandra_prepared(SELECT_DAY_VIDEOS), (day,)) for day in days])
+    reads = cassandra_execute_all(
+        read=True, statements=[(cassandra_prepared(SELECT_DAY_VIDEOS), (day,)) for day in days]
+    )
     per_day = [list(rows) for rows in reads]
     ts, as_of = _micros(read_at), datetime.fromtimestamp(read_at, tz=UTC)
     # The whole list is replaced: older ranks are deleted just before (1 µs) the new ones are written.
@@ -446,7 +430,7 @@ def top_videos_refresh(*, today: date | None = None) -> None:
                 writes.append(
                     (cassandra_prepared(INSERT_TOP), (window, metric, rank, video_id, views, watch, as_of, ts))
                 )
-    _write(writes)
+    cassandra_execute_all(statements=writes)
 
 
 def _checkpoint_get() -> int | None:
@@ -455,8 +439,13 @@ def _checkpoint_get() -> int | None:
 
 
 def _checkpoint_set(*, minute: int, at: float) -> None:
-    _write(
-        [(cassandra_prepared(UPSERT_CHECKPOINT), (_micros(at), minute, datetime.fromtimestamp(at, tz=UTC), CHECKPOINT))]
+    cassandra_execute_all(
+        statements=[
+            (
+                cassandra_prepared(UPSERT_CHECKPOINT),
+                (_micros(at), minute, datetime.fromtimestamp(at, tz=UTC), CHECKPOINT),
+            )
+        ]
     )
 
 
@@ -473,14 +462,14 @@ def rollups_refresh(*, now: float | None = None) -> RecomputeResult:
     if checkpoint is not None:
         first = max(first, checkpoint + 1)
     minutes = list(range(first, now_minute + 1))
-    reads = _read([(cassandra_prepared(SELECT_CHANGES), (m,)) for m in minutes])
+    reads = cassandra_execute_all(read=True, statements=[(cassandra_prepared(SELECT_CHANGES), (m,)) for m in minutes])
     latest: dict[tuple[int, date], int] = {}
     for minute, rows in zip(minutes, reads, strict=True):
         for row in rows:
-            key = (row.video_id, as_date(row.day))
+            key = (row.video_id, cassandra_date(row.day))
             latest[key] = max(latest.get(key, minute), minute)
     keys = list(latest)
-    as_ofs = _read([(cassandra_prepared(SELECT_DAY_AS_OF), key) for key in keys])
+    as_ofs = cassandra_execute_all(read=True, statements=[(cassandra_prepared(SELECT_DAY_AS_OF), key) for key in keys])
     video_days: dict[int, list[date]] = defaultdict(list)
     skipped = 0
     for key, rows in zip(keys, as_ofs, strict=True):
@@ -492,7 +481,9 @@ def rollups_refresh(*, now: float | None = None) -> RecomputeResult:
         video_days[key[0]].append(key[1])
     # A run that died between a video's day rows and its totals: the days are settled, the totals not.
     settled_videos = sorted({v for v, _ in keys} - set(video_days))
-    totals = _read([(cassandra_prepared(SELECT_TOTAL_AS_OF), (v,)) for v in settled_videos])
+    totals = cassandra_execute_all(
+        read=True, statements=[(cassandra_prepared(SELECT_TOTAL_AS_OF), (v,)) for v in settled_videos]
+    )
     for video_id, rows in zip(settled_videos, totals, strict=True):
         row = rows.one()
         settled_at = (max(m for (v, _), m in latest.items() if v == video_id) + SAFETY_MINUTES) * 60

@@ -7,9 +7,13 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from cassandra.concurrent import execute_concurrent
-
-from analytics.cassandra import READ_PROFILE, cassandra_prepared, cassandra_session
+from analytics.cassandra import (
+    READ_PROFILE,
+    cassandra_date,
+    cassandra_execute_all,
+    cassandra_prepared,
+    cassandra_session,
+)
 
 # Coverage at or above this share of a video's seconds completes it (dragging to the end does not).
 COMPLETION_SHARE = 0.9
@@ -20,6 +24,12 @@ SELECT_RESUME = "SELECT position FROM {ks}.member_videos WHERE user_id = ? AND v
 SELECT_MEMBER_VIDEOS = (
     "SELECT video_id, position, last_watched, watched, hidden, marked_watched FROM {ks}.member_videos WHERE user_id = ?"
 )
+
+
+def is_complete(*, seconds: int, duration: int | None) -> bool:
+    """The completion rule, everywhere: the member watched COMPLETION_SHARE of the video's seconds
+    (coverage, so dragging to the end does not complete). Unknown duration: never complete."""
+    return bool(duration) and seconds >= COMPLETION_SHARE * duration  # type: ignore[operator]
 
 
 @dataclass(frozen=True)
@@ -36,7 +46,7 @@ class VideoProgress:
     def completed(self) -> bool:
         if self.marked_watched:
             return True
-        return bool(self.duration) and self.watched_seconds >= COMPLETION_SHARE * self.duration  # type: ignore[operator]
+        return is_complete(seconds=self.watched_seconds, duration=self.duration)
 
     @property
     def percent(self) -> int:
@@ -209,15 +219,8 @@ def _latest(*stamps: datetime | None) -> datetime | None:
     return max((s for s in present if s is not None), default=None)
 
 
-def _date(value: Any) -> date:
-    return value if isinstance(value, date) else value.date()
-
-
-def _concurrent(statements: list[tuple[Any, tuple[Any, ...]]]) -> list[Any]:
-    results = execute_concurrent(
-        cassandra_session(), statements, concurrency=32, raise_on_first_error=True, execution_profile=READ_PROFILE
-    )
-    return [list(result) for _, result in results]
+def _concurrent(statements: list[tuple[Any, tuple[Any, ...]]]) -> list[list[Any]]:
+    return [list(result) for result in cassandra_execute_all(statements, read=True)]
 
 
 # --- Coverage bitmaps (video_day_members.coverage): bit s set = second s watched -------------------
@@ -280,7 +283,7 @@ def range_curve_compute(*, coverage: dict[int, int], duration: int | None) -> Re
         viewers=_bit_counts(coverage.values(), length),
         buckets=buckets,
         as_of=None,
-        completions=sum(1 for n in popcounts if duration and n >= COMPLETION_SHARE * duration),
+        completions=sum(is_complete(seconds=n, duration=duration) for n in popcounts),
         covered=sum(c.bit_count() for c in coverage.values()),
     )
 
@@ -342,14 +345,14 @@ def video_analytics_get(*, video_id: int, since: date, until: date) -> VideoAnal
             row.total_rewatch_seconds or 0,
         )
     by_day = {
-        _date(r.day): DayFigures(
+        cassandra_date(r.day): DayFigures(
             r.sessions or 0,
             r.views or 0,
             r.members or 0,
             r.watch_seconds or 0,
             r.completions or 0,
             r.rewatch_seconds or 0,
-            day=_date(r.day),
+            day=cassandra_date(r.day),
         )
         for r in days
         if r.day is not None
@@ -481,7 +484,7 @@ def playlist_funnel_get(*, video_ids: list[int], durations: dict[int, int | None
     for video_id, counts in zip(items, per_item, strict=True):
         duration = durations.get(video_id)
         started = entrants & set(counts)
-        done = {u for u in started if duration and counts[u] >= COMPLETION_SHARE * duration}
+        done = {u for u in started if is_complete(seconds=counts[u], duration=duration)}
         finished &= done
         steps.append(FunnelStep(video_id=video_id, started=len(started), completed=len(done)))
     return PlaylistFunnel(

@@ -16,6 +16,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
 from videos.facts import FactsError, FactsUnavailable, file_input_get, oembed_get
+from videos.formatting import clock
 from videos.models import Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL, parse_video_url
 from videos.selectors import video_playback_problem_count, video_playback_problem_count_annotate
@@ -27,7 +28,6 @@ from videos.services import (
     video_slug_make,
     video_unavailable_set,
 )
-from videos.templatetags.videos_tags import clock
 
 # Django's classes are generic only in django-stubs; subscripting them at runtime fails.
 if TYPE_CHECKING:

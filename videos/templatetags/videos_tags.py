@@ -2,17 +2,13 @@ from __future__ import annotations
 
 from django import template
 
+from videos.formatting import clock
+
 register = template.Library()
 
 
-@register.filter
-def clock(seconds: int | None) -> str:
-    """635 -> "10:35", 3700 -> "1:01:40"; empty when unknown."""
-    if seconds is None:
-        return ""
-    hours, rest = divmod(int(seconds), 3600)
-    minutes, secs = divmod(rest, 60)
-    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+# `{{ seconds|clock }}`: videos.formatting.clock.
+register.filter("clock", clock)
 
 
 @register.inclusion_tag("admin/videos/_unavailable_warning.html")
