@@ -41,6 +41,8 @@ INSTALLED_APPS = [
     "django.contrib.sites",
     "allauth",
     "allauth.account",
+    # Drag-and-drop ordering of playlist items in admin.
+    "adminsortable2",
     "accounts",
     "videos",
     "analytics",

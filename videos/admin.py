@@ -3,6 +3,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
+from adminsortable2.admin import SortableAdminBase, SortableTabularInline
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import Count, QuerySet
@@ -301,7 +302,9 @@ class VideoAdmin(VideoModelAdmin):
         self.message_user(request, f"{count} video(s) marked available.", messages.SUCCESS)
 
 
-class PlaylistItemInline(PlaylistItemInlineBase):
+class PlaylistItemInline(SortableTabularInline, PlaylistItemInlineBase):
+    # Staff drag rows to order the playlist (django-admin-sortable2 keeps `position` in a hidden
+    # field and renumbers on save); no positions to type.
     model = PlaylistItem
     extra = 1
     fields = ("position", "video")
@@ -310,7 +313,7 @@ class PlaylistItemInline(PlaylistItemInlineBase):
 
 
 @admin.register(Playlist)
-class PlaylistAdmin(PlaylistModelAdmin):
+class PlaylistAdmin(SortableAdminBase, PlaylistModelAdmin):
     list_display = ("title", "video_count", "is_published", "updated_at")
     list_filter = ("is_published",)
     search_fields = ("title", "description")
