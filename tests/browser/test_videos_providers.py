@@ -18,7 +18,7 @@ from django.core.management import call_command
 from tests.browser.test_videos import event_names, log_in, prepare, wait_for_player, wait_js
 from tests.conftest import screenshot, wait_until
 from tests.factories import MemberFactory, VideoFactory
-from tests.videos.standins import StandIn, vimeo_answer, youtube_answer
+from tests.videos.standins import StandIn, vimeo_answer, wistia_answer, youtube_answer
 from tests.videos.standins import standin_fixture as standin_fixture  # the `standin` fixture
 from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
 from videos.services import video_facts_refresh
@@ -270,6 +270,51 @@ def test_staff_paste_a_vimeo_url_and_the_background_task_fills_title_thumbnail_a
     assert "1:02" in row.inner_text()
     wait_js(page, "[...document.querySelectorAll('#result_list img')].some((i) => i.naturalWidth > 0)")
     screenshot(page, "videos-admin-facts-from-vimeo")
+
+
+@pytest.mark.parametrize(
+    ("url", "provider", "answer", "title", "duration"),
+    [
+        # YouTube's oEmbed has no duration: it stays unknown until a staff preview reports it.
+        ("https://www.youtube.com/watch?v=aqz-KE-bpKQ", "youtube", youtube_answer, "Big Buck Bunny", None),
+        ("https://home.wistia.com/medias/e4a27b971d", "wistia", wistia_answer, "Wistia demo", 95),
+        # A self-hosted file: ffprobe reads the duration, ffmpeg the poster frame; staff type the title.
+        ("FILE", "file", None, "Knife skills clip", 6),
+    ],
+)
+def test_staff_paste_each_providers_url_and_the_server_fills_the_facts(
+    page, live_server, standin, monkeypatch, url, provider, answer, title, duration
+):
+    from videos import tasks
+
+    monkeypatch.setattr(
+        tasks.video_facts_refresh_task, "delay", lambda pk: tasks.video_facts_refresh_task.apply(args=(pk,))
+    )
+    prepare(page)
+    if answer is not None:
+        standin.oembed[url] = answer(standin)
+    else:
+        from tests.videos.standins import SAMPLE_MP4
+
+        standin.files["/media/sample.mp4"] = SAMPLE_MP4
+        url = standin.url("/media/sample.mp4")
+
+    staff_add_video(page, live_server, url, title="" if answer is not None else title)
+    page.wait_for_url("**/admin/videos/video/")
+
+    video = Video.objects.get(provider=provider)
+    assert video.title == title
+    wait_until(lambda: Video.objects.get(pk=video.pk).facts_checked_at is not None, timeout=30)
+    video.refresh_from_db()
+    assert video.facts_error == ""
+    assert video.card_image  # served by us, not hotlinked
+    if duration is None:
+        assert video.duration is None
+    else:
+        assert video.duration == pytest.approx(duration, abs=1)
+    page.reload()
+    wait_js(page, "[...document.querySelectorAll('#result_list img')].some((i) => i.naturalWidth > 0)")
+    screenshot(page, f"videos-admin-facts-from-{provider}")
 
 
 def test_a_file_url_that_404s_is_flagged_at_once(page, live_server, standin):
