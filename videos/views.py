@@ -9,6 +9,7 @@ from django.views.decorators.http import require_POST
 
 from config.csp import BadSource, csp_source_validate
 from config.jsonbody import BodyError, json_request_validate
+from videos.cards import video_cards_get
 from videos.models import Video
 from videos.providers import parse_timestamp
 from videos.registry import page_context_get
@@ -35,6 +36,7 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {
         "page": page,
         "videos": videos,
+        "cards": video_cards_get(videos=videos),
         "search": search,
         "playlists": playlist_catalogue_list() if first else None,
     }

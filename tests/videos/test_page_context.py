@@ -176,3 +176,29 @@ def test_page_context_get_merges_every_provider(rf, member, video):
         page_context_unregister(name="test-extra")
     assert context["extra"] == video
     assert "tracker_config" in context
+
+
+def test_cards_render_once_per_version_of_a_video_and_a_change_shows_at_once(client, monkeypatch):
+    from videos import cards
+
+    cards.video_cards_clear()
+    video = VideoFactory(title="Before", members_only=False)
+    renders: list[str] = []
+    real = cards.render_to_string
+
+    def counting(name: str, context: dict[str, Any]) -> str:
+        renders.append(context["video"].title)
+        return real(name, context)
+
+    monkeypatch.setattr(cards, "render_to_string", counting)
+
+    client.get(reverse("videos:catalogue"))
+    client.get(reverse("videos:catalogue"))
+    assert renders == ["Before"]
+
+    type(video).objects.filter(pk=video.pk).update(title="After")  # no save(), no signal
+    html = client.get(reverse("videos:catalogue")).content.decode()
+
+    assert renders == ["Before", "After"]
+    assert "After" in html
+    assert "Before" not in html
