@@ -81,3 +81,10 @@ class AnalyticsConfig(AppConfig):
         probe_register(name="celery", probe=celery_probe)
         probe_register(name="pipeline", probe=pipeline_probe, critical=False)
         metrics_collector_register(name="pipeline", collect=pipeline_gauges)
+
+        # The catalogue's pages show progress, "Continue watching" and the tracker through this
+        # (videos imports no analytics module); each videos view calls it once.
+        from analytics.pages import page_context
+        from videos.registry import page_context_register
+
+        page_context_register(name="analytics", provider=page_context)

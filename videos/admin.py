@@ -19,14 +19,15 @@ from django.utils.timesince import timesince
 from videos.facts import FactsError, FactsUnavailable, file_input_get, oembed_get
 from videos.formatting import clock
 from videos.models import Playlist, PlaylistItem, Video
-from videos.providers import UnsupportedVideoURL, parse_video_url
+from videos.providers import UnsupportedVideoURL
 from videos.selectors import video_playback_problem_count, video_playback_problem_count_annotate
 from videos.services import (
+    DuplicateVideo,
     video_available_set,
-    video_duplicate_get,
     video_facts_refresh_enqueue,
     video_publish_set,
     video_slug_make,
+    video_source_check,
     video_unavailable_set,
 )
 
@@ -82,12 +83,10 @@ class VideoAddForm(VideoModelForm):
     def clean_url(self) -> str:
         url: str = self.cleaned_data["url"]
         try:
-            source = parse_video_url(url)
-        except UnsupportedVideoURL as exc:
+            # What counts as the same video (a Vimeo link and its unlisted form) is the service's rule.
+            source = video_source_check(url=url)
+        except (UnsupportedVideoURL, DuplicateVideo) as exc:
             raise forms.ValidationError(str(exc)) from exc
-        existing = video_duplicate_get(source=source)
-        if existing is not None:
-            raise forms.ValidationError(f"This video is already in the catalogue as “{existing.title}”.")
         self.instance.provider = source.provider
         self.instance.external_id = source.external_id
         self.instance.source_url = url.strip()[:500]

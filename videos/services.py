@@ -20,7 +20,7 @@ from accounts.models import User
 from accounts.selectors import member_is_confirmed
 from videos.facts import FactsError, FactsUnavailable, VideoFacts, card_images_make, video_facts_read
 from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
-from videos.providers import VideoSource
+from videos.providers import VideoSource, parse_video_url
 
 logger = logging.getLogger(__name__)
 # Availability flags only staff set (admin action); the server's check never clears them.
@@ -36,8 +36,21 @@ DURATION_VOTE_TOLERANCE_SECONDS = 1
 
 class DuplicateVideo(ValueError):
     def __init__(self, existing: Video) -> None:
-        super().__init__(f"This video is already in the catalogue as {existing.title!r}.")
+        super().__init__(f"This video is already in the catalogue as “{existing.title}”.")
         self.existing = existing
+
+
+def video_source_check(*, url: str) -> VideoSource:
+    """The source a pasted URL names, if the catalogue does not hold it yet (staff's add form).
+
+    `UnsupportedVideoURL` when no provider recognises it, `DuplicateVideo` when it is already in
+    the catalogue (under any of its links: see `video_duplicate_get`).
+    """
+    source = parse_video_url(url)
+    existing = video_duplicate_get(source=source)
+    if existing is not None:
+        raise DuplicateVideo(existing)
+    return source
 
 
 def video_duplicate_get(*, source: VideoSource, exclude_pk: int | None = None) -> Video | None:
@@ -70,19 +83,22 @@ def video_create_from_source(
     *,
     source: VideoSource,
     title: str,
+    slug: str = "",
     source_url: str = "",
     description: str = "",
     duration: int | None = None,
     members_only: bool = True,
     is_published: bool = False,
+    position: int = 0,
 ) -> Video:
-    """Add a catalogue entry for a parsed URL; `DuplicateVideo` when it is already there."""
+    """Add a catalogue entry for a parsed URL (demo_load); `DuplicateVideo` when it is already
+    there. The slug is made from the title unless given."""
     existing = video_duplicate_get(source=source)
     if existing is not None:
         raise DuplicateVideo(existing)
     return Video.objects.create(
         title=title,
-        slug=video_slug_make(title=title),
+        slug=slug or video_slug_make(title=title),
         description=description,
         provider=source.provider,
         external_id=source.external_id,
@@ -90,6 +106,7 @@ def video_create_from_source(
         duration=duration,
         members_only=members_only,
         is_published=is_published,
+        position=position,
         published_at=timezone.now() if is_published else None,
     )
 

@@ -9,8 +9,10 @@ from django.views.decorators.http import require_POST
 
 from config.csp import BadSource, csp_source_validate
 from config.jsonbody import BodyError, json_request_validate
+from videos.cards import video_cards_get
 from videos.models import Video
 from videos.providers import parse_timestamp
+from videos.registry import page_context_get
 from videos.schemas import DurationReportIn, PlayerReportIn
 from videos.selectors import (
     Access,
@@ -29,19 +31,28 @@ CATALOGUE_PAGE_SIZE = 24
 def catalogue(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:100]
     page = Paginator(video_catalogue_list(search=search), CATALOGUE_PAGE_SIZE).get_page(request.GET.get("page"))
-    playlists = playlist_catalogue_list() if not search and page.number == 1 else None
-    return render(
-        request,
-        "videos/catalogue.html",
-        {"page": page, "videos": page.object_list, "search": search, "playlists": playlists},
-    )
+    first = not search and page.number == 1
+    videos = list(page.object_list)
+    context: dict[str, object] = {
+        "page": page,
+        "videos": videos,
+        "cards": video_cards_get(videos=videos),
+        "search": search,
+        "playlists": playlist_catalogue_list() if first else None,
+    }
+    # Other apps' part of the page (analytics: progress bars, "Continue watching"), read here once.
+    context.update(page_context_get(request=request, videos=videos, continue_watching=first))
+    return render(request, "videos/catalogue.html", context)
 
 
 def playlist(request: HttpRequest, slug: str) -> HttpResponse:
     found = playlist_published_get(slug=slug)
     if found is None:
         raise Http404("No such playlist")
-    return render(request, "videos/playlist.html", {"playlist": found, "videos": playlist_video_list(playlist=found)})
+    videos = playlist_video_list(playlist=found)
+    context: dict[str, object] = {"playlist": found, "videos": videos}
+    context.update(page_context_get(request=request, videos=videos))
+    return render(request, "videos/playlist.html", context)
 
 
 def watch(request: HttpRequest, slug: str) -> HttpResponse:
@@ -78,6 +89,8 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
                 next_video=following,
                 next_url=f"{following.get_absolute_url()}?list={found.slug}" if following else "",
             )
+    # Other apps' part of the page (analytics: the tracker's viewing session, resume, progress).
+    context.update(page_context_get(request=request, video=video))
     response = render(request, "videos/watch.html", context)
     file_origin = _origin(video.external_id) if video.provider == Video.Provider.FILE else None
     if file_origin:

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from django import template
 
 from videos.formatting import clock
@@ -18,3 +21,9 @@ def unavailable_videos_warning() -> dict[str, object]:
 
     videos = list(video_unavailable_published_list()[:20])
     return {"videos": videos}
+
+
+@register.filter
+def of(mapping: Mapping[Any, Any] | None, key: Any) -> Any:
+    """`{{ progress|of:video.pk }}`: the entry of a map the view put in the context, or None."""
+    return mapping.get(key) if mapping else None

@@ -6,9 +6,10 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 from django.templatetags.static import static
-from django.utils import timezone
 
 from videos.models import Playlist, PlaylistItem, Video
+from videos.providers import VideoSource
+from videos.services import DuplicateVideo, video_create_from_source
 
 P = Video.Provider
 # (title, slug, provider, external id, duration, members only, description)
@@ -47,21 +48,23 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         created = 0
         for position, (title, slug, provider, external_id, duration, members_only, description) in enumerate(DEMO):
-            _, was_created = Video.objects.get_or_create(
-                slug=slug,
-                defaults={
-                    "title": title,
-                    "description": description,
-                    "provider": provider,
-                    "external_id": external_id,
-                    "duration": duration,
-                    "members_only": members_only,
-                    "position": position,
-                    "is_published": True,
-                    "published_at": timezone.now(),
-                },
-            )
-            created += was_created
+            if Video.objects.filter(slug=slug).exists():
+                continue
+            try:
+                # The one way a video enters the catalogue outside the admin form (duplicates refused).
+                video_create_from_source(
+                    source=VideoSource(provider=provider, external_id=external_id),  # type: ignore[arg-type]
+                    title=title,
+                    slug=slug,
+                    description=description,
+                    duration=duration,
+                    members_only=members_only,
+                    is_published=True,
+                    position=position,
+                )
+            except DuplicateVideo:
+                continue  # the same source is already there under another slug
+            created += 1
         title, slug, video_slugs = PLAYLIST
         playlist, _ = Playlist.objects.get_or_create(
             slug=slug, defaults={"title": title, "is_published": True, "description": "Three short videos to try."}

@@ -1,0 +1,122 @@
+"""What the catalogue's pages show of watch tracking: registered with `videos.registry` (apps.py).
+
+Called once by each videos view, before rendering (videos never imports analytics), so a page
+reads the member's progress once (one Cassandra partition, `member_videos`) in its view and the
+templates only display what this returns:
+
+- `progress_map`: video id → `VideoProgress` for the videos the page lists (and the watched video);
+- `watch_progress`: the watched video's progress (watch pages), or None;
+- `tracker_config`: the tracker's config for a watch page (a viewing session, its token, the
+  saved position), None for visitors;
+- `continue_watching`: the member's (video, progress) rows, when the page shows the row;
+- `playlist_completed`: how many of the listed videos the member completed.
+
+Cassandra down drops progress and resume, never the page.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from cassandra import DriverException
+from cassandra.cluster import NoHostAvailable
+from django.http import HttpRequest
+from django.urls import reverse
+from django.utils.crypto import salted_hmac
+
+from analytics.selectors import VideoProgress, completed_count, continue_watching_from, video_progress_map
+from analytics.services import viewing_session_start
+from videos.models import Video
+from videos.selectors import video_durations_get, video_member_visible_in_bulk
+
+logger = logging.getLogger(__name__)
+
+CASSANDRA_ERRORS = (NoHostAvailable, DriverException)
+
+
+def member_outbox_key(*, user_id: int) -> str:
+    """The name of the member's tracker outbox in a browser's localStorage (static/js/outbox.js).
+
+    Per member, so a shared browser never resends one member's batches under another's session;
+    stable across logins, so a member's own unsent batches go out on their next visit; an HMAC
+    under SECRET_KEY, so the name does not give the user id away to whoever reads the storage.
+    """
+    return salted_hmac("watchpoint.outbox", str(user_id), algorithm="sha256").hexdigest()[:16]
+
+
+def page_context(
+    *, request: HttpRequest, videos: Sequence[Video], video: Video | None, continue_watching: bool
+) -> dict[str, Any]:
+    """The videos page's watch context (see the module docstring); the provider videos calls."""
+    user = request.user
+    if not user.is_authenticated:
+        return {
+            "progress_map": {},
+            "watch_progress": None,
+            "tracker_config": None,
+            "continue_watching": [],
+            "playlist_completed": 0,
+        }
+    # Progress counts only published videos (a staff preview of an unpublished one shows none);
+    # the row needs every published video's duration to tell started from completed.
+    listed = [*videos, *([video] if video is not None else [])]
+    durations = video_durations_get() if continue_watching else {v.pk: v.duration for v in listed if v.is_published}
+    resume: int | None = None
+    progress: dict[int, VideoProgress] = {}
+    try:
+        # One partition read per page: the resume position is the watched video's row in it.
+        progress, resume = _progress_read(user_id=user.pk, durations=durations, video=video)
+    except CASSANDRA_ERRORS:
+        # Browsing and watching must not fail because the progress store is down: the page just
+        # shows no progress bars, no row and offers no resume.
+        logger.warning("member progress unavailable", exc_info=True)
+
+    rows: list[tuple[Video, VideoProgress]] = []
+    if continue_watching:
+        started = continue_watching_from(progress=progress)
+        # Unavailable videos leave the row (the server's availability check decides).
+        visible = video_member_visible_in_bulk(video_ids=[p.video_id for p in started]) if started else {}
+        rows = [(visible[p.video_id], p) for p in started if p.video_id in visible]
+
+    return {
+        "progress_map": progress,
+        "watch_progress": progress.get(video.pk) if video is not None else None,
+        "tracker_config": _tracker_config(user_id=user.pk, video=video, resume=resume) if video is not None else None,
+        "continue_watching": rows,
+        "playlist_completed": completed_count(progress=progress, video_ids=[v.pk for v in videos]),
+    }
+
+
+def _progress_read(
+    *, user_id: int, durations: dict[int, int | None], video: Video | None
+) -> tuple[dict[int, VideoProgress], int | None]:
+    if video is None:
+        return video_progress_map(user_id=user_id, durations=durations), None
+    # The resume position is offered for any video the member may watch (staff previews of
+    # unpublished ones included), so the watched video is read whatever its publication.
+    every = video_progress_map(user_id=user_id, durations={**durations, video.pk: video.duration})
+    mine = every.get(video.pk)
+    if video.pk not in durations:
+        every.pop(video.pk, None)
+    return every, (mine.position if mine is not None else None)
+
+
+def _tracker_config(*, user_id: int, video: Video, resume: int | None) -> dict[str, Any]:
+    """The tracker's config for one watch page load: a fresh (or reused) viewing session."""
+    viewing = viewing_session_start(user_id=user_id, video_id=video.pk)
+    return {
+        "videoId": video.pk,
+        "duration": video.duration,
+        "sessionId": str(viewing.session_id),
+        "token": viewing.token,
+        "issuedAt": viewing.issued_at_ms,
+        # The tracker counts event times from this server time, not from the browser's clock.
+        "serverTime": int(time.time() * 1000),
+        "endpoint": reverse("analytics:watch-batch"),
+        "beaconEndpoint": reverse("analytics:watch-beacon"),
+        "resumePosition": resume,
+        "outboxKey": member_outbox_key(user_id=user_id),
+    }

@@ -1,0 +1,204 @@
+"""The catalogue's pages read the member's progress once, in the view (videos.registry), and
+templates only display it; Cassandra down drops progress and resume, never the page."""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from typing import Any
+
+import pytest
+from cassandra.cluster import NoHostAvailable
+from django.core.exceptions import ImproperlyConfigured
+from django.template.loader import render_to_string
+from django.urls import reverse
+
+from analytics import pages
+from analytics.services import WatchBatch, watch_batches_store
+from tests.analytics.helpers import now_ms
+from tests.conftest import CASSANDRA_DBS
+from tests.factories import PlaylistFactory, PlaylistItemFactory, VideoFactory
+from videos.registry import page_context_get, page_context_register
+
+pytestmark = pytest.mark.django_db(databases=CASSANDRA_DBS)
+
+
+def watch(user_id: int, video_id: int, positions: Any, *, t0: int | None = None) -> None:
+    t0 = t0 or now_ms() - 3_600_000
+    events = tuple((p, t0 + i * 1000, 1.0) for i, p in enumerate(positions))
+    watch_batches_store(batches=[WatchBatch(user_id, video_id, uuid.uuid4(), events)])
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Every member-progress partition read the pages make (the user id each)."""
+    seen: list[int] = []
+    real = pages.video_progress_map
+
+    def counting(*, user_id: int, durations: dict[int, int | None]) -> Any:
+        seen.append(user_id)
+        return real(user_id=user_id, durations=durations)
+
+    monkeypatch.setattr(pages, "video_progress_map", counting)
+    return seen
+
+
+@pytest.fixture
+def cassandra_down(monkeypatch: pytest.MonkeyPatch) -> None:
+    def down(**kwargs: Any) -> Any:
+        raise NoHostAvailable("Unable to connect to any servers", {"127.0.0.1:9042": OSError("refused")})
+
+    monkeypatch.setattr(pages, "video_progress_map", down)
+
+
+def tracker_config(html: str) -> dict[str, Any]:
+    found = re.search(r'<script id="watch-tracker-config" type="application/json">(.*?)</script>', html)
+    assert found, "no tracker config on the page"
+    config: dict[str, Any] = json.loads(found.group(1))
+    return config
+
+
+def test_the_catalogue_shows_progress_and_continue_watching_from_one_read(client, member, reads):
+    started, done, _untouched = (VideoFactory(title=t, members_only=False, duration=600) for t in ("A", "B", "C"))
+    watch(member.pk, started.pk, range(0, 120))
+    watch(member.pk, done.pk, range(0, 560))
+    client.force_login(member)
+
+    html = client.get(reverse("videos:catalogue")).content.decode()
+
+    assert reads == [member.pk]
+    row = html.split('id="continue-watching"', 1)[1].split("</section>", 1)[0]
+    assert started.get_absolute_url() in row
+    assert done.get_absolute_url() not in row
+    assert "1:59 / 10:00" in row  # position 119 s → percent 20
+    assert 'aria-label="Watched 20%"' in html  # the card's bar (and the row's)
+    assert "✓ Watched" in html
+    assert html.count("✓ Watched") == 1
+
+
+def test_a_playlist_counts_the_completed_videos_from_one_read(client, member, reads):
+    playlist = PlaylistFactory()
+    first, second = VideoFactory(members_only=False, duration=100), VideoFactory(members_only=False, duration=100)
+    PlaylistItemFactory(playlist=playlist, video=first, position=1)
+    PlaylistItemFactory(playlist=playlist, video=second, position=2)
+    watch(member.pk, first.pk, range(0, 95))
+    client.force_login(member)
+
+    html = client.get(playlist.get_absolute_url()).content.decode()
+
+    assert reads == [member.pk]
+    assert "1 of 2 completed" in html
+    assert html.count("✓ ") == 1
+
+
+def test_the_watch_page_offers_the_saved_position_from_the_same_read_as_its_progress(client, member, video, reads):
+    watch(member.pk, video.pk, range(0, 60))
+    client.force_login(member)
+
+    html = client.get(video.get_absolute_url()).content.decode()
+
+    assert reads == [member.pk]
+    config = tracker_config(html)
+    assert config["resumePosition"] == 59
+    assert config["videoId"] == video.pk
+    assert config["outboxKey"] == pages.member_outbox_key(user_id=member.pk)
+    assert {"sessionId", "token", "issuedAt", "serverTime", "endpoint", "beaconEndpoint"} <= set(config)
+    assert 'aria-label="Watched 10%"' in html
+
+
+def test_staff_previewing_an_unpublished_video_get_their_resume_position_but_no_progress(client, staff, reads):
+    draft = VideoFactory(is_published=False, duration=600)
+    watch(staff.pk, draft.pk, range(0, 30))
+    client.force_login(staff)
+
+    html = client.get(draft.get_absolute_url()).content.decode()
+
+    assert tracker_config(html)["resumePosition"] == 29
+    assert "progress--inline" not in html
+
+
+@pytest.fixture
+def staff(db: None) -> Any:
+    from tests.factories import MemberFactory
+
+    return MemberFactory(is_staff=True)
+
+
+def test_cassandra_down_drops_progress_and_resume_but_never_a_page(client, member, video, cassandra_down):
+    playlist = PlaylistFactory()
+    PlaylistItemFactory(playlist=playlist, video=video, position=1)
+    client.force_login(member)
+
+    catalogue = client.get(reverse("videos:catalogue"))
+    watch_page = client.get(video.get_absolute_url())
+    playlist_page = client.get(playlist.get_absolute_url())
+
+    assert (catalogue.status_code, watch_page.status_code, playlist_page.status_code) == (200, 200, 200)
+    assert "Nothing in progress" in catalogue.content.decode()
+    config = tracker_config(watch_page.content.decode())
+    assert config["resumePosition"] is None
+    assert config["token"]
+    assert "0 of 1 completed" in playlist_page.content.decode()
+
+
+def test_visitors_get_no_tracker_and_no_read(client, video, reads):
+    html = client.get(video.get_absolute_url()).content.decode()
+    client.get(reverse("videos:catalogue"))
+
+    assert reads == []
+    assert "watch-tracker-config" not in html or "null" in html.split("watch-tracker-config", 1)[1][:60]
+
+
+def test_templates_only_display_rendering_reads_no_store(member, video, cassandra_down):
+    # With the provider's output absent the card renders without progress: the template looks
+    # nothing up itself (a read would hit the patched, failing selector and raise).
+    html = render_to_string("videos/_video_card.html", {"video": video})
+    assert video.title in html
+    assert "<progress" not in html
+
+
+def test_a_second_provider_under_a_taken_name_is_a_configuration_error():
+    with pytest.raises(ImproperlyConfigured):
+        page_context_register(name="analytics", provider=lambda **kwargs: {})
+    page_context_register(name="analytics", provider=pages.page_context)  # the same again: a no-op
+
+
+def test_page_context_get_merges_every_provider(rf, member, video):
+    request = rf.get("/")
+    request.user = member
+    page_context_register(name="test-extra", provider=lambda **kwargs: {"extra": kwargs["video"]})
+    try:
+        context = page_context_get(request=request, video=video)
+    finally:
+        from videos.registry import page_context_unregister
+
+        page_context_unregister(name="test-extra")
+    assert context["extra"] == video
+    assert "tracker_config" in context
+
+
+def test_cards_render_once_per_version_of_a_video_and_a_change_shows_at_once(client, monkeypatch):
+    from videos import cards
+
+    cards.video_cards_clear()
+    video = VideoFactory(title="Before", members_only=False)
+    renders: list[str] = []
+    real = cards.render_to_string
+
+    def counting(name: str, context: dict[str, Any]) -> str:
+        renders.append(context["video"].title)
+        return real(name, context)
+
+    monkeypatch.setattr(cards, "render_to_string", counting)
+
+    client.get(reverse("videos:catalogue"))
+    client.get(reverse("videos:catalogue"))
+    assert renders == ["Before"]
+
+    type(video).objects.filter(pk=video.pk).update(title="After")  # no save(), no signal
+    html = client.get(reverse("videos:catalogue")).content.decode()
+
+    assert renders == ["Before", "After"]
+    assert "After" in html
+    assert "Before" not in html
