@@ -137,7 +137,8 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         def health() -> dict | None:
             try:
                 request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/healthz", headers={"Authorization": "Bearer procfile-test-token-0123456789abcdef"}
+                    f"http://127.0.0.1:{port}/healthz",
+                    headers={"Authorization": "Bearer procfile-test-token-0123456789abcdef"},
                 )
                 with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (local http URL)
                     return json.loads(response.read())
