@@ -70,7 +70,7 @@ def test_deleting_a_member_keeps_every_staff_figure_and_leaves_no_row_with_their
     PlaylistItemFactory(playlist__title="Course", video=first, position=1)
     playlist = first.playlist_items.get().playlist
     PlaylistItemFactory(playlist=playlist, video=second, position=2)
-    leaving, staying = MemberFactory(), MemberFactory()
+    leaving, staying = MemberFactory.create(), MemberFactory.create()
     start, yesterday = day_start_ms(today()) + 3_600_000, day_start_ms(today() - timedelta(days=1)) + 3_600_000
     # The leaving member watched the first video on two days (one distinct member in the range), the
     # whole of it, then completed the second; the other member watched a part of the first only.
@@ -81,8 +81,8 @@ def test_deleting_a_member_keeps_every_staff_figure_and_leaves_no_row_with_their
     watch_batches_store(batches=session_batches(staying.pk, first.pk, list(range(40)), start_ms=start))
     rollups_refresh()
     staff = Client()
-    staff.force_login(MemberFactory(is_staff=True))
-    durations = {first.pk: 120, second.pk: 60}
+    staff.force_login(MemberFactory.create(is_staff=True))
+    durations: dict[int, int | None] = {first.pk: 120, second.pk: 60}
 
     before = {v.pk: figures(v.pk) for v in (first, second)}
     csv_before = {v.pk: export_rows(staff, v.pk) for v in (first, second)}
@@ -111,7 +111,7 @@ def test_an_erasure_retried_after_a_failure_keeps_one_anonymous_member(monkeypat
     from analytics import services
 
     video = VideoFactory(duration=100)
-    member = MemberFactory()
+    member = MemberFactory.create()
     for days_ago in (0, 1):
         watch_batches_store(
             batches=session_batches(

@@ -13,13 +13,13 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 
 def test_staff_drag_the_last_item_of_a_playlist_to_the_top_and_save(page, live_server):
-    staff = MemberFactory(is_staff=True, is_superuser=True)
+    staff = MemberFactory.create(is_staff=True, is_superuser=True)
     client = Client()
     client.force_login(staff)
     page.context.add_cookies(
         [{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": live_server.url}]
     )
-    playlist = PlaylistFactory(title="Knife skills")
+    playlist = PlaylistFactory.create(title="Knife skills")
     for position, title in enumerate(["Claw grip", "Rock chop", "Julienne"], start=1):
         PlaylistItemFactory(playlist=playlist, video=VideoFactory(title=title), position=position)
 
