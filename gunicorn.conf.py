@@ -46,5 +46,7 @@ access_log_format = (
     '"status": %(s)s, "bytes": "%(B)s", "duration_ms": %(M)s, "referer": "%(f)s", "agent": "%(a)s", '
     '"request_id": "%({x-request-id}i)s"}'
 )
+# ... except the watch-batch paths, counted in /metrics instead (config/gunicorn_log.py).
+logger_class = "config.gunicorn_log.LeanPathsLogger"
 errorlog = "-"
 loglevel = _env.log_level.lower()
