@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import struct
 import time
 import uuid
 from collections import defaultdict
@@ -402,18 +403,17 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
     day_of = _day_cache()
     insert_event = cassandra_prepared(INSERT_EVENT)
     insert_member_day = cassandra_prepared(INSERT_MEMBER_DAY)
+    statements: list[tuple[Any, Sequence[Any]]] = []
     groups: list[list[tuple[Any, tuple[Any, ...], int]]] = []
     stored = 0
     for (user_id, day_n), cells in events.items():
         day = day_of(day_n)
         stored += len(cells)
-        rows: list[tuple[Any, tuple[Any, ...], int]] = [
-            (insert_event, (user_id, day, video_id, session_id, position, client_ts, rate), 1)
-            for (video_id, session_id, position), (client_ts, rate) in cells.items()
-        ]
+        event_batches = _event_batches(insert_event, user_id, day, cells)
         # The member's day index rides along with that day's events (one more partition per batch).
-        rows += [(insert_member_day, (user_id, day, video_id), 1) for video_id in {v for v, _, _ in cells}]
-        groups.append(rows)
+        for video_id in {v for v, _, _ in cells}:
+            event_batches[0].add(insert_member_day, (user_id, day, video_id))
+        statements += [(batch, ()) for batch in event_batches]
     minute = int(time.time() // 60)
     insert_change = cassandra_prepared(INSERT_CHANGE)
     changed = {(video_id, day_n) for (video_id, day_n, _, _) in sessions}
@@ -443,7 +443,7 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
             (update_resume, (client_ts * 1000, position, client_ts, session_id, user_id, video_id), 1)
         )
     groups += by_member.values()
-    _run(_partition_batches(groups))
+    _run(statements + _partition_batches(groups))
     _watched_counts_refresh(keys=list(coverage))
     return stored
 
@@ -454,6 +454,48 @@ DAY_MS = 86_400_000
 # failure threshold whatever the sets hold (a session's seconds: up to 200 per batch).
 ROWS_PER_BATCH = 100
 SET_ELEMENTS_PER_BATCH = 800
+
+
+# Event rows are bound by hand when the table has the shape this code was written for: the values
+# shared by a partition (member, day) and by a session (video, session id) are serialized once, the
+# three per-second values with struct. Values were range-checked when the entry was read
+# (WatchBatch.from_json), so packing cannot fail. The driver's own bind() costs ~8 us a row here,
+# this ~0.6 us; any other column layout falls back to bind().
+_EVENT_COLUMN_TYPES = ("LongType", "SimpleDateType", "LongType", "UUIDType", "Int32Type", "DateType", "FloatType")
+_pack_i32 = struct.Struct(">i").pack
+_pack_i64 = struct.Struct(">q").pack
+_pack_f32 = struct.Struct(">f").pack
+
+
+def _event_batches(
+    insert: Any, user_id: int, day: date, cells: dict[tuple[int, uuid.UUID, int], tuple[int, float]]
+) -> list[BatchStatement]:
+    """One partition's event rows as UNLOGGED batches of ROWS_PER_BATCH rows."""
+    rows = list(cells.items())
+    fast = tuple(column.type.__name__ for column in insert.column_metadata) == _EVENT_COLUMN_TYPES
+    out: list[BatchStatement] = []
+    sessions: dict[tuple[int, uuid.UUID], tuple[bytes, bytes]] = {}
+    partition: list[bytes] = []
+    for start in range(0, len(rows), ROWS_PER_BATCH):
+        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
+        out.append(batch)
+        chunk = rows[start : start + ROWS_PER_BATCH]
+        # The first row through the driver: it sets the batch's routing key and keyspace.
+        (video_id, session_id, position), (client_ts, rate) = chunk[0]
+        batch.add(insert, (user_id, day, video_id, session_id, position, client_ts, rate))
+        if not fast:
+            for (video_id, session_id, position), (client_ts, rate) in chunk[1:]:
+                batch.add(insert, (user_id, day, video_id, session_id, position, client_ts, rate))
+            continue
+        if not partition:
+            partition = list(batch._statements_and_parameters[0][2][:2])
+        add, query_id = batch._add_statement_and_params, insert.query_id
+        for (video_id, session_id, position), (client_ts, rate) in chunk[1:]:
+            session = sessions.get((video_id, session_id))
+            if session is None:
+                session = sessions[(video_id, session_id)] = (_pack_i64(video_id), session_id.bytes)
+            add(True, query_id, [*partition, *session, _pack_i32(position), _pack_i64(client_ts), _pack_f32(rate)])
+    return out
 
 
 def _partition_batches(groups: Iterable[list[tuple[Any, tuple[Any, ...], int]]]) -> list[tuple[Any, Sequence[Any]]]:
