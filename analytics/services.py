@@ -401,6 +401,17 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
         return 0
 
     day_of = _day_cache()
+    # A member's coverage and resume position (one partition of member_videos per member): they
+    # ride along in the member's last event batch when it has room, else go in a batch of their own.
+    add_coverage = cassandra_prepared(ADD_COVERAGE)
+    update_resume = cassandra_prepared(UPDATE_RESUME)
+    by_member: dict[int, list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
+    for (user_id, video_id), secs in coverage.items():
+        by_member[user_id].append((add_coverage, (secs, user_id, video_id), len(secs)))
+    for (user_id, video_id), (client_ts, position, session_id) in newest.items():
+        by_member[user_id].append(
+            (update_resume, (client_ts * 1000, position, client_ts, session_id, user_id, video_id), 1)
+        )
     insert_event = cassandra_prepared(INSERT_EVENT)
     insert_member_day = cassandra_prepared(INSERT_MEMBER_DAY)
     statements: list[tuple[Any, Sequence[Any]]] = []
@@ -413,7 +424,17 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
         # The member's day index rides along with that day's events (one more partition per batch).
         for video_id in {v for v, _, _ in cells}:
             event_batches[0].add(insert_member_day, (user_id, day, video_id))
+        last = event_batches[-1]
+        member_rows = by_member.get(user_id, [])
+        if (
+            member_rows
+            and len(last._statements_and_parameters) + len(member_rows) <= ROWS_PER_BATCH
+            and sum(elements for _, _, elements in member_rows) <= SET_ELEMENTS_PER_BATCH
+        ):
+            for statement, values, _ in by_member.pop(user_id):
+                last.add(statement, values)
         statements += [(batch, ()) for batch in event_batches]
+    groups += by_member.values()
     minute = int(time.time() // 60)
     insert_change = cassandra_prepared(INSERT_CHANGE)
     changed = {(video_id, day_n) for (video_id, day_n, _, _) in sessions}
@@ -425,24 +446,15 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
             (add_session, (secs, video_id, day_of(day_n), user_id, session_id), len(secs))
         )
     groups += by_video_day.values()
-    # The all-time rollups' per-member coverage by video (analytics.models.VideoMember).
+    # The all-time rollups' per-member coverage by video (analytics.models.VideoMember): one group
+    # per video, its VIDEO_MEMBER_SHARDS partitions together (under Cassandra's warning threshold of
+    # 10 partitions per unlogged batch).
     add_video_member = cassandra_prepared(ADD_VIDEO_MEMBER)
-    by_video_shard: dict[tuple[int, int], list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
+    by_video: dict[int, list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
     for (user_id, video_id), secs in coverage.items():
         shard = user_id % VIDEO_MEMBER_SHARDS
-        by_video_shard[(video_id, shard)].append((add_video_member, (secs, video_id, shard, user_id), len(secs)))
-    groups += by_video_shard.values()
-    # A member's coverage and resume position: one partition of member_videos per member.
-    add_coverage = cassandra_prepared(ADD_COVERAGE)
-    update_resume = cassandra_prepared(UPDATE_RESUME)
-    by_member: dict[int, list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
-    for (user_id, video_id), secs in coverage.items():
-        by_member[user_id].append((add_coverage, (secs, user_id, video_id), len(secs)))
-    for (user_id, video_id), (client_ts, position, session_id) in newest.items():
-        by_member[user_id].append(
-            (update_resume, (client_ts * 1000, position, client_ts, session_id, user_id, video_id), 1)
-        )
-    groups += by_member.values()
+        by_video[video_id].append((add_video_member, (secs, video_id, shard, user_id), len(secs)))
+    groups += by_video.values()
     _run(statements + _partition_batches(groups))
     _watched_counts_refresh(keys=list(coverage))
     return stored
