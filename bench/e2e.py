@@ -68,9 +68,10 @@ def members_prepare(users: list[int], vids: list[tuple[int, int]]) -> list[Membe
     return out
 
 
-def wrk_script(members: list[Member], threads: int) -> str:
+def wrk_script(members: list[Member], threads: int, delay_ms: int = 0) -> str:
     """A wrk Lua script: each wrk thread posts 10-second batches for its own share of the members,
-    walking each member's sessions window by window (never the same second twice)."""
+    walking each member's sessions window by window (never the same second twice). With `delay_ms`,
+    each connection waits that long between requests (a paced load instead of flat out)."""
     rows = []
     for m in members:
         sessions = ", ".join(f'{{video={v}, sid="{sid}", token="{token}"}}' for v, sid, token in m.sessions)
@@ -108,6 +109,9 @@ function request()
     s.video, s.sid, table.concat(events, ","), s.token)
   return wrk.format("POST", nil, {{["Content-Type"] = "application/json", ["Cookie"] = m.cookie,
     ["X-CSRFToken"] = m.csrf, ["Origin"] = "http://127.0.0.1:{PORT}"}}, body)
+end
+function delay()
+  return {delay_ms}
 end
 function response(status, headers, body)
   if status == 202 then
@@ -156,6 +160,8 @@ def stage_e2e(
     concurrency: int,
     gunicorn_workers: int,
     wrk_threads: int = 2,
+    paced_users: list[int] | None = None,
+    paced_rate: float = 500.0,
 ) -> dict[str, float]:
     with socket.socket() as sock:
         if sock.connect_ex(("127.0.0.1", PORT)) == 0:
@@ -224,13 +230,14 @@ def stage_e2e(
     total_elapsed = time.perf_counter() - started
     cpu.stop("drain", "cassandra", "redis")
     rss = pool.peak_rss_mb()
-    pool.stop()
-    os.killpg(web.pid, signal.SIGTERM)
-    web.wait(10)
     today = _utc(int(time.time() * 1000)).date()
     yesterday = _utc(int(time.time() * 1000) - 86_400_000).date()
     stored = stored_events({(u, today) for u in users} | {(u, yesterday) for u in users}) - probe_events
     log(f"wrk: {out.stdout.strip().splitlines()[-1]}")
+    paced = _paced(paced_users, vids, rate=paced_rate) if paced_users else {}
+    pool.stop()
+    os.killpg(web.pid, signal.SIGTERM)
+    web.wait(10)
     accepted_events = summary["accepted"] * 10
     return {
         "requests": summary["requests"],
@@ -247,4 +254,35 @@ def stage_e2e(
         "drain_cpu_s": cpu.used["drain"],
         "cassandra_cpu_s": cpu.used["cassandra"],
         "redis_cpu_s": cpu.used["redis"],
+        **paced,
+    }
+
+
+PACED_CLIENTS = 16
+PACED_SECONDS = 10
+
+
+def _paced(users: list[int], vids: list[tuple[int, int]], *, rate: float) -> dict[str, float]:
+    """HTTP latency at a given load (requests/s) rather than flat out: PACED_CLIENTS connections,
+    each waiting between requests; other members than the flat-out run (their own sessions)."""
+    members = members_prepare(users, vids)
+    script = VAR / "bench-wrk-paced.lua"
+    # Each connection's period is its delay plus the request's own time (~8 ms here): 0.75 of the
+    # period goes to the delay; the achieved rate is printed beside the latency.
+    script.write_text(wrk_script(members, threads=2, delay_ms=int(750 * PACED_CLIENTS / rate)))
+    url = f"http://127.0.0.1:{PORT}/api/watch/"
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(PACED_CLIENTS), "-d", f"{PACED_SECONDS}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    log(f"wrk paced at {rate:,.0f} req/s: {out.stdout.strip().splitlines()[-1]}")
+    wait_drained()
+    return {
+        "paced_rps": summary["requests"] / PACED_SECONDS,
+        "paced_accepted": summary["accepted"],
+        "paced_p50_ms": summary["p50_ms"],
+        "paced_p99_ms": summary["p99_ms"],
     }

@@ -125,6 +125,9 @@ def main() -> None:
             args.workers,
             args.concurrency,
             args.gunicorn_workers,
+            # Latency at the target load: 5,000 events/s = 500 batches/s, by other members.
+            paced_users=[member_demo_ensure(index=12_000 + i).pk for i in range(args.members)],
+            paced_rate=E2E_MIN_RATE / 10,
         )
         e2e_rate = e2e["events"] / e2e["total_seconds"]
         rss = max(rss, e2e["rss_mb"])
@@ -146,6 +149,14 @@ def main() -> None:
         )
         rows.append(
             (
+                "3 HTTP p50 / p99 at 5,000 events/s",
+                f"{e2e['paced_p50_ms']:.1f} / {e2e['paced_p99_ms']:.1f} ms",
+                "",
+                f"{e2e['paced_rps']:,.0f} req/s paced (16 connections), {int(e2e['paced_accepted']):,} accepted",
+            )
+        )
+        rows.append(
+            (
                 "3 CPU cost (from /proc, during the stage)",
                 f"{web_ms:.3f} ms/batch",
                 "",
@@ -157,7 +168,7 @@ def main() -> None:
         targets += [
             _target("end to end ≥ 0.5 x raw", e2e_rate / raw_rate >= E2E_MIN_RATIO),
             _target("end to end ≥ 5,000 events/s", e2e_rate >= E2E_MIN_RATE),
-            _target("HTTP p99 ≤ 100 ms", e2e["p99_ms"] <= P99_MAX_MS),
+            _target("HTTP p99 ≤ 100 ms at 5,000 events/s", e2e["paced_p99_ms"] <= P99_MAX_MS),
             _target("web CPU ≤ 0.5 ms per 10-event batch", web_ms <= WEB_MAX_MS_PER_BATCH),
             _target("drain CPU ≤ 0.04 ms per stored event", drain_ms <= DRAIN_MAX_MS_PER_EVENT),
         ]
