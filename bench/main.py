@@ -53,7 +53,7 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=2, help="prefork children per worker")
     parser.add_argument("--http-seconds", type=float, default=20)
     parser.add_argument("--http-clients", type=int, default=64, help="wrk connections")
-    parser.add_argument("--gunicorn-workers", type=int, default=2)
+    parser.add_argument("--gunicorn-workers", type=int, default=3, help="3 measured best on 2 cores (README)")
     parser.add_argument("--resume-reads", type=int, default=5000)
     parser.add_argument("--no-disk", action="store_true", help="skip stage 5's bytes on disk (it restarts Cassandra)")
     parser.add_argument("--analytics-events", type=int, default=1_000_000, help="raw events of the stage 6-7 video")
