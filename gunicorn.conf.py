@@ -20,6 +20,8 @@ bind = _env.web_bind
 # gthread: each worker serves WEB_THREADS requests at once. Requests mostly wait on Redis,
 # PostgreSQL or Cassandra (reads), so threads overlap that waiting cheaply; processes give
 # CPU parallelism. The classic 2 x CPUs + 1 processes keeps every core busy while some wait.
+# Measured (bin/bench stage 3, docs/operations.md section 9): the sync worker costs the same CPU per
+# watch batch but has no keep-alive and one connection per process (p99 x3 under load).
 worker_class = "gthread"
 workers = _env.web_concurrency or 2 * multiprocessing.cpu_count() + 1
 threads = _env.web_threads
@@ -46,5 +48,7 @@ access_log_format = (
     '"status": %(s)s, "bytes": "%(B)s", "duration_ms": %(M)s, "referer": "%(f)s", "agent": "%(a)s", '
     '"request_id": "%({x-request-id}i)s"}'
 )
+# ... except the watch-batch paths, counted in /metrics instead (config/gunicorn_log.py).
+logger_class = "config.gunicorn_log.LeanPathsLogger"
 errorlog = "-"
 loglevel = _env.log_level.lower()

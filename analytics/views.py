@@ -14,20 +14,10 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
-from kombu.exceptions import OperationalError
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from analytics.ingest import VideoLimits, watch_batch_ingest
 from analytics.schemas import MAX_BODY_BYTES, WatchBatchIn
-from analytics.services import (
-    BatchRefused,
-    Enqueued,
-    member_video_hide,
-    member_video_mark_unwatched,
-    member_video_mark_watched,
-    watch_batch_accept,
-)
-from analytics.tasks import watch_stream_drain_task
+from analytics.services import member_video_hide, member_video_mark_unwatched, member_video_mark_watched
 from config.jsonbody import BodyError, json_request_validate
 from config.metrics import counter_inc
 from videos.selectors import video_watchable_get
@@ -61,7 +51,8 @@ def watch_beacon_create(request: HttpRequest) -> JsonResponse:
 
 
 def _accept(request: HttpRequest) -> JsonResponse:
-    # Parse and authorise here; the rules of what a batch may contain are the service's.
+    # Through Django's full stack (the test client; a deployment without config/dispatch.py): the
+    # session's member, who must also be the token's; then the same core as the lean handler.
     if not request.user.is_authenticated:
         return _error(401, "log in to record watching")
     try:
@@ -70,26 +61,17 @@ def _accept(request: HttpRequest) -> JsonResponse:
         )
     except BodyError as exc:
         return _error(exc.status, exc.message, errors=exc.errors)
-    video = video_watchable_get(user=request.user, video_id=batch.video_id)
-    if video is None:
-        return _error(404, "no such video, or you may not watch it")
-    try:
-        outcome = watch_batch_accept(
-            user_id=request.user.pk, video_id=video.pk, video_duration=video.duration, batch=batch
-        )
-    except BatchRefused as exc:
-        return _error(exc.status, exc.message, retry_after=exc.retry_after_seconds, errors=exc.errors)
-    except (RedisConnectionError, RedisTimeoutError):
-        logger.warning("watch batch refused: Redis unreachable")
-        return _error(503, "tracking is briefly unavailable; keep the batch and retry", retry_after=5)
-    if outcome.status is Enqueued.QUEUED_WAKE_DRAIN:
-        try:
-            watch_stream_drain_task.delay()
-        except OperationalError:
-            # The batch is already durable in the stream; the beat drain will pick it up.
-            logger.warning("could not wake a drain task; the periodic drain will store the batch")
-    counter_inc("watchpoint_watch_events_accepted", len(batch.events))
-    return JsonResponse({"accepted": len(batch.events)}, status=202)
+    user = request.user
+
+    def video_get(video_id: int) -> VideoLimits | None:
+        video = video_watchable_get(user=user, video_id=video_id)
+        return None if video is None else VideoLimits(video.pk, video.duration)
+
+    answer = watch_batch_ingest(batch=batch, user_id=user.pk, video_get=video_get)
+    response = JsonResponse(answer.body, status=answer.status)
+    if answer.retry_after:
+        response["Retry-After"] = str(answer.retry_after)
+    return response
 
 
 MEMBER_ACTIONS = {

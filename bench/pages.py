@@ -56,7 +56,7 @@ def wrk_ensure() -> str:
         return found
     if os.geteuid() != 0:
         raise RuntimeError("wrk is missing: run `apt-get install -y wrk` as root")
-    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)  # noqa: S607
+    subprocess.run(["apt-get", "install", "-y", "wrk"], check=True, capture_output=True)
     found = shutil.which("wrk")
     if not found:
         raise RuntimeError("apt-get install wrk did not provide a wrk binary")
@@ -74,7 +74,7 @@ def wrk_run(*, url: str, path: str, sessions: list[str], seconds: float, connect
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
         script.write(_LUA % (cookies, path, SESSION_COOKIE, parts.netloc))
     try:
-        out = subprocess.run(  # noqa: S603 (our own wrk and arguments)
+        out = subprocess.run(
             [
                 wrk_ensure(),
                 f"-t{min(2, connections)}",

@@ -152,6 +152,15 @@ WATCH_SESSIONS_PER_VIDEO_PER_HOUR = 10
 WATCH_CONCURRENT_SESSIONS = 4
 WATCH_ACTIVE_WINDOW_MS = 120_000
 WATCH_PLAY_SLACK_SECONDS = 15
+# The lean ingest path (analytics/ingest.py) knows the published catalogue from a per-process
+# snapshot reloaded at most this often: publishing or unpublishing reaches it within this time.
+WATCH_VIDEO_CACHE_SECONDS = 5.0
+# Paths served ahead of Django's URL resolver and middleware (config/dispatch.py): exact PATH_INFO
+# -> dotted path of a WSGI handler. The watch-batch endpoints authenticate by their signed token.
+LEAN_WSGI_ROUTES = {
+    "/api/watch/": "analytics.ingest.watch_ingest_app",
+    "/api/watch/beacon/": "analytics.ingest.watch_ingest_app",
+}
 
 # --- Cache (allauth's rate limits): Redis, shared by every web process. The per-member watch-batch
 # rate is not in this cache: the enqueue Lua script (analytics/stream.py) counts it in Redis itself.

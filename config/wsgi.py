@@ -1,9 +1,15 @@
-"""WSGI entry point: `gunicorn config.wsgi` in production, `manage.py runserver` in development."""
+"""WSGI entry point: `gunicorn config.wsgi` in production, `manage.py runserver` in development.
+
+The watch-batch endpoints are served by a lean handler ahead of Django (config/dispatch.py,
+settings.LEAN_WSGI_ROUTES); every other path goes through Django as usual.
+"""
 
 import os
 
 from django.core.wsgi import get_wsgi_application
 
+from config.dispatch import dispatch_application
+
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
-application = get_wsgi_application()
+application = dispatch_application(get_wsgi_application())

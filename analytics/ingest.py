@@ -1,0 +1,278 @@
+"""The lean watch-batch endpoint: POST /api/watch/ and /api/watch/beacon/ without Django's stack.
+
+config/dispatch.py hands these two paths to `watch_ingest_app` before Django's URL resolver and
+middleware. No SQL query per batch, no session or user row, no CSRF middleware:
+
+- Who: the signed viewing-session token in the body (analytics.services, issued by the watch page to
+  a logged-in member) is the credential. `watch_batch_accept` verifies its signature, age and
+  binding to the body's video and session, and the Lua call its generation, which logout, password
+  change, deactivation and erasure bump: a revoked token is refused at once.
+- Cross-site requests: the token is not a cookie, so a browser never attaches it to another site's
+  request; on top, only `application/json` is accepted (a cross-site form cannot send it without a
+  CORS preflight, which this handler never answers), and `Origin` / `Sec-Fetch-Site`, when the
+  browser sends them, must say same-origin.
+- Which videos: published ones, from a per-process snapshot of the catalogue (id -> duration)
+  reloaded at most every WATCH_VIDEO_CACHE_SECONDS (one query per process per period, whatever the
+  traffic; an unknown id costs nothing). Members-only videos: the token itself is the proof of the
+  member's right. The watch page issues one only when `videos.selectors.video_access_get` says
+  Access.WATCH (members-only videos need a confirmed address), so holding a token for a video means
+  its member could watch it when the page loaded; it lasts at most WATCH_SESSION_MAX_AGE_SECONDS.
+- Logging: no access log line per batch (gunicorn.conf.py skips these paths); requests, refusals
+  and accepted events are counted in /metrics (config/metrics.py buffers them in-process).
+
+The Django views (analytics/views.py) call the same core, `watch_batch_ingest`, after the session and
+CSRF checks of the full stack: the development server's test client and any deployment without the
+dispatcher keep working the same way.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+from django.conf import settings
+from django.db import close_old_connections
+from django.http.request import split_domain_port, validate_host
+from kombu.exceptions import OperationalError
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from analytics.schemas import MAX_BODY_BYTES, WatchBatchIn
+from analytics.services import BatchRefused, Enqueued, watch_batch_accept
+from analytics.tasks import watch_stream_drain_task
+from config.jsonbody import BodyError, json_body_validate, media_type
+from config.metrics import counter_inc, histogram_observe
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class VideoLimits:
+    """What ingesting a batch needs to know about its video."""
+
+    video_id: int
+    duration: int | None
+
+
+@dataclass(frozen=True)
+class IngestAnswer:
+    status: int
+    body: dict[str, Any]
+    retry_after: int = 0
+
+
+def _refused(
+    status: int, message: str, *, retry_after: int = 0, errors: list[dict[str, str]] | None = None
+) -> IngestAnswer:
+    counter_inc("watchpoint_watch_batches_rejected", status=str(status))
+    return IngestAnswer(status, {"error": message, **({"errors": errors} if errors else {})}, retry_after)
+
+
+def watch_batch_ingest(
+    *, batch: WatchBatchIn, user_id: int | None, video_get: Callable[[int], VideoLimits | None]
+) -> IngestAnswer:
+    """Accept a parsed batch for `user_id` (a Django session's member) or, when None, for the member
+    its token names; `video_get` answers whether that member may report the video (None: 404)."""
+    if user_id is None:
+        if not batch.token:
+            return _refused(401, "log in to record watching")
+        # Only which member the token names, unverified: watch_batch_accept checks the signature and
+        # that this member, video and session are the ones it binds (else 403).
+        user_id = _token_member(batch.token)
+        if user_id is None:
+            return _refused(403, "token missing, expired or not for this member, video and session")
+    video = video_get(batch.video_id)
+    if video is None:
+        return _refused(404, "no such video, or you may not watch it")
+    try:
+        outcome = watch_batch_accept(
+            user_id=user_id, video_id=video.video_id, video_duration=video.duration, batch=batch
+        )
+    except BatchRefused as exc:
+        return _refused(exc.status, exc.message, retry_after=exc.retry_after_seconds, errors=exc.errors)
+    except (RedisConnectionError, RedisTimeoutError):
+        logger.warning("watch batch refused: Redis unreachable")
+        return _refused(503, "tracking is briefly unavailable; keep the batch and retry", retry_after=5)
+    if outcome.status is Enqueued.QUEUED_WAKE_DRAIN:
+        try:
+            watch_stream_drain_task.delay()
+        except OperationalError:
+            # The batch is already durable in the stream; the beat drain will pick it up.
+            logger.warning("could not wake a drain task; the periodic drain will store the batch")
+    counter_inc("watchpoint_watch_events_accepted", len(batch.events))
+    return IngestAnswer(202, {"accepted": len(batch.events)})
+
+
+def _token_member(token: str) -> int | None:
+    """The member id in a django.core.signing token ("<base64 json>:<timestamp>:<signature>"), read
+    without verifying: the one verification is watch_batch_accept's."""
+    try:
+        payload = token.split(":", 1)[0]
+        claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+        member = claims["u"]
+    except (ValueError, TypeError, KeyError):
+        return None
+    return member if isinstance(member, int) and member > 0 else None
+
+
+# --- The published catalogue, per process ---------------------------------------------------------
+
+
+class _Catalogue:
+    """Published videos (id -> duration), reloaded at most every WATCH_VIDEO_CACHE_SECONDS.
+
+    One thread reloads while the others keep answering from the previous snapshot; only the very
+    first load makes requests wait. A failed reload keeps the old snapshot (retried a second later).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.videos: dict[int, int | None] | None = None
+        self.fresh_until = 0.0
+
+    def get(self, video_id: int) -> VideoLimits | None:
+        if time.monotonic() >= self.fresh_until:
+            self._reload(wait=self.videos is None)
+        videos = self.videos
+        if videos is None:
+            raise CatalogueUnavailable
+        if video_id not in videos:
+            return None
+        return VideoLimits(video_id, videos[video_id])
+
+    def _reload(self, *, wait: bool) -> None:
+        if not self.lock.acquire(blocking=wait):
+            return
+        try:
+            if time.monotonic() < self.fresh_until:  # another thread reloaded while we waited
+                return
+            from videos.selectors import video_published_list
+
+            close_old_connections()
+            try:
+                self.videos = dict(video_published_list().values_list("pk", "duration"))
+                self.fresh_until = time.monotonic() + settings.WATCH_VIDEO_CACHE_SECONDS
+            except Exception:
+                logger.warning("could not reload the published catalogue", exc_info=True)
+                self.fresh_until = time.monotonic() + 1.0
+            finally:
+                close_old_connections()
+        finally:
+            self.lock.release()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.videos, self.fresh_until = None, 0.0
+
+
+class CatalogueUnavailable(Exception):
+    """The catalogue could not be loaded yet (database down at start-up)."""
+
+
+catalogue = _Catalogue()
+
+
+# --- WSGI -----------------------------------------------------------------------------------------
+
+_VIEWS = {"/api/watch/": "analytics:watch-batch", "/api/watch/beacon/": "analytics:watch-beacon"}
+_JSON = "application/json"
+_SAME_SITE_FETCH = frozenset({"same-origin", "none"})
+
+
+def watch_ingest_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    """WSGI handler of the two watch-batch paths (routed by config/dispatch.py)."""
+    started = time.perf_counter()
+    try:
+        answer = _handle(environ)
+    except Exception:
+        logger.exception("watch batch failed")
+        answer = IngestAnswer(500, {"error": "server error; keep the batch and retry"})
+    view = _VIEWS.get(environ.get("PATH_INFO", ""), "analytics:watch-batch")
+    counter_inc("watchpoint_http_requests", flush=False, view=view, status=str(answer.status))
+    histogram_observe("watchpoint_http_request_duration_seconds", time.perf_counter() - started, view=view)
+    body = json.dumps(answer.body, separators=(",", ":")).encode()
+    headers = [
+        ("Content-Type", _JSON),
+        ("Content-Length", str(len(body))),
+        ("X-Content-Type-Options", "nosniff"),
+        ("Cache-Control", "no-store"),
+    ]
+    if answer.status == 405:
+        headers.append(("Allow", "POST"))
+    if answer.retry_after:
+        headers.append(("Retry-After", str(answer.retry_after)))
+    status = HTTPStatus(answer.status)
+    start_response(f"{status.value} {status.phrase}", headers)
+    return [body]
+
+
+def _handle(environ: dict[str, Any]) -> IngestAnswer:
+    if environ.get("REQUEST_METHOD") != "POST":
+        return IngestAnswer(405, {"error": "POST a batch"})
+    host = _host(environ)
+    if host is None:
+        return _refused(400, "bad Host header")
+    if not _same_origin(environ, host):
+        return _refused(403, "cross-site requests cannot record watching")
+    content_type = environ.get("CONTENT_TYPE", "")
+    try:
+        if media_type(content_type) != _JSON:
+            raise BodyError(415, "send the body as application/json")
+        batch = json_body_validate(
+            body=_body(environ), content_type=content_type, schema=WatchBatchIn, message="invalid watch batch"
+        )
+    except BodyError as exc:
+        return _refused(exc.status, exc.message, errors=exc.errors)
+    try:
+        return watch_batch_ingest(batch=batch, user_id=None, video_get=catalogue.get)
+    except CatalogueUnavailable:
+        return _refused(503, "tracking is briefly unavailable; keep the batch and retry", retry_after=5)
+
+
+def _body(environ: dict[str, Any]) -> bytes:
+    try:
+        declared = int(environ.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        raise BodyError(400, "bad Content-Length") from None
+    if declared > MAX_BODY_BYTES:
+        raise BodyError(413, f"body too large (at most {MAX_BODY_BYTES} bytes)")
+    chunked = "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower()
+    # Without a length (chunked), read one byte past the cap to tell "too large" from "exactly full".
+    body: bytes = environ["wsgi.input"].read(MAX_BODY_BYTES + 1 if chunked else declared)
+    if len(body) > MAX_BODY_BYTES:
+        raise BodyError(413, f"body too large (at most {MAX_BODY_BYTES} bytes)")
+    return body
+
+
+def _host(environ: dict[str, Any]) -> str | None:
+    """The request's host if settings.ALLOWED_HOSTS allows it (as Django's request.get_host())."""
+    host = environ.get("HTTP_X_FORWARDED_HOST", "") if settings.USE_X_FORWARDED_HOST else ""
+    host = host or environ.get("HTTP_HOST") or environ.get("SERVER_NAME", "")
+    domain, _ = split_domain_port(host)
+    allowed = settings.ALLOWED_HOSTS or (["localhost", "127.0.0.1", "[::1]"] if settings.DEBUG else [])
+    return host if domain and validate_host(domain, allowed) else None
+
+
+def _scheme(environ: dict[str, Any]) -> str:
+    proxy = settings.SECURE_PROXY_SSL_HEADER
+    if proxy and environ.get(proxy[0]) == proxy[1]:
+        return "https"
+    return str(environ.get("wsgi.url_scheme", "http"))
+
+
+def _same_origin(environ: dict[str, Any], host: str) -> bool:
+    """False when the browser says the request comes from another site (Fetch metadata, Origin)."""
+    fetch_site = environ.get("HTTP_SEC_FETCH_SITE")
+    if fetch_site is not None and fetch_site not in _SAME_SITE_FETCH:
+        return False
+    origin = environ.get("HTTP_ORIGIN")
+    if origin is None:
+        return True
+    return origin == f"{_scheme(environ)}://{host}" or origin in settings.CSRF_TRUSTED_ORIGINS

@@ -1,0 +1,288 @@
+"""Stage 3: simulated members POST 10-second batches over HTTP (wrk) to gunicorn while Celery workers
+drain them into Cassandra; with each process group's CPU from /proc over the stage.
+
+Every batch carries a genuine viewing-session token, signed here with the bench's DJANGO_SECRET_KEY
+(shared with gunicorn) as the watch page would issue it: one session per simulated member and video,
+issued six days ago so the playable-seconds bound allows the load. Each member keeps to
+SESSIONS_PER_MEMBER videos (under WATCH_CONCURRENT_SESSIONS) and every request carries seconds its
+session has not sent yet, so accepted and stored events must match exactly.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass
+
+from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret  # type: ignore[attr-defined]
+from django.test import Client
+
+from accounts.models import User
+from analytics.services import SessionClaims, _utc, member_ingest_generation_get, viewing_session_token_sign
+from bench import BENCH_ENV, ROOT, VAR
+from bench.common import CHILDREN, CpuGroups, Workers, log, port_owner, stored_events, wait_drained
+
+PORT = 8100
+SESSIONS_PER_MEMBER = 3
+# Videos of this stage are an hour long: 360 fresh 10-second windows per session.
+E2E_DURATION = 3600
+ISSUED_AGO_MS = 6 * 86_400_000
+
+
+@dataclass(frozen=True)
+class Member:
+    cookie: str
+    csrf: str
+    prefix: str
+    sessions: tuple[tuple[int, str, str], ...]  # (video id, session id, token)
+
+
+def members_prepare(users: list[int], vids: list[tuple[int, int]]) -> list[Member]:
+    """A logged-in Django session (the cookie a browser would send too) and signed viewing sessions."""
+    issued = int(time.time() * 1000) - ISSUED_AGO_MS
+    out = []
+    for i, user in enumerate(User.objects.filter(pk__in=users).order_by("pk")):
+        client = Client()
+        client.force_login(user)
+        secret = _get_new_csrf_string()
+        generation = member_ingest_generation_get(user_id=user.pk)
+        sessions = []
+        for k in range(SESSIONS_PER_MEMBER):
+            video = vids[(i * SESSIONS_PER_MEMBER + k) % len(vids)][0]
+            claims = SessionClaims(user.pk, video, uuid.uuid4(), issued, generation)
+            sessions.append((video, str(claims.session_id), viewing_session_token_sign(claims=claims)))
+        out.append(
+            Member(
+                cookie=f"sessionid={client.cookies['sessionid'].value}; csrftoken={secret}",
+                csrf=_mask_cipher_secret(secret),
+                prefix=f"{i:08x}",
+                sessions=tuple(sessions),
+            )
+        )
+    return out
+
+
+def wrk_script(members: list[Member], threads: int, delay_ms: int = 0) -> str:
+    """A wrk Lua script: each wrk thread posts 10-second batches for its own share of the members,
+    walking each member's sessions window by window (never the same second twice). With `delay_ms`,
+    each connection waits that long between requests (a paced load instead of flat out)."""
+    rows = []
+    for m in members:
+        sessions = ", ".join(f'{{video={v}, sid="{sid}", token="{token}"}}' for v, sid, token in m.sessions)
+        rows.append(f'{{cookie="{m.cookie}", csrf="{m.csrf}", sessions={{ {sessions} }}}}')
+    table = ",\n".join(rows)
+    windows = E2E_DURATION // 10
+    return f"""
+local members = {{ {table} }}
+local threads = {{}}
+local counter = 0
+accepted = 0
+function setup(thread)
+  thread:set("id", #threads)
+  table.insert(threads, thread)
+end
+function init(args)
+  mine = {{}}
+  for i = 1, #members do
+    if (i - 1) % {threads} == id then table.insert(mine, members[i]) end
+  end
+end
+function request()
+  counter = counter + 1
+  local m = mine[(counter % #mine) + 1]
+  local round = math.floor(counter / #mine)
+  local s = m.sessions[(round % #m.sessions) + 1]
+  local pos = (math.floor(round / #m.sessions) % {windows}) * 10
+  local now = os.time() * 1000
+  local events = {{}}
+  for i = 0, 9 do
+    events[#events + 1] = string.format('{{"position": %d, "client_ts": %d, "rate": 1.0}}',
+      pos + i, now - (10 - i) * 1000)
+  end
+  local body = string.format('{{"video_id": %d, "session_id": "%s", "events": [%s], "token": "%s"}}',
+    s.video, s.sid, table.concat(events, ","), s.token)
+  return wrk.format("POST", nil, {{["Content-Type"] = "application/json", ["Cookie"] = m.cookie,
+    ["X-CSRFToken"] = m.csrf, ["Origin"] = "http://127.0.0.1:{PORT}"}}, body)
+end
+function delay()
+  return {delay_ms}
+end
+function response(status, headers, body)
+  if status == 202 then
+    accepted = accepted + 1
+  elseif not refused then
+    refused = status .. " " .. body
+  end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do
+    total = total + t:get("accepted")
+    if t:get("refused") then io.stderr:write("first refused: " .. t:get("refused") .. "\\n") end
+  end
+  io.write(string.format('{{"requests": %d, "accepted": %d, "p50_ms": %.2f, "p99_ms": %.2f}}\\n',
+    summary.requests, total, latency:percentile(50) / 1000, latency:percentile(99) / 1000))
+end
+"""
+
+
+def _gunicorn(gunicorn_workers: int) -> subprocess.Popen[bytes]:
+    """gunicorn as deployed (gunicorn.conf.py), on the bench's port and worker count."""
+    env = {**os.environ, **BENCH_ENV, "WEB_BIND": f"127.0.0.1:{PORT}", "WEB_CONCURRENCY": str(gunicorn_workers)}
+    if os.environ.get("BENCH_GUNICORN_THREADS"):
+        env["WEB_THREADS"] = os.environ["BENCH_GUNICORN_THREADS"]
+    extra = ["-k", os.environ["BENCH_GUNICORN_CLASS"]] if os.environ.get("BENCH_GUNICORN_CLASS") else []
+    with open(VAR / "bench-gunicorn.log", "wb") as logf:
+        web = subprocess.Popen(
+            [str(ROOT / ".venv/bin/gunicorn"), "-c", str(ROOT / "gunicorn.conf.py"), *extra, "--log-level", "warning"],
+            cwd=ROOT,
+            env=env,
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    CHILDREN.append(web)
+    return web
+
+
+def stage_e2e(
+    users: list[int],
+    vids: list[tuple[int, int]],
+    seconds: float,
+    clients: int,
+    workers: int,
+    concurrency: int,
+    gunicorn_workers: int,
+    wrk_threads: int = 2,
+    paced_users: list[int] | None = None,
+    paced_rate: float = 500.0,
+) -> dict[str, float]:
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", PORT)) == 0:
+            raise SystemExit(f"port {PORT} is taken (a gunicorn left from an interrupted bench?)")
+    web = _gunicorn(gunicorn_workers)
+    pool = Workers(workers, concurrency)
+    members = members_prepare(users, vids)
+    script = VAR / "bench-wrk.lua"
+    script.write_text(wrk_script(members, threads=wrk_threads))
+    for _ in range(100):  # wait for gunicorn
+        try:
+            c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
+            c.request("GET", "/healthz")
+            c.getresponse().read()
+            break
+        except OSError:
+            time.sleep(0.1)
+    # Fail fast (and warm every worker) if a signed batch is not accepted.
+    probe_video, probe_sid, probe_token = members[0].sessions[0]
+    now = int(time.time() * 1000)
+    probe_body = {
+        "video_id": probe_video,
+        "session_id": probe_sid,
+        # One second past the end (allowed: players round the last frame up), a cell wrk never sends.
+        "events": [{"position": E2E_DURATION + 1, "client_ts": now, "rate": 1.0}],
+        "token": probe_token,
+    }
+    for _ in range(gunicorn_workers * 4):
+        probe = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
+        probe.request(
+            "POST",
+            "/api/watch/",
+            body=json.dumps(probe_body),
+            headers={"Content-Type": "application/json", "Cookie": members[0].cookie, "X-CSRFToken": members[0].csrf},
+        )
+        answer = probe.getresponse()
+        text = answer.read()
+        if answer.status != 202:
+            raise SystemExit(f"a signed batch was refused at gunicorn: {answer.status} {text[:300]!r}")
+    wait_drained()
+    probe_events = 1
+    cassandra, redis_pid = port_owner(9042), port_owner(6379)
+    cpu = CpuGroups(
+        {
+            "web": [web.pid],
+            "drain": [p.pid for p in pool.procs],
+            "cassandra": [cassandra] if cassandra else [],
+            "redis": [redis_pid] if redis_pid else [],
+        }
+    )
+    cpu.start()
+    url = f"http://127.0.0.1:{PORT}/api/watch/"
+    started = time.perf_counter()
+    out = subprocess.run(
+        ["wrk", "-t", str(wrk_threads), "-c", str(clients), "-d", f"{int(seconds)}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    post_elapsed = time.perf_counter() - started
+    cpu.stop("web")
+    if out.stderr:
+        log(out.stderr.strip())
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    wait_drained()
+    total_elapsed = time.perf_counter() - started
+    cpu.stop("drain", "cassandra", "redis")
+    rss = pool.peak_rss_mb()
+    today = _utc(int(time.time() * 1000)).date()
+    yesterday = _utc(int(time.time() * 1000) - 86_400_000).date()
+    stored = stored_events({(u, today) for u in users} | {(u, yesterday) for u in users}) - probe_events
+    log(f"wrk: {out.stdout.strip().splitlines()[-1]}")
+    paced = _paced(paced_users, vids, rate=paced_rate) if paced_users else {}
+    pool.stop()
+    os.killpg(web.pid, signal.SIGTERM)
+    web.wait(10)
+    accepted_events = summary["accepted"] * 10
+    return {
+        "requests": summary["requests"],
+        "accepted": summary["accepted"],
+        "events": accepted_events,
+        "errors": summary["requests"] - summary["accepted"],
+        "post_seconds": post_elapsed,
+        "total_seconds": total_elapsed,
+        "rss_mb": rss,
+        "p50_ms": summary["p50_ms"],
+        "p99_ms": summary["p99_ms"],
+        "stored": stored,
+        "web_cpu_s": cpu.used["web"],
+        "drain_cpu_s": cpu.used["drain"],
+        "cassandra_cpu_s": cpu.used["cassandra"],
+        "redis_cpu_s": cpu.used["redis"],
+        **paced,
+    }
+
+
+PACED_CLIENTS = 16
+PACED_SECONDS = 10
+
+
+def _paced(users: list[int], vids: list[tuple[int, int]], *, rate: float) -> dict[str, float]:
+    """HTTP latency at a given load (requests/s) rather than flat out: PACED_CLIENTS connections,
+    each waiting between requests; other members than the flat-out run (their own sessions)."""
+    members = members_prepare(users, vids)
+    script = VAR / "bench-wrk-paced.lua"
+    # Each connection's period is its delay plus the request's own time (~8 ms here): 0.75 of the
+    # period goes to the delay; the achieved rate is printed beside the latency.
+    script.write_text(wrk_script(members, threads=2, delay_ms=int(750 * PACED_CLIENTS / rate)))
+    url = f"http://127.0.0.1:{PORT}/api/watch/"
+    out = subprocess.run(
+        ["wrk", "-t", "2", "-c", str(PACED_CLIENTS), "-d", f"{PACED_SECONDS}s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    summary = json.loads(out.stdout.strip().splitlines()[-1])
+    log(f"wrk paced at {rate:,.0f} req/s: {out.stdout.strip().splitlines()[-1]}")
+    wait_drained()
+    return {
+        "paced_rps": summary["requests"] / PACED_SECONDS,
+        "paced_accepted": summary["accepted"],
+        "paced_p50_ms": summary["p50_ms"],
+        "paced_p99_ms": summary["p99_ms"],
+    }
