@@ -483,7 +483,8 @@ def test_a_node_down_for_a_minute_is_made_whole_by_a_full_repair_and_every_repli
     repair_started = time.monotonic()
     out = nodetool(down, "repair", "--full", KEYSPACE)
     timed("nodetool repair --full on the returned node", repair_started)
-    assert "finished" in out.lower() and "error" not in out.lower(), out
+    assert "finished" in out.lower(), out
+    assert "error" not in out.lower(), out
     nodetool_each(others, "resumehandoff")
     wait_until(lambda: not pending_hints(addresses), timeout=120, interval=1)  # hints replayed (duplicates)
 
