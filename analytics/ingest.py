@@ -11,12 +11,13 @@ middleware. No SQL query per batch, no session or user row, no CSRF middleware:
   request; on top, only `application/json` is accepted (a cross-site form cannot send it without a
   CORS preflight, which this handler never answers), and `Origin` / `Sec-Fetch-Site`, when the
   browser sends them, must say same-origin.
-- Which videos: published ones, from a per-process snapshot of the catalogue (id -> duration)
-  reloaded at most every WATCH_VIDEO_CACHE_SECONDS (one query per process per period, whatever the
-  traffic; an unknown id costs nothing). Members-only videos: the token itself is the proof of the
-  member's right. The watch page issues one only when `videos.selectors.video_access_get` says
-  Access.WATCH (members-only videos need a confirmed address), so holding a token for a video means
-  its member could watch it when the page loaded; it lasts at most WATCH_SESSION_MAX_AGE_SECONDS.
+- Which videos: published ones, from the per-process snapshot of the catalogue (id -> duration,
+  videos.selectors.video_published_durations) reloaded at most every CATALOGUE_SNAPSHOT_SECONDS (one
+  query per process per period, whatever the traffic; an unknown id costs nothing).
+  Members-only videos: the token itself is the proof of the member's right. The watch page issues
+  one only when `videos.selectors.video_access_get` says Access.WATCH (members-only videos need a
+  confirmed address), so holding a token for a video means its member could watch it when the page
+  loaded; it lasts at most WATCH_SESSION_MAX_AGE_SECONDS.
 - Logging: no access log line per batch (gunicorn.conf.py skips these paths); requests, refusals
   and accepted events are counted in /metrics (config/metrics.py buffers them in-process).
 
@@ -30,7 +31,6 @@ from __future__ import annotations
 import base64
 import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -38,7 +38,7 @@ from http import HTTPStatus
 from typing import Any
 
 from django.conf import settings
-from django.db import close_old_connections
+from django.db import connections
 from django.http.request import split_domain_port, validate_host
 from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -49,6 +49,7 @@ from analytics.services import BatchRefused, Enqueued, watch_batch_accept
 from analytics.tasks import watch_stream_drain_task
 from config.jsonbody import BodyError, json_body_validate, media_type
 from config.metrics import counter_inc, histogram_observe
+from videos.selectors import CatalogueUnavailable, video_published_durations
 
 logger = logging.getLogger(__name__)
 
@@ -122,61 +123,10 @@ def _token_member(token: str) -> int | None:
     return member if isinstance(member, int) and member > 0 else None
 
 
-# --- The published catalogue, per process ---------------------------------------------------------
-
-
-class _Catalogue:
-    """Published videos (id -> duration), reloaded at most every WATCH_VIDEO_CACHE_SECONDS.
-
-    One thread reloads while the others keep answering from the previous snapshot; only the very
-    first load makes requests wait. A failed reload keeps the old snapshot (retried a second later).
-    """
-
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.videos: dict[int, int | None] | None = None
-        self.fresh_until = 0.0
-
-    def get(self, video_id: int) -> VideoLimits | None:
-        if time.monotonic() >= self.fresh_until:
-            self._reload(wait=self.videos is None)
-        videos = self.videos
-        if videos is None:
-            raise CatalogueUnavailable
-        if video_id not in videos:
-            return None
-        return VideoLimits(video_id, videos[video_id])
-
-    def _reload(self, *, wait: bool) -> None:
-        if not self.lock.acquire(blocking=wait):
-            return
-        try:
-            if time.monotonic() < self.fresh_until:  # another thread reloaded while we waited
-                return
-            from videos.selectors import video_published_list
-
-            close_old_connections()
-            try:
-                self.videos = dict(video_published_list().values_list("pk", "duration"))
-                self.fresh_until = time.monotonic() + settings.WATCH_VIDEO_CACHE_SECONDS
-            except Exception:
-                logger.warning("could not reload the published catalogue", exc_info=True)
-                self.fresh_until = time.monotonic() + 1.0
-            finally:
-                close_old_connections()
-        finally:
-            self.lock.release()
-
-    def clear(self) -> None:
-        with self.lock:
-            self.videos, self.fresh_until = None, 0.0
-
-
-class CatalogueUnavailable(Exception):
-    """The catalogue could not be loaded yet (database down at start-up)."""
-
-
-catalogue = _Catalogue()
+def _video_limits(video_id: int) -> VideoLimits | None:
+    # The per-process catalogue snapshot (videos.selectors): no SQL query per batch.
+    durations = video_published_durations()
+    return VideoLimits(video_id, durations[video_id]) if video_id in durations else None
 
 
 # --- WSGI -----------------------------------------------------------------------------------------
@@ -230,10 +180,18 @@ def _handle(environ: dict[str, Any]) -> IngestAnswer:
         )
     except BodyError as exc:
         return _refused(exc.status, exc.message, errors=exc.errors)
+    # Outside Django's request cycle the request_started/finished signals that manage database
+    # connections are not sent: do what they do for the one database this path may use (the
+    # catalogue snapshot's reload). Not close_old_connections(): django-cassandra-engine's alias
+    # would open a second Cassandra cluster connection in every web process.
+    database = connections["default"]
+    database.close_if_unusable_or_obsolete()
     try:
-        return watch_batch_ingest(batch=batch, user_id=None, video_get=catalogue.get)
+        return watch_batch_ingest(batch=batch, user_id=None, video_get=_video_limits)
     except CatalogueUnavailable:
         return _refused(503, "tracking is briefly unavailable; keep the batch and retry", retry_after=5)
+    finally:
+        database.close_if_unusable_or_obsolete()
 
 
 def _body(environ: dict[str, Any]) -> bytes:

@@ -30,7 +30,7 @@ from django.utils.crypto import salted_hmac
 from analytics.selectors import VideoProgress, completed_count, continue_watching_from, video_progress_map
 from analytics.services import viewing_session_start
 from videos.models import Video
-from videos.selectors import video_durations_get, video_member_visible_in_bulk
+from videos.selectors import video_member_visible_in_bulk, video_published_durations
 
 logger = logging.getLogger(__name__)
 
@@ -63,7 +63,9 @@ def page_context(
     # Progress counts only published videos (a staff preview of an unpublished one shows none);
     # the row needs every published video's duration to tell started from completed.
     listed = [*videos, *([video] if video is not None else [])]
-    durations = video_durations_get() if continue_watching else {v.pk: v.duration for v in listed if v.is_published}
+    durations = (
+        video_published_durations() if continue_watching else {v.pk: v.duration for v in listed if v.is_published}
+    )
     resume: int | None = None
     progress: dict[int, VideoProgress] = {}
     try:

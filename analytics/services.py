@@ -832,7 +832,7 @@ SELECT_MEMBER_SESSIONS = (
     "SELECT session_id, seconds, TTL(seconds) AS ttls FROM {ks}.video_sessions "
     "WHERE video_id = ? AND day = ? AND user_id = ?"
 )
-SELECT_MEMBER_COVERAGE = (
+SELECT_VIDEO_MEMBER_COVERAGE = (
     "SELECT seconds, TTL(seconds) AS ttls FROM {ks}.video_members WHERE video_id = ? AND shard = ? AND user_id = ?"
 )
 ANON_SESSION_SECONDS = (
@@ -885,7 +885,7 @@ def _rekey_statements(*, user_id: int, anonymous: int, day_rows: list[Any]) -> l
     videos = sorted({video_id for video_id, _ in pairs})
     shard = user_id % VIDEO_MEMBER_SHARDS
     select_sessions = cassandra_prepared(SELECT_MEMBER_SESSIONS)
-    select_coverage = cassandra_prepared(SELECT_MEMBER_COVERAGE)
+    select_coverage = cassandra_prepared(SELECT_VIDEO_MEMBER_COVERAGE)
     reads = execute_concurrent(
         session,
         [(select_sessions, (v, d, user_id)) for v, d in pairs]

@@ -152,9 +152,10 @@ WATCH_SESSIONS_PER_VIDEO_PER_HOUR = 10
 WATCH_CONCURRENT_SESSIONS = 4
 WATCH_ACTIVE_WINDOW_MS = 120_000
 WATCH_PLAY_SLACK_SECONDS = 15
-# The lean ingest path (analytics/ingest.py) knows the published catalogue from a per-process
-# snapshot reloaded at most this often: publishing or unpublishing reaches it within this time.
-WATCH_VIDEO_CACHE_SECONDS = 5.0
+# The published catalogue's durations (videos.selectors.video_published_durations): a per-process
+# snapshot reloaded at most this often, read by the watch endpoint and every page's progress;
+# publishing or unpublishing reaches them within this time.
+CATALOGUE_SNAPSHOT_SECONDS = 5.0
 # Paths served ahead of Django's URL resolver and middleware (config/dispatch.py): exact PATH_INFO
 # -> dotted path of a WSGI handler. The watch-batch endpoints authenticate by their signed token.
 LEAN_WSGI_ROUTES = {

@@ -244,11 +244,13 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
 @pytest.fixture(autouse=True)
 def _fresh_watchable_cache() -> Iterator[None]:
     # Row ids are reused across tests (rolled-back transactions); cached answers must not leak.
-    from videos.selectors import video_watchable_cache_clear
+    from videos.selectors import video_published_snapshot_clear, video_watchable_cache_clear
 
     video_watchable_cache_clear()
+    video_published_snapshot_clear()
     yield
     video_watchable_cache_clear()
+    video_published_snapshot_clear()
 
 
 @pytest.fixture(autouse=True)

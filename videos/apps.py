@@ -1,6 +1,24 @@
+from typing import Any
+
 from django.apps import AppConfig
+
+
+def _catalogue_changed(**_: Any) -> None:
+    # This process sees a saved or deleted video at once; other processes within
+    # CATALOGUE_SNAPSHOT_SECONDS (videos.selectors.video_published_durations).
+    from videos.selectors import video_published_snapshot_clear
+
+    video_published_snapshot_clear()
 
 
 class VideosConfig(AppConfig):
     name = "videos"
     verbose_name = "Catalogue"
+
+    def ready(self) -> None:
+        from django.db.models.signals import post_delete, post_save
+
+        from videos.models import Video
+
+        post_save.connect(_catalogue_changed, sender=Video, dispatch_uid="videos.snapshot_on_save")
+        post_delete.connect(_catalogue_changed, sender=Video, dispatch_uid="videos.snapshot_on_delete")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -10,12 +11,16 @@ from datetime import datetime
 from typing import cast
 
 from cachetools import TTLCache
+from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.db import DatabaseError
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
 from accounts.selectors import member_is_confirmed
 from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem
+
+logger = logging.getLogger(__name__)
 
 
 def video_published_list() -> QuerySet[Video]:
@@ -150,9 +155,64 @@ def video_access_get(*, user: User | AnonymousUser, slug: str) -> WatchAccess | 
     return WatchAccess(video, Access.CONFIRM_EMAIL)
 
 
-def video_durations_get() -> dict[int, int | None]:
-    """Duration in seconds (None when unknown) of every published video, keyed by id."""
-    return dict(video_published_list().values_list("pk", "duration"))
+class CatalogueUnavailable(Exception):
+    """The catalogue snapshot could not be loaded yet (database down at start-up)."""
+
+
+class _PublishedSnapshot:
+    """Published videos (id -> duration), reloaded at most every CATALOGUE_SNAPSHOT_SECONDS.
+
+    One thread reloads while the others keep answering from the previous snapshot; only the very
+    first load makes callers wait. A failed reload keeps the old snapshot (retried a second later).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.durations: dict[int, int | None] | None = None
+        self.fresh_until = 0.0
+
+    def get(self) -> dict[int, int | None]:
+        if time.monotonic() >= self.fresh_until:
+            self._reload(wait=self.durations is None)
+        durations = self.durations
+        if durations is None:
+            raise CatalogueUnavailable
+        return durations
+
+    def _reload(self, *, wait: bool) -> None:
+        if not self.lock.acquire(blocking=wait):
+            return
+        try:
+            if time.monotonic() < self.fresh_until:  # another thread reloaded while we waited
+                return
+            try:
+                self.durations = dict(video_published_list().values_list("pk", "duration"))
+                self.fresh_until = time.monotonic() + settings.CATALOGUE_SNAPSHOT_SECONDS
+            except DatabaseError:
+                logger.warning("could not reload the published catalogue", exc_info=True)
+                self.fresh_until = time.monotonic() + 1.0
+        finally:
+            self.lock.release()
+
+    def clear(self) -> None:
+        with self.lock:
+            self.durations, self.fresh_until = None, 0.0
+
+
+_published_snapshot = _PublishedSnapshot()
+
+
+def video_published_durations() -> dict[int, int | None]:
+    """Duration in seconds (None when unknown) of every published video, keyed by id: a per-process
+    snapshot at most CATALOGUE_SNAPSHOT_SECONDS old (the watch endpoint and every page's progress
+    read it on every request; publishing or unpublishing shows within that time). Read-only.
+    Raises CatalogueUnavailable if it has never loaded (database down since start-up)."""
+    return _published_snapshot.get()
+
+
+def video_published_snapshot_clear() -> None:
+    """Forget the snapshot (tests that publish or unpublish and ask again at once)."""
+    _published_snapshot.clear()
 
 
 def video_member_visible_in_bulk(*, video_ids: list[int]) -> dict[int, Video]:

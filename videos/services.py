@@ -21,6 +21,7 @@ from accounts.selectors import member_is_confirmed
 from videos.facts import FactsError, FactsUnavailable, VideoFacts, card_images_make, video_facts_read
 from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
 from videos.providers import VideoSource, parse_video_url
+from videos.selectors import video_published_snapshot_clear
 
 logger = logging.getLogger(__name__)
 # Availability flags only staff set (admin action); the server's check never clears them.
@@ -116,7 +117,9 @@ def video_publish_set(*, videos: Iterable[Video], published: bool) -> int:
     pks = [v.pk for v in videos]
     if published:
         Video.objects.filter(pk__in=pks, published_at__isnull=True).update(published_at=timezone.now())
-    return Video.objects.filter(pk__in=pks).update(is_published=published)
+    changed = Video.objects.filter(pk__in=pks).update(is_published=published)
+    video_published_snapshot_clear()  # update() sends no post_save
+    return changed
 
 
 def video_duration_report(*, video: Video, user: User, seconds: float) -> bool:

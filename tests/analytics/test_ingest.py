@@ -16,11 +16,11 @@ import pytest
 from django.db.backends import utils as db_utils
 from django.test import Client
 
-from analytics.ingest import catalogue
 from analytics.services import WatchBatch, viewing_session_start
 from analytics.stream import STREAM, stream_client
 from tests.analytics.helpers import batch_body, now_ms, signed
 from tests.factories import MemberFactory, VideoFactory
+from videos.selectors import video_published_snapshot_clear
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -35,7 +35,7 @@ def server() -> Iterator[tuple[str, int]]:
     from config.wsgi import application
 
     stream_client().flushdb()
-    catalogue.clear()
+    video_published_snapshot_clear()
     httpd: WSGIServer = make_server("127.0.0.1", 0, application, handler_class=_Quiet)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -43,7 +43,7 @@ def server() -> Iterator[tuple[str, int]]:
     httpd.shutdown()
     httpd.server_close()
     thread.join(10)
-    catalogue.clear()
+    video_published_snapshot_clear()
 
 
 @pytest.fixture
@@ -188,7 +188,7 @@ def test_an_unpublished_or_unknown_video_gets_404(server, member):
 
 
 def test_unpublishing_reaches_the_lean_path_within_the_cache_period(server, member, video, settings):
-    settings.WATCH_VIDEO_CACHE_SECONDS = 0
+    settings.CATALOGUE_SNAPSHOT_SECONDS = 0
     assert send(server, fresh(video.pk, member.pk))[0] == 202
 
     video.is_published = False

@@ -13,7 +13,7 @@ from accounts.services import member_demo_ensure
 from analytics.services import watch_batch_enqueue
 from analytics.stream import KICK_KEY, stream_client
 from analytics.synthetic import SyntheticVideo, traffic_batches
-from videos.selectors import video_durations_get
+from videos.selectors import video_published_durations
 
 
 class Command(BaseCommand):
@@ -33,7 +33,7 @@ class Command(BaseCommand):
     ) -> None:
         if not 0 < days <= 30:
             raise CommandError("--days must be within (0, 30]: the endpoint refuses older events too")
-        videos = [SyntheticVideo(pk, duration) for pk, duration in video_durations_get().items() if duration]
+        videos = [SyntheticVideo(pk, duration) for pk, duration in video_published_durations().items() if duration]
         if not videos:
             raise CommandError("no published video with a known duration: run `manage.py demo_load` first")
         user_ids = [member_demo_ensure(index=i).pk for i in range(members)]
