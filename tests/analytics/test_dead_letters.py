@@ -12,18 +12,11 @@ from django.core.management import call_command
 from analytics import services
 from analytics.selectors import resume_position_get
 from analytics.services import DEAD_LETTERS, WatchBatch, watch_batch_enqueue, watch_stream_drain
-from analytics.stream import GROUP, STREAM, stream_client
+from analytics.stream import GROUP, STREAM
 from tests.analytics.helpers import now_ms
 from tests.conftest import CASSANDRA_DBS
 
 pytestmark = pytest.mark.django_db(databases=CASSANDRA_DBS)
-
-
-@pytest.fixture
-def redis():
-    client = stream_client()
-    client.flushdb()
-    return client
 
 
 def batch(user_id: int, video_id: int, positions) -> WatchBatch:

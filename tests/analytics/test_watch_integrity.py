@@ -20,18 +20,11 @@ from analytics.cassandra import cassandra_keyspace, cassandra_session
 from analytics.rollups import rollups_refresh
 from analytics.selectors import video_analytics_get
 from analytics.services import SessionClaims, member_ingest_generation_get, viewing_session_token_sign
-from analytics.stream import STREAM, stream_client
+from analytics.stream import STREAM
 from tests.analytics.helpers import drained, now_ms, stored_state
 from tests.conftest import CASSANDRA_DBS, wait_until
 
 URL = "/api/watch/"
-
-
-@pytest.fixture
-def redis():
-    client = stream_client()
-    client.flushdb()
-    return client
 
 
 def tracker_config(client: Client, video) -> dict:
