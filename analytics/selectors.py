@@ -96,11 +96,6 @@ def video_progress_map(*, user_id: int, durations: dict[int, int | None]) -> dic
     return progress
 
 
-def continue_watching_list(*, user_id: int, durations: dict[int, int | None], limit: int = 12) -> list[VideoProgress]:
-    """Videos started and not completed nor removed by the member, newest first."""
-    return continue_watching_from(progress=video_progress_map(user_id=user_id, durations=durations), limit=limit)
-
-
 def continue_watching_from(*, progress: dict[int, VideoProgress], limit: int = 12) -> list[VideoProgress]:
     """The continue-watching rule applied to an already-read progress map (pages read it once)."""
     candidates = [
@@ -286,12 +281,6 @@ def range_curve_compute(*, coverage: dict[int, int], duration: int | None) -> Re
         completions=sum(is_complete(seconds=n, duration=duration) for n in popcounts),
         covered=sum(c.bit_count() for c in coverage.values()),
     )
-
-
-def video_retention_get(*, video_id: int, period: str = "all") -> RetentionCurve | None:
-    """A video's retention curve for `period` ("all" or an ISO date), or None before any rollup."""
-    rows = _concurrent([(cassandra_prepared(SELECT_RETENTION), (video_id, period))])[0]
-    return _curve(rows[0]) if rows else None
 
 
 def _curve(row: Any) -> RetentionCurve:

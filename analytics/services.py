@@ -16,13 +16,12 @@ from enum import Enum
 from typing import Any
 
 from cassandra import RequestValidationException
-from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 from django.conf import settings
 from django.core import signing
 from redis.exceptions import RedisError
 
-from analytics.cassandra import cassandra_prepared, cassandra_session
+from analytics.cassandra import cassandra_execute_all, cassandra_prepared, cassandra_session
 from analytics.models import VIDEO_MEMBER_SHARDS
 from analytics.schemas import MAX_PLAYBACK_RATE, MAX_POSITION, WatchBatchIn
 from analytics.stream import (
@@ -53,7 +52,6 @@ EventTuple = tuple[int, int, float]
 
 # Positions may run one second past the known duration (players round the last frame up).
 DURATION_SLACK_SECONDS = 1
-CONCURRENCY = 128
 
 
 @dataclass(frozen=True)
@@ -549,26 +547,23 @@ def _watched_counts_refresh(*, keys: list[tuple[int, int]]) -> None:
     # The count is written with the time of the read that produced it: of two workers racing, the
     # later read has seen the other's union, and its count wins (see MemberVideo). One read and one
     # batch of writes per member (member_videos is partitioned by member).
-    session = cassandra_session()
     select = cassandra_prepared(SELECT_MEMBER_COVERAGE)
     read_at = int(time.time() * 1_000_000)
     videos_of: dict[int, list[int]] = defaultdict(list)
     for user_id, video_id in keys:
         videos_of[user_id].append(video_id)
     members = list(videos_of)
-    reads = execute_concurrent(
-        session, [(select, (u, videos_of[u])) for u in members], concurrency=CONCURRENCY, raise_on_first_error=True
-    )
+    reads = cassandra_execute_all([(select, (u, videos_of[u])) for u in members])
     update = cassandra_prepared(UPDATE_WATCHED)
     groups = []
-    for user_id, (_, result) in zip(members, reads, strict=True):
+    for user_id, result in zip(members, reads, strict=True):
         counts = {row.video_id: len(row.seconds or ()) for row in result}
         groups.append([(update, (read_at, counts.get(v, 0), user_id, v), 1) for v in videos_of[user_id]])
     _run(_partition_batches(groups))
 
 
 def _run(statements: Sequence[tuple[Any, Sequence[Any]]]) -> None:
-    execute_concurrent(cassandra_session(), statements, concurrency=CONCURRENCY, raise_on_first_error=True)
+    cassandra_execute_all(statements)
 
 
 # Batches read per drain round. Bigger rounds merge more of a member's batches into the same
@@ -880,20 +875,16 @@ def _rekey_statements(*, user_id: int, anonymous: int, day_rows: list[Any]) -> l
     """
     from analytics.selectors import coverage_bitmap
 
-    session = cassandra_session()
     pairs = sorted({(row.video_id, row.day) for row in day_rows})
     videos = sorted({video_id for video_id, _ in pairs})
     shard = user_id % VIDEO_MEMBER_SHARDS
     select_sessions = cassandra_prepared(SELECT_MEMBER_SESSIONS)
     select_coverage = cassandra_prepared(SELECT_VIDEO_MEMBER_COVERAGE)
-    reads = execute_concurrent(
-        session,
+    reads = cassandra_execute_all(
         [(select_sessions, (v, d, user_id)) for v, d in pairs]
-        + [(select_coverage, (v, shard, user_id)) for v in videos],
-        concurrency=CONCURRENCY,
-        raise_on_first_error=True,
+        + [(select_coverage, (v, shard, user_id)) for v in videos]
     )
-    results = [list(result) for _, result in reads]
+    results = [list(result) for result in reads]
     session_ids: dict[uuid.UUID, uuid.UUID] = defaultdict(uuid.uuid4)  # fresh, unlinkable session ids
     statements: list[tuple[Any, Sequence[Any]]] = []
     for (video_id, day), rows in zip(pairs, results[: len(pairs)], strict=True):

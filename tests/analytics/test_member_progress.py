@@ -13,7 +13,7 @@ from django.urls import reverse
 
 from accounts.registry import member_data_handlers
 from analytics.cassandra import cassandra_keyspace, cassandra_session
-from analytics.selectors import continue_watching_list, resume_position_get, video_progress_map
+from analytics.selectors import continue_watching_from, resume_position_get, video_progress_map
 from analytics.services import (
     WatchBatch,
     member_video_hide,
@@ -38,6 +38,11 @@ def watch(user_id: int, video_id: int, positions, *, t0: int | None = None, sess
 
 def durations(*videos) -> dict[int, int | None]:
     return {v.pk: v.duration for v in videos}
+
+
+def continue_watching_list(*, user_id: int, durations: dict) -> list:
+    """The row as pages build it: one progress read, then the continue-watching rule."""
+    return continue_watching_from(progress=video_progress_map(user_id=user_id, durations=durations))
 
 
 def test_a_started_video_is_in_continue_watching_with_its_position(member, video):
