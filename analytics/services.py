@@ -566,12 +566,6 @@ def _run(statements: Sequence[tuple[Any, Sequence[Any]]]) -> None:
     cassandra_execute_all(statements)
 
 
-# Batches read per drain round. Bigger rounds merge more of a member's batches into the same
-# requests (the driver's cost is per request): under a backlog, 1,000 costs ~40 % less drain CPU per
-# event than 500 in the benchmark's stage 3. Memory stays bounded: at most 1,000 x 200 events.
-DRAIN_ROUND_BATCHES = 1000
-
-
 @dataclass(frozen=True)
 class DrainResult:
     batches: int
@@ -579,7 +573,7 @@ class DrainResult:
     more: bool
 
 
-def watch_stream_drain(*, consumer: str, budget_seconds: float, count: int = DRAIN_ROUND_BATCHES) -> DrainResult:
+def watch_stream_drain(*, consumer: str, budget_seconds: float, count: int = 1000) -> DrainResult:
     """Move batches from the stream into Cassandra until it is empty or the time budget is spent.
 
     Order of sources each round: this consumer's own pending entries (a retry after a failed write),

@@ -49,7 +49,11 @@ TRANSIENT = (NoHostAvailable, DriverException, RedisConnectionError, RedisTimeou
     ignore_result=True,
 )
 def watch_stream_drain_task() -> int:
-    result = watch_stream_drain(consumer=consumer_name(), budget_seconds=settings.WATCH_DRAIN_BUDGET_SECONDS)
+    result = watch_stream_drain(
+        consumer=consumer_name(),
+        budget_seconds=settings.WATCH_DRAIN_BUDGET_SECONDS,
+        count=settings.WATCH_DRAIN_ROUND_BATCHES,
+    )
     if result.events:
         events_written_record(result.events)
     else:

@@ -136,6 +136,7 @@ WATCH_EVENT_TTL_SECONDS = int(timedelta(days=env.watch_event_ttl_days).total_sec
 WATCH_BATCHES_PER_MINUTE = env.watch_batches_per_minute
 WATCH_CLAIM_IDLE_SECONDS = env.watch_claim_idle_seconds
 WATCH_STREAM_MAX_BATCHES = env.watch_stream_max_batches
+WATCH_DRAIN_ROUND_BATCHES = env.watch_drain_round_batches
 WATCH_DEAD_LETTERS_MAX = env.watch_dead_letters_max
 # At most one drain task is woken per this many ms by incoming batches (plus the beat safety net).
 WATCH_DRAIN_WAKE_MS = 500

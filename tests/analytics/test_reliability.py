@@ -72,13 +72,15 @@ def test_a_worker_killed_mid_batch_loses_nothing_and_stores_every_event_once(mem
         assert post(member_client, batch_body(video.pk, session_id, range(i % 590, i % 590 + 10), t0=t0 + i)) == 202
     assert stream_client().xlen(STREAM) == 600
 
-    worker = WorkerProcess().start()
+    # Small drain rounds: the 600 batches take a dozen rounds, so the kill lands mid-drain.
+    small_rounds = {"WATCH_DRAIN_ROUND_BATCHES": "50"}
+    worker = WorkerProcess(env=small_rounds).start()
     wait_until(lambda: pending() > 0, interval=0.01)  # a drain holds entries it has not acknowledged
     worker.kill()
     left = stream_client().xlen(STREAM)
     assert left > 0, "the worker finished before it could be killed: nothing was tested"
 
-    second = WorkerProcess().start()
+    second = WorkerProcess(env=small_rounds).start()
     try:
         wait_until(drained, timeout=90)
     finally:

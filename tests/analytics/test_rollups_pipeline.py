@@ -139,6 +139,8 @@ def test_rollups_stay_exact_after_a_worker_is_killed_mid_batch(worker_env):
     for batch in batches:
         watch_batch_enqueue(batch=batch, claims=None)
 
+    # Small drain rounds: the batches take many rounds, so the kill lands mid-drain.
+    env = {**env, "WATCH_DRAIN_ROUND_BATCHES": "50"}
     worker = WorkerProcess(env=env).start()
     wait_until(lambda: pending() > 0, interval=0.005)
     worker.kill()
