@@ -128,6 +128,14 @@ def _curve(*, coverage: Mapping[int, set[int]], duration: int | None, plays: Cou
     )
 
 
+def member_coverage(*, sessions: Iterable[tuple[int, set[int]]]) -> dict[int, set[int]]:
+    """Each member's seconds watched over their viewing sessions (the union)."""
+    coverage: dict[int, set[int]] = defaultdict(set)
+    for user_id, seconds in sessions:
+        coverage[user_id] |= seconds
+    return coverage
+
+
 def day_compute(*, sessions: Iterable[tuple[int, set[int]]], duration: int | None) -> tuple[RollupFigures, Curve]:
     """One (video, day) from its viewing sessions: (member id, seconds watched in that session)."""
     coverage: dict[int, set[int]] = defaultdict(set)
@@ -229,9 +237,7 @@ def _day_members_statements(
     *, video_id: int, day: date, sessions: list[tuple[int, set[int]]], read_at: float
 ) -> list[tuple[Any, Sequence[Any]]]:
     """The day's member bitmaps, written whole: rows of members no longer there (erased) drop out."""
-    coverage: dict[int, set[int]] = defaultdict(set)
-    for user_id, seconds in sessions:
-        coverage[user_id] |= seconds
+    coverage = member_coverage(sessions=sessions)
     ts = _micros(read_at)
     statements: list[tuple[Any, Sequence[Any]]] = [(cassandra_prepared(DELETE_DAY_MEMBERS), (ts - 1, video_id, day))]
     rows = [(u, s) for u, s in sorted(coverage.items()) if s]
@@ -299,9 +305,7 @@ def _day_statements(
 def _backfill_statements(
     *, video_id: int, sessions: list[tuple[int, set[int]]], read_at: float
 ) -> list[tuple[Any, Sequence[Any]]]:
-    coverage: dict[int, set[int]] = defaultdict(set)
-    for user_id, seconds in sessions:
-        coverage[user_id] |= seconds
+    coverage = member_coverage(sessions=sessions)
     statement = cassandra_prepared(BACKFILL_VIDEO_MEMBER)
     return [
         (statement, (_micros(read_at), seconds, video_id, user_id % VIDEO_MEMBER_SHARDS, user_id))
