@@ -39,6 +39,13 @@ def _kill_children() -> None:
                 os.killpg(proc.pid, signal.SIGKILL)
 
 
+def loadavg() -> str:
+    """The machine's load average (1, 5, 15 min), printed beside the figures: other suites may share
+    the cores, and the bench's own processes count in it too."""
+    with open("/proc/loadavg") as f:
+        return " ".join(f.read().split()[:3])
+
+
 def log(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", file=sys.stderr, flush=True)
 

@@ -12,7 +12,7 @@ from accounts.services import member_demo_ensure
 from analytics.services import _utc
 from bench import VAR
 from bench.analytics import analytics_rows
-from bench.common import log, setup, stored_events, synthetic_batches, videos_ensure
+from bench.common import loadavg, log, setup, stored_events, synthetic_batches, videos_ensure
 from bench.disk import stage_disk
 from bench.e2e import E2E_DURATION, stage_e2e
 from bench.ingest import stage_ingest
@@ -93,7 +93,7 @@ def main() -> None:
         ensure_wrk()
     log("setting up bench keyspaces, members and videos")
     users, vids = setup(args.videos, args.members)
-    params = vars(args) | {"cpus": os.cpu_count()}
+    params = vars(args) | {"cpus": os.cpu_count(), "load_average_at_start": loadavg()}
     header = f"\nWatchpoint benchmark  parameters: {json.dumps(params)}\n"
     header += f"{'stage':<48} {'result':>22} {'ratio':>6}  detail"
     if stages == {6, 7}:
@@ -224,6 +224,7 @@ def main() -> None:
         print(f"{name:<48} {result:>22} {ratio:>6}  {detail}")
     if targets:
         print("targets (issue #12): " + "; ".join(targets))
+    print(f"load average (1, 5, 15 min) after the stages: {loadavg()} on {os.cpu_count()} CPUs")
     if mismatch:
         raise SystemExit("MISMATCH: not every accepted event is stored")
     if args.soak:
@@ -260,8 +261,7 @@ def soak(args: argparse.Namespace, e2e_rate: float) -> None:
     )
     for line in soak_verdicts(result):
         print(line)
-    with open("/proc/loadavg") as f:
-        print(f"load average at the end: {' '.join(f.read().split()[:3])}")
+    print(f"load average (1, 5, 15 min) after the soak: {loadavg()}")
 
 
 def _target(name: str, met: bool) -> str:

@@ -20,7 +20,7 @@ from analytics.cassandra import cassandra_reset, cassandra_session
 from analytics.services import WatchBatch, _utc
 from analytics.stream import stream_client
 from bench import BENCH_ENV, ROOT
-from bench.common import PY, log, stored_events, videos_ensure
+from bench.common import PY, loadavg, log, stored_events, videos_ensure
 from bench.e2e import E2E_DURATION, stage_e2e
 from bench.ingest import stage_ingest
 from bench.raw import stage_raw
@@ -137,7 +137,10 @@ def ring_compare(
         "4 resume read p50 / p99": f"{p50:.2f} / {p99:.2f} ms",
     }
     title = f"ring ({args.ring} nodes, RF {rf}, LOCAL_QUORUM)"
-    print(f"\nSingle node vs ring  (ring booted to CQL in {boot_s:.0f}s; {os.cpu_count()} CPUs shared by all)")
+    print(
+        f"\nSingle node vs ring  (ring booted to CQL in {boot_s:.0f}s; {os.cpu_count()} CPUs shared by all; "
+        f"load average after the ring stages {loadavg()})"
+    )
     print(f"{'stage':<48} {'single node (RF 1, ONE)':>26} {title:>38}")
     for name, value in ring.items():
         print(f"{name:<48} {single.get(name, '-'):>26} {value:>38}")
