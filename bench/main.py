@@ -253,7 +253,7 @@ def soak(args: argparse.Namespace, e2e_rate: float) -> None:
     result = stage_soak(
         minutes=args.soak,
         rate=rate,
-        members=args.members,
+        members=args.soak_members,
         videos=args.videos,
         workers=args.workers,
         concurrency=args.concurrency,
