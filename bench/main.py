@@ -80,6 +80,9 @@ def parse() -> argparse.Namespace:
         metavar="EVENTS_S",
         help="soak rate (default: 80 %% of stage 3's)",
     )
+    parser.add_argument(
+        "--soak-members", type=int, default=200, help="soak members (a browser sends 1 batch per 10 s per member)"
+    )
     return parser.parse_args()
 
 
