@@ -158,7 +158,9 @@ def ring_compare(
         f"        ring — the same 2 cores now run {args.ring} JVMs and every write is applied {rf} times "
         "(coordinator + replica hops over loopback), so the figures fall by roughly the replication "
         "factor: on this machine the ring buys availability (a node may die), not throughput; on real "
-        "hardware each node brings its own cores and throughput grows with nodes / RF."
+        "hardware each node brings its own cores and throughput grows with nodes / RF.\n"
+        "        ring stage 3 — the web's CPU per batch does not change; the JVMs' CPU per stored event "
+        "grows by more than RF (coordination, quorum reads of coverage), so Cassandra, not the web, bounds it."
     )
     # Close the ring session before the ring is stopped at exit (else the driver logs reconnects).
     cassandra_reset()
