@@ -27,6 +27,7 @@ from accounts.models import User
 from analytics.services import SessionClaims, _utc, member_ingest_generation_get, viewing_session_token_sign
 from bench import BENCH_ENV, ROOT, VAR
 from bench.common import CHILDREN, CpuGroups, Workers, log, port_owner, stored_events, wait_drained
+from videos.models import Video
 
 PORT = 8100
 SESSIONS_PER_MEMBER = 3
@@ -68,17 +69,36 @@ def members_prepare(users: list[int], vids: list[tuple[int, int]]) -> list[Membe
     return out
 
 
-def wrk_script(members: list[Member], threads: int, delay_ms: int = 0) -> str:
+def wrk_script(
+    members: list[Member], threads: int, delay_ms: int = 0, *, duration: int = E2E_DURATION, rate: float = 0.0
+) -> str:
     """A wrk Lua script: each wrk thread posts 10-second batches for its own share of the members,
-    walking each member's sessions window by window (never the same second twice). With `delay_ms`,
-    each connection waits that long between requests (a paced load instead of flat out)."""
+    walking each member's sessions window by window (never the same second twice while the
+    `duration`-second videos last). With `delay_ms`, each connection waits that long between
+    requests (a paced load instead of flat out). With `rate` (requests/s over all threads), each
+    request is given the next slot of a fixed schedule instead (LuaJIT's ffi reads the monotonic
+    clock), so the load holds that rate whatever the latency, as long as connections suffice."""
     rows = []
     for m in members:
         sessions = ", ".join(f'{{video={v}, sid="{sid}", token="{token}"}}' for v, sid, token in m.sessions)
         rows.append(f'{{cookie="{m.cookie}", csrf="{m.csrf}", sessions={{ {sessions} }}}}')
     table = ",\n".join(rows)
-    windows = E2E_DURATION // 10
+    windows = duration // 10
+    per_thread = rate / threads
     return f"""
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct {{ long tv_sec; long tv_nsec; }} wp_timespec;
+int clock_gettime(int clk_id, wp_timespec *tp);
+]]
+local function now_ms()
+  local t = ffi.new("wp_timespec")
+  ffi.C.clock_gettime(1, t)
+  return tonumber(t.tv_sec) * 1000 + tonumber(t.tv_nsec) / 1e6
+end
+local per_thread = {per_thread}
+local started = nil
+local slots = 0
 local members = {{ {table} }}
 local threads = {{}}
 local counter = 0
@@ -111,7 +131,11 @@ function request()
     ["X-CSRFToken"] = m.csrf, ["Origin"] = "http://127.0.0.1:{PORT}"}}, body)
 end
 function delay()
-  return {delay_ms}
+  if per_thread <= 0 then return {delay_ms} end
+  local t = now_ms()
+  if not started then started = t end
+  slots = slots + 1
+  return math.max(0, math.floor(started + slots * 1000 / per_thread - t))
 end
 function response(status, headers, body)
   if status == 202 then
@@ -151,27 +175,14 @@ def _gunicorn(gunicorn_workers: int) -> subprocess.Popen[bytes]:
     return web
 
 
-def stage_e2e(
-    users: list[int],
-    vids: list[tuple[int, int]],
-    seconds: float,
-    clients: int,
-    workers: int,
-    concurrency: int,
-    gunicorn_workers: int,
-    wrk_threads: int = 2,
-    paced_users: list[int] | None = None,
-    paced_rate: float = 500.0,
-) -> dict[str, float]:
+def web_start(gunicorn_workers: int) -> subprocess.Popen[bytes]:
+    """The bench's production-like gunicorn (gunicorn.conf.py, DEBUG off, hashed static files) on
+    PORT, once it answers /healthz."""
     with socket.socket() as sock:
         if sock.connect_ex(("127.0.0.1", PORT)) == 0:
             raise SystemExit(f"port {PORT} is taken (a gunicorn left from an interrupted bench?)")
     web = _gunicorn(gunicorn_workers)
-    pool = Workers(workers, concurrency)
-    members = members_prepare(users, vids)
-    script = VAR / "bench-wrk.lua"
-    script.write_text(wrk_script(members, threads=wrk_threads))
-    for _ in range(100):  # wait for gunicorn
+    for _ in range(300):
         try:
             c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
             c.request("GET", "/healthz")
@@ -179,17 +190,31 @@ def stage_e2e(
             break
         except OSError:
             time.sleep(0.1)
-    # Fail fast (and warm every worker) if a signed batch is not accepted.
+    return web
+
+
+def web_stop(web: subprocess.Popen[bytes]) -> None:
+    os.killpg(web.pid, signal.SIGTERM)
+    try:
+        web.wait(20)
+    except subprocess.TimeoutExpired:
+        os.killpg(web.pid, signal.SIGKILL)
+        web.wait(10)
+
+
+def probe_batches(members: list[Member], count: int) -> None:
+    """Fail fast (and warm every gunicorn worker) if a signed batch is not accepted: `count` batches of
+    one second past the end of members[0]'s first session (allowed: players round the last frame
+    up), a cell wrk never sends; the first stores one event, the others repeat it."""
     probe_video, probe_sid, probe_token = members[0].sessions[0]
-    now = int(time.time() * 1000)
+    duration = int(Video.objects.values_list("duration", flat=True).get(pk=probe_video) or E2E_DURATION)
     probe_body = {
         "video_id": probe_video,
         "session_id": probe_sid,
-        # One second past the end (allowed: players round the last frame up), a cell wrk never sends.
-        "events": [{"position": E2E_DURATION + 1, "client_ts": now, "rate": 1.0}],
+        "events": [{"position": duration + 1, "client_ts": int(time.time() * 1000), "rate": 1.0}],
         "token": probe_token,
     }
-    for _ in range(gunicorn_workers * 4):
+    for _ in range(count):
         probe = http.client.HTTPConnection("127.0.0.1", PORT, timeout=10)
         probe.request(
             "POST",
@@ -201,14 +226,41 @@ def stage_e2e(
         text = answer.read()
         if answer.status != 202:
             raise SystemExit(f"a signed batch was refused at gunicorn: {answer.status} {text[:300]!r}")
+
+
+def stage_e2e(
+    users: list[int],
+    vids: list[tuple[int, int]],
+    seconds: float,
+    clients: int,
+    workers: int,
+    concurrency: int,
+    gunicorn_workers: int,
+    wrk_threads: int = 2,
+    paced_users: list[int] | None = None,
+    paced_rate: float = 500.0,
+    cassandra_pids: list[int] | None = None,
+) -> dict[str, float]:
+    """Flat out from `clients` wrk connections for `seconds`, until every accepted event is stored;
+    then, with `paced_users`, HTTP latency at `paced_rate` requests/s. `cassandra_pids`: the JVMs
+    whose CPU is counted (default: the one listening on port 9042)."""
+    web = web_start(gunicorn_workers)
+    pool = Workers(workers, concurrency)
+    members = members_prepare(users, vids)
+    script = VAR / "bench-wrk.lua"
+    script.write_text(wrk_script(members, threads=wrk_threads))
+    probe_batches(members, gunicorn_workers * 4)
     wait_drained()
     probe_events = 1
-    cassandra, redis_pid = port_owner(9042), port_owner(6379)
+    if cassandra_pids is None:
+        cassandra = port_owner(9042)
+        cassandra_pids = [cassandra] if cassandra else []
+    redis_pid = port_owner(6379)
     cpu = CpuGroups(
         {
             "web": [web.pid],
             "drain": [p.pid for p in pool.procs],
-            "cassandra": [cassandra] if cassandra else [],
+            "cassandra": cassandra_pids,
             "redis": [redis_pid] if redis_pid else [],
         }
     )
@@ -236,8 +288,7 @@ def stage_e2e(
     log(f"wrk: {out.stdout.strip().splitlines()[-1]}")
     paced = _paced(paced_users, vids, rate=paced_rate) if paced_users else {}
     pool.stop()
-    os.killpg(web.pid, signal.SIGTERM)
-    web.wait(10)
+    web_stop(web)
     accepted_events = summary["accepted"] * 10
     return {
         "requests": summary["requests"],

@@ -12,20 +12,30 @@ from accounts.services import member_demo_ensure
 from analytics.services import _utc
 from bench import VAR
 from bench.analytics import analytics_rows
-from bench.common import log, setup, stored_events, synthetic_batches, videos_ensure
+from bench.common import loadavg, log, setup, stored_events, synthetic_batches, videos_ensure
 from bench.disk import stage_disk
 from bench.e2e import E2E_DURATION, stage_e2e
 from bench.ingest import stage_ingest
+from bench.pages import (
+    BROWSING_P95_TARGET_MS,
+    HOME_TARGET_PAGES_S,
+    WATCH_TARGET_PAGES_S,
+    stage_pages,
+)
 from bench.raw import stage_raw
 from bench.resume import stage_resume
 from bench.ring import ring_compare
+from bench.soak import soak_verdicts, stage_soak
 
 DESCRIPTION = """Watchpoint benchmark: every stage of the watch pipeline on the real services, in one run.
 
 Stages: 1 raw baseline (driver only); 2 worker ingestion (stream -> Celery drain -> every table);
 3 end to end (wrk -> gunicorn -> stream -> drain -> Cassandra, with CPU per batch/event of each
 process group from /proc); 4 resume reads; 5 worker RSS and bytes on disk (restarts Cassandra);
-6 rollup recomputation; 7 staff analytics page. --ring N repeats 1, 2, 4 on an N-node ring.
+6 rollup recomputation; 7 staff analytics page; 8 members' pages under load (home and watch page
+saturated by wrk, then 50 browsing members open loop, against the same gunicorn as stage 3).
+--ring N repeats 1, 2, 3, 4 on an N-node ring. --soak MINUTES holds stage 3's load at 80 % of its
+maximum (or --soak-rate) and samples rates, stream depth and memory every 10 s.
 """
 
 # Targets of issue #12, printed under the table.
@@ -45,7 +55,7 @@ def ensure_wrk() -> None:
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stages", default="1,2,3,4,5,6,7", help="comma-separated stages to run (1 always runs)")
+    parser.add_argument("--stages", default="1,2,3,4,5,6,7,8", help="comma-separated stages to run (1 always runs)")
     parser.add_argument("--batches", type=int, default=20_000, help="10-event batches for stages 1-2")
     parser.add_argument("--members", type=int, default=200)
     parser.add_argument("--videos", type=int, default=50)
@@ -60,7 +70,19 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--analytics-members", type=int, default=2000)
     parser.add_argument("--page-requests", type=int, default=50, help="stage 7: requests timed")
     parser.add_argument("--analytics-only", action="store_true", help="run only stages 6-7 (after set-up)")
-    parser.add_argument("--ring", type=int, metavar="N", help="also run stages 1, 2, 4 on an N-node ring, side by side")
+    parser.add_argument("--pages-seconds", type=float, default=15, help="stage 8: seconds of each wrk run / browsing")
+    parser.add_argument("--pages-connections", type=int, default=20, help="stage 8: wrk connections")
+    parser.add_argument("--ring", type=int, metavar="N", help="also run stages 1-4 on an N-node ring, side by side")
+    parser.add_argument("--soak", type=float, metavar="MINUTES", help="after the stages: end-to-end load for MINUTES")
+    parser.add_argument(
+        "--soak-rate",
+        type=float,
+        metavar="EVENTS_S",
+        help="soak rate (default: 80 %% of stage 3's)",
+    )
+    parser.add_argument(
+        "--soak-members", type=int, default=200, help="soak members (a browser sends 1 batch per 10 s per member)"
+    )
     return parser.parse_args()
 
 
@@ -70,11 +92,11 @@ def main() -> None:
     if args.analytics_only:
         stages = {6, 7}
     VAR.mkdir(exist_ok=True)
-    if 3 in stages:
+    if stages & {3, 8} or args.soak or args.ring:
         ensure_wrk()
     log("setting up bench keyspaces, members and videos")
     users, vids = setup(args.videos, args.members)
-    params = vars(args) | {"cpus": os.cpu_count()}
+    params = vars(args) | {"cpus": os.cpu_count(), "load_average_at_start": loadavg()}
     header = f"\nWatchpoint benchmark  parameters: {json.dumps(params)}\n"
     header += f"{'stage':<48} {'result':>22} {'ratio':>6}  detail"
     if stages == {6, 7}:
@@ -95,6 +117,7 @@ def main() -> None:
     rows.append(("1 raw baseline (driver only)", f"{raw_rate:,.0f} events/s", "1.00", raw_detail))
     rss = 0.0
     stored = 0
+    e2e_rate = 0.0
     if 2 in stages:
         log(f"stage 2: worker ingestion, {args.workers} worker(s) x {args.concurrency}")
         ingest = stage_ingest(batches, args.workers, args.concurrency)
@@ -185,15 +208,63 @@ def main() -> None:
     # After stage 5: its bytes per event must not include this video's million events.
     if stages & {6, 7}:
         rows += analytics_rows(args)
+    if 8 in stages:
+        log(f"stage 8: pages under load, {args.pages_connections} wrk connections, then 50 browsing members")
+        targets_of = {
+            "home page saturation": ("home ≥ 400 pages/s", HOME_TARGET_PAGES_S),
+            "watch page saturation": ("watch ≥ 500 pages/s", WATCH_TARGET_PAGES_S),
+        }
+        for name, result, to_target, detail in stage_pages(
+            gunicorn_workers=args.gunicorn_workers, seconds=args.pages_seconds, connections=args.pages_connections
+        ):
+            rows.append((f"8 {name}", result, "", f"{detail} ({to_target} x target)"))
+            label = targets_of.get(name, (f"{name.split(' p50')[0]} p95 ≤ {BROWSING_P95_TARGET_MS:.0f} ms", 0.0))[0]
+            # pages_stage's ratio is against the target: ≥ 1 for rates, ≤ 1 for the latency.
+            met = float(to_target) >= 1 if name in targets_of else float(to_target) <= 1
+            targets.append(_target(label, met))
     print(header)
     for name, result, ratio, detail in rows:
         print(f"{name:<48} {result:>22} {ratio:>6}  {detail}")
     if targets:
         print("targets (issue #12): " + "; ".join(targets))
+    print(f"load average (1, 5, 15 min) after the stages: {loadavg()} on {os.cpu_count()} CPUs")
     if mismatch:
         raise SystemExit("MISMATCH: not every accepted event is stored")
+    if args.soak:
+        soak(args, e2e_rate)
     if args.ring:
         ring_compare(args, users, vids, batches, {name: result for name, result, _, _ in rows})
+
+
+def soak(args: argparse.Namespace, e2e_rate: float) -> None:
+    rate = args.soak_rate
+    if not rate:
+        if not e2e_rate:
+            log("soak: a short stage 3 (10 s flat out) to find the end-to-end maximum")
+            short = stage_e2e(
+                [member_demo_ensure(index=10_000 + i).pk for i in range(args.members)],
+                videos_ensure(prefix="bench-e2e", count=args.videos, duration=E2E_DURATION),
+                10,
+                args.http_clients,
+                args.workers,
+                args.concurrency,
+                args.gunicorn_workers,
+            )
+            e2e_rate = short["events"] / short["total_seconds"]
+            print(f"\nsoak: short stage 3 measured {e2e_rate:,.0f} events/s end to end (until all stored)")
+        rate = 0.8 * e2e_rate
+    result = stage_soak(
+        minutes=args.soak,
+        rate=rate,
+        members=args.soak_members,
+        videos=args.videos,
+        workers=args.workers,
+        concurrency=args.concurrency,
+        gunicorn_workers=args.gunicorn_workers,
+    )
+    for line in soak_verdicts(result):
+        print(line)
+    print(f"load average (1, 5, 15 min) after the soak: {loadavg()}")
 
 
 def _target(name: str, met: bool) -> str:

@@ -222,7 +222,8 @@ def pages_seed(*, members: int = 50, videos: int = 48, watched_per_member: int =
     a published catalogue of `videos` (two catalogue pages), a playlist, `members` confirmed
     members each with watch history on `watched_per_member` videos; their session keys.
 
-    Idempotent on the catalogue (slugs `bench-video-N`); members `bench-member-N@example.com`."""
+    Idempotent on the catalogue (slugs `bench-video-N`, YouTube ids `benchpgNNNN`: apart from the
+    other stages' `benchNNNNNN`); members `bench-member-N@example.com`."""
     import uuid
 
     from allauth.account.models import EmailAddress
@@ -240,7 +241,7 @@ def pages_seed(*, members: int = 50, videos: int = 48, watched_per_member: int =
         if found is None:
             try:
                 found = video_create_from_source(
-                    source=VideoSource(provider="youtube", external_id=f"bench{n:06d}"),
+                    source=VideoSource(provider="youtube", external_id=f"benchpg{n:04d}"),
                     title=f"Bench video {n}: a title of ordinary length",
                     slug=f"bench-video-{n}",
                     description="A description a few words long, as staff write them.",
@@ -280,3 +281,38 @@ def pages_seed(*, members: int = 50, videos: int = 48, watched_per_member: int =
         keys.append(client.cookies[SESSION_COOKIE].value)
     watch_batches_store(batches=batches)
     return keys
+
+
+WATCH_SLUG = "bench-video-1"  # members-only (pages_seed: every video but each third one)
+
+
+def stage_pages(*, gunicorn_workers: int, seconds: float, connections: int) -> list[tuple[str, str, str, str]]:
+    """Stage 8 of bin/bench: pages_seed's members and history, then pages_stage against the bench's
+    production-like gunicorn (bench.e2e.web_start: gunicorn.conf.py, DEBUG off, collectstatic done).
+    Fails fast unless a member's home page shows Continue watching with progress from Cassandra."""
+    from bench.e2e import PORT, web_start, web_stop
+
+    sessions = pages_seed()
+    web = web_start(gunicorn_workers)
+    try:
+        home, watch = "/", f"/watch/{WATCH_SLUG}/"
+        for n in range(gunicorn_workers * 4):  # warm every worker (imports, templates, card cache)
+            for path in (home, watch):
+                conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
+                conn.request("GET", path, headers={"Cookie": f"{SESSION_COOKIE}={sessions[n % len(sessions)]}"})
+                answer = conn.getresponse()
+                body = answer.read()
+                if answer.status != 200:
+                    raise SystemExit(f"stage 8: GET {path} as a member answered {answer.status}: {body[:300]!r}")
+                if path == home and (b'id="continue-heading"' not in body or b"<progress" not in body):
+                    raise SystemExit("stage 8: the member's home page shows no Continue watching / progress")
+        return pages_stage(
+            base_url=f"http://127.0.0.1:{PORT}",
+            sessions=sessions,
+            home_path=home,
+            watch_path=watch,
+            seconds=seconds,
+            connections=connections,
+        )
+    finally:
+        web_stop(web)
