@@ -16,7 +16,7 @@ from django.test import Client
 from analytics.cassandra import cassandra_reset
 from analytics.selectors import resume_position_get
 from analytics.stream import STREAM, stream_client
-from tests.analytics.helpers import batch_body, drained, event_count, now_ms, pending, post, stored_state
+from tests.analytics.helpers import batch_body, drained, event_count, now_ms, pending, post, signed, stored_state
 from tests.conftest import CASSANDRA_DBS, ROOT, WorkerProcess, broker, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True)]
@@ -124,9 +124,11 @@ def test_a_redis_restart_keeps_queued_batches_and_while_down_the_endpoint_answer
     for i in range(20):
         assert post(member_client, batch_body(video.pk, uuid.uuid4(), range(i * 10, i * 10 + 10), t0=t0 + i)) == 202
 
+    # Signed while Redis still answers (the token carries the member's generation, kept in Redis).
+    late = signed(batch_body(video.pk, uuid.uuid4(), [500], t0=t0), member.pk)
     subprocess.run([ROOT / "bin" / "redis", "stop"], check=True)
     try:
-        assert post(member_client, batch_body(video.pk, uuid.uuid4(), [500], t0=t0)) == 503
+        assert post(member_client, late) == 503
     finally:
         subprocess.run([ROOT / "bin" / "redis", "start"], check=True)
     assert stream_client().xlen(STREAM) == 20  # the append-only file kept every queued batch
