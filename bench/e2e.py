@@ -1,8 +1,9 @@
-"""Stage 3: simulated members POST 10-second batches over HTTP (wrk) to gunicorn while Celery workers
+"""Stage 3: simulated members POST 10-second batches over HTTP (wrk) to the ingest
+process (config/serve_ingest.py: granian, as the Procfile runs it) while Celery workers
 drain them into Cassandra; with each process group's CPU from /proc over the stage.
 
 Every batch carries a genuine viewing-session token, signed here with the bench's DJANGO_SECRET_KEY
-(shared with gunicorn) as the watch page would issue it: one session per simulated member and video,
+(shared with the web processes) as the watch page would issue it: one session per simulated member and video,
 issued six days ago so the playable-seconds bound allows the load. Each member keeps to
 SESSIONS_PER_MEMBER videos (under WATCH_CONCURRENT_SESSIONS) and every request carries seconds its
 session has not sent yet, so accepted and stored events must match exactly.
@@ -175,21 +176,55 @@ def _gunicorn(gunicorn_workers: int) -> subprocess.Popen[bytes]:
     return web
 
 
-def web_start(gunicorn_workers: int) -> subprocess.Popen[bytes]:
-    """The bench's production-like gunicorn (gunicorn.conf.py, DEBUG off, hashed static files) on
-    PORT, once it answers /healthz."""
-    with socket.socket() as sock:
-        if sock.connect_ex(("127.0.0.1", PORT)) == 0:
-            raise SystemExit(f"port {PORT} is taken (a gunicorn left from an interrupted bench?)")
-    web = _gunicorn(gunicorn_workers)
+def _ingest(ingest_workers: int) -> subprocess.Popen[bytes]:
+    """The ingest process as deployed (Procfile `ingest`: config/serve_ingest.py, granian), on PORT."""
+    env = {**os.environ, **BENCH_ENV, "INGEST_BIND": f"127.0.0.1:{PORT}", "INGEST_WORKERS": str(ingest_workers)}
+    if os.environ.get("BENCH_INGEST_THREADS"):
+        env["INGEST_THREADS"] = os.environ["BENCH_INGEST_THREADS"]
+    with open(VAR / "bench-ingest.log", "wb") as logf:
+        web = subprocess.Popen(
+            [str(ROOT / ".venv/bin/python"), "-m", "config.serve_ingest"],
+            cwd=ROOT,
+            env={**env, "LOG_LEVEL": "WARNING"},
+            stdout=logf,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    CHILDREN.append(web)
+    return web
+
+
+def _answering(path: str) -> None:
     for _ in range(300):
         try:
             c = http.client.HTTPConnection("127.0.0.1", PORT, timeout=5)
-            c.request("GET", "/healthz")
+            c.request("GET", path)
             c.getresponse().read()
-            break
+            return
         except OSError:
             time.sleep(0.1)
+
+
+def _port_free() -> None:
+    with socket.socket() as sock:
+        if sock.connect_ex(("127.0.0.1", PORT)) == 0:
+            raise SystemExit(f"port {PORT} is taken (a server left from an interrupted bench?)")
+
+
+def web_start(gunicorn_workers: int) -> subprocess.Popen[bytes]:
+    """The bench's production-like gunicorn (gunicorn.conf.py, DEBUG off, hashed static files) on
+    PORT, once it answers /healthz."""
+    _port_free()
+    web = _gunicorn(gunicorn_workers)
+    _answering("/healthz")
+    return web
+
+
+def ingest_start(ingest_workers: int) -> subprocess.Popen[bytes]:
+    """The production ingest process (granian, watch-batch paths only) on PORT, once it answers."""
+    _port_free()
+    web = _ingest(ingest_workers)
+    _answering("/api/watch/")  # a GET: 405 from the handler once a worker is up
     return web
 
 
@@ -203,7 +238,7 @@ def web_stop(web: subprocess.Popen[bytes]) -> None:
 
 
 def probe_batches(members: list[Member], count: int) -> None:
-    """Fail fast (and warm every gunicorn worker) if a signed batch is not accepted: `count` batches of
+    """Fail fast (and warm every ingest worker) if a signed batch is not accepted: `count` batches of
     one second past the end of members[0]'s first session (allowed: players round the last frame
     up), a cell wrk never sends; the first stores one event, the others repeat it."""
     probe_video, probe_sid, probe_token = members[0].sessions[0]
@@ -225,7 +260,7 @@ def probe_batches(members: list[Member], count: int) -> None:
         answer = probe.getresponse()
         text = answer.read()
         if answer.status != 202:
-            raise SystemExit(f"a signed batch was refused at gunicorn: {answer.status} {text[:300]!r}")
+            raise SystemExit(f"a signed batch was refused by the ingest process: {answer.status} {text[:300]!r}")
 
 
 def stage_e2e(
@@ -235,7 +270,7 @@ def stage_e2e(
     clients: int,
     workers: int,
     concurrency: int,
-    gunicorn_workers: int,
+    ingest_workers: int,
     wrk_threads: int = 2,
     paced_users: list[int] | None = None,
     paced_rate: float = 500.0,
@@ -244,12 +279,12 @@ def stage_e2e(
     """Flat out from `clients` wrk connections for `seconds`, until every accepted event is stored;
     then, with `paced_users`, HTTP latency at `paced_rate` requests/s. `cassandra_pids`: the JVMs
     whose CPU is counted (default: the one listening on port 9042)."""
-    web = web_start(gunicorn_workers)
+    web = ingest_start(ingest_workers)
     pool = Workers(workers, concurrency)
     members = members_prepare(users, vids)
     script = VAR / "bench-wrk.lua"
     script.write_text(wrk_script(members, threads=wrk_threads))
-    probe_batches(members, gunicorn_workers * 4)
+    probe_batches(members, ingest_workers * 4)
     wait_drained()
     probe_events = 1
     if cassandra_pids is None:

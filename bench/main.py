@@ -30,10 +30,10 @@ from bench.soak import soak_verdicts, stage_soak
 DESCRIPTION = """Watchpoint benchmark: every stage of the watch pipeline on the real services, in one run.
 
 Stages: 1 raw baseline (driver only); 2 worker ingestion (stream -> Celery drain -> every table);
-3 end to end (wrk -> gunicorn -> stream -> drain -> Cassandra, with CPU per batch/event of each
+3 end to end (wrk -> ingest (granian) -> stream -> drain -> Cassandra, with CPU per batch/event of each
 process group from /proc); 4 resume reads; 5 worker RSS and bytes on disk (restarts Cassandra);
 6 rollup recomputation; 7 staff analytics page; 8 members' pages under load (home and watch page
-saturated by wrk, then 50 browsing members open loop, against the same gunicorn as stage 3).
+saturated by wrk, then 50 browsing members open loop, against gunicorn as deployed).
 --ring N repeats 1, 2, 3, 4 on an N-node ring. --soak MINUTES holds stage 3's load at 80 % of its
 maximum (or --soak-rate) and samples rates, stream depth and memory every 10 s.
 """
@@ -63,7 +63,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--concurrency", type=int, default=2, help="prefork children per worker")
     parser.add_argument("--http-seconds", type=float, default=20)
     parser.add_argument("--http-clients", type=int, default=64, help="wrk connections")
-    parser.add_argument("--gunicorn-workers", type=int, default=3, help="3 measured best on 2 cores (README)")
+    parser.add_argument(
+        "--gunicorn-workers", type=int, default=3, help="stage 8's gunicorn: 3 measured best on 2 cores (README)"
+    )
+    parser.add_argument(
+        "--ingest-workers", type=int, default=2, help="stage 3's ingest (granian) processes: one per core measured best"
+    )
     parser.add_argument("--resume-reads", type=int, default=5000)
     parser.add_argument("--no-disk", action="store_true", help="skip stage 5's bytes on disk (it restarts Cassandra)")
     parser.add_argument("--analytics-events", type=int, default=1_000_000, help="raw events of the stage 6-7 video")
@@ -147,7 +152,7 @@ def main() -> None:
             args.http_clients,
             args.workers,
             args.concurrency,
-            args.gunicorn_workers,
+            args.ingest_workers,
             # Latency at the target load: 5,000 events/s = 500 batches/s, by other members.
             paced_users=[member_demo_ensure(index=12_000 + i).pk for i in range(args.members)],
             paced_rate=E2E_MIN_RATE / 10,
@@ -248,7 +253,7 @@ def soak(args: argparse.Namespace, e2e_rate: float) -> None:
                 args.http_clients,
                 args.workers,
                 args.concurrency,
-                args.gunicorn_workers,
+                args.ingest_workers,
             )
             e2e_rate = short["events"] / short["total_seconds"]
             print(f"\nsoak: short stage 3 measured {e2e_rate:,.0f} events/s end to end (until all stored)")
@@ -260,7 +265,7 @@ def soak(args: argparse.Namespace, e2e_rate: float) -> None:
         videos=args.videos,
         workers=args.workers,
         concurrency=args.concurrency,
-        gunicorn_workers=args.gunicorn_workers,
+        ingest_workers=args.ingest_workers,
     )
     for line in soak_verdicts(result):
         print(line)

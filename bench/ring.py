@@ -3,7 +3,7 @@ data folders; bin/cassandra with CASSANDRA_FIRST_ADDRESS), create the bench keys
 NetworkTopologyStrategy dc1=min(N,3) written and read at LOCAL_QUORUM, repeat stages 1, 2, 3 and 4
 against it and print both columns side by side. The ring is stopped at the end.
 
-Stage 3 on the ring: RING_WEB_WORKERS gunicorn processes and the run's drain workers (--workers x
+Stage 3 on the ring: RING_WEB_WORKERS ingest (granian) processes and the run's drain workers (--workers x
 --concurrency prefork children: two by default) pointed at every node of the ring, with Cassandra's
 CPU summed over the ring's JVMs."""
 
@@ -111,7 +111,7 @@ def ring_compare(
     ingest_s = stage_ingest(batches, args.workers, args.concurrency).seconds
     keys = {(b.user_id, _utc(e[1]).date()) for b in batches for e in b.events[:1]}
     stored = stored_events(keys)
-    log(f"ring stage 3: end to end, {RING_WEB_WORKERS} gunicorn processes, {args.http_clients} clients")
+    log(f"ring stage 3: end to end, {RING_WEB_WORKERS} ingest processes, {args.http_clients} clients")
     e2e_users = [member_demo_ensure(index=10_000 + i).pk for i in range(args.members)]
     e2e = stage_e2e(
         e2e_users,
@@ -145,7 +145,7 @@ def ring_compare(
     for name, value in ring.items():
         print(f"{name:<48} {single.get(name, '-'):>26} {value:>38}")
     print(
-        f"ring stage 3: {RING_WEB_WORKERS} gunicorn processes, {args.workers} x {args.concurrency} drain; "
+        f"ring stage 3: {RING_WEB_WORKERS} ingest processes, {args.workers} x {args.concurrency} drain; "
         f"{e2e['requests'] / e2e['post_seconds']:,.0f} req/s; {e2e['events']:,} events accepted, "
         f"{int(e2e['stored']):,} stored; HTTP p50/p99 {e2e['p50_ms']:.1f}/{e2e['p99_ms']:.1f} ms; "
         f"{e2e['total_seconds']:.1f}s until all stored; CPU: web {e2e['web_cpu_s'] * 1000 / batches_ok:.3f} ms "

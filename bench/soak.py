@@ -1,4 +1,4 @@
-"""Soak mode (`--soak MINUTES`): stage 3's machinery (wrk with real tokens -> gunicorn -> stream ->
+"""Soak mode (`--soak MINUTES`): stage 3's machinery (wrk with real tokens -> ingest -> stream ->
 drain workers -> Cassandra) held at a fixed rate for MINUTES, sampled every SAMPLE_S seconds.
 
 Each sample reads, without touching the load: batches accepted (the stream's entries-added counter,
@@ -28,7 +28,7 @@ from accounts.services import member_demo_ensure
 from analytics.stream import STREAM, stream_client
 from bench import ROOT, VAR
 from bench.common import Workers, log, port_owner, videos_ensure, wait_drained
-from bench.e2e import PORT, members_prepare, probe_batches, web_start, web_stop, wrk_script
+from bench.e2e import PORT, ingest_start, members_prepare, probe_batches, web_stop, wrk_script
 from config.metrics import KEY as METRICS_KEY
 
 SAMPLE_S = 10
@@ -98,7 +98,7 @@ def _counters() -> tuple[int, int, int]:
 
 
 def stage_soak(
-    *, minutes: float, rate: float, members: int, videos: int, workers: int, concurrency: int, gunicorn_workers: int
+    *, minutes: float, rate: float, members: int, videos: int, workers: int, concurrency: int, ingest_workers: int
 ) -> SoakResult:
     """`rate` events/s (10-event batches) for `minutes`; prints a line every SAMPLE_S seconds."""
     # Members 30,000.. (apart from the other stages'); each sends rate / 10 / members batches a second.
@@ -108,7 +108,7 @@ def stage_soak(
     capacity = members * 3 * (SOAK_DURATION // 10)
     if rate / 10 * seconds > capacity:
         raise SystemExit(f"--soak: {members} members cannot send {rate:,.0f} events/s for {seconds}s fresh")
-    web = web_start(gunicorn_workers)
+    web = ingest_start(ingest_workers)
     pool = Workers(workers, concurrency)
     cassandra = port_owner(9042)
     result = SoakResult(rate=rate)
@@ -116,7 +116,7 @@ def stage_soak(
         prepared = members_prepare(users, vids)
         script = VAR / "bench-wrk-soak.lua"
         script.write_text(wrk_script(prepared, threads=2, duration=SOAK_DURATION, rate=rate / 10))
-        probe_batches(prepared, gunicorn_workers * 4)
+        probe_batches(prepared, ingest_workers * 4)
         wait_drained()
         heap: list[float | None] = [None]
         stop = threading.Event()

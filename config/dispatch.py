@@ -33,7 +33,26 @@ class PathDispatch:
         return handler(environ, start_response)
 
 
+def _lean_routes() -> dict[str, WSGIApp]:
+    return {path: import_string(dotted) for path, dotted in settings.LEAN_WSGI_ROUTES.items()}
+
+
 def dispatch_application(django_app: WSGIApp) -> WSGIApp:
     """`django_app` behind the lean routes of settings.LEAN_WSGI_ROUTES (Django alone when empty)."""
-    routes: dict[str, WSGIApp] = {path: import_string(dotted) for path, dotted in settings.LEAN_WSGI_ROUTES.items()}
+    routes = _lean_routes()
     return PathDispatch(django_app, routes) if routes else django_app
+
+
+_NOT_HERE = b'{"error": "not found: this server answers only the watch-batch endpoints"}'
+
+
+def _not_here(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    start_response("404 Not Found", [("Content-Type", "application/json"), ("Content-Length", str(len(_NOT_HERE)))])
+    return [_NOT_HERE]
+
+
+def lean_routes_application() -> WSGIApp:
+    """Only the lean routes, 404 for every other path: the ingest process (config/wsgi_ingest.py).
+    It never serves the site, so a port opened for watch batches is not a second door to the admin
+    or the pages, and its processes never load Django's middleware or URLconf."""
+    return PathDispatch(_not_here, _lean_routes())

@@ -117,6 +117,14 @@ class Settings(BaseSettings):
     web_threads: int = Field(default=4, ge=1, le=64)
     web_bind: str = "127.0.0.1:8000"
     web_timeout: int = Field(default=30, ge=5, le=600)
+    # The ingest process (config/serve_ingest.py, Procfile `ingest`): granian serving only the
+    # watch-batch paths; the reverse proxy sends /api/watch/ there. Workers default to one per CPU.
+    ingest_bind: str = "127.0.0.1:8001"
+    ingest_workers: int | None = Field(default=None, ge=1, le=64)
+    ingest_threads: int = Field(default=4, ge=1, le=64)
+    # A worker whose memory passes this many MiB is replaced gracefully (the leak cap gunicorn's
+    # max_requests is for the site).
+    ingest_max_rss_mb: int = Field(default=400, ge=64)
 
     # --- Email
     email_url: str = "console://"

@@ -1,4 +1,5 @@
-"""Production deployment pieces: settings, gunicorn config, hashed static files, queued email, Procfile."""
+"""Production deployment pieces: settings, gunicorn config, hashed static files, queued email, Procfile
+(gunicorn, the granian ingest process, workers, beat)."""
 
 from __future__ import annotations
 
@@ -8,6 +9,8 @@ import secrets
 import signal
 import subprocess
 import sys
+import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Any
@@ -18,6 +21,7 @@ from django.core import mail
 from django.test import RequestFactory
 
 from accounts.tasks import email_send_task
+from analytics.cassandra import cassandra_session
 from tests.conftest import ROOT, free_port, session_processes, wait_until
 from tests.factories import MemberFactory
 
@@ -106,10 +110,33 @@ def test_allauth_emails_are_rendered_in_the_request_and_sent_by_a_task(
     assert [mimetype for _, mimetype in sent.alternatives] == [m for _, m in queued[0]["alternatives"]]
 
 
+_SEED_WATCHER = """
+import json
+from analytics.services import viewing_session_start
+from tests.factories import MemberFactory, VideoFactory
+member, video = MemberFactory(), VideoFactory(duration=600)
+session = viewing_session_start(user_id=member.pk, video_id=video.pk)
+print(json.dumps({"user": member.pk, "video": video.pk, "session": str(session.session_id), "token": session.token}))
+"""
+
+
+def _post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dict[str, str]]:
+    request = urllib.request.Request(  # noqa: S310 (local http URL)
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}, method="POST"
+    )
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 (local http URL)
+            return response.status, json.loads(response.read()), dict(response.headers)
+    except urllib.error.HTTPError as refused:
+        return refused.code, json.loads(refused.read()), dict(refused.headers)
+
+
 @pytest.mark.integration
 def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tmp_path, settings):
-    port = free_port()
+    port, ingest_port = free_port(), free_port()
     env = {
+        "INGEST_BIND": f"127.0.0.1:{ingest_port}",
+        "INGEST_WORKERS": "1",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "REDIS_URL": settings.REDIS_URL,
         "CASSANDRA_KEYSPACE": "test_procfile",
@@ -121,6 +148,8 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         "METRICS_TOKEN": "procfile-test-token-0123456789abcdef",
     }
     assert run_in_production(sys.executable, "manage.py", "migrate", "-v", "0", env=env).returncode == 0
+    synced = run_in_production(sys.executable, "manage.py", "sync_cassandra", env=env)
+    assert synced.returncode == 0, synced.stderr[-2000:]
     base = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_", "WEB_"))}
     log = tmp_path / "honcho.log"
     with open(log, "wb") as out:
@@ -154,6 +183,36 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         wait_until(lambda: '"path": "/healthz"' in log.read_text(), timeout=10)
         line = next(line for line in log.read_text().splitlines() if '"path": "/healthz"' in line)
         assert json.loads(line.split("| ", 1)[1])["status"] == 200
+
+        # The ingest process (granian): a genuine batch is accepted and reaches Cassandra through
+        # the Procfile's worker; every other path is a 404 there, never the site.
+        seeded = run_in_production(sys.executable, "manage.py", "shell", "-c", _SEED_WATCHER, env=env)
+        assert seeded.returncode == 0, seeded.stderr[-2000:]
+        watcher = json.loads(seeded.stdout.strip().splitlines()[-1])
+        ingest = f"http://127.0.0.1:{ingest_port}"
+        wait_until(lambda: _post_json(f"{ingest}/api/watch/", {})[0] == 400, timeout=60, interval=0.5)
+        now = int(time.time() * 1000)
+        batch = {
+            "video_id": watcher["video"],
+            "session_id": watcher["session"],
+            "token": watcher["token"],
+            "events": [{"position": 40 + i, "client_ts": now + i, "rate": 1.0} for i in range(5)],
+        }
+        status, answer, headers = _post_json(f"{ingest}/api/watch/", batch)
+        assert (status, answer.get("accepted")) == (202, 5), answer
+        assert headers.get("server") == "granian"
+        assert _post_json(f"{ingest}/api/watch/", {**batch, "token": watcher["token"][:-2] + "xx"})[0] == 403
+        for path in ("/healthz", "/admin/login/", "/"):
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(f"{ingest}{path}", timeout=5)  # noqa: S310 (local http URL)
+            assert refused.value.code == 404, path
+        resume = "SELECT position FROM test_procfile.member_videos WHERE user_id = %s AND video_id = %s"
+        key = (int(watcher["user"]), int(watcher["video"]))
+        stored = wait_until(
+            lambda: (row := cassandra_session().execute(resume, key).one()) and row.position, timeout=60, interval=0.5
+        )
+        assert stored == 44
+        assert '"path": "/api/watch/"' not in log.read_text()  # no access-log line per batch
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
