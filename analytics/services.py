@@ -344,8 +344,7 @@ ADD_COVERAGE = "UPDATE {ks}.member_videos SET seconds = seconds + ? WHERE user_i
 # drain no longer decodes each member's whole set every round (its cost grew with how much of the
 # video the member had watched: the bench's soak drifted at ~3,000 seconds per member).
 SELECT_MEMBER_COVERAGE = (
-    "SELECT video_id, collection_count(seconds) AS watched FROM {ks}.member_videos "
-    "WHERE user_id = ? AND video_id IN ?"
+    "SELECT video_id, collection_count(seconds) AS watched FROM {ks}.member_videos WHERE user_id = ? AND video_id IN ?"
 )
 UPDATE_WATCHED = "UPDATE {ks}.member_videos USING TIMESTAMP ? SET watched = ? WHERE user_id = ? AND video_id = ?"
 ADD_SESSION_SECONDS = (
