@@ -465,8 +465,9 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
 
 DAY_MS = 86_400_000
 # Per UNLOGGED batch: at most this many rows, and this many set elements over its set-union rows,
-# so a batch stays near Cassandra's 5 KiB batch_size_warn_threshold and far under the 50 KiB
-# failure threshold whatever the sets hold (a session's seconds: up to 200 per batch).
+# so a batch stays far under Cassandra's 50 KiB default failure threshold whatever the sets hold
+# (a session's seconds: up to 200 per batch). Batches reach ~20 KiB: over the 5 KiB default
+# *warning*, so etc/cassandra/cassandra.yaml.in warns at 32 KiB (set the same on a managed ring).
 ROWS_PER_BATCH = 100
 SET_ELEMENTS_PER_BATCH = 800
 
