@@ -70,6 +70,11 @@ class MemberWatchDay(DjangoCassandraModel):
         get_pk_field = "user_id"
 
 
+# Seconds per MemberVideoCoverage row (and per MemberVideo.watched_buckets entry): a 10-second batch
+# touches one row, or two; a two-hour film has 113 entries.
+COVERAGE_BUCKET_SECONDS = 64
+
+
 class MemberVideo(DjangoCassandraModel):
     """A member's state for one video: resume position, coverage, continue-watching flags.
 
@@ -80,10 +85,14 @@ class MemberVideo(DjangoCassandraModel):
       <client event time>`: the newest position by the member's own clock wins even when an older
       batch (another tab, another device, a retry) lands later, and watching again after "remove
       from continue watching" shows the video again, while an old batch arriving late does not;
-    - `seconds` (coverage: which seconds of the video were ever watched) grows by set union, which
-      is idempotent; completion is coverage, so dragging to the end does not complete a video;
-    - `watched` = size of `seconds`, written `USING TIMESTAMP <time it was read>` so the newest read
-      (which saw every earlier union) wins over a concurrent worker's older read;
+    - `watched_buckets`: how many distinct seconds the member watched in each COVERAGE_BUCKET_SECONDS
+      stretch of the video (bucket -> count; the seconds themselves are in MemberVideoCoverage).
+      Seconds watched = the sum of its values, taken by the reader; completion is coverage, so
+      dragging to the end does not complete a video. Each entry is written `USING TIMESTAMP <time
+      of the read that counted it>`, so the newest count of a bucket (which saw every earlier union
+      of that bucket) wins over a concurrent worker's older one;
+    - `seconds` and `watched`: the coverage set and its size as stored before the buckets (read only
+      by `manage.py member_coverage_migrate`, which moves them into the buckets);
     - `hidden` and `marked_watched` are set by the member (server time).
     No TTL (members expect to resume months later). SizeTieredCompactionStrategy (cells overwritten).
     """
@@ -97,8 +106,34 @@ class MemberVideo(DjangoCassandraModel):
     session_id = columns.UUID()
     seconds = columns.Set(columns.Integer)
     watched = columns.Integer()
+    watched_buckets = columns.Map(columns.Integer, columns.Integer)
     hidden = columns.Boolean()
     marked_watched = columns.Boolean()
+
+    class Meta:
+        get_pk_field = "user_id"
+
+
+class MemberVideoCoverage(DjangoCassandraModel):
+    """Which seconds of a video a member ever watched, in rows of COVERAGE_BUCKET_SECONDS seconds.
+
+    Why rows, not one set per video: the drain recounts the coverage it just grew, and counting a
+    set reads all of it (Cassandra reads a collection cell by cell, a slice of it too), so one set
+    per video made every batch cost more the longer the member had watched (0.4 us per second
+    already watched, per batch: a two-hour film's last batches cost ~3 ms of reads each). Counting
+    the one or two 64-second rows a batch touched costs the same at any point of the video.
+
+    Partition (user_id), clustering (video_id, bucket): erasure deletes the partition, "mark
+    unwatched" the (video_id) slice. Rows grow by set union (idempotent). No TTL, like
+    MemberVideo.
+    """
+
+    __table_name__ = "member_video_coverage"
+
+    user_id = columns.BigInt(partition_key=True)
+    video_id = columns.BigInt(primary_key=True)
+    bucket = columns.Integer(primary_key=True)
+    seconds = columns.Set(columns.Integer)
 
     class Meta:
         get_pk_field = "user_id"

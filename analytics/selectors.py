@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -22,8 +22,15 @@ BUCKETS = 100
 
 SELECT_RESUME = "SELECT position FROM {ks}.member_videos WHERE user_id = ? AND video_id = ?"
 SELECT_MEMBER_VIDEOS = (
-    "SELECT video_id, position, last_watched, watched, hidden, marked_watched FROM {ks}.member_videos WHERE user_id = ?"
+    "SELECT video_id, position, last_watched, watched_buckets, hidden, marked_watched "
+    "FROM {ks}.member_videos WHERE user_id = ?"
 )
+
+
+def watched_seconds_sum(*, buckets: Mapping[int, int] | None) -> int:
+    """Distinct seconds watched, from MemberVideo.watched_buckets (each bucket's count is exact on
+    its own; the sum is taken here, by the reader, so no stored total can lag behind a bucket)."""
+    return sum(buckets.values()) if buckets else 0
 
 
 def is_complete(*, seconds: int, duration: int | None) -> bool:
@@ -88,7 +95,7 @@ def video_progress_map(*, user_id: int, durations: dict[int, int | None]) -> dic
             video_id=row.video_id,
             position=row.position,
             last_watched=row.last_watched,
-            watched_seconds=row.watched or 0,
+            watched_seconds=watched_seconds_sum(buckets=row.watched_buckets),
             hidden=bool(row.hidden),
             marked_watched=bool(row.marked_watched),
             duration=durations[row.video_id],

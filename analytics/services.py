@@ -22,8 +22,9 @@ from django.core import signing
 from redis.exceptions import RedisError
 
 from analytics.cassandra import cassandra_execute_all, cassandra_prepared, cassandra_session
-from analytics.models import VIDEO_MEMBER_SHARDS
+from analytics.models import COVERAGE_BUCKET_SECONDS, VIDEO_MEMBER_SHARDS
 from analytics.schemas import MAX_PLAYBACK_RATE, MAX_POSITION, WatchBatchIn
+from analytics.selectors import watched_seconds_sum
 from analytics.stream import (
     ACTIVE_KEY,
     ERASED_KEY,
@@ -339,14 +340,19 @@ UPDATE_RESUME = (
     "UPDATE {ks}.member_videos USING TIMESTAMP ? SET position = ?, last_watched = ?, session_id = ?, hidden = false "
     "WHERE user_id = ? AND video_id = ?"
 )
-ADD_COVERAGE = "UPDATE {ks}.member_videos SET seconds = seconds + ? WHERE user_id = ? AND video_id = ?"
-# Cassandra 5.0's collection_count: the size of the coverage set is computed by the node, so the
-# drain no longer decodes each member's whole set every round (its cost grew with how much of the
-# video the member had watched: the bench's soak drifted at ~3,000 seconds per member).
-SELECT_MEMBER_COVERAGE = (
-    "SELECT video_id, collection_count(seconds) AS watched FROM {ks}.member_videos WHERE user_id = ? AND video_id IN ?"
+ADD_COVERAGE = (
+    "UPDATE {ks}.member_video_coverage SET seconds = seconds + ? WHERE user_id = ? AND video_id = ? AND bucket = ?"
 )
-UPDATE_WATCHED = "UPDATE {ks}.member_videos USING TIMESTAMP ? SET watched = ? WHERE user_id = ? AND video_id = ?"
+# Only the rows the round touched are counted (Cassandra 5.0's collection_count, by the node): the
+# cost per batch does not grow with how much of the video the member had watched (MemberVideoCoverage).
+SELECT_BUCKET_COUNTS = (
+    "SELECT video_id, bucket, collection_count(seconds) AS watched FROM {ks}.member_video_coverage "
+    "WHERE user_id = ? AND (video_id, bucket) IN ?"
+)
+UPDATE_WATCHED = (
+    "UPDATE {ks}.member_videos USING TIMESTAMP ? SET watched_buckets = watched_buckets + ? "
+    "WHERE user_id = ? AND video_id = ?"
+)
 ADD_SESSION_SECONDS = (
     "UPDATE {ks}.video_sessions SET seconds = seconds + ? "
     "WHERE video_id = ? AND day = ? AND user_id = ? AND session_id = ?"
@@ -409,8 +415,12 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
     add_coverage = cassandra_prepared(ADD_COVERAGE)
     update_resume = cassandra_prepared(UPDATE_RESUME)
     by_member: dict[int, list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
+    buckets: dict[tuple[int, int, int], set[int]] = defaultdict(set)
     for (user_id, video_id), secs in coverage.items():
-        by_member[user_id].append((add_coverage, (secs, user_id, video_id), len(secs)))
+        for second in secs:
+            buckets[(user_id, video_id, second // COVERAGE_BUCKET_SECONDS)].add(second)
+    for (user_id, video_id, bucket), secs in buckets.items():
+        by_member[user_id].append((add_coverage, (secs, user_id, video_id, bucket), len(secs)))
     for (user_id, video_id), (client_ts, position, session_id) in newest.items():
         by_member[user_id].append(
             (update_resume, (client_ts * 1000, position, client_ts, session_id, user_id, video_id), 1)
@@ -459,7 +469,7 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
         by_video[video_id].append((add_video_member, (secs, video_id, shard, user_id), len(secs)))
     groups += by_video.values()
     _run(statements + _partition_batches(groups))
-    _watched_counts_refresh(keys=list(coverage))
+    _watched_counts_refresh(buckets=list(buckets))
     return stored
 
 
@@ -549,22 +559,25 @@ def _day_cache() -> Any:
     return day_of
 
 
-def _watched_counts_refresh(*, keys: list[tuple[int, int]]) -> None:
-    # The count is written with the time of the read that produced it: of two workers racing, the
-    # later read has seen the other's union, and its count wins (see MemberVideo). One read and one
-    # batch of writes per member (member_videos is partitioned by member).
-    select = cassandra_prepared(SELECT_MEMBER_COVERAGE)
+def _watched_counts_refresh(*, buckets: list[tuple[int, int, int]]) -> None:
+    # Each bucket's count is written with the time of the read that produced it: of two workers
+    # racing, the later read has seen the other's union, and its count wins (see MemberVideo). One
+    # read and one batch of writes per member (both tables are partitioned by member); the read
+    # touches only the (video, bucket) rows this round grew.
+    select = cassandra_prepared(SELECT_BUCKET_COUNTS)
     read_at = int(time.time() * 1_000_000)
-    videos_of: dict[int, list[int]] = defaultdict(list)
-    for user_id, video_id in keys:
-        videos_of[user_id].append(video_id)
-    members = list(videos_of)
-    reads = cassandra_execute_all([(select, (u, videos_of[u])) for u in members])
+    rows_of: dict[int, list[tuple[int, int]]] = defaultdict(list)
+    for user_id, video_id, bucket in buckets:
+        rows_of[user_id].append((video_id, bucket))
+    members = list(rows_of)
+    reads = cassandra_execute_all([(select, (u, rows_of[u])) for u in members])
     update = cassandra_prepared(UPDATE_WATCHED)
     groups = []
     for user_id, result in zip(members, reads, strict=True):
-        counts = {row.video_id: row.watched or 0 for row in result}
-        groups.append([(update, (read_at, counts.get(v, 0), user_id, v), 1) for v in videos_of[user_id]])
+        counts: dict[int, dict[int, int]] = defaultdict(dict)
+        for row in result:
+            counts[row.video_id][row.bucket] = row.watched or 0
+        groups.append([(update, (read_at, by_bucket, user_id, v), 1) for v, by_bucket in counts.items()])
     _run(_partition_batches(groups))
 
 
@@ -750,6 +763,7 @@ def _utc(ms: int) -> datetime:
 HIDE = "UPDATE {ks}.member_videos SET hidden = true WHERE user_id = ? AND video_id = ?"
 MARK_WATCHED = "UPDATE {ks}.member_videos SET marked_watched = true WHERE user_id = ? AND video_id = ?"
 FORGET = "DELETE FROM {ks}.member_videos WHERE user_id = ? AND video_id = ?"
+FORGET_COVERAGE = "DELETE FROM {ks}.member_video_coverage WHERE user_id = ? AND video_id = ?"
 
 
 def member_video_hide(*, user_id: int, video_id: int) -> None:
@@ -763,7 +777,7 @@ def member_video_mark_watched(*, user_id: int, video_id: int) -> None:
 
 def member_video_mark_unwatched(*, user_id: int, video_id: int) -> None:
     """Forget the member's position and coverage of the video (raw events stay for analytics)."""
-    _run([(cassandra_prepared(FORGET), (user_id, video_id))])
+    _run([(cassandra_prepared(statement), (user_id, video_id)) for statement in (FORGET, FORGET_COVERAGE)])
 
 
 # --- Member data: export and erasure (registered with accounts' member-data registry) ------------
@@ -773,11 +787,13 @@ SELECT_DAY_EVENTS = (
     "SELECT video_id, session_id, position, client_ts, rate FROM {ks}.watch_events WHERE user_id = ? AND day = ?"
 )
 SELECT_STATE = (
-    "SELECT video_id, position, last_watched, watched, hidden, marked_watched FROM {ks}.member_videos WHERE user_id = ?"
+    "SELECT video_id, position, last_watched, watched_buckets, hidden, marked_watched "
+    "FROM {ks}.member_videos WHERE user_id = ?"
 )
 DELETE_DAY_EVENTS = "DELETE FROM {ks}.watch_events WHERE user_id = ? AND day = ?"
 DELETE_SESSIONS = "DELETE FROM {ks}.video_sessions WHERE video_id = ? AND day = ? AND user_id = ?"
 DELETE_STATE = "DELETE FROM {ks}.member_videos WHERE user_id = ?"
+DELETE_COVERAGE = "DELETE FROM {ks}.member_video_coverage WHERE user_id = ?"
 DELETE_DAYS = "DELETE FROM {ks}.member_watch_days WHERE user_id = ?"
 DELETE_VIDEO_MEMBER = "DELETE FROM {ks}.video_members WHERE video_id = ? AND shard = ? AND user_id = ?"
 
@@ -806,7 +822,7 @@ def member_watch_data_export(*, user_id: int) -> dict[str, Any]:
             | {
                 "resume_position_seconds": row.position,
                 "last_watched": row.last_watched.isoformat() if row.last_watched else None,
-                "seconds_watched": row.watched or 0,
+                "seconds_watched": watched_seconds_sum(buckets=row.watched_buckets),
                 "removed_from_continue_watching": bool(row.hidden),
                 "marked_watched": bool(row.marked_watched),
             }
@@ -954,6 +970,7 @@ def member_watch_data_erase(*, user_id: int) -> None:
         # The figures do not change; the recomputation rewrites the day's member rows all the same.
         statements.append((cassandra_prepared(INSERT_CHANGE), (minute, row.video_id, row.day)))
     statements.append((cassandra_prepared(DELETE_STATE), (user_id,)))
+    statements.append((cassandra_prepared(DELETE_COVERAGE), (user_id,)))
     _run(statements)
     # Last: the index is what a retry would walk if anything above failed.
     _run([(cassandra_prepared(DELETE_DAYS), (user_id,))])

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -14,7 +15,7 @@ from bench import VAR
 from bench.analytics import analytics_rows
 from bench.common import loadavg, log, setup, stored_events, synthetic_batches, videos_ensure
 from bench.disk import stage_disk
-from bench.e2e import E2E_DURATION, stage_e2e
+from bench.e2e import E2E_DURATION, SESSIONS_PER_MEMBER, stage_e2e
 from bench.ingest import stage_ingest
 from bench.pages import (
     BROWSING_P95_TARGET_MS,
@@ -86,7 +87,11 @@ def parse() -> argparse.Namespace:
         help="soak rate (default: 80 %% of stage 3's)",
     )
     parser.add_argument(
-        "--soak-members", type=int, default=200, help="soak members (a browser sends 1 batch per 10 s per member)"
+        "--soak-members",
+        type=int,
+        help="soak members (default: as many as send the rate the way the tracker does, one batch per "
+        "10 s per viewing session, 3 sessions each; fewer members send faster each, a stress of the "
+        "drain's per-member work)",
     )
     return parser.parse_args()
 
@@ -261,7 +266,9 @@ def soak(args: argparse.Namespace, e2e_rate: float) -> None:
     result = stage_soak(
         minutes=args.soak,
         rate=rate,
-        members=args.soak_members,
+        # The tracker sends one batch per 10 s per viewing session: rate / 10 batches/s need
+        # rate / 10 x 10 s = rate sessions, SESSIONS_PER_MEMBER each.
+        members=args.soak_members or max(1, math.ceil(rate / SESSIONS_PER_MEMBER)),
         videos=args.videos,
         workers=args.workers,
         concurrency=args.concurrency,

@@ -77,15 +77,18 @@ def stored_state(user_id: int, video_id: int) -> dict:
         ):
             sessions[(day, r.session_id)] = frozenset(r.seconds or ())
     row = session.execute(
-        f"SELECT position, last_watched, seconds, watched FROM {ks}.member_videos WHERE user_id = %s AND video_id = %s",
+        f"SELECT position, last_watched, watched_buckets FROM {ks}.member_videos WHERE user_id = %s AND video_id = %s",
         (user_id, video_id),
     ).one()
+    buckets = session.execute(
+        f"SELECT seconds FROM {ks}.member_video_coverage WHERE user_id = %s AND video_id = %s", (user_id, video_id)
+    )
     return {
         "events": sorted(events),
         "sessions": sessions,
         "position": row.position if row else None,
-        "coverage": frozenset(row.seconds or ()) if row else frozenset(),
-        "watched": row.watched if row else None,
+        "coverage": frozenset(second for bucket in buckets for second in bucket.seconds or ()),
+        "watched": sum(row.watched_buckets.values()) if row and row.watched_buckets else None,
     }
 
 

@@ -254,7 +254,8 @@ def test_account_deletion_leaves_nothing_even_after_future_dated_events(member, 
         "watched": None,
     }
     ks = cassandra_keyspace()
-    assert not list(cassandra_session().execute(f"SELECT * FROM {ks}.member_videos WHERE user_id = %s", (user_id,)))
+    for table in ("member_videos", "member_video_coverage"):
+        assert not list(cassandra_session().execute(f"SELECT * FROM {ks}.{table} WHERE user_id = %s", (user_id,)))
 
 
 @pytest.mark.django_db(databases=CASSANDRA_DBS)
