@@ -9,7 +9,7 @@ from django.views.decorators.http import require_POST
 
 from config.csp import BadSource, csp_source_validate
 from config.jsonbody import BodyError, json_request_validate
-from videos.cards import video_cards_get
+from videos.cards import video_cards_html
 from videos.models import Playlist, Video
 from videos.providers import parse_timestamp
 from videos.registry import page_context_get
@@ -45,12 +45,13 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {
         "page": page,
         "videos": videos,
-        "cards": video_cards_get(videos=videos),
         "search": search,
         "playlists": playlists,
     }
     # Other apps' part of the page (analytics: progress bars, "Continue watching"), read here once.
     context.update(page_context_get(request=request, videos=videos, continue_watching=first))
+    progress = context.get("progress_map")
+    context["cards_html"] = video_cards_html(videos=videos, progress=progress if isinstance(progress, dict) else {})
     return render(request, "videos/catalogue.html", context)
 
 
