@@ -6,7 +6,7 @@ from django.http import HttpRequest
 from django.utils.functional import SimpleLazyObject
 
 from accounts.models import User
-from accounts.selectors import member_is_confirmed
+from accounts.selectors import member_is_confirmed_cached
 
 
 def membership(request: HttpRequest) -> dict[str, Any]:
@@ -15,6 +15,6 @@ def membership(request: HttpRequest) -> dict[str, Any]:
     user = request.user
 
     def unconfirmed() -> bool:
-        return isinstance(user, User) and not member_is_confirmed(user=user)
+        return isinstance(user, User) and not member_is_confirmed_cached(user=user)
 
     return {"member_unconfirmed": SimpleLazyObject(unconfirmed)}

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import threading
+import time
 from typing import Any
 
 from allauth.account.models import EmailAddress
+from cachetools import TTLCache
 from django.contrib.auth.models import AnonymousUser
 
 from accounts.models import User
@@ -13,6 +16,35 @@ from accounts.models import User
 def member_is_confirmed(*, user: User | AnonymousUser) -> bool:
     """True once the member has confirmed at least one email address (members-only videos need it)."""
     return bool(user.is_authenticated) and EmailAddress.objects.filter(user=user, verified=True).exists()
+
+
+# Asked on every members-only page and every watch batch: "confirmed" is kept per process for 60 s,
+# and only "confirmed", so confirming an address counts at once and only losing the last confirmed
+# address (a rare admin action) waits up to a minute. Bounded, LRU-evicting, locked (gunicorn's
+# threads share it); the database is read outside the lock.
+_CONFIRMED_TTL_SECONDS = 60.0
+_confirmed: TTLCache[int, bool] = TTLCache(maxsize=100_000, ttl=_CONFIRMED_TTL_SECONDS, timer=time.monotonic)
+_confirmed_lock = threading.Lock()
+
+
+def member_is_confirmed_cached(*, user: User | AnonymousUser) -> bool:
+    """`member_is_confirmed`, with "confirmed" remembered per process (see _CONFIRMED_TTL_SECONDS)."""
+    if not user.is_authenticated:
+        return False
+    with _confirmed_lock:
+        if _confirmed.get(user.pk, False):
+            return True
+    confirmed = member_is_confirmed(user=user)
+    if confirmed:
+        with _confirmed_lock:
+            _confirmed[user.pk] = True
+    return confirmed
+
+
+def member_confirmed_cache_clear() -> None:
+    """Forget remembered confirmations (tests that take an address's confirmation away)."""
+    with _confirmed_lock:
+        _confirmed.clear()
 
 
 def member_email_address_pending(*, user: User) -> EmailAddress | None:

@@ -8,7 +8,8 @@ templates only display what this returns:
 - `watch_progress`: the watched video's progress (watch pages), or None;
 - `tracker_config`: the tracker's config for a watch page (a viewing session, its token, the
   saved position), None for visitors;
-- `continue_watching`: the member's (video, progress) rows, when the page shows the row;
+- `continue_watching`: the member's (video, progress) rows, when the page shows the row, and
+  `continue_watching_html`, their cards (rendered once per video version, videos.cards);
 - `playlist_completed`: how many of the listed videos the member completed.
 
 Cassandra down drops progress and resume, never the page.
@@ -24,11 +25,16 @@ from typing import Any
 from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from django.http import HttpRequest
+from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
+from django.utils.html import escape, format_html
+from django.utils.safestring import SafeString, mark_safe
 
 from analytics.selectors import VideoProgress, completed_count, continue_watching_from, video_progress_map
 from analytics.services import viewing_session_start
+from videos.cards import video_fragment_get
+from videos.formatting import clock
 from videos.models import Video
 from videos.selectors import video_member_visible_in_bulk, video_published_durations
 
@@ -58,6 +64,7 @@ def page_context(
             "watch_progress": None,
             "tracker_config": None,
             "continue_watching": [],
+            "continue_watching_html": "",
             "playlist_completed": 0,
         }
     # Progress counts only published videos (a staff preview of an unpublished one shows none);
@@ -84,12 +91,30 @@ def page_context(
         rows = [(visible[p.video_id], p) for p in started if p.video_id in visible]
 
     return {
+        "continue_watching_html": _continue_watching_html(request=request, rows=rows) if rows else "",
         "progress_map": progress,
         "watch_progress": progress.get(video.pk) if video is not None else None,
         "tracker_config": _tracker_config(user_id=user.pk, video=video, resume=resume) if video is not None else None,
         "continue_watching": rows,
         "playlist_completed": completed_count(progress=progress, video_ids=[v.pk for v in videos]),
     }
+
+
+def _continue_watching_html(*, request: HttpRequest, rows: list[tuple[Video, VideoProgress]]) -> SafeString:
+    """The row's cards: each rendered once per version of its video (videos.cards), the member's
+    position, progress, CSRF token and this page's address filled in."""
+    member = {
+        "csrf": format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)),
+        "next": escape(request.get_full_path()),
+    }
+    cards = []
+    for video, progress in rows:
+        fragment = video_fragment_get(
+            template="analytics/_continue_watching_card.html", video=video, slots=("position", "percent", *member)
+        )
+        values = {"position": escape(clock(progress.position or 0)), "percent": str(int(progress.percent)), **member}
+        cards.append(fragment.fill(values))
+    return mark_safe("".join(cards))  # noqa: S308 (our own autoescaped template, escaped values)
 
 
 def _progress_read(

@@ -18,11 +18,13 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 VAR = ROOT / "var"
+# BENCH_CASSANDRA_KEYSPACE / BENCH_REDIS_URL / BENCH_DATABASE_URL move a run elsewhere, so an
+# in-process measurement (bench.page_cost) can run beside a full bench without sharing its stores.
 BENCH_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings",
-    "CASSANDRA_KEYSPACE": "bench",
-    "REDIS_URL": "redis://127.0.0.1:6379/14",
-    "DATABASE_URL": f"sqlite:///{VAR / 'bench.sqlite3'}",
+    "CASSANDRA_KEYSPACE": os.environ.get("BENCH_CASSANDRA_KEYSPACE", "bench"),
+    "REDIS_URL": os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+    "DATABASE_URL": os.environ.get("BENCH_DATABASE_URL", f"sqlite:///{VAR / 'bench.sqlite3'}"),
     "DJANGO_DEBUG": "false",
     # Shared with gunicorn: stage 3 signs the viewing-session tokens in this process.
     "DJANGO_SECRET_KEY": "bench-" + secrets.token_hex(32),

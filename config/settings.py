@@ -305,7 +305,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 # Sessions stay in the database (Django's default), not in Redis: a Redis outage must only pause
-# watch tracking (503, the tracker retries), never log members out or break pages.
+# watch tracking (503, the tracker retries), never log members out or break pages. Django's `db`
+# backend, its row read with one plain SELECT instead of the ORM (accounts/sessions.py).
+SESSION_ENGINE = "accounts.sessions"
 # "Remember me" keeps the session this long; unticked, it ends with the browser.
 SESSION_COOKIE_AGE = int(timedelta(weeks=4).total_seconds())
 

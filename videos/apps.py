@@ -4,8 +4,8 @@ from django.apps import AppConfig
 
 
 def _catalogue_changed(**_: Any) -> None:
-    # This process sees a saved or deleted video at once; other processes within
-    # CATALOGUE_SNAPSHOT_SECONDS (videos.selectors.video_published_durations).
+    # This process sees a saved or deleted video or playlist at once; other processes within
+    # CATALOGUE_SNAPSHOT_SECONDS (videos.selectors: video_published_durations, catalogue_snapshot_get).
     from videos.selectors import video_published_snapshot_clear
 
     video_published_snapshot_clear()
@@ -18,7 +18,9 @@ class VideosConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from videos.models import Video
+        from videos.models import Playlist, PlaylistItem, Video
 
-        post_save.connect(_catalogue_changed, sender=Video, dispatch_uid="videos.snapshot_on_save")
-        post_delete.connect(_catalogue_changed, sender=Video, dispatch_uid="videos.snapshot_on_delete")
+        for model in (Video, Playlist, PlaylistItem):
+            name = model.__name__.lower()
+            post_save.connect(_catalogue_changed, sender=model, dispatch_uid=f"videos.snapshot_on_save.{name}")
+            post_delete.connect(_catalogue_changed, sender=model, dispatch_uid=f"videos.snapshot_on_delete.{name}")

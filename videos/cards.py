@@ -1,17 +1,25 @@
-"""Catalogue cards rendered once per version of a video, not once per member per page view.
+"""Cards rendered once per version of a video, not once per member per page view.
 
-A card is the same HTML for every member except its progress (the member's bar and "✓ Watched"),
-so its two halves around that slot are kept per process, keyed by every field the card shows:
-the key comes from the row the page just read, so a changed title, thumbnail, duration or slug is a
-new key at once (nothing to invalidate, nothing stale), and the page fills in the member's
-progress between the halves (templates/videos/catalogue.html). Rendering 24 cards with their
-includes, filters and URL reversals was most of the home page's time (issue #12).
+A card is the same HTML for every member except a few slots (the member's progress bar, "✓
+Watched", a CSRF token), so it is rendered once per process with a marker in each slot and kept
+as the text between them, keyed by every field the card shows: the key comes from the row the page
+just read, so a changed title, thumbnail, duration or slug is a new key at once (nothing to
+invalidate, nothing stale), and each page fills in the member's slots by joining strings. Rendering
+24 cards with their includes, filters, conditions and URL reversals was most of the home page's
+time (issue #12).
+
+- catalogue cards (templates/videos/_video_card.html): `video_cards_html`, the member's progress
+  in each;
+- any other per-video card (e.g. analytics' Continue watching): `video_fragment_get`.
 """
 
 from __future__ import annotations
 
+import re
 import threading
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any, Protocol
 
 from cachetools import LRUCache
 from django.template.loader import render_to_string
@@ -19,19 +27,30 @@ from django.utils.safestring import SafeString, mark_safe
 
 from videos.models import Video
 
-# Where templates/videos/_video_card.html puts the member's progress; never in a video's data
-# (the template escapes titles, so "<" cannot come from one).
-PROGRESS_SLOT = "<!--wp:progress-->"
+# A slot's marker: never in a video's data (templates escape titles and descriptions, so "<"
+# cannot come from one).
+_SLOT = re.compile(r"<!--wp:([a-z_]+)-->")
 
-_cards: LRUCache[tuple[object, ...], tuple[SafeString, SafeString]] = LRUCache(maxsize=10_000)
-_lock = threading.Lock()
+
+def slot(name: str) -> SafeString:
+    """The marker a fragment's template puts where slot `name` is filled per page."""
+    return mark_safe(f"<!--wp:{name}-->")  # noqa: S308 (a constant marker)
 
 
 @dataclass(frozen=True)
-class Card:
-    video: Video
-    head: SafeString  # up to the progress slot
-    tail: SafeString  # after it
+class Fragment:
+    """A rendered template cut at its slots: text, slot name, text, ..., text."""
+
+    parts: tuple[str, ...]
+
+    def fill(self, values: Mapping[str, str]) -> str:
+        """The HTML with each slot replaced by `values[name]` (already escaped by the caller)."""
+        parts = self.parts
+        return "".join(part if n % 2 == 0 else values[part] for n, part in enumerate(parts))
+
+
+_fragments: LRUCache[tuple[object, ...], Fragment] = LRUCache(maxsize=20_000)
+_lock = threading.Lock()
 
 
 def _key(video: Video) -> tuple[object, ...]:
@@ -47,24 +66,57 @@ def _key(video: Video) -> tuple[object, ...]:
     )
 
 
-def video_cards_get(*, videos: list[Video]) -> list[Card]:
-    """The catalogue cards of `videos`, in order, each split at its progress slot."""
-    cards = []
-    for video in videos:
-        key = _key(video)
+def video_fragment_get(*, template: str, video: Video, slots: Sequence[str]) -> Fragment:
+    """`template` rendered for `video` (context: `video` and each slot's marker as `<name>_slot`),
+    once per version of the video in this process; read-only."""
+    key = (template, *_key(video))
+    with _lock:
+        found = _fragments.get(key)
+    if found is None:
+        html = render_to_string(template, {"video": video, **{f"{name}_slot": slot(name) for name in slots}})
+        found = Fragment(tuple(_SLOT.split(html)))
         with _lock:
-            halves = _cards.get(key)
-        if halves is None:
-            html = render_to_string("videos/_video_card.html", {"video": video, "progress_slot": PROGRESS_SLOT})
-            head, _, tail = html.partition(PROGRESS_SLOT)
-            halves = (mark_safe(head), mark_safe(tail))  # noqa: S308 (our own autoescaped template)
-            with _lock:
-                _cards[key] = halves
-        cards.append(Card(video, *halves))
-    return cards
+            _fragments[key] = found
+    return found
+
+
+class Progress(Protocol):
+    """What a card shows of a member's progress (analytics.selectors.VideoProgress)."""
+
+    @property
+    def completed(self) -> bool: ...
+    @property
+    def started(self) -> bool: ...
+    @property
+    def percent(self) -> int: ...
+
+
+def progress_html(progress: Progress | None) -> str:
+    """The member's "✓ Watched" and bar on a catalogue card (empty when they never started it)."""
+    if progress is None:
+        return ""
+    done = progress.completed
+    html = '<span class="video-card__done">✓ Watched</span>' if done else ""
+    if progress.started or done:
+        percent = int(progress.percent)
+        html += (
+            f'<progress class="progress" max="100" value="{percent}" aria-label="Watched {percent}%">'
+            f"{percent}%</progress>"
+        )
+    return html
+
+
+def video_cards_html(*, videos: Sequence[Video], progress: Mapping[int, Any]) -> SafeString:
+    """The catalogue cards of `videos`, in order, each with the member's progress (`progress`:
+    video id → analytics.selectors.VideoProgress)."""
+    out = []
+    for video in videos:
+        fragment = video_fragment_get(template="videos/_video_card.html", video=video, slots=("progress",))
+        out.append(fragment.fill({"progress": progress_html(progress.get(video.pk))}))
+    return mark_safe("".join(out))  # noqa: S308 (our own autoescaped template; progress built from ints)
 
 
 def video_cards_clear() -> None:
     """Forget rendered cards (tests that change a template's output)."""
     with _lock:
-        _cards.clear()
+        _fragments.clear()

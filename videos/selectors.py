@@ -6,9 +6,10 @@ import enum
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
+from typing import Generic, TypeVar, cast
 
 from cachetools import TTLCache
 from django.conf import settings
@@ -17,10 +18,11 @@ from django.db import DatabaseError
 from django.db.models import Count, Q, QuerySet
 
 from accounts.models import User
-from accounts.selectors import member_is_confirmed
+from accounts.selectors import member_confirmed_cache_clear, member_is_confirmed_cached
 from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 def video_published_list() -> QuerySet[Video]:
@@ -61,18 +63,14 @@ def playlist_video_list(*, playlist: Playlist) -> list[Video]:
 
 
 # The watch-tracking endpoint asks "may this member report this video?" for every batch of every
-# viewer (hundreds per second), so answers are kept per process for a while:
-# - a video's publication (published or not): 5 s, so publishing or unpublishing it, or making it
-#   members-only, takes up to 5 s to reach the endpoint;
-# - a member's confirmation: 60 s, and only once confirmed, so confirming an address counts at once
-#   and only losing the last confirmed address (a rare admin action) waits up to a minute.
-# Bounded LRU-evicting caches (cachetools), locked because gunicorn's threads share them; the
-# database is read outside the lock.
+# viewer (hundreds per second), so a video's publication (published or not) is kept per process
+# for 5 s: publishing or unpublishing it, or making it members-only, takes up to 5 s to reach the
+# endpoint (a member's confirmation: accounts.selectors.member_is_confirmed_cached). A bounded
+# LRU-evicting cache (cachetools), locked because gunicorn's threads share it; the database is
+# read outside the lock.
 _WATCHABLE_TTL_SECONDS = 5.0
-_CONFIRMED_TTL_SECONDS = 60.0
 _MISSING = object()
 _published: TTLCache[int, Video | None] = TTLCache(maxsize=10_000, ttl=_WATCHABLE_TTL_SECONDS, timer=time.monotonic)
-_confirmed: TTLCache[int, bool] = TTLCache(maxsize=100_000, ttl=_CONFIRMED_TTL_SECONDS, timer=time.monotonic)
 _cache_lock = threading.Lock()
 
 
@@ -92,29 +90,16 @@ def video_watchable_get(*, user: User | AnonymousUser, video_id: int) -> Video |
         video = cast("Video | None", cached)
     if video is None:
         return None
-    if video.members_only and not _member_is_confirmed_cached(user=user):
+    if video.members_only and not member_is_confirmed_cached(user=user):
         return None
     return video
-
-
-def _member_is_confirmed_cached(*, user: User | AnonymousUser) -> bool:
-    # Only "confirmed" is remembered: a member who confirms a minute after signing up must not wait.
-    if user.is_authenticated:
-        with _cache_lock:
-            if _confirmed.get(user.pk, False):
-                return True
-    confirmed = member_is_confirmed(user=user)
-    if confirmed and user.pk is not None:
-        with _cache_lock:
-            _confirmed[user.pk] = True
-    return confirmed
 
 
 def video_watchable_cache_clear() -> None:
     """Forget cached answers (tests that change a video and ask again at once)."""
     with _cache_lock:
         _published.clear()
-        _confirmed.clear()
+    member_confirmed_cache_clear()
 
 
 def video_reportable_get(*, user: User | AnonymousUser, video_id: int) -> Video | None:
@@ -142,13 +127,18 @@ def video_access_get(*, user: User | AnonymousUser, slug: str) -> WatchAccess | 
 
     Unpublished videos exist only for staff (who preview them); staff may watch anything.
     """
-    video = Video.objects.filter(slug=slug).first()
+    try:
+        video: Video | None = catalogue_snapshot_get().by_slug.get(slug)
+    except CatalogueUnavailable:
+        video = None
+    if video is None:  # unpublished (staff previews), or published since the snapshot was read
+        video = Video.objects.filter(slug=slug).first()
     if video is None:
         return None
     is_staff = bool(user.is_authenticated and user.is_staff)
     if not video.is_published and not is_staff:
         return None
-    if is_staff or not video.members_only or member_is_confirmed(user=user):
+    if is_staff or not video.members_only or member_is_confirmed_cached(user=user):
         return WatchAccess(video, Access.WATCH)
     if not user.is_authenticated:
         return WatchAccess(video, Access.LOG_IN)
@@ -159,25 +149,27 @@ class CatalogueUnavailable(Exception):
     """The catalogue snapshot could not be loaded yet (database down at start-up)."""
 
 
-class _PublishedSnapshot:
-    """Published videos (id -> duration), reloaded at most every CATALOGUE_SNAPSHOT_SECONDS.
+class _Snapshot(Generic[T]):
+    """A per-process value `load`ed from the database, reloaded at most every
+    CATALOGUE_SNAPSHOT_SECONDS.
 
     One thread reloads while the others keep answering from the previous snapshot; only the very
     first load makes callers wait. A failed reload keeps the old snapshot (retried a second later).
     """
 
-    def __init__(self) -> None:
+    def __init__(self, load: Callable[[], T]) -> None:
+        self.load = load
         self.lock = threading.Lock()
-        self.durations: dict[int, int | None] | None = None
+        self.value: T | None = None
         self.fresh_until = 0.0
 
-    def get(self) -> dict[int, int | None]:
+    def get(self) -> T:
         if time.monotonic() >= self.fresh_until:
-            self._reload(wait=self.durations is None)
-        durations = self.durations
-        if durations is None:
+            self._reload(wait=self.value is None)
+        value = self.value
+        if value is None:
             raise CatalogueUnavailable
-        return durations
+        return value
 
     def _reload(self, *, wait: bool) -> None:
         if not self.lock.acquire(blocking=wait):
@@ -186,7 +178,7 @@ class _PublishedSnapshot:
             if time.monotonic() < self.fresh_until:  # another thread reloaded while we waited
                 return
             try:
-                self.durations = dict(video_published_list().values_list("pk", "duration"))
+                self.value = self.load()
                 self.fresh_until = time.monotonic() + settings.CATALOGUE_SNAPSHOT_SECONDS
             except DatabaseError:
                 logger.warning("could not reload the published catalogue", exc_info=True)
@@ -196,10 +188,10 @@ class _PublishedSnapshot:
 
     def clear(self) -> None:
         with self.lock:
-            self.durations, self.fresh_until = None, 0.0
+            self.value, self.fresh_until = None, 0.0
 
 
-_published_snapshot = _PublishedSnapshot()
+_published_snapshot = _Snapshot(lambda: dict(video_published_list().values_list("pk", "duration")))
 
 
 def video_published_durations() -> dict[int, int | None]:
@@ -210,15 +202,63 @@ def video_published_durations() -> dict[int, int | None]:
     return _published_snapshot.get()
 
 
+@dataclass(frozen=True)
+class Catalogue:
+    """What members' pages show of the published catalogue, read at once (read-only: shared by
+    every thread of the process)."""
+
+    listed: list[Video]  # published and available, in catalogue order (the home page)
+    visible: dict[int, Video]  # the same, by id
+    by_slug: dict[str, Video]  # every published video, unavailable ones included (their watch page)
+    playlists: list[Playlist]  # published, each with `video_count` (its published, available videos)
+    playlist_videos: dict[str, list[Video]]  # playlist slug -> its published, available videos, in order
+
+
+def _catalogue_load() -> Catalogue:
+    published = list(video_published_list().order_by("position", "-published_at", "-id"))
+    listed = [video for video in published if not video.is_unavailable]
+    visible = {video.pk: video for video in listed}
+    playlists = list(Playlist.objects.filter(is_published=True))
+    items: dict[int, list[Video]] = {playlist.pk: [] for playlist in playlists}
+    for playlist_id, video_id in (
+        PlaylistItem.objects.filter(playlist_id__in=list(items), video_id__in=list(visible))
+        .order_by("position", "id")
+        .values_list("playlist_id", "video_id")
+    ):
+        items[playlist_id].append(visible[video_id])
+    for playlist in playlists:
+        playlist.video_count = len(items[playlist.pk])  # type: ignore[attr-defined]
+    return Catalogue(
+        listed=listed,
+        visible=visible,
+        by_slug={video.slug: video for video in published},
+        playlists=playlists,
+        playlist_videos={playlist.slug: items[playlist.pk] for playlist in playlists},
+    )
+
+
+_catalogue_snapshot = _Snapshot(_catalogue_load)
+
+
+def catalogue_snapshot_get() -> Catalogue:
+    """The published catalogue as members' pages show it: a per-process snapshot at most
+    CATALOGUE_SNAPSHOT_SECONDS old, cleared in this process by every change made through the
+    models or videos.services (apps.py, video_published_snapshot_clear), like the durations.
+    Raises CatalogueUnavailable if it has never loaded."""
+    return _catalogue_snapshot.get()
+
+
 def video_published_snapshot_clear() -> None:
-    """Forget the snapshot (tests that publish or unpublish and ask again at once)."""
+    """Forget the snapshots (a change to the catalogue; tests that publish and ask again at once)."""
     _published_snapshot.clear()
+    _catalogue_snapshot.clear()
 
 
 def video_member_visible_in_bulk(*, video_ids: list[int]) -> dict[int, Video]:
     """The given videos that members browse (published and available): "Continue watching" and
-    playlist progress skip the others."""
-    return video_member_visible_list().in_bulk(video_ids)
+    playlist progress skip the others. From the catalogue snapshot (read-only videos)."""
+    visible = catalogue_snapshot_get().visible
+    return {video_id: visible[video_id] for video_id in video_ids if video_id in visible}
 
 
 def video_unavailable_published_list() -> QuerySet[Video]:

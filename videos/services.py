@@ -170,7 +170,9 @@ def _duration_votes_agreed(*, video_id: int, seconds: int) -> int | None:
 
 def _video_duration_fill(*, video_id: int, seconds: int) -> bool:
     # Conditional UPDATE: concurrent fills race safely (exactly one wins), a known value stays.
-    return bool(Video.objects.filter(pk=video_id, duration__isnull=True).update(duration=seconds))
+    filled = bool(Video.objects.filter(pk=video_id, duration__isnull=True).update(duration=seconds))
+    video_published_snapshot_clear()  # update() sends no post_save
+    return filled
 
 
 def video_playback_problem_record(*, video: Video, user: User, code: str) -> bool:
@@ -225,6 +227,7 @@ def video_facts_refresh(*, video_id: int, with_image: bool | None = None) -> Vid
         Video.objects.filter(pk=video.pk, is_unavailable=False).update(
             is_unavailable=True, unavailable_at=now, unavailable_code=exc.code[:32]
         )
+        video_published_snapshot_clear()  # update() sends no post_save
         video.refresh_from_db()
         return video
     except FactsError as exc:
@@ -232,6 +235,7 @@ def video_facts_refresh(*, video_id: int, with_image: bool | None = None) -> Vid
         video.refresh_from_db()
         return video
     _video_facts_store(video=video, facts=facts, now=now)
+    video_published_snapshot_clear()  # update() sends no post_save
     video.refresh_from_db()
     return video
 
@@ -283,13 +287,17 @@ def video_availability_check_all() -> int:
 
 def video_unavailable_set(*, videos: Iterable[Video], code: str = STAFF_CODE) -> int:
     """Staff checked the selected videos and they no longer play; already-flagged ones keep their date."""
-    return Video.objects.filter(pk__in=[v.pk for v in videos], is_unavailable=False).update(
+    changed = Video.objects.filter(pk__in=[v.pk for v in videos], is_unavailable=False).update(
         is_unavailable=True, unavailable_at=timezone.now(), unavailable_code=code[:32]
     )
+    video_published_snapshot_clear()  # update() sends no post_save
+    return changed
 
 
 def video_available_set(*, videos: Iterable[Video]) -> int:
     """Staff checked the flagged videos and they play again."""
-    return Video.objects.filter(pk__in=[v.pk for v in videos]).update(
+    changed = Video.objects.filter(pk__in=[v.pk for v in videos]).update(
         is_unavailable=False, unavailable_at=None, unavailable_code=""
     )
+    video_published_snapshot_clear()  # update() sends no post_save
+    return changed

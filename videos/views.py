@@ -9,13 +9,16 @@ from django.views.decorators.http import require_POST
 
 from config.csp import BadSource, csp_source_validate
 from config.jsonbody import BodyError, json_request_validate
-from videos.cards import video_cards_get
-from videos.models import Video
+from videos.cards import video_cards_html
+from videos.models import Playlist, Video
 from videos.providers import parse_timestamp
 from videos.registry import page_context_get
 from videos.schemas import DurationReportIn, PlayerReportIn
 from videos.selectors import (
     Access,
+    Catalogue,
+    CatalogueUnavailable,
+    catalogue_snapshot_get,
     playlist_catalogue_list,
     playlist_published_get,
     playlist_video_list,
@@ -30,18 +33,25 @@ CATALOGUE_PAGE_SIZE = 24
 
 def catalogue(request: HttpRequest) -> HttpResponse:
     search = request.GET.get("q", "").strip()[:100]
-    page = Paginator(video_catalogue_list(search=search), CATALOGUE_PAGE_SIZE).get_page(request.GET.get("page"))
+    # Browsing reads the per-process catalogue snapshot (no query); a search asks the database.
+    snapshot = None if search else _catalogue_snapshot()
+    listed = snapshot.listed if snapshot is not None else video_catalogue_list(search=search)
+    page = Paginator(listed, CATALOGUE_PAGE_SIZE).get_page(request.GET.get("page"))
     first = not search and page.number == 1
     videos = list(page.object_list)
+    playlists: object = None
+    if first:
+        playlists = snapshot.playlists if snapshot is not None else playlist_catalogue_list()
     context: dict[str, object] = {
         "page": page,
         "videos": videos,
-        "cards": video_cards_get(videos=videos),
         "search": search,
-        "playlists": playlist_catalogue_list() if first else None,
+        "playlists": playlists,
     }
     # Other apps' part of the page (analytics: progress bars, "Continue watching"), read here once.
     context.update(page_context_get(request=request, videos=videos, continue_watching=first))
+    progress = context.get("progress_map")
+    context["cards_html"] = video_cards_html(videos=videos, progress=progress if isinstance(progress, dict) else {})
     return render(request, "videos/catalogue.html", context)
 
 
@@ -76,19 +86,17 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     if start is not None and video.duration is not None and start >= video.duration:
         start = None
     context: dict[str, object] = {"video": video, "start": start}
-    found = playlist_published_get(slug=request.GET.get("list", ""))
-    if found is not None:
-        videos = playlist_video_list(playlist=found)
-        if video in videos:
-            index = videos.index(video)
-            following = videos[index + 1] if index + 1 < len(videos) else None
-            context.update(
-                playlist=found,
-                playlist_videos=videos,
-                playlist_index=index + 1,
-                next_video=following,
-                next_url=f"{following.get_absolute_url()}?list={found.slug}" if following else "",
-            )
+    found, videos = _playlist_with_videos(slug=request.GET.get("list", ""))
+    if found is not None and video in videos:
+        index = videos.index(video)
+        following = videos[index + 1] if index + 1 < len(videos) else None
+        context.update(
+            playlist=found,
+            playlist_videos=videos,
+            playlist_index=index + 1,
+            next_video=following,
+            next_url=f"{following.get_absolute_url()}?list={found.slug}" if following else "",
+        )
     # Other apps' part of the page (analytics: the tracker's viewing session, resume, progress).
     context.update(page_context_get(request=request, video=video))
     response = render(request, "videos/watch.html", context)
@@ -97,6 +105,25 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
         # The file's own origin joins media-src/connect-src for this response only (config/csp.py).
         response.csp_media_sources = [file_origin]  # type: ignore[attr-defined]
     return response
+
+
+def _catalogue_snapshot() -> Catalogue | None:
+    try:
+        return catalogue_snapshot_get()
+    except CatalogueUnavailable:  # never loaded (database down since start-up): ask the database
+        return None
+
+
+def _playlist_with_videos(*, slug: str) -> tuple[Playlist | None, list[Video]]:
+    """A watch page's ?list= playlist (published) and its published, available videos."""
+    if not slug:
+        return None, []
+    snapshot = _catalogue_snapshot()
+    if snapshot is not None and slug in snapshot.playlist_videos:
+        playlist = next(p for p in snapshot.playlists if p.slug == slug)
+        return playlist, snapshot.playlist_videos[slug]
+    found = playlist_published_get(slug=slug)
+    return found, playlist_video_list(playlist=found) if found is not None else []
 
 
 def _origin(url: str) -> str | None:
