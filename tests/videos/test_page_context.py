@@ -216,7 +216,8 @@ def test_each_member_s_continue_watching_card_shows_their_own_position_and_token
 
     cards.video_cards_clear()
     video = VideoFactory(title="Shared", members_only=False, duration=600)
-    one, two = MemberFactory(), MemberFactory()
+    one: Any = MemberFactory()
+    two: Any = MemberFactory()
     watch(one.pk, video.pk, range(0, 60))
     watch(two.pk, video.pk, range(0, 300))
     rendered: list[str] = []
@@ -250,7 +251,7 @@ def test_browsing_the_catalogue_reads_no_catalogue_rows_and_a_saved_change_shows
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    video = VideoFactory(title="Before", members_only=False)
+    video: Any = VideoFactory(title="Before", members_only=False)
     PlaylistItemFactory(playlist=PlaylistFactory(title="A course"), video=video)
     client.force_login(member)
     client.get(reverse("videos:catalogue"))  # loads this process's snapshot
