@@ -1,6 +1,7 @@
 """Benchmark stage: members' pages (catalogue home and a watch page) served by a real gunicorn.
 
-Standalone: `pages_stage` only needs a running server and logged-in members' session cookies;
+Standalone: `pages_stage` only needs a running server and logged-in members' Cookie headers
+(session + CSRF cookie, `browser_cookies`);
 `pages_seed` (inside a configured Django process) makes a catalogue, members with watch history
 (so "Continue watching" and the progress bars read Cassandra) and their sessions.
 
@@ -10,7 +11,7 @@ Standalone: `pages_stage` only needs a running server and logged-in members' ses
   alternating, start times spread), latency counted from each request's *scheduled* time so a
   slow server cannot hide its queueing (no coordinated omission).
 
-    rows = pages_stage(base_url="http://127.0.0.1:8000", sessions=[...], home_path="/",
+    rows = pages_stage(base_url="http://127.0.0.1:8000", cookies=[...], home_path="/",
                        watch_path="/watch/big-buck-bunny/", seconds=15, connections=32)
 
 Rows are (stage, result, ratio, detail); the ratio is against the target of issue #12
@@ -40,11 +41,11 @@ BROWSING_P95_TARGET_MS = 50.0
 SESSION_COOKIE = "sessionid"
 
 _LUA = """
-local sessions = {%s}
+local cookies = {%s}
 local i = 0
 request = function()
-  i = i %% #sessions + 1
-  return wrk.format("GET", "%s", {["Cookie"] = "%s=" .. sessions[i], ["Host"] = "%s"})
+  i = i %% #cookies + 1
+  return wrk.format("GET", "%s", {["Cookie"] = cookies[i], ["Host"] = "%s"})
 end
 """
 
@@ -67,12 +68,12 @@ def _ms(value: str, unit: str) -> float:
     return float(value) * {"us": 0.001, "ms": 1.0, "s": 1000.0, "m": 60_000.0}[unit]
 
 
-def wrk_run(*, url: str, path: str, sessions: list[str], seconds: float, connections: int) -> dict[str, Any]:
+def wrk_run(*, url: str, path: str, cookies: list[str], seconds: float, connections: int) -> dict[str, Any]:
     """One wrk run; pages/s, latency percentiles (ms), errors (non-2xx and socket errors)."""
     parts = urlsplit(url)
-    cookies = ", ".join(f'"{s}"' for s in sessions)
+    quoted = ", ".join(f'"{c}"' for c in cookies)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_LUA % (cookies, path, SESSION_COOKIE, parts.netloc))
+        script.write(_LUA % (quoted, path, parts.netloc))
     try:
         out = subprocess.run(
             [
@@ -113,7 +114,7 @@ def wrk_run(*, url: str, path: str, sessions: list[str], seconds: float, connect
 def browse_open_loop(
     *,
     base_url: str,
-    sessions: list[str],
+    cookies: list[str],
     paths: list[str],
     seconds: float,
     members: int = BROWSING_MEMBERS,
@@ -132,7 +133,7 @@ def browse_open_loop(
     start = time.monotonic() + 0.2
 
     def member(n: int) -> None:
-        cookie = f"{SESSION_COOKIE}={sessions[n % len(sessions)]}"
+        cookie = cookies[n % len(cookies)]
         conn = http.client.HTTPConnection(host, port, timeout=10)
         due = start + interval * n / members  # spread the members over one interval
         k = n
@@ -183,7 +184,7 @@ def browse_open_loop(
 
 
 def pages_stage(
-    *, base_url: str, sessions: list[str], home_path: str, watch_path: str, seconds: float, connections: int
+    *, base_url: str, cookies: list[str], home_path: str, watch_path: str, seconds: float, connections: int
 ) -> list[tuple[str, str, str, str]]:
     """Saturation of the home and watch pages (wrk), then 50 browsing members (open loop)."""
     rows: list[tuple[str, str, str, str]] = []
@@ -191,18 +192,18 @@ def pages_stage(
         ("home page saturation", home_path, HOME_TARGET_PAGES_S),
         ("watch page saturation", watch_path, WATCH_TARGET_PAGES_S),
     ):
-        run = wrk_run(url=base_url, path=path, sessions=sessions, seconds=seconds, connections=connections)
+        run = wrk_run(url=base_url, path=path, cookies=cookies, seconds=seconds, connections=connections)
         rows.append(
             (
                 name,
                 f"{run['rate']:,.0f} pages/s",
                 f"{run['rate'] / target:.2f}",
                 f"p50/p99 {run['p50']:.1f}/{run['p99']:.1f} ms; {run['requests']:,} pages, {connections} connections, "
-                f"{len(sessions)} members, {run['errors']} errors; target ≥ {target:.0f} pages/s",
+                f"{len(cookies)} members, {run['errors']} errors; target ≥ {target:.0f} pages/s",
             )
         )
     browse = browse_open_loop(
-        base_url=base_url, sessions=sessions, paths=[home_path, watch_path], seconds=max(seconds, 10.0)
+        base_url=base_url, cookies=cookies, paths=[home_path, watch_path], seconds=max(seconds, 10.0)
     )
     rows.append(
         (
@@ -283,6 +284,15 @@ def pages_seed(*, members: int = 50, videos: int = 48, watched_per_member: int =
     return keys
 
 
+def browser_cookies(session_keys: list[str]) -> list[str]:
+    """The Cookie header each member's browser sends: its session and the CSRF cookie the first page
+    set (a browser keeps it; without it every page would mint and set a new secret)."""
+    from django.conf import settings
+    from django.middleware.csrf import _get_new_csrf_string
+
+    return [f"{SESSION_COOKIE}={key}; {settings.CSRF_COOKIE_NAME}={_get_new_csrf_string()}" for key in session_keys]
+
+
 WATCH_SLUG = "bench-video-1"  # members-only (pages_seed: every video but each third one)
 
 
@@ -292,14 +302,14 @@ def stage_pages(*, gunicorn_workers: int, seconds: float, connections: int) -> l
     Fails fast unless a member's home page shows Continue watching with progress from Cassandra."""
     from bench.e2e import PORT, web_start, web_stop
 
-    sessions = pages_seed()
+    cookies = browser_cookies(pages_seed())
     web = web_start(gunicorn_workers)
     try:
         home, watch = "/", f"/watch/{WATCH_SLUG}/"
         for n in range(gunicorn_workers * 4):  # warm every worker (imports, templates, card cache)
             for path in (home, watch):
                 conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-                conn.request("GET", path, headers={"Cookie": f"{SESSION_COOKIE}={sessions[n % len(sessions)]}"})
+                conn.request("GET", path, headers={"Cookie": cookies[n % len(cookies)]})
                 answer = conn.getresponse()
                 body = answer.read()
                 if answer.status != 200:
@@ -308,7 +318,7 @@ def stage_pages(*, gunicorn_workers: int, seconds: float, connections: int) -> l
                     raise SystemExit("stage 8: the member's home page shows no Continue watching / progress")
         return pages_stage(
             base_url=f"http://127.0.0.1:{PORT}",
-            sessions=sessions,
+            cookies=cookies,
             home_path=home,
             watch_path=watch,
             seconds=seconds,
