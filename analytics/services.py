@@ -581,6 +581,44 @@ def _watched_counts_refresh(*, buckets: list[tuple[int, int, int]]) -> None:
     _run(_partition_batches(groups))
 
 
+SELECT_LEGACY_COVERAGE = "SELECT user_id, video_id, seconds FROM {ks}.member_videos"
+CLEAR_LEGACY_COVERAGE = "DELETE seconds, watched FROM {ks}.member_videos WHERE user_id = ? AND video_id = ?"
+
+
+def member_coverage_migrate(*, chunk: int = 200) -> int:
+    """Move coverage stored before member_video_coverage existed (one set per video in
+    member_videos.seconds, its size in `watched`) into bucket rows and counts; returns the rows moved.
+
+    Idempotent and safe while drains run (set unions; each count written with the time of its
+    read): a run stopped halfway is finished by running it again. The old set is deleted only
+    after its seconds are in the buckets.
+    """
+    add_coverage, clear = cassandra_prepared(ADD_COVERAGE), cassandra_prepared(CLEAR_LEGACY_COVERAGE)
+    moved = 0
+    pending: list[Any] = []
+
+    def flush() -> None:
+        buckets: dict[tuple[int, int, int], set[int]] = defaultdict(set)
+        for row in pending:
+            for second in row.seconds:
+                buckets[(row.user_id, row.video_id, second // COVERAGE_BUCKET_SECONDS)].add(second)
+        _run([(add_coverage, (secs, *key)) for key, secs in buckets.items()])
+        _watched_counts_refresh(buckets=list(buckets))
+        _run([(clear, (row.user_id, row.video_id)) for row in pending])
+        pending.clear()
+
+    for row in cassandra_session().execute(cassandra_prepared(SELECT_LEGACY_COVERAGE)):
+        if not row.seconds:
+            continue
+        pending.append(row)
+        moved += 1
+        if len(pending) >= chunk:
+            flush()
+    if pending:
+        flush()
+    return moved
+
+
 def _run(statements: Sequence[tuple[Any, Sequence[Any]]]) -> None:
     cassandra_execute_all(statements)
 
