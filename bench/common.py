@@ -14,6 +14,7 @@ import uuid
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 from cassandra.concurrent import execute_concurrent
 from django.core.management import call_command
@@ -27,7 +28,7 @@ from videos.models import Video
 
 PY = sys.executable
 CELERY = [PY, "-m", "celery", "-A", "config.celery_app", "worker", "-l", "warning", "-P", "prefork"]
-CHILDREN: list[subprocess.Popen[bytes]] = []
+CHILDREN: list[subprocess.Popen[Any]] = []
 
 
 @atexit.register

@@ -27,7 +27,7 @@ from pathlib import Path
 from accounts.services import member_demo_ensure
 from analytics.stream import STREAM, stream_client
 from bench import ROOT, VAR
-from bench.common import Workers, log, port_owner, videos_ensure, wait_drained
+from bench.common import CHILDREN, Workers, log, port_owner, videos_ensure, wait_drained
 from bench.e2e import PORT, ingest_start, members_prepare, probe_batches, web_stop, wrk_script
 from config.metrics import KEY as METRICS_KEY
 
@@ -147,7 +147,9 @@ def stage_soak(
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            start_new_session=True,
         )
+        CHILDREN.append(wrk)  # an interrupted soak must not leave wrk posting for the rest of its run
         last = (0.0, 0, 0)
         while wrk.poll() is None:
             time.sleep(max(0.0, started + (len(result.samples) + 1) * SAMPLE_S - time.monotonic()))
