@@ -27,6 +27,7 @@ from analytics.schemas import MAX_PLAYBACK_RATE, MAX_POSITION, WatchBatchIn
 from analytics.selectors import watched_seconds_sum
 from analytics.stream import (
     ACTIVE_KEY,
+    COUNTS_DUE_KEY,
     ERASED_KEY,
     GENERATION_KEY,
     GROUP,
@@ -469,7 +470,7 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
         by_video[video_id].append((add_video_member, (secs, video_id, shard, user_id), len(secs)))
     groups += by_video.values()
     _run(statements + _partition_batches(groups))
-    _watched_counts_refresh(buckets=list(buckets))
+    watched_counts_schedule(buckets=list(buckets))
     return stored
 
 
@@ -557,6 +558,48 @@ def _day_cache() -> Any:
         return found
 
     return day_of
+
+
+# Claim the recounts that are due: read and remove them in one step, so a row grown again while
+# its recount runs is added back (ZADD NX finds it gone) and recounted later, never lost.
+_CLAIM_DUE = """
+local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
+if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+return due
+"""
+COUNTS_CLAIM_LIMIT = 2000  # rows per claim (Lua's unpack takes a few thousand values at most)
+
+
+def watched_counts_schedule(*, buckets: list[tuple[int, int, int]]) -> None:
+    """Have the watched counts of these grown coverage rows recounted: at once when
+    WATCH_COUNT_REFRESH_SECONDS is 0, else within that many seconds (a row already waiting keeps
+    its earlier due time, so a member watching on is recounted every period, not postponed)."""
+    if not buckets:
+        return
+    delay = settings.WATCH_COUNT_REFRESH_SECONDS
+    if not delay:
+        _watched_counts_refresh(buckets=buckets)
+        return
+    due_ms = int(time.time() * 1000) + delay * 1000
+    stream_client().zadd(COUNTS_DUE_KEY, {f"{u}:{v}:{b}": due_ms for u, v, b in buckets}, nx=True)
+
+
+def watched_counts_refresh_due(*, client: Any, now_ms: int | None = None) -> int:
+    """Recount the coverage rows whose recount is due by `now_ms` (default: now; erased members'
+    are dropped); returns how many. On a failure the claimed rows go back, due at once, and the
+    error is raised."""
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    claimed = client.eval(_CLAIM_DUE, 1, COUNTS_DUE_KEY, now_ms, COUNTS_CLAIM_LIMIT)
+    if not claimed:
+        return 0
+    buckets = [tuple(int(part) for part in member.split(b":")) for member in claimed]
+    erased = _erased_members(client, {u for u, _, _ in buckets})
+    try:
+        _watched_counts_refresh(buckets=[(u, v, b) for u, v, b in buckets if u not in erased])
+    except Exception:
+        client.zadd(COUNTS_DUE_KEY, dict.fromkeys(claimed, 0), nx=True)
+        raise
+    return len(buckets)
 
 
 def _watched_counts_refresh(*, buckets: list[tuple[int, int, int]]) -> None:
@@ -650,6 +693,7 @@ def watch_stream_drain(*, consumer: str, budget_seconds: float, count: int = 100
         entries = _own_pending(client, consumer, count, after=stuck_after)
         entries = entries or _claim_stale(client, consumer, claim_idle_ms, count) or _read_new(client, consumer, count)
         if not entries:
+            watched_counts_refresh_due(client=client)
             return DrainResult(total_batches, total_events, more=False)
         parsed: list[tuple[Any, WatchBatch]] = []
         done: list[Any] = []
@@ -685,6 +729,7 @@ def watch_stream_drain(*, consumer: str, budget_seconds: float, count: int = 100
             pipe.execute()
         if kept:
             stuck_after = max(kept, key=_entry_order)
+        watched_counts_refresh_due(client=client)
         if time.monotonic() > deadline:
             return DrainResult(total_batches, total_events, more=True)
 

@@ -39,6 +39,9 @@ ISSUED_KEY = "wp:watch:issued:{user_id}:{video_id}:{hour}"
 LATEST_KEY = "wp:watch:latest:{user_id}:{video_id}"
 # Members whose data was erased: the drain drops their batches still in the stream.
 ERASED_KEY = "wp:watch:erased:{user_id}"
+# Coverage rows whose watched count is due for a recount (sorted set: "user:video:bucket" -> due
+# time in ms); the drain adds what it grew and recounts what is due (analytics.services).
+COUNTS_DUE_KEY = "wp:watch:counts-due"
 
 # Every check a member's batch must pass, and the append, in one atomic call (one round trip).
 # Nothing is written unless every check passes, except the rate counter, which counts attempts.

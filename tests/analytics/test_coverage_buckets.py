@@ -31,21 +31,27 @@ def watched(user_id: int, video: Any) -> int:
     return video_progress_map(user_id=user_id, durations={video.pk: video.duration})[video.pk].watched_seconds
 
 
+def _reads_of_counts(monkeypatch: Any) -> list[list[tuple[int, int]]]:
+    counted: list[list[tuple[int, int]]] = []
+    real = services.cassandra_execute_all
+    select = SELECT_BUCKET_COUNTS.format(ks=cassandra_keyspace())
+
+    def spying(statements: Any, **kwargs: Any) -> Any:
+        counted.extend(
+            list(values[1]) for statement, values in statements if getattr(statement, "query_string", None) == select
+        )
+        return real(statements, **kwargs)
+
+    monkeypatch.setattr(services, "cassandra_execute_all", spying)
+    return counted
+
+
 def test_a_batch_late_in_a_long_video_counts_only_the_rows_it_grew(monkeypatch):
     video = VideoFactory(duration=7200)
     user_id = 8_400_001
     for start in range(0, 3600, 600):
         watch(user_id, video.pk, range(start, start + 600))
-    counted: list[list[tuple[int, int]]] = []
-    real = services.cassandra_execute_all
-
-    def spying(statements: Any, **kwargs: Any) -> Any:
-        for statement, values in statements:
-            if getattr(statement, "query_string", None) == SELECT_BUCKET_COUNTS.format(ks=cassandra_keyspace()):
-                counted.append(list(values[1]))
-        return real(statements, **kwargs)
-
-    monkeypatch.setattr(services, "cassandra_execute_all", spying)
+    counted = _reads_of_counts(monkeypatch)
     watch(user_id, video.pk, range(3600, 3610))
 
     # One read, of the one 64-second row the batch touched, not of the hour already watched.
@@ -103,3 +109,78 @@ def test_coverage_stored_the_old_way_is_moved_into_the_rows_once(capsys):
         .one()
     )
     assert (row.seconds, row.watched) == (None, None)
+
+
+# --- The deferred recount (production: WATCH_COUNT_REFRESH_SECONDS = 30) ---------------------------
+
+
+def test_a_members_batches_within_the_period_are_recounted_once_when_due(settings, redis, monkeypatch):
+    settings.WATCH_COUNT_REFRESH_SECONDS = 30
+    video = VideoFactory(duration=600)
+    user_id = 8_400_010
+    reads = _reads_of_counts(monkeypatch)
+    for start in (0, 10, 20):  # three batches, 10 s apart in a real session
+        watch(user_id, video.pk, range(start, start + 10))
+
+    assert reads == []  # nothing counted yet: the bars lag, the positions do not
+    assert watched(user_id, video) == 0
+    assert services.watched_counts_refresh_due(client=redis) == 0  # not due yet
+    due_in = services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
+
+    assert due_in == 1  # one row (seconds 0-29), counted once for the three batches
+    assert reads == [[(video.pk, 0)]]
+    assert watched(user_id, video) == 30
+    assert redis.zcard(services.COUNTS_DUE_KEY) == 0
+
+
+def test_a_row_grown_while_its_recount_runs_is_recounted_later(settings, redis, monkeypatch):
+    settings.WATCH_COUNT_REFRESH_SECONDS = 30
+    video = VideoFactory(duration=600)
+    user_id = 8_400_011
+    watch(user_id, video.pk, range(0, 10))
+    real = services._watched_counts_refresh
+
+    def racing(*, buckets: Any) -> None:
+        # Another drain grows the row after the claim and before this recount's read.
+        watch(user_id, video.pk, range(10, 20))
+        real(buckets=buckets)
+
+    monkeypatch.setattr(services, "_watched_counts_refresh", racing)
+    services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
+    monkeypatch.setattr(services, "_watched_counts_refresh", real)
+
+    assert redis.zcard(services.COUNTS_DUE_KEY) == 1  # the second growth is waiting for its own recount
+    services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 61_000)
+    assert watched(user_id, video) == 20
+
+
+def test_a_failed_recount_puts_its_rows_back_due_at_once(settings, redis, monkeypatch):
+    settings.WATCH_COUNT_REFRESH_SECONDS = 30
+    video = VideoFactory(duration=600)
+    user_id = 8_400_012
+    watch(user_id, video.pk, range(0, 10))
+
+    def failing(*, buckets: Any) -> None:
+        raise RuntimeError("Cassandra timed out")
+
+    monkeypatch.setattr(services, "_watched_counts_refresh", failing)
+    with pytest.raises(RuntimeError):
+        services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
+    monkeypatch.undo()
+
+    assert services.watched_counts_refresh_due(client=redis) == 1  # due now, not in another 30 s
+    assert watched(user_id, video) == 10
+
+
+def test_an_erased_members_waiting_recount_writes_nothing(settings, redis):
+    settings.WATCH_COUNT_REFRESH_SECONDS = 30
+    video = VideoFactory(duration=600)
+    user_id = 8_400_013
+    watch(user_id, video.pk, range(0, 10))
+    services.member_watch_data_erase(user_id=user_id)
+
+    services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
+
+    ks = cassandra_keyspace()
+    for table in ("member_videos", "member_video_coverage"):
+        assert not list(cassandra_session().execute(f"SELECT * FROM {ks}.{table} WHERE user_id = %s", (user_id,)))

@@ -137,6 +137,8 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
     env = {
         "INGEST_BIND": f"127.0.0.1:{ingest_port}",
         "INGEST_WORKERS": "1",
+        # The deferred watched-count recount, shortened: counted by the worker or beat's drain.
+        "WATCH_COUNT_REFRESH_SECONDS": "2",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "REDIS_URL": settings.REDIS_URL,
         "CASSANDRA_KEYSPACE": "test_procfile",
@@ -212,6 +214,15 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
             lambda: (row := cassandra_session().execute(resume, key).one()) and row.position, timeout=60, interval=0.5
         )
         assert stored == 44
+        counts = "SELECT watched_buckets FROM test_procfile.member_videos WHERE user_id = %s AND video_id = %s"
+        watched = wait_until(
+            lambda: (
+                (row := cassandra_session().execute(counts, key).one()) and sum((row.watched_buckets or {}).values())
+            ),
+            timeout=60,
+            interval=0.5,
+        )
+        assert watched == 5
         assert '"path": "/api/watch/"' not in log.read_text()  # no access-log line per batch
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
