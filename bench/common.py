@@ -181,6 +181,22 @@ def wait_drained(timeout: float = 600) -> None:
     raise SystemExit("timed out waiting for the stream to drain")
 
 
+def wait_recounted(timeout: float = 120) -> None:
+    """Until no watched-count recount is waiting (the drain recounts a member's grown coverage rows
+    WATCH_COUNT_REFRESH_SECONDS after they grew, analytics.services.watched_counts_schedule): a stage
+    that stops counting CPU before then would leave that work out. Sweeps as the beat would."""
+    from analytics.stream import COUNTS_DUE_KEY
+    from analytics.tasks import watch_stream_drain_task
+
+    client = stream_client()
+    deadline = time.monotonic() + timeout
+    while client.zcard(COUNTS_DUE_KEY):
+        if time.monotonic() > deadline:
+            raise SystemExit("timed out waiting for the watched-count recounts")
+        watch_stream_drain_task.delay()
+        time.sleep(SWEEP_S)
+
+
 def stored_events(keys: set[tuple[int, date]]) -> int:
     session = cassandra_session()
     stmt = session.prepare("SELECT COUNT(*) FROM bench.watch_events WHERE user_id = ? AND day = ?")

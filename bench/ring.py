@@ -112,7 +112,7 @@ def ring_compare(
     keys = {(b.user_id, _utc(e[1]).date()) for b in batches for e in b.events[:1]}
     stored = stored_events(keys)
     log(f"ring stage 3: end to end, {RING_WEB_WORKERS} ingest processes, {args.http_clients} clients")
-    e2e_users = [member_demo_ensure(index=10_000 + i).pk for i in range(args.members)]
+    e2e_users = [member_demo_ensure(index=10_000 + i).pk for i in range(args.http_members)]
     e2e = stage_e2e(
         e2e_users,
         videos_ensure(prefix="bench-e2e", count=args.videos, duration=E2E_DURATION),

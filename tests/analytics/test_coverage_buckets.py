@@ -14,6 +14,7 @@ from analytics.cassandra import cassandra_keyspace, cassandra_session
 from analytics.models import COVERAGE_BUCKET_SECONDS
 from analytics.selectors import video_progress_map
 from analytics.services import SELECT_BUCKET_COUNTS, WatchBatch, member_video_mark_unwatched, watch_batches_store
+from analytics.stream import COUNTS_DUE_KEY
 from tests.analytics.helpers import now_ms, stored_state
 from tests.conftest import CASSANDRA_DBS
 from tests.factories import VideoFactory
@@ -130,7 +131,7 @@ def test_a_members_batches_within_the_period_are_recounted_once_when_due(setting
     assert due_in == 1  # one row (seconds 0-29), counted once for the three batches
     assert reads == [[(video.pk, 0)]]
     assert watched(user_id, video) == 30
-    assert redis.zcard(services.COUNTS_DUE_KEY) == 0
+    assert redis.zcard(COUNTS_DUE_KEY) == 0
 
 
 def test_a_row_grown_while_its_recount_runs_is_recounted_later(settings, redis, monkeypatch):
@@ -149,7 +150,7 @@ def test_a_row_grown_while_its_recount_runs_is_recounted_later(settings, redis, 
     services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
     monkeypatch.setattr(services, "_watched_counts_refresh", real)
 
-    assert redis.zcard(services.COUNTS_DUE_KEY) == 1  # the second growth is waiting for its own recount
+    assert redis.zcard(COUNTS_DUE_KEY) == 1  # the second growth is waiting for its own recount
     services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 61_000)
     assert watched(user_id, video) == 20
 
