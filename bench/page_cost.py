@@ -2,8 +2,9 @@
 
 No HTTP server and no load generator: each request goes through the project's full WSGI
 application (config.wsgi: the lean-route dispatcher, every middleware, the view, the templates) in
-this process, with the next seeded member's session cookie, so the figure is the page's own CPU
-(time.process_time) without gunicorn's share and without competing for the cores with wrk.
+this process, with the next seeded member's cookies as a browser sends them (session and CSRF),
+so the figure is the page's own CPU (time.process_time) without gunicorn's share and without
+competing for the cores with wrk.
 A warm-up first (imports, template loader, card and catalogue caches, the Cassandra session), then
 `requests` pages cycling the members; one more pass counts the SQL queries of one page.
 
@@ -26,7 +27,7 @@ from typing import Any
 
 from django.db import connection
 
-from bench.pages import SESSION_COOKIE, WATCH_SLUG, pages_seed
+from bench.pages import WATCH_SLUG, browser_cookies, pages_seed
 from config.wsgi import application
 
 HOME_PATH = "/"
@@ -55,7 +56,7 @@ def _environ(*, path: str, session: str) -> dict[str, Any]:
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_HOST": "127.0.0.1",
-        "HTTP_COOKIE": f"{SESSION_COOKIE}={session}",
+        "HTTP_COOKIE": browser_cookies(session),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(b""),
