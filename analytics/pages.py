@@ -5,7 +5,8 @@ reads the member's progress once (one Cassandra partition, `member_videos`) in i
 templates only display what this returns:
 
 - `progress_map`: video id → `VideoProgress` for the videos the page lists (and the watched video);
-- `watch_progress`: the watched video's progress (watch pages), or None;
+- `watch_progress`: the watched video's progress (watch pages), or None, and `watch_progress_html`,
+  what the page shows of it (rendered once per video and state, videos.cards);
 - `tracker_config`: the tracker's config for a watch page (a viewing session, its token, the
   saved position), None for visitors;
 - `continue_watching`: the member's (video, progress) rows, when the page shows the row, and
@@ -25,14 +26,14 @@ from typing import Any
 from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
 from django.http import HttpRequest
-from django.middleware.csrf import get_token
 from django.urls import reverse
 from django.utils.crypto import salted_hmac
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from analytics.selectors import VideoProgress, completed_count, continue_watching_from, video_progress_map
 from analytics.services import viewing_session_start
+from config.fragments import csrf_input
 from videos.cards import video_fragment_get
 from videos.formatting import clock
 from videos.models import Video
@@ -62,6 +63,7 @@ def page_context(
         return {
             "progress_map": {},
             "watch_progress": None,
+            "watch_progress_html": "",
             "tracker_config": None,
             "continue_watching": [],
             "continue_watching_html": "",
@@ -94,6 +96,9 @@ def page_context(
         "continue_watching_html": _continue_watching_html(request=request, rows=rows) if rows else "",
         "progress_map": progress,
         "watch_progress": progress.get(video.pk) if video is not None else None,
+        "watch_progress_html": _watch_progress_html(request=request, video=video, progress=progress.get(video.pk))
+        if video is not None
+        else "",
         "tracker_config": _tracker_config(user_id=user.pk, video=video, resume=resume) if video is not None else None,
         "continue_watching": rows,
         "playlist_completed": completed_count(progress=progress, video_ids=[v.pk for v in videos]),
@@ -104,7 +109,7 @@ def _continue_watching_html(*, request: HttpRequest, rows: list[tuple[Video, Vid
     """The row's cards: each rendered once per version of its video (videos.cards), the member's
     position, progress, CSRF token and this page's address filled in."""
     member = {
-        "csrf": format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)),
+        "csrf": csrf_input(request),
         "next": escape(request.get_full_path()),
     }
     cards = []
@@ -115,6 +120,21 @@ def _continue_watching_html(*, request: HttpRequest, rows: list[tuple[Video, Vid
         values = {"position": escape(clock(progress.position or 0)), "percent": str(int(progress.percent)), **member}
         cards.append(fragment.fill(values))
     return mark_safe("".join(cards))  # noqa: S308 (our own autoescaped template, escaped values)
+
+
+def _watch_progress_html(*, request: HttpRequest, video: Video, progress: VideoProgress | None) -> SafeString:
+    """The member's progress under the player and its forms: rendered once per video and state
+    (videos.cards), the percentage and the page's CSRF token filled in."""
+    completed = progress is not None and progress.completed
+    started = progress is not None and progress.started
+    fragment = video_fragment_get(
+        template="analytics/_watch_progress.html",
+        video=video,
+        slots=("percent", "csrf"),
+        variant={"completed": completed, "started": started},
+    )
+    values = {"percent": str(int(progress.percent)) if progress is not None else "", "csrf": csrf_input(request)}
+    return mark_safe(fragment.fill(values))  # noqa: S308 (our own autoescaped template, an int and a token)
 
 
 def _progress_read(

@@ -76,6 +76,8 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.membership",
             ],
+            # {% slot %}: the per-request parts of a page rendered once per version (config/fragments.py).
+            "libraries": {"fragments": "config.fragments"},
         },
     },
 ]

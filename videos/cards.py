@@ -66,14 +66,19 @@ def _key(video: Video) -> tuple[object, ...]:
     )
 
 
-def video_fragment_get(*, template: str, video: Video, slots: Sequence[str]) -> Fragment:
-    """`template` rendered for `video` (context: `video` and each slot's marker as `<name>_slot`),
-    once per version of the video in this process; read-only."""
-    key = (template, *_key(video))
+def video_fragment_get(
+    *, template: str, video: Video, slots: Sequence[str], variant: Mapping[str, bool] | None = None
+) -> Fragment:
+    """`template` rendered for `video` (context: `video`, each slot's marker as `<name>_slot` and
+    the `variant`'s names, e.g. which state of the member's progress), once per version of the
+    video and variant in this process; read-only."""
+    variant = variant or {}
+    key = (template, *_key(video), *sorted(variant.items()))
     with _lock:
         found = _fragments.get(key)
     if found is None:
-        html = render_to_string(template, {"video": video, **{f"{name}_slot": slot(name) for name in slots}})
+        context = {"video": video, **variant, **{f"{name}_slot": slot(name) for name in slots}}
+        html = render_to_string(template, context)
         found = Fragment(tuple(_SLOT.split(html)))
         with _lock:
             _fragments[key] = found
