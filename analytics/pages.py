@@ -18,6 +18,7 @@ Cassandra down drops progress and resume, never the page.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -25,8 +26,9 @@ from typing import Any
 
 from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
+from django.conf import settings
 from django.http import HttpRequest
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.crypto import salted_hmac
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -51,7 +53,25 @@ def member_outbox_key(*, user_id: int) -> str:
     stable across logins, so a member's own unsent batches go out on their next visit; an HMAC
     under SECRET_KEY, so the name does not give the user id away to whoever reads the storage.
     """
-    return salted_hmac("watchpoint.outbox", str(user_id), algorithm="sha256").hexdigest()[:16]
+    return _outbox_key(user_id, settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=10_000)
+def _outbox_key(user_id: int, secret: str) -> str:
+    # Every member page shows it (twice on a watch page): an HMAC per member, not per page.
+    return salted_hmac("watchpoint.outbox", str(user_id), secret=secret, algorithm="sha256").hexdigest()[:16]
+
+
+def _tracker_endpoints() -> tuple[str, str]:
+    """The watch-batch and beacon URLs, reversed once per script prefix (every watch page has them)."""
+    prefix = get_script_prefix()
+    found = _endpoints.get(prefix)
+    if found is None:
+        found = _endpoints[prefix] = (reverse("analytics:watch-batch"), reverse("analytics:watch-beacon"))
+    return found
+
+
+_endpoints: dict[str, tuple[str, str]] = {}
 
 
 def page_context(
@@ -154,6 +174,7 @@ def _progress_read(
 def _tracker_config(*, user_id: int, video: Video, resume: int | None) -> dict[str, Any]:
     """The tracker's config for one watch page load: a fresh (or reused) viewing session."""
     viewing = viewing_session_start(user_id=user_id, video_id=video.pk)
+    endpoint, beacon = _tracker_endpoints()
     return {
         "videoId": video.pk,
         "duration": video.duration,
@@ -162,8 +183,8 @@ def _tracker_config(*, user_id: int, video: Video, resume: int | None) -> dict[s
         "issuedAt": viewing.issued_at_ms,
         # The tracker counts event times from this server time, not from the browser's clock.
         "serverTime": int(time.time() * 1000),
-        "endpoint": reverse("analytics:watch-batch"),
-        "beaconEndpoint": reverse("analytics:watch-beacon"),
+        "endpoint": endpoint,
+        "beaconEndpoint": beacon,
         "resumePosition": resume,
         "outboxKey": member_outbox_key(user_id=user_id),
     }
