@@ -20,12 +20,10 @@ slots: a fragment whose shared text holds the token of the request that rendered
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from cachetools import LRUCache
 from django import template
 from django.http import HttpRequest, HttpResponse
 from django.middleware.csrf import get_token
@@ -90,8 +88,10 @@ class PageFragment:
         return "".join(part if n % 2 == 0 else rendered[int(part)] for n, part in enumerate(self.parts))
 
 
-_fragments: LRUCache[tuple[object, ...], PageFragment] = LRUCache(maxsize=2_000)
-_lock = threading.Lock()
+# A plain dict (an atomic lookup, no lock), emptied when full: keys only accumulate as the
+# catalogue changes.
+_fragments: dict[tuple[object, ...], PageFragment] = {}
+_MAX_FRAGMENTS = 2_000
 
 
 def page_fragment_render(*, template_name: str, context: Mapping[str, Any], request: HttpRequest) -> PageFragment:
@@ -109,12 +109,12 @@ def page_fragment_get(
 ) -> PageFragment:
     """The fragment of `template_name` for `key`, rendered once per key in this process."""
     full_key = (template_name, *key)
-    with _lock:
-        found = _fragments.get(full_key)
+    found = _fragments.get(full_key)
     if found is None:
         found = page_fragment_render(template_name=template_name, context=context, request=request)
-        with _lock:
-            _fragments[full_key] = found
+        if len(_fragments) >= _MAX_FRAGMENTS:
+            _fragments.clear()
+        _fragments[full_key] = found
     return found
 
 
@@ -154,5 +154,4 @@ def csrf_input(request: HttpRequest) -> SafeString:
 
 def page_fragments_clear() -> None:
     """Forget rendered pages (tests that change a template's output)."""
-    with _lock:
-        _fragments.clear()
+    _fragments.clear()
