@@ -11,7 +11,9 @@ page's template with their URL reversals, static lookups, includes and condition
 page's CPU (issue #12).
 
 The key must name everything the template shows outside its slots (the view builds it from the
-rows it read: a changed title is a new key at once, nothing to invalidate). A slot must not sit
+rows it read: a changed title is a new key at once, nothing to invalidate); whether someone is
+logged in is always part of it. Outside the slots, `user` answers only `is_authenticated`: any
+other lookup (`user.email`, ...) refuses the fragment, so no member's data lands in shared text. A slot must not sit
 inside a `{% for %}` or `{% with %}` whose variables it uses (its content is rendered later, with
 the page's context only); a slot inside a loop is refused. The CSRF token must only appear inside
 slots: a fragment whose shared text holds the token of the request that rendered it is refused.
@@ -43,6 +45,17 @@ _SLOTS = "_fragment_slots"
 _MARK = re.compile(r"<!--wp-slot:([0-9]+)-->")
 # Stands for the CSRF token while a fragment renders; found in the shared text, it refuses it.
 _NO_TOKEN = "wp-no-csrf-token-outside-a-slot"  # noqa: S105 (a marker, not a secret)
+
+
+class _SharedUser:
+    """Stands for `user` while a fragment renders: the text outside the slots is shared by every
+    member, so it may ask whether someone is logged in (part of every key) and nothing else."""
+
+    def __init__(self, *, is_authenticated: bool) -> None:
+        self.is_authenticated = is_authenticated
+
+    def __getattr__(self, name: str) -> Any:
+        raise TemplateSyntaxError(f"user.{name} is shown outside a {{% slot %}}: it would be shared by every member")
 
 
 class SlotNode(Node):
@@ -98,7 +111,8 @@ def page_fragment_render(*, template_name: str, context: Mapping[str, Any], requ
     """`template_name` rendered with a marker in each slot (uncached)."""
     found = get_template(template_name)
     slots: list[NodeList] = []
-    html = found.render({**context, _SLOTS: slots, "csrf_token": _NO_TOKEN}, request)
+    shared = {_SLOTS: slots, "csrf_token": _NO_TOKEN, "user": _SharedUser(is_authenticated=_logged_in(request))}
+    html = found.render({**context, **shared}, request)
     if _NO_TOKEN in html:
         raise TemplateSyntaxError(f"{template_name} shows the CSRF token outside a {{% slot %}}")
     return PageFragment(template=found, parts=tuple(_MARK.split(html)), slots=tuple(slots))
@@ -107,8 +121,9 @@ def page_fragment_render(*, template_name: str, context: Mapping[str, Any], requ
 def page_fragment_get(
     *, template_name: str, key: tuple[object, ...], context: Mapping[str, Any], request: HttpRequest
 ) -> PageFragment:
-    """The fragment of `template_name` for `key`, rendered once per key in this process."""
-    full_key = (template_name, *key)
+    """The fragment of `template_name` for `key` (and whether someone is logged in), rendered once
+    per key in this process."""
+    full_key = (template_name, _logged_in(request), *key)
     found = _fragments.get(full_key)
     if found is None:
         found = page_fragment_render(template_name=template_name, context=context, request=request)
@@ -116,6 +131,10 @@ def page_fragment_get(
             _fragments.clear()
         _fragments[full_key] = found
     return found
+
+
+def _logged_in(request: HttpRequest) -> bool:
+    return bool(request.user.is_authenticated)
 
 
 def page_render(

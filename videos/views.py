@@ -58,7 +58,6 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     key = None
     if snapshot is not None:
         key = (
-            request.user.is_authenticated,
             page.number,
             page.paginator.num_pages,
             bool(videos),
@@ -112,7 +111,7 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     # Other apps' part of the page (analytics: the tracker's viewing session, resume, progress).
     context.update(page_context_get(request=request, video=video))
     # One fragment per version of the video (config/fragments.py); pages with a playlist in full.
-    key = None if found is not None else (request.user.is_authenticated, *_watch_key(video))
+    key = None if found is not None else _watch_key(video)
     response = page_render(request=request, template_name="videos/watch.html", context=context, key=key)
     file_origin = _origin(video.external_id) if video.provider == Video.Provider.FILE else None
     if file_origin:

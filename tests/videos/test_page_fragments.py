@@ -8,6 +8,7 @@ import uuid
 from typing import Any
 
 import pytest
+from django.contrib.auth.models import AnonymousUser
 from django.contrib.messages import constants
 from django.contrib.messages.storage.base import Message
 from django.contrib.messages.storage.cookie import CookieStorage
@@ -151,5 +152,22 @@ def test_a_csrf_token_outside_a_slot_is_refused(monkeypatch: pytest.MonkeyPatch)
             return self.template.render(Context(context))
 
     monkeypatch.setattr(fragments, "get_template", lambda name: Shown())
+    request = RequestFactory().get("/")
+    request.user = AnonymousUser()
     with pytest.raises(TemplateSyntaxError, match="outside"):
-        fragments.page_fragment_render(template_name="x.html", context={}, request=RequestFactory().get("/"))
+        fragments.page_fragment_render(template_name="x.html", context={}, request=request)
+
+
+def test_a_members_data_outside_a_slot_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    class Shown:
+        template = Template("{% if user.is_authenticated %}<span>{{ user.email }}</span>{% endif %}")
+
+        def render(self, context: dict[str, Any], request: Any) -> str:
+            return self.template.render(Context(context))
+
+    monkeypatch.setattr(fragments, "get_template", lambda name: Shown())
+    request = RequestFactory().get("/")
+    member: Any = MemberFactory(email="alice@example.com")
+    request.user = member
+    with pytest.raises(TemplateSyntaxError, match=r"user\.email"):
+        fragments.page_fragment_render(template_name="x.html", context={}, request=request)
