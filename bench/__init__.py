@@ -18,8 +18,6 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 VAR = ROOT / "var"
-# BENCH_CASSANDRA_KEYSPACE / BENCH_REDIS_URL / BENCH_DATABASE_URL move a run elsewhere, so an
-# in-process measurement (bench.page_cost) can run beside a full bench without sharing its stores.
 
 
 def _persistent(url: str) -> str:
@@ -32,6 +30,8 @@ def _persistent(url: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}conn_max_age=60"
 
 
+# BENCH_CASSANDRA_KEYSPACE / BENCH_REDIS_URL / BENCH_DATABASE_URL move a run elsewhere, so an
+# in-process measurement (bench.page_cost) can run beside a full bench without sharing its stores.
 BENCH_ENV = {
     "DJANGO_SETTINGS_MODULE": "config.settings",
     "CASSANDRA_KEYSPACE": os.environ.get("BENCH_CASSANDRA_KEYSPACE", "bench"),

@@ -25,9 +25,11 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
+from django.middleware.csrf import _get_new_csrf_string
 
-from bench.pages import WATCH_SLUG, browser_cookies, pages_seed
+from bench.pages import SESSION_COOKIE, WATCH_SLUG, pages_seed
 from config.wsgi import application
 
 HOME_PATH = "/"
@@ -45,6 +47,21 @@ class PageCost:
     pages: int
 
 
+def _browser_cookie(session: str) -> str:
+    """The Cookie header of the member's browser, as bench.pages.browser_cookies builds it: the
+    session and the CSRF cookie its first page set (without it every page would mint and set a new
+    secret, which no returning browser makes a server do); one secret per member, kept."""
+    found = _csrf_cookies.get(session)
+    if found is None:
+        found = _csrf_cookies[session] = (
+            f"{SESSION_COOKIE}={session}; {settings.CSRF_COOKIE_NAME}={_get_new_csrf_string()}"
+        )
+    return found
+
+
+_csrf_cookies: dict[str, str] = {}
+
+
 def _environ(*, path: str, session: str) -> dict[str, Any]:
     return {
         "REQUEST_METHOD": "GET",
@@ -56,7 +73,7 @@ def _environ(*, path: str, session: str) -> dict[str, Any]:
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_HOST": "127.0.0.1",
-        "HTTP_COOKIE": browser_cookies(session),
+        "HTTP_COOKIE": _browser_cookie(session),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(b""),

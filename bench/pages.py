@@ -19,7 +19,6 @@ Rows are (stage, result, ratio, detail); the ratio is against the target of issu
 
 from __future__ import annotations
 
-import hashlib
 import http.client
 import os
 import re
@@ -39,24 +38,13 @@ BROWSING_MEMBERS = 50
 BROWSING_INTERVAL_S = 2.0
 BROWSING_P95_TARGET_MS = 50.0
 SESSION_COOKIE = "sessionid"
-CSRF_COOKIE = "csrftoken"
-
-
-def browser_cookies(session: str) -> str:
-    """The Cookie header a member's browser sends: the session and the CSRF cookie it was given on
-    its first page (a client sending only the session makes Django mint a CSRF secret and set a
-    cookie on every page, which no browser does). The secret is a stable function of the session
-    (32 hex characters: a well-formed unmasked secret), so each member keeps one, as a browser does."""
-    secret = hashlib.sha256(session.encode()).hexdigest()[:32]
-    return f"{SESSION_COOKIE}={session}; {CSRF_COOKIE}={secret}"
-
 
 _LUA = """
-local cookies = {%s}
+local sessions = {%s}
 local i = 0
 request = function()
-  i = i %% #cookies + 1
-  return wrk.format("GET", "%s", {["Cookie"] = cookies[i], ["Host"] = "%s"})
+  i = i %% #sessions + 1
+  return wrk.format("GET", "%s", {["Cookie"] = "%s=" .. sessions[i], ["Host"] = "%s"})
 end
 """
 
@@ -82,9 +70,9 @@ def _ms(value: str, unit: str) -> float:
 def wrk_run(*, url: str, path: str, sessions: list[str], seconds: float, connections: int) -> dict[str, Any]:
     """One wrk run; pages/s, latency percentiles (ms), errors (non-2xx and socket errors)."""
     parts = urlsplit(url)
-    cookies = ", ".join(f'"{browser_cookies(s)}"' for s in sessions)
+    cookies = ", ".join(f'"{s}"' for s in sessions)
     with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as script:
-        script.write(_LUA % (cookies, path, parts.netloc))
+        script.write(_LUA % (cookies, path, SESSION_COOKIE, parts.netloc))
     try:
         out = subprocess.run(
             [
@@ -144,7 +132,7 @@ def browse_open_loop(
     start = time.monotonic() + 0.2
 
     def member(n: int) -> None:
-        cookie = browser_cookies(sessions[n % len(sessions)])
+        cookie = f"{SESSION_COOKIE}={sessions[n % len(sessions)]}"
         conn = http.client.HTTPConnection(host, port, timeout=10)
         due = start + interval * n / members  # spread the members over one interval
         k = n
@@ -311,7 +299,7 @@ def stage_pages(*, gunicorn_workers: int, seconds: float, connections: int) -> l
         for n in range(gunicorn_workers * 4):  # warm every worker (imports, templates, card cache)
             for path in (home, watch):
                 conn = http.client.HTTPConnection("127.0.0.1", PORT, timeout=30)
-                conn.request("GET", path, headers={"Cookie": browser_cookies(sessions[n % len(sessions)])})
+                conn.request("GET", path, headers={"Cookie": f"{SESSION_COOKIE}={sessions[n % len(sessions)]}"})
                 answer = conn.getresponse()
                 body = answer.read()
                 if answer.status != 200:
