@@ -53,6 +53,7 @@ def test_the_session_s_member_is_the_row_the_orm_reads(member):
     member.last_login = timezone.now()
     member.save()
     plain, orm = member_row_get(user_id=member.pk), User.objects.get(pk=member.pk)
+    assert plain is not None
     for field in User._meta.concrete_fields:
         mine, theirs = getattr(plain, field.attname), getattr(orm, field.attname)
         assert (mine, type(mine)) == (theirs, type(theirs)), field.name
