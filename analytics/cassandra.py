@@ -19,7 +19,7 @@ from cassandra.auth import PlainTextAuthProvider
 from cassandra.cluster import EXEC_PROFILE_DEFAULT, Cluster, ExecutionProfile, Session
 from cassandra.concurrent import execute_concurrent
 from cassandra.policies import RetryPolicy
-from cassandra.query import PreparedStatement
+from cassandra.query import PreparedStatement, tuple_factory
 from django.conf import settings
 
 from config.cassandra_policies import load_balancing_policy, reconnection_policy
@@ -30,6 +30,7 @@ except ImportError:  # pragma: no cover
     from cassandra.io.asyncorereactor import AsyncoreConnection as _ConnectionClass
 
 READ_PROFILE = "read"
+READ_TUPLES_PROFILE = "read-tuples"
 
 
 class IdempotentRetryPolicy(RetryPolicy):
@@ -108,6 +109,15 @@ def _build() -> _State:
             retry_policy=IdempotentRetryPolicy(),
             consistency_level=settings.CASSANDRA_READ_CONSISTENCY,
             request_timeout=5,
+        ),
+        # The same, rows as plain tuples: the driver's default builds a namedtuple class for every
+        # result (~0.05 ms of CPU), on the read every member page makes.
+        READ_TUPLES_PROFILE: ExecutionProfile(
+            load_balancing_policy=balancing,
+            retry_policy=IdempotentRetryPolicy(),
+            consistency_level=settings.CASSANDRA_READ_CONSISTENCY,
+            request_timeout=5,
+            row_factory=tuple_factory,
         ),
     }
     kwargs: dict[str, Any] = {

@@ -5,7 +5,8 @@ reads the member's progress once (one Cassandra partition, `member_videos`) in i
 templates only display what this returns:
 
 - `progress_map`: video id → `VideoProgress` for the videos the page lists (and the watched video);
-- `watch_progress`: the watched video's progress (watch pages), or None;
+- `watch_progress`: the watched video's progress (watch pages), or None, and `watch_progress_html`,
+  what the page shows of it (rendered once per video and state, videos.cards);
 - `tracker_config`: the tracker's config for a watch page (a viewing session, its token, the
   saved position), None for visitors;
 - `continue_watching`: the member's (video, progress) rows, when the page shows the row, and
@@ -17,6 +18,7 @@ Cassandra down drops progress and resume, never the page.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Sequence
@@ -24,15 +26,16 @@ from typing import Any
 
 from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
+from django.conf import settings
 from django.http import HttpRequest
-from django.middleware.csrf import get_token
-from django.urls import reverse
+from django.urls import get_script_prefix, reverse
 from django.utils.crypto import salted_hmac
-from django.utils.html import escape, format_html
+from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from analytics.selectors import VideoProgress, completed_count, continue_watching_from, video_progress_map
 from analytics.services import viewing_session_start
+from config.fragments import csrf_input
 from videos.cards import video_fragment_get
 from videos.formatting import clock
 from videos.models import Video
@@ -50,7 +53,25 @@ def member_outbox_key(*, user_id: int) -> str:
     stable across logins, so a member's own unsent batches go out on their next visit; an HMAC
     under SECRET_KEY, so the name does not give the user id away to whoever reads the storage.
     """
-    return salted_hmac("watchpoint.outbox", str(user_id), algorithm="sha256").hexdigest()[:16]
+    return _outbox_key(user_id, settings.SECRET_KEY)
+
+
+@functools.lru_cache(maxsize=10_000)
+def _outbox_key(user_id: int, secret: str) -> str:
+    # Every member page shows it (twice on a watch page): an HMAC per member, not per page.
+    return salted_hmac("watchpoint.outbox", str(user_id), secret=secret, algorithm="sha256").hexdigest()[:16]
+
+
+def _tracker_endpoints() -> tuple[str, str]:
+    """The watch-batch and beacon URLs, reversed once per script prefix (every watch page has them)."""
+    prefix = get_script_prefix()
+    found = _endpoints.get(prefix)
+    if found is None:
+        found = _endpoints[prefix] = (reverse("analytics:watch-batch"), reverse("analytics:watch-beacon"))
+    return found
+
+
+_endpoints: dict[str, tuple[str, str]] = {}
 
 
 def page_context(
@@ -62,6 +83,7 @@ def page_context(
         return {
             "progress_map": {},
             "watch_progress": None,
+            "watch_progress_html": "",
             "tracker_config": None,
             "continue_watching": [],
             "continue_watching_html": "",
@@ -94,6 +116,9 @@ def page_context(
         "continue_watching_html": _continue_watching_html(request=request, rows=rows) if rows else "",
         "progress_map": progress,
         "watch_progress": progress.get(video.pk) if video is not None else None,
+        "watch_progress_html": _watch_progress_html(request=request, video=video, progress=progress.get(video.pk))
+        if video is not None
+        else "",
         "tracker_config": _tracker_config(user_id=user.pk, video=video, resume=resume) if video is not None else None,
         "continue_watching": rows,
         "playlist_completed": completed_count(progress=progress, video_ids=[v.pk for v in videos]),
@@ -104,7 +129,7 @@ def _continue_watching_html(*, request: HttpRequest, rows: list[tuple[Video, Vid
     """The row's cards: each rendered once per version of its video (videos.cards), the member's
     position, progress, CSRF token and this page's address filled in."""
     member = {
-        "csrf": format_html('<input type="hidden" name="csrfmiddlewaretoken" value="{}">', get_token(request)),
+        "csrf": csrf_input(request),
         "next": escape(request.get_full_path()),
     }
     cards = []
@@ -115,6 +140,21 @@ def _continue_watching_html(*, request: HttpRequest, rows: list[tuple[Video, Vid
         values = {"position": escape(clock(progress.position or 0)), "percent": str(int(progress.percent)), **member}
         cards.append(fragment.fill(values))
     return mark_safe("".join(cards))  # noqa: S308 (our own autoescaped template, escaped values)
+
+
+def _watch_progress_html(*, request: HttpRequest, video: Video, progress: VideoProgress | None) -> SafeString:
+    """The member's progress under the player and its forms: rendered once per video and state
+    (videos.cards), the percentage and the page's CSRF token filled in."""
+    completed = progress is not None and progress.completed
+    started = progress is not None and progress.started
+    fragment = video_fragment_get(
+        template="analytics/_watch_progress.html",
+        video=video,
+        slots=("percent", "csrf"),
+        variant={"completed": completed, "started": started},
+    )
+    values = {"percent": str(int(progress.percent)) if progress is not None else "", "csrf": csrf_input(request)}
+    return mark_safe(fragment.fill(values))  # noqa: S308 (our own autoescaped template, an int and a token)
 
 
 def _progress_read(
@@ -134,6 +174,7 @@ def _progress_read(
 def _tracker_config(*, user_id: int, video: Video, resume: int | None) -> dict[str, Any]:
     """The tracker's config for one watch page load: a fresh (or reused) viewing session."""
     viewing = viewing_session_start(user_id=user_id, video_id=video.pk)
+    endpoint, beacon = _tracker_endpoints()
     return {
         "videoId": video.pk,
         "duration": video.duration,
@@ -142,8 +183,8 @@ def _tracker_config(*, user_id: int, video: Video, resume: int | None) -> dict[s
         "issuedAt": viewing.issued_at_ms,
         # The tracker counts event times from this server time, not from the browser's clock.
         "serverTime": int(time.time() * 1000),
-        "endpoint": reverse("analytics:watch-batch"),
-        "beaconEndpoint": reverse("analytics:watch-beacon"),
+        "endpoint": endpoint,
+        "beaconEndpoint": beacon,
         "resumePosition": resume,
         "outboxKey": member_outbox_key(user_id=user_id),
     }

@@ -9,6 +9,7 @@ from typing import Any
 
 from analytics.cassandra import (
     READ_PROFILE,
+    READ_TUPLES_PROFILE,
     cassandra_date,
     cassandra_execute_all,
     cassandra_prepared,
@@ -85,20 +86,21 @@ def video_progress_map(*, user_id: int, durations: dict[int, int | None]) -> dic
     `durations` (video id → seconds) comes from the catalogue; videos missing from it are skipped.
     """
     rows = cassandra_session().execute(
-        cassandra_prepared(SELECT_MEMBER_VIDEOS), (user_id,), execution_profile=READ_PROFILE
+        cassandra_prepared(SELECT_MEMBER_VIDEOS), (user_id,), execution_profile=READ_TUPLES_PROFILE
     )
     progress = {}
-    for row in rows:
-        if row.video_id not in durations:
+    # Tuples in SELECT_MEMBER_VIDEOS's column order.
+    for video_id, position, last_watched, watched_buckets, hidden, marked_watched in rows:
+        if video_id not in durations:
             continue
-        progress[row.video_id] = VideoProgress(
-            video_id=row.video_id,
-            position=row.position,
-            last_watched=row.last_watched,
-            watched_seconds=watched_seconds_sum(buckets=row.watched_buckets),
-            hidden=bool(row.hidden),
-            marked_watched=bool(row.marked_watched),
-            duration=durations[row.video_id],
+        progress[video_id] = VideoProgress(
+            video_id=video_id,
+            position=position,
+            last_watched=last_watched,
+            watched_seconds=watched_seconds_sum(buckets=watched_buckets),
+            hidden=bool(hidden),
+            marked_watched=bool(marked_watched),
+            duration=durations[video_id],
         )
     return progress
 

@@ -2,8 +2,9 @@
 
 No HTTP server and no load generator: each request goes through the project's full WSGI
 application (config.wsgi: the lean-route dispatcher, every middleware, the view, the templates) in
-this process, with the next seeded member's session cookie, so the figure is the page's own CPU
-(time.process_time) without gunicorn's share and without competing for the cores with wrk.
+this process, with the next seeded member's cookies as a browser sends them (session and CSRF),
+so the figure is the page's own CPU (time.process_time) without gunicorn's share and without
+competing for the cores with wrk.
 A warm-up first (imports, template loader, card and catalogue caches, the Cassandra session), then
 `requests` pages cycling the members; one more pass counts the SQL queries of one page.
 
@@ -24,7 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.db import connection
+from django.middleware.csrf import _get_new_csrf_string
 
 from bench.pages import SESSION_COOKIE, WATCH_SLUG, pages_seed
 from config.wsgi import application
@@ -44,6 +47,21 @@ class PageCost:
     pages: int
 
 
+def _browser_cookie(session: str) -> str:
+    """The Cookie header of the member's browser, as bench.pages.browser_cookies builds it: the
+    session and the CSRF cookie its first page set (without it every page would mint and set a new
+    secret, which no returning browser makes a server do); one secret per member, kept."""
+    found = _csrf_cookies.get(session)
+    if found is None:
+        found = _csrf_cookies[session] = (
+            f"{SESSION_COOKIE}={session}; {settings.CSRF_COOKIE_NAME}={_get_new_csrf_string()}"
+        )
+    return found
+
+
+_csrf_cookies: dict[str, str] = {}
+
+
 def _environ(*, path: str, session: str) -> dict[str, Any]:
     return {
         "REQUEST_METHOD": "GET",
@@ -55,7 +73,7 @@ def _environ(*, path: str, session: str) -> dict[str, Any]:
         "SERVER_PROTOCOL": "HTTP/1.1",
         "REMOTE_ADDR": "127.0.0.1",
         "HTTP_HOST": "127.0.0.1",
-        "HTTP_COOKIE": f"{SESSION_COOKIE}={session}",
+        "HTTP_COOKIE": _browser_cookie(session),
         "wsgi.version": (1, 0),
         "wsgi.url_scheme": "http",
         "wsgi.input": io.BytesIO(b""),

@@ -12,6 +12,7 @@ space, ";" or a quote (which would start another source, directive or keyword) i
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -94,6 +95,18 @@ def csp_sources_clean(values: Iterable[str]) -> tuple[str, ...]:
 
 
 def policy_header(*, media_sources: Iterable[str] = ()) -> str:
+    media_sources = tuple(media_sources)
+    if not media_sources:  # every response but a self-hosted video's watch page: built once
+        return _base_header()
+    return _header(media_sources=media_sources)
+
+
+@functools.cache
+def _base_header() -> str:
+    return _header(media_sources=())
+
+
+def _header(*, media_sources: Iterable[str]) -> str:
     policy = dict(BASE_POLICY)
     media_sources = csp_sources_clean(media_sources)
     if media_sources:

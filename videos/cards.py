@@ -16,12 +16,10 @@ time (issue #12).
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from cachetools import LRUCache
 from django.template.loader import render_to_string
 from django.utils.safestring import SafeString, mark_safe
 
@@ -49,8 +47,10 @@ class Fragment:
         return "".join(part if n % 2 == 0 else values[part] for n, part in enumerate(parts))
 
 
-_fragments: LRUCache[tuple[object, ...], Fragment] = LRUCache(maxsize=20_000)
-_lock = threading.Lock()
+# A plain dict (a lookup is atomic, no lock, no recency bookkeeping: a page looks up ~30 cards),
+# emptied when full: versions of cards only accumulate when staff edit videos.
+_fragments: dict[tuple[object, ...], Fragment] = {}
+_MAX_FRAGMENTS = 20_000
 
 
 def _key(video: Video) -> tuple[object, ...]:
@@ -66,17 +66,22 @@ def _key(video: Video) -> tuple[object, ...]:
     )
 
 
-def video_fragment_get(*, template: str, video: Video, slots: Sequence[str]) -> Fragment:
-    """`template` rendered for `video` (context: `video` and each slot's marker as `<name>_slot`),
-    once per version of the video in this process; read-only."""
-    key = (template, *_key(video))
-    with _lock:
-        found = _fragments.get(key)
+def video_fragment_get(
+    *, template: str, video: Video, slots: Sequence[str], variant: Mapping[str, bool] | None = None
+) -> Fragment:
+    """`template` rendered for `video` (context: `video`, each slot's marker as `<name>_slot` and
+    the `variant`'s names, e.g. which state of the member's progress), once per version of the
+    video and variant in this process; read-only."""
+    variant = variant or {}
+    key = (template, *_key(video), *sorted(variant.items()))
+    found = _fragments.get(key)
     if found is None:
-        html = render_to_string(template, {"video": video, **{f"{name}_slot": slot(name) for name in slots}})
+        context = {"video": video, **variant, **{f"{name}_slot": slot(name) for name in slots}}
+        html = render_to_string(template, context)
         found = Fragment(tuple(_SLOT.split(html)))
-        with _lock:
-            _fragments[key] = found
+        if len(_fragments) >= _MAX_FRAGMENTS:
+            _fragments.clear()
+        _fragments[key] = found
     return found
 
 
@@ -118,5 +123,4 @@ def video_cards_html(*, videos: Sequence[Video], progress: Mapping[int, Any]) ->
 
 def video_cards_clear() -> None:
     """Forget rendered cards (tests that change a template's output)."""
-    with _lock:
-        _fragments.clear()
+    _fragments.clear()

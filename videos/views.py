@@ -8,6 +8,7 @@ from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
 from config.csp import BadSource, csp_source_validate
+from config.fragments import page_render
 from config.jsonbody import BodyError, json_request_validate
 from videos.cards import video_cards_html
 from videos.models import Playlist, Video
@@ -52,7 +53,17 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     context.update(page_context_get(request=request, videos=videos, continue_watching=first))
     progress = context.get("progress_map")
     context["cards_html"] = video_cards_html(videos=videos, progress=progress if isinstance(progress, dict) else {})
-    return render(request, "videos/catalogue.html", context)
+    # Browsing pages are one fragment per catalogue version and page (config/fragments.py); a
+    # search (any text) is rendered in full.
+    key = None
+    if snapshot is not None:
+        key = (
+            page.number,
+            page.paginator.num_pages,
+            bool(videos),
+            tuple((p.pk, p.slug, p.title, p.video_count) for p in playlists) if playlists else None,  # type: ignore[attr-defined]
+        )
+    return page_render(request=request, template_name="videos/catalogue.html", context=context, key=key)
 
 
 def playlist(request: HttpRequest, slug: str) -> HttpResponse:
@@ -99,12 +110,34 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
         )
     # Other apps' part of the page (analytics: the tracker's viewing session, resume, progress).
     context.update(page_context_get(request=request, video=video))
-    response = render(request, "videos/watch.html", context)
+    # One fragment per version of the video (config/fragments.py); pages with a playlist in full.
+    key = None if found is not None else _watch_key(video)
+    response = page_render(request=request, template_name="videos/watch.html", context=context, key=key)
     file_origin = _origin(video.external_id) if video.provider == Video.Provider.FILE else None
     if file_origin:
         # The file's own origin joins media-src/connect-src for this response only (config/csp.py).
         response.csp_media_sources = [file_origin]  # type: ignore[attr-defined]
     return response
+
+
+def _watch_key(video: Video) -> tuple[object, ...]:
+    """Every field of the video that watch.html and _player.html show outside their slots."""
+    return (
+        video.pk,
+        video.slug,
+        video.title,
+        video.provider,
+        video.external_id,
+        video.duration,
+        video.members_only,
+        video.is_published,
+        video.is_unavailable,
+        video.unavailable_code,
+        video.facts_error,
+        video.description,
+        video.thumbnail.name if video.thumbnail else "",
+        video.card_image,
+    )
 
 
 def _catalogue_snapshot() -> Catalogue | None:

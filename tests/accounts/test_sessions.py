@@ -44,3 +44,45 @@ def test_a_deactivated_member_s_session_ends(client, member):
     member.is_active = False
     member.save()
     assert client.get(reverse("accounts:overview")).status_code == 302
+
+
+def test_the_session_s_member_is_the_row_the_orm_reads(member):
+    from accounts.models import User
+    from accounts.sessions import member_row_get
+
+    member.last_login = timezone.now()
+    member.save()
+    plain, orm = member_row_get(user_id=member.pk), User.objects.get(pk=member.pk)
+    assert plain is not None
+    for field in User._meta.concrete_fields:
+        mine, theirs = getattr(plain, field.attname), getattr(orm, field.attname)
+        assert (mine, type(mine)) == (theirs, type(theirs)), field.name
+    assert plain._state.db == orm._state.db
+    assert not plain._state.adding
+    assert member_row_get(user_id=member.pk + 1000) is None
+
+
+def test_the_session_s_member_is_read_with_one_plain_select(client, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(member)
+    with CaptureQueriesContext(connection) as seen:
+        assert client.get(reverse("accounts:overview")).status_code == 200
+    user_reads = [q["sql"] for q in seen.captured_queries if 'FROM "accounts_user"' in q["sql"]]
+    assert len(user_reads) == 1
+    assert "LIMIT" not in user_reads[0]  # not the ORM's .get() (which limits to 21 rows)
+
+
+def test_losing_staff_takes_effect_at_once(client, member):
+    from tests.factories import VideoFactory
+
+    draft = VideoFactory(is_published=False)
+    member.is_staff = True
+    member.save()
+    client.force_login(member)
+    url = reverse("videos:watch", kwargs={"slug": draft.slug})
+    assert client.get(url).status_code == 200
+    member.is_staff = False
+    member.save()
+    assert client.get(url).status_code == 404
