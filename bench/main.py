@@ -69,7 +69,9 @@ def parse() -> argparse.Namespace:
     )
     parser.add_argument("--videos", type=int, default=50)
     parser.add_argument("--workers", type=int, default=1, help="celery worker processes (each prefork)")
-    parser.add_argument("--concurrency", type=int, default=2, help="prefork children per worker")
+    parser.add_argument(
+        "--concurrency", type=int, default=4, help="prefork children per worker (4, as the Procfile's worker)"
+    )
     parser.add_argument("--http-seconds", type=float, default=20)
     parser.add_argument("--http-clients", type=int, default=64, help="wrk connections")
     parser.add_argument(
