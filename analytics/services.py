@@ -424,10 +424,7 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
     add_coverage = cassandra_prepared(ADD_COVERAGE)
     update_resume = cassandra_prepared(UPDATE_RESUME)
     by_member: dict[int, list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
-    buckets: dict[tuple[int, int, int], set[int]] = defaultdict(set)
-    for (user_id, video_id), secs in coverage.items():
-        for second in secs:
-            buckets[(user_id, video_id, second // COVERAGE_BUCKET_SECONDS)].add(second)
+    buckets = _coverage_rows((user_id, video_id, secs) for (user_id, video_id), secs in coverage.items())
     for (user_id, video_id, bucket), secs in buckets.items():
         by_member[user_id].append((add_coverage, (secs, user_id, video_id, bucket), len(secs)))
     for (user_id, video_id), (client_ts, position, session_id) in newest.items():
@@ -480,6 +477,17 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
     _run(statements + _partition_batches(groups))
     watched_counts_schedule(buckets=list(buckets))
     return stored
+
+
+def _coverage_rows(
+    coverage: Iterable[tuple[int, int, Iterable[int]]],
+) -> dict[tuple[int, int, int], set[int]]:
+    """(member, video, seconds) → the seconds of each member_video_coverage row they fall in."""
+    rows: dict[tuple[int, int, int], set[int]] = defaultdict(set)
+    for user_id, video_id, seconds in coverage:
+        for second in seconds:
+            rows[(user_id, video_id, second // COVERAGE_BUCKET_SECONDS)].add(second)
+    return rows
 
 
 DAY_MS = 86_400_000
@@ -649,10 +657,7 @@ def member_coverage_migrate(*, chunk: int = 200) -> int:
     pending: list[Any] = []
 
     def flush() -> None:
-        buckets: dict[tuple[int, int, int], set[int]] = defaultdict(set)
-        for row in pending:
-            for second in row.seconds:
-                buckets[(row.user_id, row.video_id, second // COVERAGE_BUCKET_SECONDS)].add(second)
+        buckets = _coverage_rows((row.user_id, row.video_id, row.seconds) for row in pending)
         _run([(add_coverage, (secs, *key)) for key, secs in buckets.items()])
         _watched_counts_refresh(buckets=list(buckets))
         _run([(clear, (row.user_id, row.video_id)) for row in pending])
