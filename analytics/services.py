@@ -21,13 +21,14 @@ from django.conf import settings
 from django.core import signing
 from redis.exceptions import RedisError
 
-from analytics.cassandra import cassandra_execute_all, cassandra_prepared, cassandra_session
+from analytics.cassandra import BatchPacker, cassandra_execute_all, cassandra_prepared, cassandra_session
 from analytics.models import COVERAGE_BUCKET_SECONDS, VIDEO_MEMBER_SHARDS
 from analytics.schemas import MAX_PLAYBACK_RATE, MAX_POSITION, WatchBatchIn
 from analytics.selectors import watched_seconds_sum
 from analytics.stream import (
     ACTIVE_KEY,
     COUNTS_DUE_KEY,
+    COUNTS_FIRST_KEY,
     ERASED_KEY,
     GENERATION_KEY,
     GROUP,
@@ -369,9 +370,9 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
 
     Idempotent and order-independent: replaying any subset of batches, in any order, leaves the same
     state (cells keyed by member/day/video/session/second, set unions, client-time timestamps).
-    Batches are merged first, then every table's rows go out grouped by partition, one UNLOGGED
-    batch per partition (chunked, see _partition_batches): the driver's cost is per request, so a
-    round of hundreds of batches costs a few requests per member and per video, not per row.
+    Batches are merged first, then every table's rows go out in UNLOGGED batches of rows with the
+    same replicas (BatchPacker): the driver's cost is per request, so a round of hundreds of
+    batches costs about one request per ROWS_PER_BATCH rows, not one per member or per row.
     Raises the driver's exception if any write fails; the caller then retries the whole call.
     """
     events: dict[tuple[int, int], dict[tuple[int, uuid.UUID, int], tuple[int, float]]] = defaultdict(dict)
@@ -419,62 +420,55 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
         return 0
 
     day_of = _day_cache()
-    # A member's coverage and resume position (one partition of member_videos per member): they
-    # ride along in the member's last event batch when it has room, else go in a batch of their own.
-    add_coverage = cassandra_prepared(ADD_COVERAGE)
-    update_resume = cassandra_prepared(UPDATE_RESUME)
-    by_member: dict[int, list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
-    buckets = _coverage_rows((user_id, video_id, secs) for (user_id, video_id), secs in coverage.items())
-    for (user_id, video_id, bucket), secs in buckets.items():
-        by_member[user_id].append((add_coverage, (secs, user_id, video_id, bucket), len(secs)))
-    for (user_id, video_id), (client_ts, position, session_id) in newest.items():
-        by_member[user_id].append(
-            (update_resume, (client_ts * 1000, position, client_ts, session_id, user_id, video_id), 1)
-        )
+    # Rows go out packed by replica set (BatchPacker): on one node a round of a thousand members'
+    # batches is ~100 requests, not one or more per member.
+    packer = BatchPacker(max_rows=ROWS_PER_BATCH, max_elements=SET_ELEMENTS_PER_BATCH)
     insert_event = cassandra_prepared(INSERT_EVENT)
     insert_member_day = cassandra_prepared(INSERT_MEMBER_DAY)
-    statements: list[tuple[Any, Sequence[Any]]] = []
-    groups: list[list[tuple[Any, tuple[Any, ...], int]]] = []
+    # A member's day index, coverage rows and resume positions: all partitioned by the member alone.
+    by_member: dict[int, list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
     stored = 0
     for (user_id, day_n), cells in events.items():
         day = day_of(day_n)
         stored += len(cells)
-        event_batches = _event_batches(insert_event, user_id, day, cells)
-        # The member's day index rides along with that day's events (one more partition per batch).
-        for video_id in {v for v, _, _ in cells}:
-            event_batches[0].add(insert_member_day, (user_id, day, video_id))
-        last = event_batches[-1]
-        member_rows = by_member.get(user_id, [])
-        if (
-            member_rows
-            and len(last._statements_and_parameters) + len(member_rows) <= ROWS_PER_BATCH
-            and sum(elements for _, _, elements in member_rows) <= SET_ELEMENTS_PER_BATCH
-        ):
-            for statement, values, _ in by_member.pop(user_id):
-                last.add(statement, values)
-        statements += [(batch, ()) for batch in event_batches]
-    groups += by_member.values()
+        for batch in _event_batches(insert_event, user_id, day, cells):
+            packer.batch(batch)
+        by_member[user_id] += [
+            (insert_member_day, (user_id, day, video_id), 1) for video_id in {v for v, _, _ in cells}
+        ]
+    add_coverage = cassandra_prepared(ADD_COVERAGE)
+    buckets = _coverage_rows((user_id, video_id, secs) for (user_id, video_id), secs in coverage.items())
+    for (user_id, video_id, bucket), secs in buckets.items():
+        by_member[user_id].append((add_coverage, (secs, user_id, video_id, bucket), len(secs)))
+    update_resume = cassandra_prepared(UPDATE_RESUME)
+    for (user_id, video_id), (client_ts, position, session_id) in newest.items():
+        by_member[user_id].append(
+            (update_resume, (client_ts * 1000, position, client_ts, session_id, user_id, video_id), 1)
+        )
+    for rows in by_member.values():
+        packer.rows(rows)
     minute = int(time.time() // 60)
     insert_change = cassandra_prepared(INSERT_CHANGE)
     changed = {(video_id, day_n) for (video_id, day_n, _, _) in sessions}
-    groups.append([(insert_change, (minute, video_id, day_of(day_n)), 1) for video_id, day_n in changed])
+    packer.rows([(insert_change, (minute, video_id, day_of(day_n)), 1) for video_id, day_n in changed])
     add_session = cassandra_prepared(ADD_SESSION_SECONDS)
     by_video_day: dict[tuple[int, int], list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
     for (video_id, day_n, user_id, session_id), secs in sessions.items():
         by_video_day[(video_id, day_n)].append(
             (add_session, (secs, video_id, day_of(day_n), user_id, session_id), len(secs))
         )
-    groups += by_video_day.values()
-    # The all-time rollups' per-member coverage by video (analytics.models.VideoMember): one group
-    # per video, its VIDEO_MEMBER_SHARDS partitions together (under Cassandra's warning threshold of
-    # 10 partitions per unlogged batch).
+    for rows in by_video_day.values():
+        packer.rows(rows)
+    # The all-time rollups' per-member coverage by video (analytics.models.VideoMember), one
+    # partition per (video, shard).
     add_video_member = cassandra_prepared(ADD_VIDEO_MEMBER)
-    by_video: dict[int, list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
+    by_shard: dict[tuple[int, int], list[tuple[Any, tuple[Any, ...], int]]] = defaultdict(list)
     for (user_id, video_id), secs in coverage.items():
         shard = user_id % VIDEO_MEMBER_SHARDS
-        by_video[video_id].append((add_video_member, (secs, video_id, shard, user_id), len(secs)))
-    groups += by_video.values()
-    _run(statements + _partition_batches(groups))
+        by_shard[(video_id, shard)].append((add_video_member, (secs, video_id, shard, user_id), len(secs)))
+    for rows in by_shard.values():
+        packer.rows(rows)
+    cassandra_execute_all(packer.requests())
     watched_counts_schedule(buckets=list(buckets))
     return stored
 
@@ -541,28 +535,6 @@ def _event_batches(
     return out
 
 
-def _partition_batches(groups: Iterable[list[tuple[Any, tuple[Any, ...], int]]]) -> list[tuple[Any, Sequence[Any]]]:
-    """Each group's rows (one partition, or two for events + their day index) as UNLOGGED batches
-    of at most ROWS_PER_BATCH rows / SET_ELEMENTS_PER_BATCH set elements; a lone row goes alone."""
-    out: list[tuple[Any, Sequence[Any]]] = []
-    for rows in groups:
-        if len(rows) == 1:
-            statement, values, _ = rows[0]
-            out.append((statement, values))
-            continue
-        batch: BatchStatement | None = None
-        count = weight = 0
-        for statement, values, elements in rows:
-            if batch is None or count >= ROWS_PER_BATCH or weight + elements > SET_ELEMENTS_PER_BATCH:
-                batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-                out.append((batch, ()))
-                count = weight = 0
-            batch.add(statement, values)
-            count += 1
-            weight += elements
-    return out
-
-
 def _day_cache() -> Any:
     days: dict[int, date] = {}
     epoch = date(1970, 1, 1).toordinal()
@@ -576,28 +548,50 @@ def _day_cache() -> Any:
     return day_of
 
 
+# A grown row's recount waits until the member has stopped growing it for the quiet period, and
+# at most the longest wait after it first grew: a member watching on is recounted once per
+# longest wait, and ~quiet seconds after they stop (when they look at the bars). KEYS: 1 due rows
+# (sorted set, score = due time in ms), 2 when each waiting row first grew (hash). ARGV: 1 now,
+# 2 quiet period, 3 longest wait (ms), 4... the rows.
+_SCHEDULE = """
+local now, quiet, longest = tonumber(ARGV[1]), tonumber(ARGV[2]), tonumber(ARGV[3])
+for i = 4, #ARGV do
+  local row = ARGV[i]
+  local first = tonumber(redis.call('HGET', KEYS[2], row))
+  if not first then
+    first = now
+    redis.call('HSET', KEYS[2], row, now)
+  end
+  redis.call('ZADD', KEYS[1], math.min(now + quiet, first + longest), row)
+end
+"""
 # Claim the recounts that are due: read and remove them in one step, so a row grown again while
-# its recount runs is added back (ZADD NX finds it gone) and recounted later, never lost.
+# its recount runs is added back (as newly grown) and recounted later, never lost.
 _CLAIM_DUE = """
 local due = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', ARGV[1], 'LIMIT', 0, tonumber(ARGV[2]))
-if #due > 0 then redis.call('ZREM', KEYS[1], unpack(due)) end
+if #due > 0 then
+  redis.call('ZREM', KEYS[1], unpack(due))
+  redis.call('HDEL', KEYS[2], unpack(due))
+end
 return due
 """
 COUNTS_CLAIM_LIMIT = 2000  # rows per claim (Lua's unpack takes a few thousand values at most)
 
 
-def watched_counts_schedule(*, buckets: list[tuple[int, int, int]]) -> None:
+def watched_counts_schedule(*, buckets: list[tuple[int, int, int]], now_ms: int | None = None) -> None:
     """Have the watched counts of these grown coverage rows recounted: at once when
-    WATCH_COUNT_REFRESH_SECONDS is 0, else within that many seconds (a row already waiting keeps
-    its earlier due time, so a member watching on is recounted every period, not postponed)."""
+    WATCH_COUNT_REFRESH_SECONDS is 0, else once a row has not grown for that many seconds, or
+    WATCH_COUNT_REFRESH_MAX_SECONDS after it first grew, whichever comes first."""
     if not buckets:
         return
-    delay = settings.WATCH_COUNT_REFRESH_SECONDS
-    if not delay:
+    quiet = settings.WATCH_COUNT_REFRESH_SECONDS
+    if not quiet:
         _watched_counts_refresh(buckets=buckets)
         return
-    due_ms = int(time.time() * 1000) + delay * 1000
-    stream_client().zadd(COUNTS_DUE_KEY, {f"{u}:{v}:{b}": due_ms for u, v, b in buckets}, nx=True)
+    longest = max(quiet, settings.WATCH_COUNT_REFRESH_MAX_SECONDS)
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    rows = [f"{u}:{v}:{b}" for u, v, b in buckets]
+    stream_client().eval(_SCHEDULE, 2, COUNTS_DUE_KEY, COUNTS_FIRST_KEY, now_ms, quiet * 1000, longest * 1000, *rows)
 
 
 def watched_counts_refresh_due(*, client: Any, now_ms: int | None = None) -> int:
@@ -605,7 +599,7 @@ def watched_counts_refresh_due(*, client: Any, now_ms: int | None = None) -> int
     are dropped); returns how many. On a failure the claimed rows go back, due at once, and the
     error is raised."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-    claimed = client.eval(_CLAIM_DUE, 1, COUNTS_DUE_KEY, now_ms, COUNTS_CLAIM_LIMIT)
+    claimed = client.eval(_CLAIM_DUE, 2, COUNTS_DUE_KEY, COUNTS_FIRST_KEY, now_ms, COUNTS_CLAIM_LIMIT)
     if not claimed:
         return 0
     buckets = [tuple(int(part) for part in member.split(b":")) for member in claimed]
@@ -631,13 +625,13 @@ def _watched_counts_refresh(*, buckets: list[tuple[int, int, int]]) -> None:
     members = list(rows_of)
     reads = cassandra_execute_all([(select, (u, rows_of[u])) for u in members])
     update = cassandra_prepared(UPDATE_WATCHED)
-    groups = []
+    packer = BatchPacker(max_rows=ROWS_PER_BATCH, max_elements=SET_ELEMENTS_PER_BATCH)
     for user_id, result in zip(members, reads, strict=True):
         counts: dict[int, dict[int, int]] = defaultdict(dict)
         for row in result:
             counts[row.video_id][row.bucket] = row.watched or 0
-        groups.append([(update, (read_at, by_bucket, user_id, v), 1) for v, by_bucket in counts.items()])
-    _run(_partition_batches(groups))
+        packer.rows([(update, (read_at, by_bucket, user_id, v), len(by_bucket)) for v, by_bucket in counts.items()])
+    cassandra_execute_all(packer.requests())
 
 
 SELECT_LEGACY_COVERAGE = "SELECT user_id, video_id, seconds FROM {ks}.member_videos"

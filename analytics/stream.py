@@ -40,8 +40,10 @@ LATEST_KEY = "wp:watch:latest:{user_id}:{video_id}"
 # Members whose data was erased: the drain drops their batches still in the stream.
 ERASED_KEY = "wp:watch:erased:{user_id}"
 # Coverage rows whose watched count is due for a recount (sorted set: "user:video:bucket" -> due
-# time in ms); the drain adds what it grew and recounts what is due (analytics.services).
+# time in ms), and when each first grew (hash: row -> ms); the drain adds what it grew and
+# recounts what is due (analytics.services.watched_counts_schedule).
 COUNTS_DUE_KEY = "wp:watch:counts-due"
+COUNTS_FIRST_KEY = "wp:watch:counts-first"
 
 # Every check a member's batch must pass, and the append, in one atomic call (one round trip).
 # Nothing is written unless every check passes, except the rate counter, which counts attempts.

@@ -103,12 +103,15 @@ class Settings(BaseSettings):
     # requests (the driver's cost is per request): under a backlog, 1,000 costs ~40 % less drain CPU
     # per event than 500 (bench stage 3). Memory stays bounded: at most this many x 200 events.
     watch_drain_round_batches: int = Field(default=1000, ge=1, le=10_000)
-    # How long a coverage row's watched count may wait for its recount: the drain recounts a
-    # member's grown rows at most once per this many seconds (one read and one write for all their
-    # batches in that time, instead of per batch: with members each sending a batch per 10 s, the
-    # recount was ~2/3 of the drain's and Cassandra's CPU, bench stage 3 with 3,000 members). Progress
-    # bars lag by at most this (plus the 5-s periodic drain); positions never lag. 0: recount at once.
-    watch_count_refresh_seconds: int = Field(default=30, ge=0, le=3600)
+    # When a grown coverage row's watched count is recounted (one read and one write per member for
+    # all their batches in that time; recounting per batch was ~2/3 of the drain's and Cassandra's
+    # CPU): once the member has not grown it for WATCH_COUNT_REFRESH_SECONDS (longer than the
+    # player's 10-s flush, so a member watching on keeps postponing it), and at the latest
+    # WATCH_COUNT_REFRESH_MAX_SECONDS after it first grew. Progress bars are right ~15 s after a
+    # member stops watching (plus the 5-s periodic drain) and lag by at most 5 minutes while they
+    # watch on another device; positions never lag. 0: recount at once.
+    watch_count_refresh_seconds: int = Field(default=15, ge=0, le=3600)
+    watch_count_refresh_max_seconds: int = Field(default=300, ge=1, le=86_400)
     # Dead-letter cap: past it the drain stops setting entries aside and leaves them pending (alert).
     watch_dead_letters_max: int = Field(default=10_000, ge=1)
 

@@ -141,6 +141,7 @@ WATCH_CLAIM_IDLE_SECONDS = env.watch_claim_idle_seconds
 WATCH_STREAM_MAX_BATCHES = env.watch_stream_max_batches
 WATCH_DRAIN_ROUND_BATCHES = env.watch_drain_round_batches
 WATCH_COUNT_REFRESH_SECONDS = env.watch_count_refresh_seconds
+WATCH_COUNT_REFRESH_MAX_SECONDS = env.watch_count_refresh_max_seconds
 WATCH_DEAD_LETTERS_MAX = env.watch_dead_letters_max
 # At most one drain task is woken per this many ms by incoming batches (plus the beat safety net).
 WATCH_DRAIN_WAKE_MS = 500

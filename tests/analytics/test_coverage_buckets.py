@@ -14,7 +14,7 @@ from analytics.cassandra import cassandra_keyspace, cassandra_session
 from analytics.models import COVERAGE_BUCKET_SECONDS
 from analytics.selectors import video_progress_map
 from analytics.services import SELECT_BUCKET_COUNTS, WatchBatch, member_video_mark_unwatched, watch_batches_store
-from analytics.stream import COUNTS_DUE_KEY
+from analytics.stream import COUNTS_DUE_KEY, COUNTS_FIRST_KEY
 from tests.analytics.helpers import now_ms, stored_state
 from tests.conftest import CASSANDRA_DBS
 from tests.factories import VideoFactory
@@ -112,7 +112,7 @@ def test_coverage_stored_the_old_way_is_moved_into_the_rows_once(capsys):
     assert (row.seconds, row.watched) == (None, None)
 
 
-# --- The deferred recount (production: WATCH_COUNT_REFRESH_SECONDS = 30) ---------------------------
+# --- The deferred recount (production: 15 s after the last growth, at most 300 s after the first) -
 
 
 def test_a_members_batches_within_the_period_are_recounted_once_when_due(settings, redis, monkeypatch):
@@ -132,6 +132,30 @@ def test_a_members_batches_within_the_period_are_recounted_once_when_due(setting
     assert reads == [[(video.pk, 0)]]
     assert watched(user_id, video) == 30
     assert redis.zcard(COUNTS_DUE_KEY) == 0
+
+
+def test_a_row_still_growing_is_recounted_once_per_longest_wait_and_soon_after_it_stops(settings, redis, monkeypatch):
+    settings.WATCH_COUNT_REFRESH_SECONDS = 15
+    settings.WATCH_COUNT_REFRESH_MAX_SECONDS = 300
+    video = VideoFactory(duration=3600)
+    row = (8_400_014, video.pk, 0)
+    reads = _reads_of_counts(monkeypatch)
+    start = now_ms()
+    recounted_at = []
+    # A member watching on: the row grows every 10 s (the player's flush) for 400 s, and a drain
+    # runs just before each next batch.
+    for k in range(40):
+        services.watched_counts_schedule(buckets=[row], now_ms=start + k * 10_000)
+        if services.watched_counts_refresh_due(client=redis, now_ms=start + k * 10_000 + 9_999):
+            recounted_at.append(k)
+
+    assert recounted_at == [30]  # not every 10 s, nor never: once, 300 s after the row first grew
+    # They stop: the recount comes the quiet period after the last growth, not 300 s later.
+    assert services.watched_counts_refresh_due(client=redis, now_ms=start + 390_000 + 14_999) == 0
+    assert services.watched_counts_refresh_due(client=redis, now_ms=start + 390_000 + 15_000) == 1
+    assert len(reads) == 2
+    assert redis.zcard(COUNTS_DUE_KEY) == 0
+    assert redis.hlen(COUNTS_FIRST_KEY) == 0
 
 
 def test_a_row_grown_while_its_recount_runs_is_recounted_later(settings, redis, monkeypatch):

@@ -10,9 +10,21 @@ from typing import Any
 import pytest
 from cassandra.query import BatchStatement, BatchType
 
-from analytics.cassandra import cassandra_prepared
+from analytics.cassandra import (
+    BatchPacker,
+    cassandra_execute_all,
+    cassandra_keyspace,
+    cassandra_prepared,
+    cassandra_session,
+)
 from analytics.schemas import MAX_PLAYBACK_RATE, MAX_POSITION
-from analytics.services import INSERT_EVENT, ROWS_PER_BATCH, SET_ELEMENTS_PER_BATCH, _event_batches, _partition_batches
+from analytics.services import (
+    ADD_COVERAGE,
+    INSERT_EVENT,
+    ROWS_PER_BATCH,
+    SET_ELEMENTS_PER_BATCH,
+    _event_batches,
+)
 from tests.conftest import CASSANDRA_DBS
 
 pytestmark = pytest.mark.django_db(databases=CASSANDRA_DBS)
@@ -47,22 +59,56 @@ def test_hand_bound_event_rows_serialize_exactly_as_the_drivers_bind():
         assert got.keyspace == want.keyspace
 
 
-def test_partition_batches_stay_under_the_row_and_set_element_bounds():
+def test_packed_batches_stay_under_the_row_and_set_element_bounds():
     insert = cassandra_prepared(INSERT_EVENT)
 
-    def rows(n: int, elements: int) -> list[tuple[Any, tuple[Any, ...], int]]:
-        return [(insert, (1, date(2026, 12, 1), 1, uuid.UUID(int=1, version=4), i, 0, 1.0), elements) for i in range(n)]
+    def rows(n: int, elements: int, user_id: int = 1) -> list[tuple[Any, tuple[Any, ...], int]]:
+        values = (user_id, date(2026, 12, 1), 1, uuid.UUID(int=1, version=4))
+        return [(insert, (*values, i, 0, 1.0), elements) for i in range(n)]
 
-    def sizes(groups: list[list[tuple[Any, tuple[Any, ...], int]]]) -> list[int]:
+    def sizes(*groups: list[tuple[Any, tuple[Any, ...], int]]) -> list[int]:
+        packer = BatchPacker(max_rows=ROWS_PER_BATCH, max_elements=SET_ELEMENTS_PER_BATCH)
+        for group in groups:
+            packer.rows(group)
         out = []
-        for batch, values in _partition_batches(groups):
+        for batch, values in packer.requests():
             assert values == ()
+            assert batch.batch_type == BatchType.UNLOGGED
             out.append(len(batch._statements_and_parameters))
         return out
 
     per_batch = SET_ELEMENTS_PER_BATCH // 200
     # Rows carrying a session's 200 seconds each: bounded by set elements, not by rows.
-    assert sizes([rows(50, 200)]) == [per_batch] * (50 // per_batch) + ([50 % per_batch] if 50 % per_batch else [])
-    assert sizes([rows(250, 1)]) == [ROWS_PER_BATCH, ROWS_PER_BATCH, 50]
-    lone = rows(1, 1)
-    assert _partition_batches([lone]) == [(lone[0][0], lone[0][1])]
+    assert sizes(rows(50, 200)) == [per_batch] * (50 // per_batch) + ([50 % per_batch] if 50 % per_batch else [])
+    assert sizes(rows(250, 1)) == [ROWS_PER_BATCH, ROWS_PER_BATCH, 50]
+    # One node: every partition has the same replica, so small partitions share requests.
+    assert sizes(*(rows(3, 1, user_id=u) for u in range(1, 101))) == [ROWS_PER_BATCH] * 3
+
+
+def test_packed_rows_reach_cassandra_as_written():
+    """Hand-bound partitions merged whole, and driver-bound rows, all stored (one node)."""
+    packer = BatchPacker(max_rows=ROWS_PER_BATCH, max_elements=SET_ELEMENTS_PER_BATCH)
+    add = cassandra_prepared(ADD_COVERAGE)
+    insert = cassandra_prepared(INSERT_EVENT)
+    session_id = uuid.uuid4()
+    day = date(2026, 12, 1)
+    for user_id in range(900_001, 900_041):
+        cells = {(7, session_id, p): (1_700_000_000_000 + p, 1.0) for p in range(user_id % 5 + 1)}
+        for batch in _event_batches(insert, user_id, day, cells):
+            packer.batch(batch)
+        packer.rows([(add, ({user_id % 64}, user_id, 7, 0), 1)])
+    requests = packer.requests()
+    assert len(requests) < 40  # 40 members' 80 partitions in fewer requests than members
+
+    cassandra_execute_all(requests)
+    ks = cassandra_keyspace()
+    for user_id in (900_001, 900_017, 900_040):
+        events = cassandra_session().execute(
+            f"SELECT position FROM {ks}.watch_events WHERE user_id = %s AND day = %s", (user_id, day)
+        )
+        assert sorted(row.position for row in events) == list(range(user_id % 5 + 1))
+        coverage = cassandra_session().execute(
+            f"SELECT seconds FROM {ks}.member_video_coverage WHERE user_id = %s AND video_id = 7 AND bucket = 0",
+            (user_id,),
+        )
+        assert coverage.one().seconds == {user_id % 64}
