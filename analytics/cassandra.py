@@ -8,9 +8,11 @@ for schema sync and test keyspaces; hot paths use this one.
 
 from __future__ import annotations
 
+import operator
 import os
+import struct
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -121,7 +123,7 @@ def _build() -> _State:
         ),
     }
     kwargs: dict[str, Any] = {
-        "protocol_version": conn.get("protocol_version", 5),
+        "protocol_version": conn.get("protocol_version", 4),
         "connect_timeout": conn.get("connect_timeout", 5),
         "control_connection_timeout": conn.get("connect_timeout", 5),
         "execution_profiles": profiles,
@@ -210,6 +212,68 @@ def cassandra_execute_all(statements: Sequence[tuple[Any, Sequence[Any]]], *, re
     return [result for _, result in results]
 
 
+# Binding by hand: the driver's bind() costs ~8 us a row here (checks, a BoundStatement, its
+# routing key), these packers ~1. They serialize exactly as the driver does for the value types this
+# project passes (tests/analytics/test_ingest_drain.py compares the bytes for every drain statement);
+# a value they do not take (None, a datetime for a timestamp) falls back to bind().
+_pack_i16, _pack_i32, _pack_i64 = struct.Struct(">h").pack, struct.Struct(">i").pack, struct.Struct(">q").pack
+_pack_u32, _pack_f32, _pack_u16 = struct.Struct(">I").pack, struct.Struct(">f").pack, struct.Struct(">H").pack
+_pack_int_element = struct.Struct(">ii").pack  # a collection element: its length (4), the int
+_pack_int_pair = struct.Struct(">iiii").pack
+_EPOCH_ORDINAL = date(1970, 1, 1).toordinal()
+_DATE_CENTRE = 2**31  # CQL dates are unsigned days with the epoch at 2^31
+
+
+def _pack_date(value: date) -> bytes:
+    return _pack_u32(value.toordinal() - _EPOCH_ORDINAL + _DATE_CENTRE)
+
+
+def _pack_int_set(values: Any) -> bytes:
+    return b"".join([_pack_i32(len(values)), *[_pack_int_element(4, v) for v in values]])
+
+
+def _pack_int_map(values: Any) -> bytes:
+    return b"".join([_pack_i32(len(values)), *[_pack_int_pair(4, k, 4, v) for k, v in values.items()]])
+
+
+_PACKERS: dict[str, Callable[[Any], bytes]] = {
+    "LongType": _pack_i64,
+    "Int32Type": _pack_i32,
+    "ShortType": _pack_i16,
+    "FloatType": _pack_f32,
+    "UUIDType": operator.attrgetter("bytes"),
+    "SimpleDateType": _pack_date,
+    "DateType": _pack_i64,  # ms since the epoch, as an int
+    "SetType(Int32Type)": _pack_int_set,
+    "MapType(Int32Type, Int32Type)": _pack_int_map,
+}
+_row_packers: dict[bytes, tuple[Callable[[Any], bytes], ...] | None] = {}
+
+
+def cassandra_row_encode(statement: PreparedStatement, values: Sequence[Any]) -> list[bytes]:
+    """`values` serialized for `statement`, as BoundStatement.values would hold them."""
+    packers = _row_packers.get(statement.query_id, ())
+    if packers == ():
+        found = [_PACKERS.get(column.type.__name__) for column in statement.column_metadata]
+        packers = _row_packers[statement.query_id] = None if None in found else tuple(found)  # type: ignore[arg-type]
+    if packers is not None and len(values) == len(packers):
+        try:
+            return [pack(value) for pack, value in zip(packers, values, strict=True)]
+        except (struct.error, AttributeError, TypeError):
+            pass
+    return list(statement.bind(values).values)
+
+
+def _routing_key(statement: PreparedStatement, encoded: list[bytes]) -> bytes | None:
+    # As BoundStatement.routing_key: the partition key's value, or its components each framed.
+    indexes = statement.routing_key_indexes
+    if not indexes:
+        return None
+    if len(indexes) == 1:
+        return encoded[indexes[0]]
+    return b"".join(_pack_u16(len(encoded[i])) + encoded[i] + b"\x00" for i in indexes)
+
+
 class BatchPacker:
     """Packs writes into as few requests as their replicas allow.
 
@@ -234,39 +298,32 @@ class BatchPacker:
 
     def rows(self, rows: Sequence[tuple[PreparedStatement, Sequence[Any], int]]) -> None:
         """Rows of one partition: (statement, values, set elements the row carries)."""
-        if not rows:
-            return
-        first = rows[0][0].bind(rows[0][1])
-        batch = self._batch_for(first.keyspace, first.routing_key, 1, rows[0][2])
-        batch.add(first)
-        for statement, values, elements in rows[1:]:
-            batch = self._batch_for(first.keyspace, first.routing_key, 1, elements)
-            batch.add(statement, values)
-
-    def batch(self, batch: BatchStatement, *, elements: int = 0) -> None:
-        """A batch already bound for one partition (hand-bound rows): merged whole with others."""
-        rows = len(batch._statements_and_parameters)
-        if rows >= self.max_rows or elements >= self.max_elements:
-            self._requests.append((batch, ()))
-            return
-        self._batch_for(batch.keyspace, batch.routing_key, rows, elements)._statements_and_parameters.extend(
-            batch._statements_and_parameters
-        )
+        routing: tuple[Any, str | None, bytes | None] | None = None
+        for statement, values, elements in rows:
+            encoded = cassandra_row_encode(statement, values)
+            if routing is None:
+                # As BoundStatement: the keyspace of the statement's columns (a PreparedStatement's
+                # own `keyspace` is None unless prepared with one); without it no token routing.
+                keyspace = statement.column_metadata[0].keyspace_name if statement.column_metadata else None
+                routing_key = _routing_key(statement, encoded)
+                routing = (self._replicas(keyspace, routing_key), keyspace, routing_key)
+            self._batch_for(*routing, elements)._add_statement_and_params(True, statement.query_id, encoded)
 
     def requests(self) -> list[tuple[Any, Sequence[Any]]]:
         """The (statement, parameters) pairs to send, for cassandra_execute_all."""
         return self._requests
 
-    def _batch_for(self, keyspace: str | None, routing_key: bytes | None, rows: int, elements: int) -> BatchStatement:
-        replicas = self._replicas(keyspace, routing_key)
+    def _batch_for(
+        self, replicas: Any, keyspace: str | None, routing_key: bytes | None, elements: int
+    ) -> BatchStatement:
         current = self._open.get(replicas)
-        if current is None or current[1] + rows > self.max_rows or current[2] + elements > self.max_elements:
+        if current is None or current[1] >= self.max_rows or current[2] + elements > self.max_elements:
             batch = BatchStatement(batch_type=BatchType.UNLOGGED)
             # Routed by its first row's partition: every other row has the same replicas.
             batch.keyspace, batch.routing_key = keyspace, routing_key
             current = self._open[replicas] = [batch, 0, 0]
             self._requests.append((batch, ()))
-        current[1] += rows
+        current[1] += 1
         current[2] += elements
         return current[0]
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import struct
 import time
 import uuid
 from collections import defaultdict
@@ -431,8 +430,12 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
     for (user_id, day_n), cells in events.items():
         day = day_of(day_n)
         stored += len(cells)
-        for batch in _event_batches(insert_event, user_id, day, cells):
-            packer.batch(batch)
+        packer.rows(
+            [
+                (insert_event, (user_id, day, video_id, session_id, position, client_ts, rate), 0)
+                for (video_id, session_id, position), (client_ts, rate) in cells.items()
+            ]
+        )
         by_member[user_id] += [
             (insert_member_day, (user_id, day, video_id), 1) for video_id in {v for v, _, _ in cells}
         ]
@@ -491,48 +494,6 @@ DAY_MS = 86_400_000
 # *warning*, so etc/cassandra/cassandra.yaml.in warns at 32 KiB (set the same on a managed ring).
 ROWS_PER_BATCH = 100
 SET_ELEMENTS_PER_BATCH = 800
-
-
-# Event rows are bound by hand when the table has the shape this code was written for: the values
-# shared by a partition (member, day) and by a session (video, session id) are serialized once, the
-# three per-second values with struct. Values were range-checked when the entry was read
-# (WatchBatch.from_json), so packing cannot fail. The driver's own bind() costs ~8 us a row here,
-# this ~0.6 us; any other column layout falls back to bind().
-_EVENT_COLUMN_TYPES = ("LongType", "SimpleDateType", "LongType", "UUIDType", "Int32Type", "DateType", "FloatType")
-_pack_i32 = struct.Struct(">i").pack
-_pack_i64 = struct.Struct(">q").pack
-_pack_f32 = struct.Struct(">f").pack
-
-
-def _event_batches(
-    insert: Any, user_id: int, day: date, cells: dict[tuple[int, uuid.UUID, int], tuple[int, float]]
-) -> list[BatchStatement]:
-    """One partition's event rows as UNLOGGED batches of ROWS_PER_BATCH rows."""
-    rows = list(cells.items())
-    fast = tuple(column.type.__name__ for column in insert.column_metadata) == _EVENT_COLUMN_TYPES
-    out: list[BatchStatement] = []
-    sessions: dict[tuple[int, uuid.UUID], tuple[bytes, bytes]] = {}
-    partition: list[bytes] = []
-    for start in range(0, len(rows), ROWS_PER_BATCH):
-        batch = BatchStatement(batch_type=BatchType.UNLOGGED)
-        out.append(batch)
-        chunk = rows[start : start + ROWS_PER_BATCH]
-        # The first row through the driver: it sets the batch's routing key and keyspace.
-        (video_id, session_id, position), (client_ts, rate) = chunk[0]
-        batch.add(insert, (user_id, day, video_id, session_id, position, client_ts, rate))
-        if not fast:
-            for (video_id, session_id, position), (client_ts, rate) in chunk[1:]:
-                batch.add(insert, (user_id, day, video_id, session_id, position, client_ts, rate))
-            continue
-        if not partition:
-            partition = list(batch._statements_and_parameters[0][2][:2])
-        add, query_id = batch._add_statement_and_params, insert.query_id
-        for (video_id, session_id, position), (client_ts, rate) in chunk[1:]:
-            session = sessions.get((video_id, session_id))
-            if session is None:
-                session = sessions[(video_id, session_id)] = (_pack_i64(video_id), session_id.bytes)
-            add(True, query_id, [*partition, *session, _pack_i32(position), _pack_i64(client_ts), _pack_f32(rate)])
-    return out
 
 
 def _day_cache() -> Any:

@@ -27,7 +27,7 @@ from pathlib import Path
 from accounts.services import member_demo_ensure
 from analytics.stream import STREAM, stream_client
 from bench import ROOT, VAR
-from bench.common import CHILDREN, Workers, log, port_owner, videos_ensure, wait_drained
+from bench.common import CHILDREN, Workers, cpu_seconds, log, port_owner, videos_ensure, wait_drained
 from bench.e2e import PORT, ingest_start, members_prepare, probe_batches, web_stop, wrk_script
 from config.metrics import KEY as METRICS_KEY
 
@@ -53,6 +53,8 @@ class Sample:
     worker_rss_mb: float
     jvm_rss_mb: float
     heap_mb: float | None
+    drain_cpu_s: float = 0.0  # CPU seconds since the start: the drain workers (all processes)
+    cassandra_cpu_s: float = 0.0  # and the Cassandra JVM
 
 
 @dataclass
@@ -138,7 +140,7 @@ def stage_soak(
         )
         print(
             f"{'t (s)':>6} {'accepted ev/s':>14} {'stored ev/s':>12} {'depth':>7} {'workers RSS':>12} "
-            f"{'JVM RSS':>9} {'heap (nodetool)':>16}",
+            f"{'JVM RSS':>9} {'heap (nodetool)':>16} {'drain ms/ev':>12} {'Cassandra ms/ev':>16}",
             flush=True,
         )
         started = time.monotonic()
@@ -150,7 +152,10 @@ def stage_soak(
             start_new_session=True,
         )
         CHILDREN.append(wrk)  # an interrupted soak must not leave wrk posting for the rest of its run
-        last = (0.0, 0, 0)
+        # CPU per stored event of the drain and of Cassandra, per sample: which stage's cost grows
+        # when the depth drifts (the profile README's soak section quotes).
+        drain_cpu0, cassandra_cpu0 = cpu_seconds(pool.pids()), cpu_seconds([cassandra or 0])
+        last = (0.0, 0, 0, 0.0, 0.0)
         while wrk.poll() is None:
             time.sleep(max(0.0, started + (len(result.samples) + 1) * SAMPLE_S - time.monotonic()))
             if time.monotonic() - started > seconds + 1:
@@ -164,16 +169,21 @@ def stage_soak(
                 worker_rss_mb=_rss_mb(pool.pids()),
                 jvm_rss_mb=_rss_mb([cassandra]) if cassandra else 0.0,
                 heap_mb=heap[0],
+                drain_cpu_s=cpu_seconds(pool.pids()) - drain_cpu0,
+                cassandra_cpu_s=cpu_seconds([cassandra or 0]) - cassandra_cpu0,
             )
             dt = sample.t - last[0]
+            stored_now = max(1, sample.stored - last[2])
             print(
                 f"{sample.t:>6.0f} {(sample.accepted - last[1]) * 10 / dt:>14,.0f} "
                 f"{(sample.stored - last[2]) / dt:>12,.0f} {sample.depth:>7,} {sample.worker_rss_mb:>9.0f} MB "
-                f"{sample.jvm_rss_mb:>6.0f} MB {(f'{sample.heap_mb:.0f} MB' if sample.heap_mb else '-'):>16}",
+                f"{sample.jvm_rss_mb:>6.0f} MB {(f'{sample.heap_mb:.0f} MB' if sample.heap_mb else '-'):>16} "
+                f"{(sample.drain_cpu_s - last[3]) * 1000 / stored_now:>12.4f} "
+                f"{(sample.cassandra_cpu_s - last[4]) * 1000 / stored_now:>16.4f}",
                 flush=True,
             )
             result.samples.append(sample)
-            last = (sample.t, sample.accepted, sample.stored)
+            last = (sample.t, sample.accepted, sample.stored, sample.drain_cpu_s, sample.cassandra_cpu_s)
         out, err = wrk.communicate()
         stop.set()
         if err.strip():
