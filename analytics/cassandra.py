@@ -121,7 +121,7 @@ def _build() -> _State:
         ),
     }
     kwargs: dict[str, Any] = {
-        "protocol_version": conn.get("protocol_version", 5),
+        "protocol_version": conn.get("protocol_version", 4),
         "connect_timeout": conn.get("connect_timeout", 5),
         "control_connection_timeout": conn.get("connect_timeout", 5),
         "execution_profiles": profiles,

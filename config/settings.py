@@ -89,7 +89,10 @@ TEMPLATES = [
 # hot paths use analytics.cassandra's per-process session built from the same entry.
 _cassandra_connection: dict[str, object] = {
     "port": env.cassandra_port,
-    "protocol_version": 5,
+    # v4, not v5: nothing here uses v5's additions (per-query keyspace, now_in_seconds), and the
+    # driver frames and checksums every v5 segment in Python. Measured per member-page progress
+    # read (one 6-row partition, in process): 0.55-0.67 ms of CPU with v5, 0.46-0.52 ms with v4.
+    "protocol_version": 4,
     "connect_timeout": env.cassandra_connect_timeout,
     "load_balancing_policy": load_balancing_policy(local_dc=env.cassandra_local_dc),
     "reconnection_policy": reconnection_policy(),
