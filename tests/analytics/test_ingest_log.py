@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime
 
 import pytest
 from gunicorn.config import Config
-from gunicorn.glogging import Logger
 
 from config.gunicorn_log import LeanPathsLogger
 
 
+class _Resp:
+    status = "200 OK"
+    sent = 2
+    headers: list[tuple[str, str]] = []
+
+
 @pytest.mark.parametrize(("path", "logged"), [("/api/watch/", False), ("/api/watch/beacon/", False), ("/", True)])
 def test_only_the_lean_paths_are_left_out_of_the_access_log(monkeypatch, path, logged):
-    seen: list[str] = []
-
-    def access(self: Any, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
-        seen.append(environ["PATH_INFO"])
-
-    monkeypatch.setattr(Logger, "access", access)
     cfg = Config()
     cfg.set("accesslog", "-")
+    cfg.set("access_log_format", '"%(U)s" %(s)s')
     logger = LeanPathsLogger(cfg)
+    seen: list[str] = []
+    monkeypatch.setattr(logger.access_log, "info", lambda fmt, atoms: seen.append(fmt % atoms))
 
-    logger.access(None, None, {"PATH_INFO": path}, None)
+    environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET"}
+    logger.access(_Resp, [], environ, datetime.timedelta(milliseconds=3))
 
-    assert seen == ([path] if logged else [])
+    assert seen == ([f'"{path}" 200'] if logged else [])
