@@ -22,7 +22,12 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from redis.connection import HiredisRespSerializer
 from redis.exceptions import NoScriptError
+from redis.utils import HIREDIS_AVAILABLE
+
+if HIREDIS_AVAILABLE:
+    import hiredis
 
 STREAM = "wp:watch:batches"
 GROUP = "writers"
@@ -184,7 +189,13 @@ class HotScript:
 
     @staticmethod
     def _send_read(connection: Any, command: tuple[Any, ...]) -> Any:
-        connection.send_packed_command(connection.pack_command(*command))
+        if isinstance(connection._command_packer, HiredisRespSerializer):
+            # What that packer's pack() ends in, without its per-argument pass (which only splits a
+            # command name holding spaces and copies bytearray/memoryview arguments: none here).
+            packed = [hiredis.pack_command(command)]
+        else:
+            packed = connection.pack_command(*command)
+        connection.send_packed_command(packed)
         return connection.read_response()
 
 
