@@ -196,16 +196,24 @@ def cassandra_reset() -> None:
 # Concurrent requests in flight per call: enough to keep one node's coordinator busy, bounded so a
 # large rebuild cannot queue thousands of requests in the driver at once.
 CONCURRENCY = 128
+# For BatchPacker's batches (up to 100 rows each), far fewer: 128 of them per drain child queued
+# tens of thousands of mutations on the node. Once compaction slowed it (the soak, from ~80 s),
+# they waited past the 2-s write timeout, the node dropped them, the round was retried whole, and
+# the retries took the stored rate from 14,000 down to ~4,000 events/s. 8 per call keeps a few
+# thousand rows queued per child (a fraction of a second), which still keeps the node busy.
+PACKED_CONCURRENCY = 8
 
 
-def cassandra_execute_all(statements: Sequence[tuple[Any, Sequence[Any]]], *, read: bool = False) -> list[Any]:
+def cassandra_execute_all(
+    statements: Sequence[tuple[Any, Sequence[Any]]], *, read: bool = False, concurrency: int = CONCURRENCY
+) -> list[Any]:
     """Run (statement, parameters) pairs concurrently on the process's session; raises the first
     error (every statement of this project is idempotent, so the caller retries the whole call).
     Returns each statement's result set in order; `read` uses the read profile (its consistency)."""
     results = execute_concurrent(
         cassandra_session(),
         statements,
-        concurrency=CONCURRENCY,
+        concurrency=concurrency,
         raise_on_first_error=True,
         **({"execution_profile": READ_PROFILE} if read else {}),
     )
@@ -310,8 +318,12 @@ class BatchPacker:
             self._batch_for(*routing, elements)._add_statement_and_params(True, statement.query_id, encoded)
 
     def requests(self) -> list[tuple[Any, Sequence[Any]]]:
-        """The (statement, parameters) pairs to send, for cassandra_execute_all."""
+        """The (statement, parameters) pairs to send."""
         return self._requests
+
+    def execute(self) -> None:
+        """Send them, PACKED_CONCURRENCY at a time; raises the first error (the caller retries all)."""
+        cassandra_execute_all(self._requests, concurrency=PACKED_CONCURRENCY)
 
     def _batch_for(
         self, replicas: Any, keyspace: str | None, routing_key: bytes | None, elements: int

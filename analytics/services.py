@@ -507,7 +507,7 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
         by_shard[(video_id, shard)].append((add_video_member, (secs, video_id, shard, user_id), len(secs)))
     for rows in by_shard.values():
         packer.rows(rows)
-    cassandra_execute_all(packer.requests())
+    packer.execute()
     watched_counts_schedule(buckets=list(buckets))
     return stored
 
@@ -628,7 +628,7 @@ def _watched_counts_refresh(*, buckets: list[tuple[int, int, int]]) -> None:
         for row in result:
             counts[row.video_id][row.bucket] = row.watched or 0
         packer.rows([(update, (read_at, by_bucket, user_id, v), len(by_bucket)) for v, by_bucket in counts.items()])
-    cassandra_execute_all(packer.requests())
+    packer.execute()
 
 
 SELECT_LEGACY_COVERAGE = "SELECT user_id, video_id, seconds FROM {ks}.member_videos"

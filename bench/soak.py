@@ -9,9 +9,16 @@ workers' RSS (sum of VmRSS over every process of the Celery workers) and Cassand
 helper) is read every HEAP_EVERY_S in a side thread: one nodetool call costs ~1.7 s of CPU (a
 JVM start) on these 2 cores, so every 10 s would take ~8 % of the machine from the load measured.
 
-Verdicts at the end: the depth stayed bounded (the last minute's mean ≤ 2 x the first minute's +
-DEPTH_SLACK batches) and the drain workers' RSS stayed flat (last minute's mean within ± 10 % of the
-first minute's); and every accepted event was stored.
+Verdicts at the end: the depth stayed bounded, and the drain workers' RSS stayed flat (last
+minute's mean within ± 10 % of the first minute's); and every accepted event was stored.
+
+Bounded means no drift: the depth's least-squares trend, fitted from TREND_FROM_S to the end, grows
+by less than TREND_LIMIT_S seconds of the soak's load over that span. Not "the last minute against
+the first": Cassandra flushes its memtables and compacts every minute or two, the drain falls behind
+for ~20-30 s each time and catches up at ~20,000 events/s, so the depth oscillates (0 to ~20,000
+batches) around a level that does not grow, and any one minute may hold a peak or a trough. A drift
+(the drain's steady rate below the load's) shows as a trend: 700 batches/s, 420,000 over 10 minutes,
+in the drifting runs README quotes.
 """
 
 from __future__ import annotations
@@ -33,7 +40,8 @@ from config.metrics import KEY as METRICS_KEY
 
 SAMPLE_S = 10
 HEAP_EVERY_S = 60
-DEPTH_SLACK = 200  # batches: ~0.3 s of the soak's load, what one drain round may leave behind
+TREND_FROM_S = 60  # the first minute fills the pipeline (connections, first rounds)
+TREND_LIMIT_S = 10  # seconds of load the depth's trend may add over the soak
 RSS_TOLERANCE = 0.10
 # Four-hour videos: 1,440 fresh 10-second windows per session, so no second is sent twice in the soak.
 SOAK_DURATION = 4 * 3600
@@ -213,9 +221,12 @@ def soak_verdicts(result: SoakResult) -> list[str]:
     end = samples[-1].t
     first = [s for s in samples if s.t <= 60] or samples[:1]
     last_minute = [s for s in samples if s.t > end - 60] or samples[-1:]
-    depth_first = statistics.fmean(s.depth for s in first)
-    depth_last = statistics.fmean(s.depth for s in last_minute)
-    depth_ok = depth_last <= 2 * depth_first + DEPTH_SLACK
+    steady = [s for s in samples if s.t >= TREND_FROM_S] or samples
+    span = steady[-1].t - steady[0].t
+    slope = statistics.linear_regression([s.t for s in steady], [s.depth for s in steady]).slope if span else 0.0
+    limit = result.rate / 10 * TREND_LIMIT_S  # batches
+    depth_ok = slope * span < limit
+    depth_mean = statistics.fmean(s.depth for s in steady)
     rss_first = statistics.fmean(s.worker_rss_mb for s in first)
     rss_last = statistics.fmean(s.worker_rss_mb for s in last_minute)
     rss_ok = abs(rss_last - rss_first) <= RSS_TOLERANCE * rss_first
@@ -232,8 +243,9 @@ def soak_verdicts(result: SoakResult) -> list[str]:
             if not result.left_depth
             else f"{result.left_depth:,} batches still queued {result.drained_s:.0f}s after the load stopped"
         ),
-        f"stream depth bounded (last minute's mean {depth_last:,.0f} ≤ 2 x first minute's {depth_first:,.0f} "
-        f"+ {DEPTH_SLACK}; max {max(s.depth for s in samples):,}): {'✓' if depth_ok else '✗'}",
+        f"stream depth bounded (trend from {TREND_FROM_S}s {slope:+,.1f} batches/s = {slope * span:+,.0f} over "
+        f"{span:.0f}s, limit {limit:,.0f} = {TREND_LIMIT_S}s of load; mean {depth_mean:,.0f}, "
+        f"max {max(s.depth for s in samples):,}): {'✓' if depth_ok else '✗'}",
         f"drain workers' RSS flat (last minute {rss_last:.0f} MB vs first minute {rss_first:.0f} MB, "
         f"{(rss_last / rss_first - 1) * 100:+.1f} %, tolerance ± {RSS_TOLERANCE * 100:.0f} %): "
         f"{'✓' if rss_ok else '✗'}",
