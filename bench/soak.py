@@ -252,6 +252,7 @@ def soak_verdicts(result: SoakResult) -> list[str]:
         f"Cassandra JVM RSS {jvm_first:.0f} → {jvm_last:.0f} MB ({(jvm_last / jvm_first - 1) * 100:+.1f} %); "
         f"heap (nodetool info, every {HEAP_EVERY_S}s) "
         + (f"{min(heaps):.0f}-{max(heaps):.0f} MB, last {heaps[-1]:.0f} MB" if heaps else "not read"),
-        f"every accepted event stored (server counters: {result.stored_events:,} of {result.accepted_events:,}): "
-        + ("✓" if result.stored_events == result.accepted_events else "✗"),
+        # At least once: a round retried after a timeout writes (idempotently) and counts again.
+        f"every accepted event stored (server counters: {result.stored_events:,} written for "
+        f"{result.accepted_events:,} accepted): " + ("✓" if result.stored_events >= result.accepted_events else "✗"),
     ]
