@@ -182,8 +182,8 @@ def wait_drained(timeout: float = 600) -> None:
 
 
 def wait_recounted(timeout: float = 120) -> None:
-    """Until no watched-count recount is waiting (the drain recounts a member's grown coverage rows
-    WATCH_COUNT_REFRESH_SECONDS after they grew, analytics.services.watched_counts_schedule): a stage
+    """Until no watched-count recount is waiting (the drain recounts a grown coverage row once it has
+    not grown for WATCH_COUNT_REFRESH_SECONDS, analytics.services.watched_counts_schedule): a stage
     that stops counting CPU before then would leave that work out. Sweeps as the beat would."""
     from analytics.stream import COUNTS_DUE_KEY
     from analytics.tasks import watch_stream_drain_task

@@ -25,11 +25,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from django.conf import settings
 from django.db import connection
-from django.middleware.csrf import _get_new_csrf_string
 
-from bench.pages import SESSION_COOKIE, WATCH_SLUG, pages_seed
+from bench.pages import WATCH_SLUG, browser_cookies, pages_seed
 from config.wsgi import application
 
 HOME_PATH = "/"
@@ -48,18 +46,15 @@ class PageCost:
 
 
 def _browser_cookie(session: str) -> str:
-    """The Cookie header of the member's browser, as bench.pages.browser_cookies builds it: the
-    session and the CSRF cookie its first page set (without it every page would mint and set a new
-    secret, which no returning browser makes a server do); one secret per member, kept."""
-    found = _csrf_cookies.get(session)
+    # The member's browser keeps the Cookie header its first page set (bench.pages.browser_cookies:
+    # the session and one CSRF secret), so each member's is built once and reused.
+    found = _cookies.get(session)
     if found is None:
-        found = _csrf_cookies[session] = (
-            f"{SESSION_COOKIE}={session}; {settings.CSRF_COOKIE_NAME}={_get_new_csrf_string()}"
-        )
+        found = _cookies[session] = browser_cookies([session])[0]
     return found
 
 
-_csrf_cookies: dict[str, str] = {}
+_cookies: dict[str, str] = {}
 
 
 def _environ(*, path: str, session: str) -> dict[str, Any]:

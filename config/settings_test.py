@@ -33,6 +33,7 @@ if os.environ.get("VIDEO_TEST_STANDIN_ORIGIN"):
     VIDEO_THUMBNAIL_HOSTS = ("127.0.0.1",)
 VIDEO_FETCH_CA_FILE = os.environ.get("VIDEO_TEST_CA_FILE", "")
 # Tests read members' progress right after storing their batches: recount at once. The deferred,
-# coalesced recount of production (30 s) is proven in tests/analytics/test_coverage_buckets.py and,
-# through real worker and beat processes, in tests/ops/test_deploy.py.
+# coalesced recount of production (15 s after a row stops growing, at most 300 s after it first
+# grew) is proven in tests/analytics/test_coverage_buckets.py and, through real worker and beat
+# processes, in tests/ops/test_deploy.py.
 WATCH_COUNT_REFRESH_SECONDS = 0
