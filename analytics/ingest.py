@@ -14,10 +14,11 @@ middleware. No SQL query per batch, no session or user row, no CSRF middleware:
 - Which videos: published ones, from the per-process snapshot of the catalogue (id -> duration,
   videos.selectors.video_published_durations) reloaded at most every CATALOGUE_SNAPSHOT_SECONDS (one
   query per process per period, whatever the traffic; an unknown id costs nothing).
-  Members-only videos: the token itself is the proof of the member's right. The watch page issues
-  one only when `videos.selectors.video_access_get` says Access.WATCH (members-only videos need a
-  confirmed address), so holding a token for a video means its member could watch it when the page
-  loaded; it lasts at most WATCH_SESSION_MAX_AGE_SECONDS.
+  Access: the watch page issues a token only to a confirmed member whom
+  `videos.selectors.video_access_get` lets watch, and the token says whether the video was
+  members-only then; every batch is checked against the snapshot's current access and
+  availability, so a video made members-only or unavailable refuses the next batch of a token
+  issued before. Tokens are short-lived (WATCH_TOKEN_TTL_SECONDS; the open page renews them).
 - Logging: no access log line per batch (gunicorn.conf.py skips these paths); requests, refusals
   and accepted events are counted in /metrics (config/metrics.py buffers them in-process).
 
@@ -45,21 +46,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analytics.schemas import MAX_BODY_BYTES, WatchBatchIn
-from analytics.services import BatchRefused, Enqueued, watch_batch_accept
+from analytics.services import BatchRefused, Enqueued, VideoLimits, watch_batch_accept
 from analytics.tasks import watch_stream_drain_task
 from config.jsonbody import BodyError, json_body_validate, media_type
 from config.metrics import counter_inc, histogram_observe
-from videos.selectors import CatalogueUnavailable, video_published_durations
+from videos.selectors import CatalogueUnavailable, video_published_access
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class VideoLimits:
-    """What ingesting a batch needs to know about its video."""
-
-    video_id: int
-    duration: int | None
 
 
 @dataclass(frozen=True)
@@ -89,13 +82,14 @@ def watch_batch_ingest(
         user_id = _token_member(batch.token)
         if user_id is None:
             return _refused(403, "token missing, expired or not for this member, video and session")
-    video = video_get(batch.video_id)
+    try:
+        video = video_get(batch.video_id)
+    except CatalogueUnavailable:
+        return _refused(503, "tracking is briefly unavailable; keep the batch and retry", retry_after=5)
     if video is None:
         return _refused(404, "no such video, or you may not watch it")
     try:
-        outcome = watch_batch_accept(
-            user_id=user_id, video_id=video.video_id, video_duration=video.duration, batch=batch
-        )
+        outcome = watch_batch_accept(user_id=user_id, video=video, batch=batch)
     except BatchRefused as exc:
         return _refused(exc.status, exc.message, retry_after=exc.retry_after_seconds, errors=exc.errors)
     except (RedisConnectionError, RedisTimeoutError):
@@ -123,10 +117,10 @@ def _token_member(token: str) -> int | None:
     return member if isinstance(member, int) and member > 0 else None
 
 
-def _video_limits(video_id: int) -> VideoLimits | None:
+def video_limits_get(video_id: int) -> VideoLimits | None:
     # The per-process catalogue snapshot (videos.selectors): no SQL query per batch.
-    durations = video_published_durations()
-    return VideoLimits(video_id, durations[video_id]) if video_id in durations else None
+    found = video_published_access().get(video_id)
+    return None if found is None else VideoLimits(video_id, found.duration, found.members_only, found.available)
 
 
 # --- WSGI -----------------------------------------------------------------------------------------
@@ -187,9 +181,7 @@ def _handle(environ: dict[str, Any]) -> IngestAnswer:
     database = connections["default"]
     database.close_if_unusable_or_obsolete()
     try:
-        return watch_batch_ingest(batch=batch, user_id=None, video_get=_video_limits)
-    except CatalogueUnavailable:
-        return _refused(503, "tracking is briefly unavailable; keep the batch and retry", retry_after=5)
+        return watch_batch_ingest(batch=batch, user_id=None, video_get=video_limits_get)
     finally:
         database.close_if_unusable_or_obsolete()
 

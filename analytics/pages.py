@@ -33,6 +33,7 @@ from django.utils.crypto import salted_hmac
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
+from accounts.selectors import member_is_confirmed_cached
 from analytics.selectors import VideoProgress, completed_count, continue_watching_from, video_progress_map
 from analytics.services import viewing_session_start
 from config.fragments import csrf_input
@@ -62,16 +63,21 @@ def _outbox_key(user_id: int, secret: str) -> str:
     return salted_hmac("watchpoint.outbox", str(user_id), secret=secret, algorithm="sha256").hexdigest()[:16]
 
 
-def _tracker_endpoints() -> tuple[str, str]:
-    """The watch-batch and beacon URLs, reversed once per script prefix (every watch page has them)."""
+def _tracker_endpoints() -> tuple[str, str, str]:
+    """The watch-batch, beacon and renewal URLs, reversed once per script prefix (every watch page
+    has them)."""
     prefix = get_script_prefix()
     found = _endpoints.get(prefix)
     if found is None:
-        found = _endpoints[prefix] = (reverse("analytics:watch-batch"), reverse("analytics:watch-beacon"))
+        found = _endpoints[prefix] = (
+            reverse("analytics:watch-batch"),
+            reverse("analytics:watch-beacon"),
+            reverse("analytics:watch-renew"),
+        )
     return found
 
 
-_endpoints: dict[str, tuple[str, str]] = {}
+_endpoints: dict[str, tuple[str, str, str]] = {}
 
 
 def page_context(
@@ -119,7 +125,7 @@ def page_context(
         "watch_progress_html": _watch_progress_html(request=request, video=video, progress=progress.get(video.pk))
         if video is not None
         else "",
-        "tracker_config": _tracker_config(user_id=user.pk, video=video, resume=resume) if video is not None else None,
+        "tracker_config": _tracker_config(user=user, video=video, resume=resume) if video is not None else None,
         "continue_watching": rows,
         "playlist_completed": completed_count(progress=progress, video_ids=[v.pk for v in videos]),
     }
@@ -171,10 +177,18 @@ def _progress_read(
     return every, (mine.position if mine is not None else None)
 
 
-def _tracker_config(*, user_id: int, video: Video, resume: int | None) -> dict[str, Any]:
-    """The tracker's config for one watch page load: a fresh (or reused) viewing session."""
-    viewing = viewing_session_start(user_id=user_id, video_id=video.pk)
-    endpoint, beacon = _tracker_endpoints()
+def _tracker_config(*, user: Any, video: Video, resume: int | None) -> dict[str, Any] | None:
+    """The tracker's config for one watch page load: a fresh (or reused) viewing session.
+
+    Confirmed members only: an address nobody confirmed could be anyone's (sign-ups with made-up
+    addresses), so its watching never reaches staff figures; such a member watches untracked and
+    is offered the confirmation link (templates/videos/watch.html).
+    """
+    if not member_is_confirmed_cached(user=user):
+        return None
+    user_id = user.pk
+    viewing = viewing_session_start(user_id=user_id, video_id=video.pk, members_only=video.members_only)
+    endpoint, beacon, renew = _tracker_endpoints()
     return {
         "videoId": video.pk,
         "duration": video.duration,
@@ -185,6 +199,9 @@ def _tracker_config(*, user_id: int, video: Video, resume: int | None) -> dict[s
         "serverTime": int(time.time() * 1000),
         "endpoint": endpoint,
         "beaconEndpoint": beacon,
+        "renewEndpoint": renew,
+        # Renew the token well before its life ends (the tracker renews only while the page is visible).
+        "renewEveryMs": settings.WATCH_TOKEN_TTL_SECONDS * 1000 // 3,
         "resumePosition": resume,
         "outboxKey": member_outbox_key(user_id=user_id),
     }

@@ -50,3 +50,11 @@ class WatchBatchIn(BaseModel):
         if value.version != 4:
             raise ValueError("must be a version-4 UUID (crypto.randomUUID())")
         return value
+
+
+class TokenRenewIn(BaseModel):
+    """The open watch page asking for a fresh token for its viewing session."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    token: Annotated[str, Field(min_length=1, max_length=500)]

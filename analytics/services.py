@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import hashlib
-import hmac
 import json
 import logging
 import time
@@ -21,7 +17,6 @@ from cassandra import RequestValidationException
 from cassandra.query import BatchStatement, BatchType
 from django.conf import settings
 from django.core import signing
-from django.utils.encoding import force_bytes
 from redis.exceptions import RedisError
 
 from analytics.cassandra import BatchPacker, cassandra_execute_all, cassandra_prepared, cassandra_session
@@ -30,6 +25,7 @@ from analytics.schemas import MAX_PLAYBACK_RATE, MAX_POSITION, WatchBatchIn
 from analytics.selectors import watched_seconds_sum
 from analytics.stream import (
     ACTIVE_KEY,
+    BUDGET_KEY,
     COUNTS_DUE_KEY,
     COUNTS_FIRST_KEY,
     ERASED_KEY,
@@ -39,8 +35,8 @@ from analytics.stream import (
     KICK_KEY,
     LATEST_KEY,
     RATE_KEY,
-    RATE_SEEN_KEY,
     SECONDS_KEY,
+    SESSION_KEY,
     STREAM,
     enqueue_script,
     group_ensure,
@@ -70,11 +66,18 @@ class WatchBatch:
     # None for trusted synthetic traffic and entries queued before the field existed (the drain's
     # clock bounds those).
     accepted_ms: int | None = None
+    # The epoch-day number of the batch's viewing session, fixed by the server when the session's
+    # first batch was accepted (analytics.stream._ENQUEUE_LUA appends it to a member's entry):
+    # every row the batch feeds lands on that day. None for trusted synthetic traffic, whose days
+    # come from its event times.
+    day: int | None = None
 
     def to_json(self) -> str:
         fields: list[Any] = [self.user_id, self.video_id, str(self.session_id), self.events]
         if self.accepted_ms is not None:
             fields.append(self.accepted_ms)
+            if self.day is not None:
+                fields.append(self.day)
         return json.dumps(fields, separators=(",", ":"))
 
     @classmethod
@@ -88,8 +91,9 @@ class WatchBatch:
             uuid.UUID(session_id),
             tuple((int(p), int(t), float(r)) for p, t, r in events),
             int(rest[0]) if rest else None,
+            int(rest[1]) if len(rest) > 1 else None,
         )
-        if not (0 < batch.user_id < 2**63 and 0 < batch.video_id < 2**63) or not all(
+        if not (0 < batch.user_id < 2**63 and 0 < batch.video_id < 2**63 and 0 <= (batch.day or 0) < 2**31) or not all(
             0 <= p <= MAX_POSITION and 0 <= t < 2**53 and 0 < r <= MAX_PLAYBACK_RATE for p, t, r in batch.events
         ):
             raise ValueError("a value is outside what the tables can hold")
@@ -104,6 +108,8 @@ class Enqueued(Enum):
     REVOKED = -3
     TOO_MANY_SESSIONS = -4
     FASTER_THAN_PLAYABLE = -5
+    SESSION_DAY_CLOSED = -6
+    MEMBER_BUDGET_SPENT = -7
 
 
 @dataclass(frozen=True)
@@ -114,7 +120,7 @@ class EnqueueOutcome:
 
 # --- Web side: viewing sessions -------------------------------------------------------------------
 
-TOKEN_SALT = "analytics.viewing-session.v2"  # noqa: S105 (a signing salt, not a secret)
+TOKEN_SALT = "analytics.viewing-session.v3"  # noqa: S105 (a signing salt, not a secret)
 
 
 @dataclass(frozen=True)
@@ -128,14 +134,16 @@ class ViewingSession:
 
 @dataclass(frozen=True)
 class SessionClaims:
-    """A verified token: which member, video and viewing session it binds, since when, under which
-    generation of the member's tokens (analytics.stream.GENERATION_KEY)."""
+    """A verified token: which member, video and viewing session it binds, when this token was
+    signed, under which generation of the member's tokens (analytics.stream.GENERATION_KEY), and
+    whether it was issued for a members-only video (access granted to a confirmed member)."""
 
     user_id: int
     video_id: int
     session_id: uuid.UUID
     issued_at_ms: int
     generation: int
+    members: bool = False
 
 
 def viewing_session_token_sign(*, claims: SessionClaims) -> str:
@@ -146,95 +154,86 @@ def viewing_session_token_sign(*, claims: SessionClaims) -> str:
             "s": str(claims.session_id),
             "t": claims.issued_at_ms,
             "g": claims.generation,
+            "m": int(claims.members),
         },
         salt=TOKEN_SALT,
         compress=False,
     )
 
 
-@functools.lru_cache(maxsize=16)
-def _derived_hmac_key(key_salt: str, secret: str | bytes) -> bytes:
-    # What django.utils.crypto.salted_hmac derives on every call: sha256(key_salt + secret).
-    return hashlib.sha256(force_bytes(key_salt) + force_bytes(secret)).digest()
-
-
-class _TokenSigner(signing.TimestampSigner):
-    """django.core.signing.TimestampSigner with the HMAC key derived once per (salt, secret).
-
-    Why: every batch verifies one token, and salted_hmac re-derives its key and builds an HMAC
-    object each time (a fifth of the handler's token read). Only `signature` is overridden, with
-    the same HMAC-SHA256 over the same derived key and the same base64: Django's own unsign,
-    unsign_object, max_age check, constant_time_compare and fallback-key loop do the rest, so this
-    accepts exactly the tokens signing.loads accepts (tests/analytics/test_token_signing.py).
-    """
-
-    def signature(self, value: str | bytes, key: str | bytes | None = None) -> str:
-        # self.salt is TOKEN_SALT (a str); "signer" is the suffix Signer.signature appends.
-        derived = _derived_hmac_key(str(self.salt) + "signer", key or self.key)
-        return signing.b64_encode(hmac.digest(derived, force_bytes(value), "sha256")).decode()
-
-
-@functools.lru_cache(maxsize=4)
-def _token_signer_for(secret: str | bytes, fallbacks: tuple[str | bytes, ...]) -> _TokenSigner:
-    return _TokenSigner(key=secret, fallback_keys=list(fallbacks), salt=TOKEN_SALT)
-
-
-def _token_signer() -> _TokenSigner:
-    # Keyed by the current keys: a rotated SECRET_KEY or SECRET_KEY_FALLBACKS applies at once.
-    return _token_signer_for(settings.SECRET_KEY, tuple(settings.SECRET_KEY_FALLBACKS))
-
-
-def viewing_session_token_read(*, token: str) -> SessionClaims | None:
-    """The claims of a genuine, unexpired token; None for anything else (forged, old, malformed)."""
+def viewing_session_token_read(*, token: str, max_age_seconds: int | None = None) -> SessionClaims | None:
+    """The claims of a genuine token signed at most `max_age_seconds` ago (default: its life plus the
+    late window, when an outbox may still resend what was recorded under it); None for anything
+    else (forged, old, malformed)."""
+    if max_age_seconds is None:
+        max_age_seconds = settings.WATCH_TOKEN_TTL_SECONDS + settings.WATCH_LATE_WINDOW_SECONDS
     try:
-        raw = _token_signer().unsign_object(token, max_age=settings.WATCH_SESSION_MAX_AGE_SECONDS)
+        raw = signing.loads(token, salt=TOKEN_SALT, max_age=max_age_seconds)
         return SessionClaims(
             user_id=int(raw["u"]),
             video_id=int(raw["v"]),
             session_id=uuid.UUID(raw["s"]),
             issued_at_ms=int(raw["t"]),
             generation=int(raw["g"]),
+            members=bool(raw["m"]),
         )
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
 
 
-def viewing_session_start(*, user_id: int, video_id: int) -> ViewingSession:
-    """A server-issued viewing session for one watch page load, bound to member, video and now.
+def viewing_session_start(*, user_id: int, video_id: int, members_only: bool) -> ViewingSession:
+    """A server-issued viewing session for one watch page load of a confirmed member.
 
-    A member gets at most WATCH_SESSIONS_PER_VIDEO_PER_HOUR new sessions of one video an hour; past
-    that, the page reuses their latest session of the video (same id, same issue time), so
-    reloading cannot mint views. If Redis is down the token is still signed (the page works; its
-    batches wait in the tracker's outbox until the endpoint takes them again).
+    A member gets at most WATCH_SESSIONS_PER_VIDEO_PER_HOUR new sessions of one video in any 60
+    minutes (a sliding window); past that, the page gets a fresh token for their latest session of
+    the video, so reloading cannot mint views. If Redis is down the token is still signed (the page
+    works; its batches wait in the tracker's outbox until the endpoint takes them again).
     """
-    client = stream_client()
     now_ms = int(time.time() * 1000)
-    latest_key = LATEST_KEY.format(user_id=user_id, video_id=video_id)
+    session_id = uuid.uuid4()
     try:
         generation, latest = issue_script()(
             keys=[
                 GENERATION_KEY.format(user_id=user_id),
-                ISSUED_KEY.format(user_id=user_id, video_id=video_id, hour=now_ms // 3_600_000),
-                latest_key,
+                ISSUED_KEY.format(user_id=user_id, video_id=video_id),
+                LATEST_KEY.format(user_id=user_id, video_id=video_id),
             ],
-            args=[settings.WATCH_SESSIONS_PER_VIDEO_PER_HOUR],
+            args=[settings.WATCH_SESSIONS_PER_VIDEO_PER_HOUR, now_ms, 3_600_000, str(session_id)],
         )
     except RedisError:
         logger.warning("viewing session issued without Redis (its batches will wait for it)")
-        return _viewing_session_new(user_id=user_id, video_id=video_id, now_ms=now_ms, generation=0)
+        generation, latest = 0, b""
     if latest:
-        reused = viewing_session_token_read(token=latest.decode())
-        if reused is not None and reused.generation == int(generation):
-            return ViewingSession(reused.session_id, latest.decode(), reused.issued_at_ms)
-    viewing = _viewing_session_new(user_id=user_id, video_id=video_id, now_ms=now_ms, generation=int(generation))
-    with contextlib.suppress(RedisError):
-        client.set(latest_key, viewing.token, ex=settings.WATCH_SESSION_MAX_AGE_SECONDS)
-    return viewing
+        session_id = uuid.UUID(latest.decode())
+    claims = SessionClaims(user_id, video_id, session_id, now_ms, int(generation), members_only)
+    return ViewingSession(session_id, viewing_session_token_sign(claims=claims), now_ms)
 
 
-def _viewing_session_new(*, user_id: int, video_id: int, now_ms: int, generation: int) -> ViewingSession:
-    claims = SessionClaims(user_id, video_id, uuid.uuid4(), now_ms, generation)
-    return ViewingSession(claims.session_id, viewing_session_token_sign(claims=claims), now_ms)
+def viewing_session_renew(*, user_id: int, claims: SessionClaims, members_only: bool) -> ViewingSession:
+    """A fresh token for the member's open watch page (the tracker renews while the page is visible).
+
+    `claims` are the page's current token's, already read and found to be this member's; the caller
+    has checked the member may still watch the video. The same session while its day is open; once
+    the session's day has ended (a page left open across midnight) a new session, so no session
+    ever adds watching to a day other than the one it started on. Raises BatchRefused (403) when the
+    member's tokens were revoked (logout, password change).
+    """
+    if claims.user_id != user_id:
+        raise BatchRefused(403, "token missing, expired or not yours; reload the page")
+    if claims.generation != member_ingest_generation_get(user_id=user_id):
+        raise BatchRefused(403, "this page's tracking token was revoked (logged out?); reload the page")
+    start_ms = session_start_get(session_id=claims.session_id)
+    now_ms = int(time.time() * 1000)
+    if start_ms is not None and start_ms // DAY_MS != now_ms // DAY_MS:
+        return viewing_session_start(user_id=user_id, video_id=claims.video_id, members_only=members_only)
+    renewed = SessionClaims(user_id, claims.video_id, claims.session_id, now_ms, claims.generation, members_only)
+    return ViewingSession(claims.session_id, viewing_session_token_sign(claims=renewed), now_ms)
+
+
+def session_start_get(*, session_id: uuid.UUID) -> int | None:
+    """When the session's first batch was accepted (ms, server clock), or None before that."""
+    start = stream_client().hget(SESSION_KEY.format(session_id=session_id), "start")
+    return None if start is None else int(start)
 
 
 def member_ingest_revoke(*, user_id: int) -> None:
@@ -266,46 +265,70 @@ _REFUSALS = {
     Enqueued.REVOKED: (403, "this page's tracking token was revoked (logged out?); reload the page"),
     Enqueued.TOO_MANY_SESSIONS: (429, "too many videos playing at once on this account"),
     Enqueued.FASTER_THAN_PLAYABLE: (429, "more seconds than this viewing session could have played yet"),
+    Enqueued.SESSION_DAY_CLOSED: (409, "this viewing session's day has ended; renew the token for a new session"),
+    Enqueued.MEMBER_BUDGET_SPENT: (429, "more seconds than this account could have watched in that minute"),
 }
 
 
+@dataclass(frozen=True)
+class VideoLimits:
+    """What accepting a batch needs to know about its video, from the catalogue snapshot."""
+
+    video_id: int
+    duration: int | None
+    members_only: bool = False
+    available: bool = True
+
+
 def watch_batch_accept(
-    *, user_id: int, video_id: int, video_duration: int | None, batch: WatchBatchIn, now_ms: int | None = None
+    *, user_id: int, video: VideoLimits, batch: WatchBatchIn, now_ms: int | None = None
 ) -> EnqueueOutcome:
     """Check a member's batch against its viewing session and queue it; raises BatchRefused.
 
-    The caller has authenticated the member and checked they may watch the video. Here: the token
-    binds this member, video and session (no batch goes under someone else's session); every event
-    lies between the session's issue time and now (± WATCH_CLOCK_SKEW_MS, server clock); positions
-    fit the video's duration; then one Lua call applies the member's rate, the token generation,
-    the backlog cap, the concurrent-sessions cap and the playable-seconds bound, and appends.
+    The caller has found the video published (the catalogue snapshot). Here: the token binds this
+    member, video and session (no batch goes under someone else's session); the video's access has
+    not tightened since the token was issued, and it is still available; every event lies within
+    the token's life and the late window (± WATCH_CLOCK_SKEW_MS, server clock); positions fit the
+    video's duration (or the longest a video can be, while it is unknown); then one Lua call applies
+    the member's rate, the token generation, the backlog cap, the concurrent-sessions cap, the
+    session's playable seconds, its day, and the member's per-minute budget, and appends.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     claims = viewing_session_token_read(token=batch.token or "")
-    if claims is None or (claims.user_id, claims.video_id, claims.session_id) != (
-        user_id,
-        video_id,
-        batch.session_id,
+    too_old = now_ms - (settings.WATCH_TOKEN_TTL_SECONDS + settings.WATCH_LATE_WINDOW_SECONDS) * 1000
+    if (
+        claims is None
+        or claims.issued_at_ms < too_old
+        or (claims.user_id, claims.video_id, claims.session_id) != (user_id, video.video_id, batch.session_id)
     ):
         raise BatchRefused(403, "token missing, expired or not for this member, video and session")
+    if not video.available:
+        raise BatchRefused(410, "this video is no longer available")
+    if video.members_only and not claims.members:
+        raise BatchRefused(403, "this video is now for members only; reload the page")
     skew = settings.WATCH_CLOCK_SKEW_MS
-    earliest, latest = claims.issued_at_ms - skew, now_ms + skew
+    # Seconds recorded while the token was valid, and never older than the late window: an outbox
+    # resend still lands, a hoarded token or a made-up past does not.
+    earliest = max(claims.issued_at_ms, now_ms - settings.WATCH_LATE_WINDOW_SECONDS * 1000) - skew
+    latest = min(claims.issued_at_ms + settings.WATCH_TOKEN_TTL_SECONDS * 1000, now_ms) + skew
     if any(not earliest <= e.client_ts <= latest for e in batch.events):
         raise BatchRefused(
             400,
             "invalid watch batch",
-            [{"field": "events.client_ts", "reason": "must lie between the page's load and now"}],
+            [{"field": "events.client_ts", "reason": "must lie within the page's token life and the late window"}],
         )
-    if video_duration is not None:
-        limit = video_duration + DURATION_SLACK_SECONDS
-        if any(e.position > limit for e in batch.events):
-            raise BatchRefused(
-                400, "invalid watch batch", [{"field": "events.position", "reason": f"must be at most {limit}"}]
-            )
+    if video.duration is not None:
+        limit = video.duration + DURATION_SLACK_SECONDS
+    else:
+        limit = settings.WATCH_UNKNOWN_DURATION_MAX_SECONDS
+    if any(e.position > limit for e in batch.events):
+        raise BatchRefused(
+            400, "invalid watch batch", [{"field": "events.position", "reason": f"must be at most {limit}"}]
+        )
     outcome = watch_batch_enqueue(
         batch=WatchBatch(
             user_id=user_id,
-            video_id=video_id,
+            video_id=video.video_id,
             session_id=batch.session_id,
             events=tuple((e.position, e.client_ts, e.rate) for e in batch.events),
             accepted_ms=now_ms,
@@ -324,8 +347,9 @@ def watch_batch_enqueue(
 ) -> EnqueueOutcome:
     """Append a batch to the durable stream (one Redis round trip, no Cassandra).
 
-    With `claims` (a member's batch) every per-member check of _ENQUEUE_LUA applies; `claims=None`
-    is trusted synthetic traffic (bench, traffic generator), bounded only by the backlog cap.
+    With `claims` (a member's batch) every per-member check of _ENQUEUE_LUA applies and the entry
+    carries its session's day; `claims=None` is trusted synthetic traffic (bench, traffic
+    generator), bounded only by the backlog cap, its days taken from its event times.
     Raises redis.exceptions.ConnectionError / TimeoutError when Redis is unreachable.
     """
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
@@ -337,8 +361,10 @@ def watch_batch_enqueue(
         GENERATION_KEY.format(user_id=batch.user_id),
         ACTIVE_KEY.format(user_id=batch.user_id),
         SECONDS_KEY.format(session_id=session_id),
-        RATE_SEEN_KEY.format(session_id=session_id),
+        SESSION_KEY.format(session_id=session_id),
+        BUDGET_KEY.format(user_id=batch.user_id),
     ]
+    late_ms = settings.WATCH_LATE_WINDOW_SECONDS * 1000
     args: list[Any] = [
         batch.to_json(),
         settings.WATCH_BATCHES_PER_MINUTE if claims else 0,
@@ -347,23 +373,34 @@ def watch_batch_enqueue(
         settings.WATCH_STREAM_MAX_BATCHES,
         claims.generation if claims else 0,
         now_ms,
-        claims.issued_at_ms if claims else now_ms,
+        late_ms,
         max(rate for _, _, rate in batch.events),
         settings.WATCH_PLAY_SLACK_SECONDS,
         settings.WATCH_CONCURRENT_SESSIONS,
         settings.WATCH_ACTIVE_WINDOW_MS,
         session_id,
-        SECONDS_TTL_SECONDS,
+        SESSION_STATE_TTL_SECONDS,
+        member_minute_budget_seconds(),
+        DAY_MS,
     ]
     if claims:
-        args += [position for position, _, _ in batch.events]
+        # Each event claims the minute of its (server-bounded) time: the member's budget is charged
+        # there, so seconds cannot be piled onto minutes nobody was watching in.
+        for position, event_ts, _ in batch.events:
+            args += [position, min(event_ts, now_ms) // 60_000]
     code, retry_after = enqueue_script()(keys=keys, args=args)
     return EnqueueOutcome(Enqueued(int(code)), int(retry_after))
 
 
-# A session's seconds bitmap outlives its last batch by a day: past that the session's wall-clock
-# allowance exceeds any video's length, so the bound no longer needs the bitmap.
-SECONDS_TTL_SECONDS = 26 * 3600
+def member_minute_budget_seconds() -> int:
+    """Seconds of watching one member's sessions together may claim in one minute of wall-clock
+    time: every session they may run at once, each at the fastest rate a player may report."""
+    return settings.WATCH_CONCURRENT_SESSIONS * MAX_PLAYBACK_RATE * 60
+
+
+# A session's state and seconds bitmap outlive its last batch by a day: its day is closed by then
+# (batches are refused past its end plus the late window), so nothing can use them after.
+SESSION_STATE_TTL_SECONDS = 26 * 3600
 
 
 # --- Worker side ----------------------------------------------------------------------------------
@@ -434,7 +471,7 @@ def watch_batches_store(*, batches: Iterable[WatchBatch]) -> int:
         session_seconds: set[int] = set()
         for position, event_ts, rate in batch.events:
             client_ts = event_ts if event_ts < bound else bound
-            day = client_ts // DAY_MS
+            day = client_ts // DAY_MS if batch.day is None else batch.day
             if day != current_day:
                 current_day = day
                 cells = events[(user_id, day)]
@@ -1020,12 +1057,17 @@ def _rekey_statements(*, user_id: int, anonymous: int, day_rows: list[Any]) -> l
     return statements
 
 
+# The oldest day a batch still queued in the stream can carry: sessions write only to the day they
+# started, and no later than its end plus the late window; a week more covers a drain outage.
+QUEUED_DAYS_MAX = 8
+
+
 def member_watch_data_erase(*, user_id: int) -> None:
     """Delete every row of the member in every analytics table, keeping staff figures unchanged.
 
     First the member's tokens are revoked and the drain told to drop their batches still queued, so
     nothing lands after the deletes; raw partitions are deleted for every day a queued batch could
-    still carry (the session max age), not only the days the index already lists.
+    still carry (QUEUED_DAYS_MAX), not only the days the index already lists.
 
     History stays: the rollups' inputs (video_sessions, video_members, video_day_members) are
     re-keyed to a random negative id with fresh session ids, in the same partition batch that
@@ -1036,7 +1078,7 @@ def member_watch_data_erase(*, user_id: int) -> None:
     """
     client = stream_client()
     member_ingest_revoke(user_id=user_id)
-    keep = settings.WATCH_SESSION_MAX_AGE_SECONDS + 86400
+    keep = QUEUED_DAYS_MAX * 86400
     client.set(ERASED_KEY.format(user_id=user_id), "1", ex=keep)
     anonymous_key = ANONYMOUS_KEY.format(user_id=user_id)
     client.set(anonymous_key, anonymous_member_id_new(user_id=user_id), ex=keep, nx=True)
@@ -1050,7 +1092,7 @@ def member_watch_data_erase(*, user_id: int) -> None:
     minute = int(time.time() // 60)
     statements: list[tuple[Any, Sequence[Any]]] = []
     today = datetime.now(tz=UTC).date()
-    recent = {today - timedelta(days=n) for n in range(-1, settings.WATCH_SESSION_MAX_AGE_SECONDS // 86400 + 2)}
+    recent = {today - timedelta(days=n) for n in range(-1, QUEUED_DAYS_MAX + 1)}
     for day in {row.day for row in day_rows} | recent:
         statements.append((cassandra_prepared(DELETE_DAY_EVENTS), (user_id, day)))
     for row in day_rows:

@@ -7,6 +7,7 @@ from typing import cast
 
 from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
@@ -15,9 +16,17 @@ from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
-from analytics.ingest import VideoLimits, watch_batch_ingest
-from analytics.schemas import MAX_BODY_BYTES, WatchBatchIn
-from analytics.services import member_video_hide, member_video_mark_unwatched, member_video_mark_watched
+from accounts.selectors import member_is_confirmed_cached
+from analytics.ingest import video_limits_get, watch_batch_ingest
+from analytics.schemas import MAX_BODY_BYTES, TokenRenewIn, WatchBatchIn
+from analytics.services import (
+    BatchRefused,
+    member_video_hide,
+    member_video_mark_unwatched,
+    member_video_mark_watched,
+    viewing_session_renew,
+    viewing_session_token_read,
+)
 from config.jsonbody import BodyError, json_request_validate
 from config.metrics import counter_inc
 from videos.selectors import video_watchable_get
@@ -61,17 +70,47 @@ def _accept(request: HttpRequest) -> JsonResponse:
         )
     except BodyError as exc:
         return _error(exc.status, exc.message, errors=exc.errors)
-    user = request.user
-
-    def video_get(video_id: int) -> VideoLimits | None:
-        video = video_watchable_get(user=user, video_id=video_id)
-        return None if video is None else VideoLimits(video.pk, video.duration)
-
-    answer = watch_batch_ingest(batch=batch, user_id=user.pk, video_get=video_get)
+    answer = watch_batch_ingest(batch=batch, user_id=request.user.pk, video_get=video_limits_get)
     response = JsonResponse(answer.body, status=answer.status)
     if answer.retry_after:
         response["Retry-After"] = str(answer.retry_after)
     return response
+
+
+@require_POST
+def watch_token_renew(request: HttpRequest) -> JsonResponse:
+    """A fresh viewing-session token for the open watch page (session cookie + CSRF header).
+
+    The tracker calls it while the page is visible, before its token's short life ends. The member
+    must still be a confirmed member who may watch the video: a video made members-only or
+    unpublished, or a revoked token (logout), gets no new token.
+    """
+    user = request.user
+    if not user.is_authenticated:
+        return _error(401, "log in to record watching")
+    try:
+        body = json_request_validate(request, schema=TokenRenewIn, max_bytes=2048, message="invalid renewal")
+    except BodyError as exc:
+        return _error(exc.status, exc.message, errors=exc.errors)
+    claims = viewing_session_token_read(token=body.token)
+    if claims is None or claims.user_id != user.pk:
+        return _error(403, "token missing, expired or not yours; reload the page")
+    video = video_watchable_get(user=user, video_id=claims.video_id)
+    if video is None or video.is_unavailable or not member_is_confirmed_cached(user=user):
+        return _error(403, "you may no longer watch this video here; reload the page")
+    try:
+        viewing = viewing_session_renew(user_id=user.pk, claims=claims, members_only=video.members_only)
+    except BatchRefused as exc:
+        return _error(exc.status, exc.message)
+    return JsonResponse(
+        {
+            "sessionId": str(viewing.session_id),
+            "token": viewing.token,
+            "issuedAt": viewing.issued_at_ms,
+            "expiresIn": settings.WATCH_TOKEN_TTL_SECONDS,
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 MEMBER_ACTIONS = {

@@ -150,18 +150,26 @@ WATCH_DEAD_LETTERS_MAX = env.watch_dead_letters_max
 # At most one drain task is woken per this many ms by incoming batches (plus the beat safety net).
 WATCH_DRAIN_WAKE_MS = 500
 WATCH_DRAIN_BUDGET_SECONDS = 5.0
-# Viewing sessions (analytics.services.viewing_session_start): issued by the watch page, bound to
-# member, video and issue time. A token is accepted this long (the tracker's offline outbox resends
-# within it); events must lie between its issue time and now, each ± the skew (the tracker counts
-# time from the server's issue time, so the skew only absorbs network and timer drift).
-WATCH_SESSION_MAX_AGE_SECONDS = int(timedelta(days=7).total_seconds())
+# Viewing sessions (analytics.services.viewing_session_start): issued by the watch page to confirmed
+# members, bound to member, video, access tier and issue time. A token is short-lived: the open page
+# renews it while it is visible (analytics.views.watch_token_renew). Past its life it is accepted only
+# for the late window, and only for seconds recorded while it was valid (the tracker's outbox
+# resends); events must lie within the token's life and the late window, each ± the skew (the
+# tracker counts time from the server's clock, so the skew only absorbs network and timer drift).
+WATCH_TOKEN_TTL_SECONDS = 600
+WATCH_LATE_WINDOW_SECONDS = 1800
 WATCH_CLOCK_SKEW_MS = 60_000
-# What one person really watching can produce: new sessions per video per hour (past it the page
-# reuses the latest), sessions sending at once, and seconds per session <= elapsed x rate + slack.
+# What one person really watching can produce: new sessions per video in any 60 minutes (past it the
+# page reuses the latest), sessions sending at once, seconds per session <= elapsed since its first
+# accepted batch x rate + slack, and across all of a member's sessions at most
+# concurrent cap x fastest rate x 60 seconds claimed in any one minute (analytics.stream).
 WATCH_SESSIONS_PER_VIDEO_PER_HOUR = 10
 WATCH_CONCURRENT_SESSIONS = 4
 WATCH_ACTIVE_WINDOW_MS = 120_000
 WATCH_PLAY_SLACK_SECONDS = 15
+# Positions of a video whose duration is not known yet are bounded by this (no catalogue entry is
+# longer; a known duration bounds them to itself + 1 s).
+WATCH_UNKNOWN_DURATION_MAX_SECONDS = 6 * 3600
 # The published catalogue's durations (videos.selectors.video_published_durations): a per-process
 # snapshot reloaded at most this often, read by the watch endpoint and every page's progress;
 # publishing or unpublishing reaches them within this time.

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Generic, TypeVar, cast
+from typing import Generic, NamedTuple, TypeVar, cast
 
 from cachetools import TTLCache
 from django.conf import settings
@@ -202,6 +202,32 @@ def video_published_durations() -> dict[int, int | None]:
     return _published_snapshot.get()
 
 
+class PublishedAccess(NamedTuple):
+    """What the watch endpoint checks of a published video on every batch."""
+
+    duration: int | None
+    members_only: bool
+    available: bool
+
+
+_access_snapshot = _Snapshot(
+    lambda: {
+        pk: PublishedAccess(duration, members_only, not unavailable)
+        for pk, duration, members_only, unavailable in video_published_list().values_list(
+            "pk", "duration", "members_only", "is_unavailable"
+        )
+    }
+)
+
+
+def video_published_access() -> dict[int, PublishedAccess]:
+    """Duration, members-only flag and availability of every published video, keyed by id: a
+    per-process snapshot at most CATALOGUE_SNAPSHOT_SECONDS old, so staff tightening a video's
+    access reaches the watch endpoint within that time. Read-only. Raises CatalogueUnavailable if
+    it has never loaded."""
+    return _access_snapshot.get()
+
+
 @dataclass(frozen=True)
 class Catalogue:
     """What members' pages show of the published catalogue, read at once (read-only: shared by
@@ -251,6 +277,7 @@ def catalogue_snapshot_get() -> Catalogue:
 def video_published_snapshot_clear() -> None:
     """Forget the snapshots (a change to the catalogue; tests that publish and ask again at once)."""
     _published_snapshot.clear()
+    _access_snapshot.clear()
     _catalogue_snapshot.clear()
 
 

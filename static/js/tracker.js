@@ -15,6 +15,10 @@
  *   backoff on the next flush or page load; a Retry-After answer (429, 503) holds every send back
  *   that long. Batches sent by beacon are kept too until a later page load confirms them with a
  *   normal request: the server stores a replayed batch only once.
+ * - Tokens are short-lived: while the page is visible the tracker renews its token (renewEndpoint,
+ *   every renewEveryMs, and at once when the page becomes visible again after that long). The
+ *   server may answer with a new viewing session (the old one's day ended): seconds then count
+ *   afresh under it. A batch refused because its session's day has ended (409) triggers a renewal.
  * - The outbox is per member (outbox.js): localStorage "watchpoint:pending-batches:<outboxKey>",
  *   the key rendered by the server for the signed-in member. Logout clears it (logout.js).
  * - On load, offers "Resume at 12:34" / "Start over" when there is a saved position, unless ?t= is set
@@ -111,8 +115,50 @@ async function send(batch) {
     }
     return false;
   }
+  if (response.status === 409) renew(); // the session's day has ended: the renewal brings a new one
   console.warn("watchpoint: batch refused", response.status);
   return true;
+}
+
+// --- Token renewal ------------------------------------------------------------------------------
+
+let renewedAt = performance.now();
+let renewing = null;
+
+async function renew() {
+  if (loggedOut || renewing || !config.renewEndpoint) return renewing;
+  renewing = (async () => {
+    try {
+      const response = await fetch(config.renewEndpoint, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "Content-Type": "application/json", "X-CSRFToken": csrfToken() },
+        body: JSON.stringify({ token: config.token }),
+      });
+      if (!response.ok) {
+        console.warn("watchpoint: token renewal refused", response.status);
+        return;
+      }
+      const fresh = await response.json();
+      if (fresh.sessionId !== config.sessionId) {
+        // A new viewing session: flush what belongs to the old one first, then count afresh.
+        await flush();
+        config.sessionId = fresh.sessionId;
+        sent.clear();
+      }
+      config.token = fresh.token;
+      renewedAt = performance.now();
+    } catch {
+      /* offline: the next tick tries again; batches wait in the outbox */
+    } finally {
+      renewing = null;
+    }
+  })();
+  return renewing;
+}
+
+function renewIfDue() {
+  if (document.visibilityState === "visible" && performance.now() - renewedAt >= config.renewEveryMs) renew();
 }
 
 async function resendStored() {
@@ -311,7 +357,10 @@ function attach(player) {
   });
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") flushByBeacon();
+    else renewIfDue();
   });
+  // Checked often, renewed rarely: a timer throttled in a background tab catches up on return.
+  setInterval(renewIfDue, Math.min(config.renewEveryMs ?? 60_000, 60_000) / 4);
   window.addEventListener("pagehide", flushByBeacon);
   offerResume(player);
   window.watchpointTracker = {
@@ -319,6 +368,8 @@ function attach(player) {
     pendingCount: () => pending.length,
     sentSeconds: () => [...sent],
     nextRetryAt: () => retryAt,
+    renew,
+    sessionId: () => config.sessionId,
   };
 }
 

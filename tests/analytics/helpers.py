@@ -12,7 +12,7 @@ from redis.exceptions import ResponseError
 
 from analytics.cassandra import cassandra_keyspace, cassandra_session
 from analytics.services import SessionClaims, member_ingest_generation_get, viewing_session_token_sign
-from analytics.stream import GROUP, STREAM, stream_client
+from analytics.stream import GROUP, SESSION_KEY, STREAM, stream_client
 
 
 def now_ms() -> int:
@@ -27,23 +27,37 @@ def batch_body(video_id: int, session_id: uuid.UUID, positions, *, t0: int, rate
     }
 
 
-def signed(body: dict, user_id: int, *, issued_at_ms: int | None = None) -> dict:
+def signed(body: dict, user_id: int, *, issued_at_ms: int | None = None, started: bool = True) -> dict:
     """`body` with a genuine viewing-session token for its member, video and session id, as the
-    watch page issues it. By default the session was issued a day ago (or before the body's first
-    event), so the playable-seconds bound does not get in the way of tests about something else."""
+    watch page issues it (just before the body's first event). With `started`, the session is made
+    to have begun SESSION_AGE_MS ago (as if its first batch had been accepted then), so the
+    playable-seconds bound does not get in the way of tests about something else."""
     if issued_at_ms is None:
         events = body.get("events")
         events = events if isinstance(events, list) else []
         times = [e["client_ts"] for e in events if isinstance(e, dict) and isinstance(e.get("client_ts"), int)]
-        issued_at_ms = min([now_ms() - 86_400_000, *times])
+        issued_at_ms = min([now_ms(), *times]) - 1000
     claims = SessionClaims(
         user_id=user_id,
         video_id=body["video_id"],
         session_id=uuid.UUID(body["session_id"]),
         issued_at_ms=issued_at_ms,
         generation=member_ingest_generation_get(user_id=user_id),
+        members=True,
     )
+    if started:
+        session_started(claims.session_id, ms_ago=SESSION_AGE_MS)
     return body | {"token": viewing_session_token_sign(claims=claims)}
+
+
+# Within the late window, so the session's day is still open whatever the time of day.
+SESSION_AGE_MS = 20 * 60_000
+
+
+def session_started(session_id: uuid.UUID | str, *, ms_ago: int) -> None:
+    """Make a viewing session look as if its first batch had been accepted `ms_ago` (its allowance
+    then covers that much wall-clock time); a no-op for a session that already started."""
+    stream_client().hsetnx(SESSION_KEY.format(session_id=session_id), "start", now_ms() - ms_ago)
 
 
 def post(client: Client, body: dict) -> int:

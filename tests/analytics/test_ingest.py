@@ -165,7 +165,7 @@ def test_what_a_cross_site_form_can_send_is_refused(server, member, video, conte
 def test_a_revoked_token_is_refused_at_once_after_logout(server, member, video):
     client = Client()
     client.force_login(member)
-    viewing = viewing_session_start(user_id=member.pk, video_id=video.pk)
+    viewing = viewing_session_start(user_id=member.pk, video_id=video.pk, members_only=True)
     body = batch_body(video.pk, viewing.session_id, [1], t0=viewing.issued_at_ms + 1000) | {"token": viewing.token}
     assert send(server, body)[0] == 202
 

@@ -152,20 +152,6 @@ def test_an_unknown_or_unpublished_video_gets_404_and_enqueues_nothing(client, m
 
 
 @pytest.mark.django_db
-def test_an_unconfirmed_member_cannot_report_a_members_only_video(client, enqueued):
-    from tests.factories import MemberFactory
-
-    unconfirmed = MemberFactory(confirmed=False)
-    client.force_login(unconfirmed)
-    members_only = VideoFactory(members_only=True)
-
-    response = send(client, unconfirmed, good_body(members_only.pk))
-
-    assert response.status_code == 404
-    assert enqueued.is_empty()
-
-
-@pytest.mark.django_db
 def test_a_get_is_refused(client, member):
     client.force_login(member)
     assert client.get(URL).status_code == 405
@@ -207,10 +193,10 @@ def test_a_batch_needs_the_pages_signed_token_for_this_member_video_and_session(
     from tests.factories import MemberFactory
 
     client.force_login(member)
-    viewing = viewing_session_start(user_id=member.pk, video_id=video.pk)
+    viewing = viewing_session_start(user_id=member.pk, video_id=video.pk, members_only=True)
     body = good_body(video.pk) | {"session_id": str(viewing.session_id)}
-    other_member = viewing_session_start(user_id=MemberFactory().pk, video_id=video.pk)
-    other_video = viewing_session_start(user_id=member.pk, video_id=VideoFactory(members_only=False).pk)
+    other_member = viewing_session_start(user_id=MemberFactory().pk, video_id=video.pk, members_only=True)
+    other_video = viewing_session_start(user_id=member.pk, video_id=VideoFactory(members_only=False).pk, members_only=False)
 
     refused = [
         body,  # no token

@@ -21,8 +21,9 @@ from analytics.rollups import rollups_refresh
 from analytics.selectors import video_analytics_get
 from analytics.services import SessionClaims, member_ingest_generation_get, viewing_session_token_sign
 from analytics.stream import STREAM
-from tests.analytics.helpers import drained, now_ms, stored_state
+from tests.analytics.helpers import drained, now_ms, session_started, stored_state
 from tests.conftest import CASSANDRA_DBS, wait_until
+from tests.factories import MemberFactory, VideoFactory
 
 URL = "/api/watch/"
 
@@ -45,16 +46,24 @@ def body(config: dict, positions, *, t0: int | None = None, rate: float = 1.0) -
     }
 
 
-def backdated(config: dict, user_id: int, *, seconds_ago: int) -> dict:
-    """The same session as if the page had been issued `seconds_ago` (a real token, signed by us)."""
+def resigned(config: dict, user_id: int, *, session_id: str | None = None) -> dict:
+    """The page's config with a genuine token, signed now, for `session_id` (default: its own)."""
+    session_id = session_id or config["sessionId"]
     claims = SessionClaims(
         user_id=user_id,
         video_id=config["videoId"],
-        session_id=uuid.UUID(config["sessionId"]),
-        issued_at_ms=now_ms() - seconds_ago * 1000,
+        session_id=uuid.UUID(session_id),
+        issued_at_ms=now_ms(),
         generation=member_ingest_generation_get(user_id=user_id),
+        members=True,
     )
-    return config | {"token": viewing_session_token_sign(claims=claims)}
+    return config | {"sessionId": session_id, "token": viewing_session_token_sign(claims=claims)}
+
+
+def started(config: dict, *, seconds_ago: int) -> dict:
+    """The same session as if its first batch had been accepted `seconds_ago`."""
+    session_started(config["sessionId"], ms_ago=seconds_ago * 1000)
+    return config
 
 
 def post(client: Client, data: dict):
@@ -91,24 +100,92 @@ def test_a_session_cannot_send_more_seconds_than_wall_clock_time_allows(client, 
     client.force_login(member)
     fresh = tracker_config(client, video)
 
-    # Just issued: at most the slack (15 s) of seconds, however they are sliced.
+    # Its first batch starts the session's allowance: at most the slack (15 s), however sliced.
     burst = post(client, body(fresh, range(200)))
     assert burst.status_code == 429
     assert int(burst["Retry-After"]) >= 1
     assert post(client, body(fresh, range(10))).status_code == 202
     assert post(client, body(fresh, range(10, 20))).status_code == 429
-    # Seconds already sent (a retry, a re-watch) cost nothing.
+    # Seconds already sent add nothing anywhere (same session, same day): they cost nothing.
     assert post(client, body(fresh, range(10))).status_code == 202
 
-    # Issued 60 s ago at normal speed: 60 + 15 seconds, not one more.
-    minute = backdated(fresh, member.pk, seconds_ago=60) | {"sessionId": str(uuid.uuid4())}
-    minute = backdated(minute, member.pk, seconds_ago=60)
+    # Started 60 s ago at normal speed: 60 + 15 seconds, not one more.
+    minute = started(resigned(fresh, member.pk, session_id=str(uuid.uuid4())), seconds_ago=60)
     statuses = [post(client, body(minute, range(start, start + 10))).status_code for start in range(0, 100, 10)]
     assert statuses == [202] * 7 + [429] * 3
     # At double speed the same minute allows twice as much.
-    double = backdated(fresh | {"sessionId": str(uuid.uuid4())}, member.pk, seconds_ago=60)
+    double = started(resigned(fresh, member.pk, session_id=str(uuid.uuid4())), seconds_ago=60)
     assert post(client, body(double, range(130), rate=2.0)).status_code == 202
     assert len(redis.xrange(STREAM)) == 1 + 1 + 7 + 1
+
+
+@pytest.mark.django_db
+def test_a_hoarded_token_earns_nothing_for_the_time_it_waited(client, member, video, redis):
+    client.force_login(member)
+    config = tracker_config(client, video)
+
+    # Issued long ago (within the token's life plus the late window) but never used: the allowance
+    # starts at the first accepted batch, not at the issue time.
+    claims = SessionClaims(
+        member.pk,
+        video.pk,
+        uuid.UUID(config["sessionId"]),
+        now_ms() - 9 * 60_000,
+        member_ingest_generation_get(user_id=member.pk),
+        True,
+    )
+    hoarded = config | {"token": viewing_session_token_sign(claims=claims)}
+    # Its seconds claim times within the token's life: all the hoarder can do is the slack.
+    t0 = now_ms() - 8 * 60_000
+    assert post(client, body(hoarded, range(120), t0=t0)).status_code == 429
+    assert post(client, body(hoarded, range(15), t0=t0)).status_code == 202
+    assert post(client, body(hoarded, range(15, 30), t0=t0)).status_code == 429
+
+
+@pytest.mark.django_db
+def test_late_resends_land_only_for_seconds_recorded_while_the_token_was_valid(client, member, video, redis, settings):
+    client.force_login(member)
+    config = tracker_config(client, video)
+    life_ms = settings.WATCH_TOKEN_TTL_SECONDS * 1000
+    late_ms = settings.WATCH_LATE_WINDOW_SECONDS * 1000
+
+    def token_issued(ms_ago: int) -> dict:
+        claims = SessionClaims(
+            member.pk,
+            video.pk,
+            uuid.UUID(config["sessionId"]),
+            now_ms() - ms_ago,
+            member_ingest_generation_get(user_id=member.pk),
+            True,
+        )
+        return started(config | {"token": viewing_session_token_sign(claims=claims)}, seconds_ago=1200)
+
+    expired = token_issued(life_ms + 5 * 60_000)  # expired 5 minutes ago: inside the late window
+    recorded_while_valid = now_ms() - 6 * 60_000
+    assert post(client, body(expired, range(5), t0=recorded_while_valid)).status_code == 202
+    after_expiry = post(client, body(expired, range(5, 10), t0=now_ms() - 60_000))
+    assert after_expiry.status_code == 400
+    assert after_expiry.json()["errors"][0]["field"] == "events.client_ts"
+
+    too_late = token_issued(life_ms + late_ms + 60_000)  # past its life and the late window
+    assert post(client, body(too_late, range(10, 15), t0=now_ms() - late_ms)).status_code == 403
+    assert redis.xlen(STREAM) == 1
+
+
+@pytest.mark.django_db
+def test_new_sessions_are_capped_over_a_sliding_hour_not_the_clock_hour(client, member, video, redis, monkeypatch):
+    client.force_login(member)
+    cap = 10
+    before_the_hour = (now_ms() // 3_600_000) * 3_600_000 - 10_000
+    clock = {"ms": before_the_hour}
+    monkeypatch.setattr("analytics.services.time.time", lambda: clock["ms"] / 1000)
+
+    first = [tracker_config(client, video)["sessionId"] for _ in range(cap)]
+    clock["ms"] += 14_000  # across the full hour
+    after = {tracker_config(client, video)["sessionId"] for _ in range(10)}
+    assert after == {first[-1]}
+    clock["ms"] = before_the_hour + 3_600_000 + 1000  # an hour after the first ones
+    assert tracker_config(client, video)["sessionId"] not in first
 
 
 @pytest.mark.django_db
@@ -116,7 +193,7 @@ def test_a_member_has_a_bounded_number_of_sessions_sending_at_once(client, membe
     settings.WATCH_CONCURRENT_SESSIONS = 4
     client.force_login(member)
     base = tracker_config(client, video)
-    sessions = [backdated(base | {"sessionId": str(uuid.uuid4())}, member.pk, seconds_ago=60) for _ in range(5)]
+    sessions = [started(resigned(base, member.pk, session_id=str(uuid.uuid4())), seconds_ago=60) for _ in range(5)]
 
     statuses = [post(client, body(s, [1])).status_code for s in sessions]
 
@@ -129,7 +206,7 @@ def test_a_member_has_a_bounded_number_of_sessions_sending_at_once(client, membe
 def test_past_the_backlog_cap_the_endpoint_answers_503_and_appends_nothing(client, member, video, redis, settings):
     settings.WATCH_STREAM_MAX_BATCHES = 3
     client.force_login(member)
-    config = backdated(tracker_config(client, video), member.pk, seconds_ago=600)
+    config = started(tracker_config(client, video), seconds_ago=600)
 
     statuses = [post(client, body(config, [i])) for i in range(5)]
 
@@ -171,8 +248,8 @@ def test_whatever_one_account_sends_it_adds_at_most_one_person_watching(member, 
     client.force_login(member)
     config = tracker_config(client, video)  # the only session the server issued
     accepted = 0
-    # The attack of finding 3: many batches, fresh session ids, events up to 30 days old, and the
-    # real session asked for far more seconds than have passed.
+    # The attack of finding 3 (#11): many batches, fresh session ids, events up to 30 days old, and
+    # the real session asked for far more seconds than have passed.
     for i in range(60):
         forged = config | {"sessionId": str(uuid.uuid4())}
         statuses = {
@@ -180,9 +257,12 @@ def test_whatever_one_account_sends_it_adds_at_most_one_person_watching(member, 
             post(client, body(config, range(i * 200, i * 200 + 200), t0=now_ms() - (i % 30) * 86_400_000)).status_code,
         }
         assert 202 not in statuses, statuses
+    first_batch = None
     for start in range(0, 600, 5):
         response = post(client, body(config, range(start, start + 5)))
-        accepted += 5 if response.status_code == 202 else 0
+        if response.status_code == 202:
+            accepted += 5
+            first_batch = first_batch or now_ms()
     wait_until(drained, timeout=60)
     rollups_refresh()
 
@@ -190,9 +270,228 @@ def test_whatever_one_account_sends_it_adds_at_most_one_person_watching(member, 
     figures = video_analytics_get(video_id=video.pk, since=today, until=today).range_total
     assert figures.sessions <= 1
     assert figures.views <= 1
-    # The one session: at most the seconds that have really passed since the page was issued + slack.
-    elapsed = (now_ms() - config["issuedAt"]) / 1000
+    # The one session: at most the seconds that have really passed since its first batch + slack.
+    assert first_batch is not None
+    elapsed = (now_ms() - first_batch) / 1000
     assert 0 < figures.watch_seconds == accepted <= elapsed + 15
+
+
+def _fake_clock(monkeypatch, start_ms: int) -> dict:
+    """The server's clock (time.time, which the endpoint, the token signer and the Lua call's `now`
+    all read) set to `start_ms` and moved by the test: half an hour of attack in seconds. Always in
+    the past of the real clock, so the worker's own clock never bounds what it stores."""
+    clock = {"ms": start_ms}
+    monkeypatch.setattr("analytics.services.time.time", lambda: clock["ms"] / 1000)
+    return clock
+
+
+def _renew(client: Client, token: str):
+    return client.post(reverse("analytics:watch-renew"), {"token": token}, content_type="application/json")
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True)
+def test_hoarded_tokens_spent_in_rotation_add_at_most_what_one_person_could_watch(
+    member, celery_worker_process, settings, monkeypatch
+):
+    """Finding 1 of #19: 40 sessions minted in seconds, aged, then spent four at a time with every
+    trick the server might accept (old and renewed tokens, times spread over everything it allows)."""
+    settings.WATCH_CONCURRENT_SESSIONS = 4
+    settings.WATCH_BATCHES_PER_MINUTE = 1_000_000  # not what is proven here: only the seconds count
+    rate = 4.0  # the fastest rate a batch may claim
+    videos = [VideoFactory(members_only=False, duration=6 * 3600) for _ in range(4)]
+    client = Client()
+    client.force_login(member)
+    real_start = now_ms()
+    clock = _fake_clock(monkeypatch, real_start - 40 * 60_000)
+    first_mint = clock["ms"]
+    pages = [tracker_config(client, v) for v in videos for _ in range(10)]
+    assert len({p["sessionId"] for p in pages}) == 40
+    clock["ms"] += 9 * 60_000  # hoard
+    skew = settings.WATCH_CLOCK_SKEW_MS
+    life = settings.WATCH_TOKEN_TTL_SECONDS * 1000
+    late = settings.WATCH_LATE_WINDOW_SECONDS * 1000
+    tokens = {p["sessionId"]: [p["token"]] for p in pages}
+    issued = {p["token"]: first_mint for p in pages}
+    next_second = dict.fromkeys(tokens, 0)
+    accepted = 0
+    end = first_mint + 31 * 60_000
+    step = 0
+    while clock["ms"] < end:
+        group = pages[(step // 6) * 4 % 40 : (step // 6) * 4 % 40 + 4]  # a new four every 2 minutes
+        for page in group:
+            sid = page["sessionId"]
+            renewed = _renew(client, tokens[sid][-1])
+            if renewed.status_code == 200 and renewed.json()["sessionId"] == sid:
+                tokens[sid].append(renewed.json()["token"])
+                issued[renewed.json()["token"]] = clock["ms"]
+            for token in tokens[sid][-2:]:
+                # Times spread over the widest window the server could accept for this token.
+                lo = max(issued[token], clock["ms"] - late) - skew + 1000
+                hi = min(issued[token] + life, clock["ms"]) + skew - 1000
+                if hi <= lo:
+                    continue
+                for _ in range(5):
+                    start = next_second[sid]
+                    events = [
+                        {"position": start + i, "client_ts": lo + (hi - lo) * i // 199, "rate": rate}
+                        for i in range(200)
+                    ]
+                    answer = post(
+                        client,
+                        page
+                        | {"token": token}
+                        | {"events": events}
+                        | {
+                            "video_id": page["videoId"],
+                            "session_id": sid,
+                        },
+                    )
+                    if answer.status_code != 202:
+                        break
+                    accepted += 200
+                    next_second[sid] = start + 200
+                # Then whatever smaller slice still fits.
+                for size in (50, 10, 1):
+                    while True:
+                        start = next_second[sid]
+                        events = [{"position": start + i, "client_ts": hi, "rate": rate} for i in range(size)]
+                        answer = post(
+                            client, {"video_id": page["videoId"], "session_id": sid, "token": token, "events": events}
+                        )
+                        if answer.status_code != 202:
+                            break
+                        accepted += size
+                        next_second[sid] = start + size
+        clock["ms"] += 20_000
+        step += 1
+    elapsed = (clock["ms"] - first_mint) / 1000
+    monkeypatch.undo()
+    wait_until(drained, timeout=120)
+    rollups_refresh()
+
+    since = datetime.fromtimestamp(first_mint / 1000, tz=UTC).date()
+    today = datetime.now(tz=UTC).date()
+    figures = [video_analytics_get(video_id=v.pk, since=since, until=today).range_total for v in videos]
+    watched = sum(f.watch_seconds for f in figures)
+    cap = settings.WATCH_CONCURRENT_SESSIONS * rate
+    # Claims can fall a skew before the first token and after the last request, rounded to minutes.
+    slack = (2 * skew / 1000 + 120) * cap
+    assert 0 < watched == accepted <= elapsed * cap + slack, (watched, accepted, elapsed * cap + slack)
+    assert sum(f.views for f in figures) <= sum(f.sessions for f in figures) <= 40
+    for v in videos:
+        days_per_session: dict = {}
+        for day, session_id in stored_state(member.pk, v.pk)["sessions"]:
+            days_per_session.setdefault(session_id, set()).add(day)
+        assert all(len(days) == 1 for days in days_per_session.values()), days_per_session
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True)
+def test_one_session_is_one_view_on_the_day_it_started_whatever_its_events_claim(
+    member, celery_worker_process, settings, monkeypatch
+):
+    """Finding 2 of #19: resent seconds, events dated on other days, a session kept across midnight."""
+    video = VideoFactory(members_only=False, duration=600)
+    client = Client()
+    client.force_login(member)
+    day_ms = 86_400_000
+    midnight = (now_ms() // day_ms - 1) * day_ms  # yesterday's midnight: always in the past
+    clock = _fake_clock(monkeypatch, midnight - 5 * 60_000)
+    config = tracker_config(client, video)
+    clock["ms"] += 30_000
+    assert post(client, body(config, range(10), t0=clock["ms"] - 10_000)).status_code == 202
+    # The same seconds resent five times: accepted (an outbox may resend), adding nothing.
+    for _ in range(5):
+        assert post(client, body(config, range(10), t0=clock["ms"] - 10_000)).status_code == 202
+    # Past midnight: the session's seconds still count on the day it started.
+    clock["ms"] = midnight + 60_000
+    assert post(client, body(config, range(10, 20), t0=clock["ms"] - 10_000)).status_code == 202
+    # Events claiming other days are refused, whichever way.
+    for t0 in (midnight - 3 * day_ms, midnight - day_ms, midnight + day_ms):
+        answer = post(client, body(config, range(20, 25), t0=t0))
+        assert answer.status_code == 400, t0
+    # Once the session's day has been closed for the late window, the session takes nothing more,
+    # and renewing the page's token starts a new session on the new day.
+    clock["ms"] = midnight + settings.WATCH_LATE_WINDOW_SECONDS * 1000 + 60_000
+    reissued = resigned(config, member.pk)
+    closed = post(client, body(reissued, range(20, 25), t0=clock["ms"] - 5_000))
+    assert closed.status_code == 409
+    renewed = _renew(client, reissued["token"])
+    assert renewed.status_code == 200
+    assert renewed.json()["sessionId"] != config["sessionId"]
+    monkeypatch.undo()
+    wait_until(drained, timeout=60)
+    rollups_refresh()
+
+    first_day = datetime.fromtimestamp((midnight - day_ms) / 1000, tz=UTC).date()
+    analytics = video_analytics_get(video_id=video.pk, since=first_day, until=datetime.now(tz=UTC).date())
+    total = analytics.range_total
+    assert (total.sessions, total.views, total.watch_seconds) == (1, 1, 20)
+    started_on = datetime.fromtimestamp((midnight - 5 * 60_000) / 1000, tz=UTC).date()
+    assert [d.day for d in analytics.days if d.views] == [started_on]
+    assert list(stored_state(member.pk, video.pk)["sessions"]) == [(started_on, uuid.UUID(config["sessionId"]))]
+
+
+@pytest.mark.django_db
+def test_unconfirmed_members_get_no_viewing_session(client, video, redis):
+    unconfirmed = MemberFactory(confirmed=False)
+    client.force_login(unconfirmed)
+
+    assert tracker_config(client, video) is None
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("change", "status"),
+    [({"members_only": True}, 403), ({"is_unavailable": True}, 410), ({"is_published": False}, 404)],
+)
+def test_a_token_stops_recording_once_staff_tighten_the_videos_access(client, member, redis, change, status):
+    video = VideoFactory(members_only=False, duration=600)
+    client.force_login(member)
+    config = started(tracker_config(client, video), seconds_ago=300)
+    assert post(client, body(config, range(5))).status_code == 202
+
+    for field, value in change.items():
+        setattr(video, field, value)
+    video.save()
+
+    assert post(client, body(config, range(5, 10))).status_code == status
+    assert redis.xlen(STREAM) == 1
+
+
+@pytest.mark.django_db
+def test_positions_are_bounded_while_the_duration_is_unknown(client, member, redis, settings):
+    video = VideoFactory(members_only=False, duration=None)
+    client.force_login(member)
+    config = started(tracker_config(client, video), seconds_ago=300)
+    limit = settings.WATCH_UNKNOWN_DURATION_MAX_SECONDS
+
+    refused = post(client, body(config, [86_400]))
+    assert refused.status_code == 400
+    assert refused.json()["errors"][0] == {"field": "events.position", "reason": f"must be at most {limit}"}
+    assert post(client, body(config, [limit])).status_code == 202
+    assert redis.xlen(STREAM) == 1
+
+
+@pytest.mark.django_db
+def test_the_open_page_renews_its_token_for_the_same_session(client, member, video, redis):
+    client.force_login(member)
+    config = tracker_config(client, video)
+
+    renewed = _renew(client, config["token"])
+
+    assert renewed.status_code == 200
+    assert renewed.json()["sessionId"] == config["sessionId"]
+    assert renewed.json()["token"] != config["token"]
+    assert post(client, body(config | {"token": renewed.json()["token"]}, range(5))).status_code == 202
+    # Another member cannot renew it; nor can the member once logged out.
+    other = Client()
+    other.force_login(MemberFactory())
+    assert _renew(other, config["token"]).status_code == 403
+    client.post(reverse("account_logout"))
+    client.force_login(member)
+    assert _renew(client, config["token"]).status_code == 403
 
 
 def _writetimes(user_id: int, video_id: int) -> list[int]:

@@ -115,7 +115,7 @@ import json
 from analytics.services import viewing_session_start
 from tests.factories import MemberFactory, VideoFactory
 member, video = MemberFactory(), VideoFactory(duration=600)
-session = viewing_session_start(user_id=member.pk, video_id=video.pk)
+session = viewing_session_start(user_id=member.pk, video_id=video.pk, members_only=True)
 print(json.dumps({"user": member.pk, "video": video.pk, "session": str(session.session_id), "token": session.token}))
 """
 
