@@ -196,7 +196,8 @@ def test_a_batch_needs_the_pages_signed_token_for_this_member_video_and_session(
     viewing = viewing_session_start(user_id=member.pk, video_id=video.pk, members_only=True)
     body = good_body(video.pk) | {"session_id": str(viewing.session_id)}
     other_member = viewing_session_start(user_id=MemberFactory().pk, video_id=video.pk, members_only=True)
-    other_video = viewing_session_start(user_id=member.pk, video_id=VideoFactory(members_only=False).pk, members_only=False)
+    public = VideoFactory(members_only=False)
+    other_video = viewing_session_start(user_id=member.pk, video_id=public.pk, members_only=False)
 
     refused = [
         body,  # no token
