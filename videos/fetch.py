@@ -7,8 +7,10 @@ did not expect. `url_fetch`:
   providers' oEmbed and image hosts, or the staff-entered file URL's own host);
 - resolves the host once, refuses it if any address is private, loopback, link-local, multicast,
   reserved or unspecified (unless VIDEO_FETCH_ALLOW_PRIVATE, True only in config/settings_test.py),
-  and connects to that checked address (so a second DNS answer cannot swap it; TLS still verifies
-  the certificate for the host name);
+  IPv6 forms carrying an IPv4 address included: the IPv4 address inside is checked (IPv4-mapped,
+  NAT64 64:ff9b::/96, 6to4), or the form is refused when it cannot be (IPv4-compatible, local-use
+  NAT64, Teredo); and connects to that checked address (so a second DNS answer cannot swap it; TLS
+  still verifies the certificate for the host name);
 - follows at most MAX_REDIRECTS redirects itself, checking every hop the same way;
 - bounds time (connect CONNECT_TIMEOUT, whole fetch TOTAL_TIMEOUT) and size (`max_bytes`).
 `url_host_check` is the same host check for ffprobe/ffmpeg, which fetch by themselves.
@@ -56,11 +58,36 @@ class FetchResponse:
     body: bytes = b""
 
 
+# IPv6 forms that carry an IPv4 address, which Python 3.11's `is_global` calls global whatever
+# IPv4 address they carry (RFC 4291 §2.5.5.1, RFC 6052, RFC 8215, RFC 3056, RFC 4380).
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+TEREDO = ipaddress.IPv6Network("2001::/32")
+
+
 def _address_allowed(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return embedded.is_global and not embedded.is_multicast
+        if ip in IPV4_COMPATIBLE or ip in NAT64_LOCAL_USE or ip in TEREDO:
+            # Deprecated (no host routes ::a.b.c.d), or the IPv4 address inside cannot be told
+            # (a local NAT64 prefix may be /48 to /96; a Teredo relay reaches a host behind a NAT).
+            return False
     return ip.is_global and not ip.is_multicast
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a connection to `ip` reaches: IPv4-mapped (the socket connects over IPv4),
+    NAT64 well-known prefix (the gateway translates to the last 32 bits), 6to4 (the relay)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
 
 
 def url_host_check(url: str, *, allowed_hosts: Collection[str]) -> Target:
