@@ -201,7 +201,7 @@ VIDEO_FETCH_CA_FILE = ""
 # ffprobe/ffmpeg read only a local copy: a file video's first bytes (and its last ones when an MP4's
 # index is at its end), an HLS stream's first segment; each download within this size and time.
 VIDEO_FILE_FETCH_MAX_BYTES = 32 * 1024 * 1024
-VIDEO_FILE_FETCH_SECONDS = 30.0
+VIDEO_FILE_FETCH_SECONDS = 20.0
 FFPROBE_BINARY = "ffprobe"
 FFMPEG_BINARY = "ffmpeg"
 # The beat job re-checks every published video this often; a member's playback-problem report

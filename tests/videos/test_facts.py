@@ -394,3 +394,17 @@ def test_the_sites_own_hls_stream_is_read_from_disk():
 
     assert (refreshed.duration, refreshed.width, refreshed.height, refreshed.facts_error) == (6, 320, 180, "")
     assert refreshed.card_image
+
+
+def test_a_file_that_is_really_a_playlist_naming_local_files_is_unreadable(standin):
+    # Read from a local copy with the file protocol allowed, ffmpeg's HLS demuxer would open the
+    # files such a "video" names (a local segment here; /etc/passwd rendered as text in the known
+    # attack); only the video demuxers are allowed.
+    local_segment = ROOT / "static" / "video" / "hls" / "sample-00.ts"
+    standin.files["/media/trick.mp4"] = hls_media_playlist([str(local_segment)])
+    video = VideoFactory(provider="file", external_id=standin.url("/media/trick.mp4"), duration=None)
+
+    refreshed = video_facts_refresh(video_id=video.pk, with_image=True)
+
+    assert refreshed.unavailable_code == "unreadable"
+    assert nothing_stored(refreshed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 import socket
 from typing import Any
 
@@ -185,3 +186,36 @@ def test_a_host_with_one_private_address_among_public_ones_is_refused(monkeypatc
 
     with pytest.raises(FetchError, match="private or reserved"):
         url_host_check("https://cdn.example.com/a.mp4", allowed_hosts={"cdn.example.com"})
+
+
+def test_a_download_into_a_file_can_be_cut_at_the_cap(standin: StandIn):
+    content = bytes(range(256)) * 1000
+    standin.files["/big.mp4"] = content
+    out = io.BytesIO()
+
+    response = url_fetch(
+        standin.url("/big.mp4"), allowed_hosts={"127.0.0.1"}, max_bytes=10_000, destination=out, truncate=True
+    )
+
+    assert (response.status, response.size, response.truncated, response.body) == (200, 10_000, True, b"")
+    assert out.getvalue() == content[:10_000]
+
+
+def test_an_error_page_is_never_written_where_the_file_is_expected(standin: StandIn):
+    standin.files["/gone.mp4"] = 404
+    out = io.BytesIO()
+
+    response = url_fetch(standin.url("/gone.mp4"), allowed_hosts={"127.0.0.1"}, max_bytes=100, destination=out)
+
+    assert response.status == 404
+    assert out.getvalue() == b""
+
+
+def test_a_redirect_on_get_only_to_another_host_is_refused_even_when_head_answered(standin: StandIn):
+    standin.files["/internal.mp4"] = b"secret"
+    standin.get_redirects["/a.mp4"] = standin.url("/internal.mp4").replace("127.0.0.1", "localhost")
+
+    assert url_fetch(standin.url("/a.mp4"), allowed_hosts={"127.0.0.1"}, max_bytes=0, method="HEAD").status == 200
+    with pytest.raises(FetchError, match="localhost is not a host we fetch from"):
+        url_fetch(standin.url("/a.mp4"), allowed_hosts={"127.0.0.1"}, max_bytes=100)
+    assert standin.count("/internal") == 0
