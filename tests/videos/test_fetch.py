@@ -219,3 +219,23 @@ def test_a_redirect_on_get_only_to_another_host_is_refused_even_when_head_answer
     with pytest.raises(FetchError, match="localhost is not a host we fetch from"):
         url_fetch(standin.url("/a.mp4"), allowed_hosts={"127.0.0.1"}, max_bytes=100)
     assert standin.count("/internal") == 0
+
+
+def test_the_connection_goes_to_the_address_checked_not_to_a_second_dns_answer(standin: StandIn, monkeypatch):
+    # A rebinding name: public (here: the stand-in) when checked, elsewhere when asked again.
+    real = socket.getaddrinfo
+    asked: list[str] = []
+
+    def rebinding(host: str, port: int, *args: Any, **kwargs: Any) -> list[Any]:
+        if host != "localhost":
+            return real(host, port, *args, **kwargs)
+        asked.append(host)
+        address = "127.0.0.1" if len(asked) == 1 else "192.0.2.1"
+        return [(socket.AF_INET, socket.SOCK_STREAM, 6, "", (address, port))]
+
+    monkeypatch.setattr(socket, "getaddrinfo", rebinding)
+    standin.files["/a.jpg"] = b"image"
+    url = standin.url("/a.jpg").replace("127.0.0.1", "localhost")
+
+    assert url_fetch(url, allowed_hosts={"localhost"}, max_bytes=100).body == b"image"
+    assert asked == ["localhost"]
