@@ -206,6 +206,10 @@ VIDEO_THUMBNAIL_HOSTS: tuple[str, ...] = ("i.ytimg.com", "i.vimeocdn.com", "embe
 VIDEO_FETCH_ALLOW_PRIVATE = False
 # CA bundle for outbound TLS (fetches and ffprobe); empty: the system's.
 VIDEO_FETCH_CA_FILE = ""
+# ffprobe/ffmpeg read only a local copy: a file video's first bytes (and its last ones when an MP4's
+# index is at its end), an HLS stream's first segment; each download within this size and time.
+VIDEO_FILE_FETCH_MAX_BYTES = 32 * 1024 * 1024
+VIDEO_FILE_FETCH_SECONDS = 20.0
 FFPROBE_BINARY = "ffprobe"
 FFMPEG_BINARY = "ffmpeg"
 # The beat job re-checks every published video this often; a member's playback-problem report

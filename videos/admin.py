@@ -16,7 +16,7 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
-from videos.facts import FactsError, FactsUnavailable, file_input_get, oembed_get
+from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
 from videos.formatting import clock
 from videos.models import Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL
@@ -102,7 +102,7 @@ class VideoAddForm(VideoModelForm):
         # the file is missing (the rest of the facts come from the background task after saving).
         try:
             if provider == Video.Provider.FILE:
-                file_input_get(url=external_id)
+                file_check(url=external_id)
             elif not cleaned.get("title"):
                 cleaned["title"] = oembed_get(provider=provider, external_id=external_id).title[:200]
         except FactsUnavailable as exc:

@@ -4,26 +4,36 @@
   where the provider gives one: Vimeo and Wistia; YouTube's oEmbed has none). 401/403/404 means
   the video is gone, private or not embeddable.
 - Self-hosted files: `ffprobe` (duration, dimensions, codecs) and an `ffmpeg` poster frame at
-  ~10 % of the duration. The site's own files (/static/...) are read from disk.
-Every fetch goes through videos/fetch.py; ffprobe/ffmpeg get a URL only after its host check.
+  ~10 % of the duration, both reading a local copy: the file's first VIDEO_FILE_FETCH_MAX_BYTES
+  (and its last ones too when its MP4 index is at its end). HLS: the playlists parsed here (`m3u8`),
+  the duration from their EXTINF sum, the rest from the first segment's copy. The site's own files
+  (/static/...) are read from disk.
+Every fetch goes through videos/fetch.py, every redirect, variant and segment host checked there;
+ffprobe/ffmpeg are never given a URL and may open local files only (`-protocol_whitelist file`).
 """
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import json
+import re
+import shutil
 import subprocess
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import urlencode, urlsplit
 
+import m3u8
 from django.conf import settings
 from django.contrib.staticfiles import finders
 from PIL import Image
 from pydantic import BaseModel, ConfigDict, field_validator
 from pydantic import ValidationError as PydanticValidationError
 
-from videos.fetch import IMAGE_MAX_BYTES, OEMBED_MAX_BYTES, FetchError, url_fetch, url_host_check
+from videos.fetch import IMAGE_MAX_BYTES, OEMBED_MAX_BYTES, FetchError, FetchResponse, url_fetch
 from videos.thumbnails import thumbnail_open
 
 # oEmbed statuses that mean "this video is not (or no longer) embeddable here": removed (404),
@@ -177,42 +187,92 @@ def card_images_make(*, image: bytes) -> dict[str, bytes]:
 
 # --- Self-hosted files ---------------------------------------------------------------------------
 
+# The demuxers ffprobe/ffmpeg may use on a local copy: MP4/MOV, Matroska/WebM, MPEG-TS. Never HLS,
+# concat or the text ones: a "video" that is really a playlist would make ffmpeg open the files it
+# names (and render a text file into frames).
+DEMUXERS = "mov,mp4,m4a,3gp,3g2,mj2,matroska,webm,mpegts"
+PLAYLIST_MAX_BYTES = 1024 * 1024
+# A host declares the file's size in Content-Range; the local copy is sparse up to it (the gap
+# takes no disk), but an absurd size is not written.
+FILE_MAX_DECLARED_BYTES = 256 * 1024**3
+CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
 
 @dataclass(frozen=True)
-class ProbeInput:
-    """What ffprobe/ffmpeg open: a checked https URL, or one of the site's own static files."""
+class LocalCopy:
+    """A video on local disk for ffprobe/ffmpeg: the whole file, or its first `copied` bytes."""
 
-    argument: str
-    protocols: str
+    path: Path
+    copied: int = 0
+    # The whole file's size when the host said it (a 206 answer); None when unknown.
+    total: int | None = None
+    partial: bool = False
+
+    @property
+    def covered(self) -> float:
+        """The share of the file copied (1.0: all of it; 0.0: unknown)."""
+        if not self.partial:
+            return 1.0
+        return self.copied / self.total if self.total else 0.0
 
 
-def file_input_get(*, url: str) -> ProbeInput:
-    """The checked input for a file video; FactsUnavailable if it is missing, FactsError if refused.
+def _host(url: str) -> str:
+    return (urlsplit(url).hostname or "").lower()
 
-    A remote file is first requested by us (HEAD, redirects checked hop by hop by videos/fetch.py):
-    a 404 is known at once, and ffprobe gets the final URL, after the same host check."""
+
+def _is_playlist(url: str) -> bool:
+    return urlsplit(url).path.lower().endswith(".m3u8")
+
+
+def _status_check(status: int, *, what: str) -> None:
+    if status in GONE_STATUSES:
+        raise FactsUnavailable(f"The {what} answered {status}: check the link.", code=f"file-{status}")
+    if status >= 300:
+        raise FactsError(f"The {what} answered {status}; will try again later.")
+
+
+def _error_prefix(what: str) -> str:
+    return what[0].upper() + what[1:]
+
+
+def file_check(*, url: str) -> None:
+    """Whether a file video's link answers (HEAD through videos/fetch.py): FactsUnavailable if it
+    is gone, FactsError if refused or not answering. What it is comes from file_facts_get."""
     if url.startswith("/"):
-        return _static_input(url)
-    host = (urlsplit(url).hostname or "").lower()
+        _static_path(url)
+        return
     try:
-        response = url_fetch(url, allowed_hosts={host}, max_bytes=0, method="HEAD")
+        response = url_fetch(url, allowed_hosts={_host(url)}, max_bytes=0, method="HEAD")
         if response.status == 405:
-            response = url_fetch(url, allowed_hosts={host}, max_bytes=1024, headers={"Range": "bytes=0-0"})
+            response = url_fetch(url, allowed_hosts={_host(url)}, max_bytes=1024, headers={"Range": "bytes=0-0"})
     except FetchError as exc:
         raise FactsError(f"File: {exc}") from None
-    if response.status in GONE_STATUSES:
-        raise FactsUnavailable(f"The file answered {response.status}: check the link.", code=f"file-{response.status}")
-    if response.status >= 400:
-        raise FactsError(f"The file answered {response.status}; will try again later.")
-    final_host = (urlsplit(response.url).hostname or "").lower()
+    _status_check(response.status, what="file")
+
+
+def _download(
+    url: str, *, allowed_hosts: set[str], destination: BinaryIO, what: str, headers: dict[str, str] | None = None
+) -> FetchResponse:
+    """`url` into `destination` through videos/fetch.py: every hop checked, cut at
+    VIDEO_FILE_FETCH_MAX_BYTES (ffprobe and a poster frame need only the start of a file)."""
     try:
-        url_host_check(response.url, allowed_hosts={host, final_host})
+        response = url_fetch(
+            url,
+            allowed_hosts=allowed_hosts,
+            max_bytes=settings.VIDEO_FILE_FETCH_MAX_BYTES,
+            headers=headers,
+            destination=destination,
+            truncate=True,
+            timeout=settings.VIDEO_FILE_FETCH_SECONDS,
+        )
     except FetchError as exc:
-        raise FactsError(f"File: {exc}") from None
-    return ProbeInput(argument=response.url, protocols="https,tls,tcp")
+        raise FactsError(f"{_error_prefix(what)}: {exc}") from None
+    _status_check(response.status, what=what)
+    return response
 
 
-def _static_input(url: str) -> ProbeInput:
+def _static_path(url: str) -> Path:
+    """One of the site's own static files (read from disk, never fetched)."""
     static_url = "/" + settings.STATIC_URL.strip("/") + "/"
     if not url.startswith(static_url) or ".." in url:
         raise FactsError("Only the site's own /static/ files are read from disk.")
@@ -224,33 +284,143 @@ def _static_input(url: str) -> ProbeInput:
         path = candidate if candidate.is_file() else None
     if path is None or not path.is_file():
         raise FactsUnavailable("The file is not among the site's static files.", code="file-404")
-    return ProbeInput(argument=str(path), protocols="file")
+    return path
 
 
-def _tls_options() -> list[str]:
-    # ffmpeg does not verify certificates unless asked to.
-    options = ["-tls_verify", "1"]
-    if settings.VIDEO_FETCH_CA_FILE:
-        options += ["-ca_file", settings.VIDEO_FETCH_CA_FILE]
-    return options
+def _file_copy(*, url: str, workdir: Path) -> LocalCopy:
+    """The file's first VIDEO_FILE_FETCH_MAX_BYTES on local disk (a static file: itself)."""
+    if url.startswith("/"):
+        return LocalCopy(path=_static_path(url))
+    path = workdir / "file"
+    cap = settings.VIDEO_FILE_FETCH_MAX_BYTES
+    with path.open("wb") as out:
+        # A host that ignores Range answers 200 with the whole file; the guard cuts it at the cap.
+        response = _download(
+            url, allowed_hosts={_host(url)}, destination=out, what="file", headers={"Range": f"bytes=0-{cap - 1}"}
+        )
+    match = CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
+    total = int(match[3]) if response.status == 206 and match else None
+    partial = response.truncated or (total is not None and response.size < total)
+    return LocalCopy(path=path, copied=response.size, total=total, partial=partial)
 
 
-def _input_options(source: ProbeInput) -> list[str]:
-    options = ["-protocol_whitelist", source.protocols]
-    if source.protocols != "file":
-        # Socket I/O timeout in microseconds; the subprocess timeout bounds the whole run.
-        options += ["-rw_timeout", "10000000", *_tls_options()]
-    return options
+def _file_tail_fill(*, copy: LocalCopy, url: str, workdir: Path) -> bool:
+    """Write the file's last VIDEO_FILE_FETCH_MAX_BYTES at their offset in `copy` (a sparse file of
+    the whole size); False when the host did not serve them as a byte range of the same file."""
+    if copy.total is None or copy.total > FILE_MAX_DECLARED_BYTES:
+        return False
+    tail = workdir / "tail"
+    with tail.open("wb") as out:
+        response = _download(
+            url,
+            allowed_hosts={_host(url)},
+            destination=out,
+            what="file",
+            headers={"Range": f"bytes=-{settings.VIDEO_FILE_FETCH_MAX_BYTES}"},
+        )
+    match = CONTENT_RANGE.fullmatch(response.headers.get("content-range", ""))
+    if response.status != 206 or match is None or int(match[3]) != copy.total:
+        return False
+    start = int(match[1])
+    if start + response.size > copy.total:
+        return False
+    with copy.path.open("r+b") as out, tail.open("rb") as data:
+        out.seek(start)
+        shutil.copyfileobj(data, out)
+    return True
 
 
-def file_probe(*, source: ProbeInput) -> dict[str, object]:
-    """ffprobe's JSON for `source`; FactsUnavailable when it is not a readable video."""
+def _playlist_get(uri: str, *, allowed_hosts: set[str] | None, what: str) -> m3u8.M3U8:
+    """An HLS playlist, parsed (m3u8); from disk when `allowed_hosts` is None (the site's own)."""
+    if allowed_hosts is None:
+        data, base = _static_path(uri).read_bytes()[:PLAYLIST_MAX_BYTES], uri
+    else:
+        try:
+            response = url_fetch(uri, allowed_hosts=allowed_hosts, max_bytes=PLAYLIST_MAX_BYTES)
+        except FetchError as exc:
+            raise FactsError(f"{what}: {exc}") from None
+        _status_check(response.status, what=what)
+        # Relative URIs resolve against where the playlist was found, redirects included.
+        data, base = response.body, response.url
+    try:
+        text = data.decode("utf-8").removeprefix("\ufeff")
+        if not text.startswith("#EXTM3U"):
+            raise ValueError("no #EXTM3U")
+        return m3u8.loads(text, uri=base)
+    except (ValueError, m3u8.ParseError):
+        raise FactsUnavailable(f"The {what} is not an HLS playlist.", code="unreadable") from None
+
+
+def _segment_copy(segment: m3u8.Segment, *, allowed_hosts: set[str] | None, destination: BinaryIO) -> None:
+    """The first segment (after its EXT-X-MAP initialisation section, if any) into `destination`."""
+    parts: list[tuple[str, str | None]] = []
+    if segment.init_section is not None:
+        parts.append((segment.init_section.absolute_uri, segment.init_section.byterange))
+    parts.append((segment.absolute_uri, segment.byterange))
+    for uri, byterange in parts:
+        if allowed_hosts is None:
+            with _static_path(uri).open("rb") as data:
+                destination.write(data.read(settings.VIDEO_FILE_FETCH_MAX_BYTES))
+            continue
+        headers = {"Range": _byterange_header(byterange)} if byterange else None
+        _download(uri, allowed_hosts=allowed_hosts, destination=destination, what="HLS segment", headers=headers)
+
+
+def _byterange_header(byterange: str) -> str:
+    # EXT-X-BYTERANGE is "<length>[@<offset>]"; the first segment's offset defaults to 0.
+    length, _, offset = byterange.partition("@")
+    first = int(offset or 0)
+    return f"bytes={first}-{first + int(length) - 1}"
+
+
+def _hls_facts_get(*, url: str, with_image: bool, workdir: Path) -> VideoFacts:
+    """An HLS stream's facts: the duration from its playlist (EXTINF sum), the rest from its first
+    segment, downloaded through the guard; every playlist, variant and segment host is checked."""
+    allowed_hosts = None if url.startswith("/") else {_host(url)}
+    playlist = _playlist_get(url, allowed_hosts=allowed_hosts, what="HLS playlist")
+    try:
+        if playlist.is_variant:
+            if not playlist.playlists:
+                raise FactsUnavailable("The HLS playlist names no variant.", code="unreadable")
+            # The first variant listed: where players start.
+            variant_url = playlist.playlists[0].absolute_uri
+            playlist = _playlist_get(variant_url, allowed_hosts=allowed_hosts, what="HLS variant playlist")
+        if not playlist.segments:
+            raise FactsUnavailable("The HLS playlist lists no segments.", code="unreadable")
+        first = playlist.segments[0]
+        if first.key is not None and str(first.key.method or "NONE").upper() != "NONE":
+            raise FactsError("The HLS segments are encrypted; enter the duration by hand.")
+        path = workdir / "segment"
+        with path.open("wb") as out:
+            _segment_copy(first, allowed_hosts=allowed_hosts, destination=out)
+    except ValueError:  # m3u8: a URI that cannot be made absolute
+        raise FactsUnavailable("The HLS playlist names a segment it does not locate.", code="unreadable") from None
+    # A live playlist (no EXT-X-ENDLIST) has no duration yet.
+    seconds = sum(float(s.duration or 0) for s in playlist.segments) if playlist.is_endlist else 0.0
+    facts = _local_facts_get(copy=LocalCopy(path=path), with_image=False)
+    image = None
+    if with_image:
+        # Within the first segment, the only one we have.
+        at = min(seconds * 0.1, float(first.duration or 0) / 2)
+        image = poster_frame_grab(path=path, at_seconds=at, decode_to=True)
+    return dataclasses.replace(
+        facts, duration=round(seconds) if 0 < seconds <= MAX_DURATION_SECONDS else None, image=image
+    )
+
+
+def _local_options() -> list[str]:
+    # ffprobe/ffmpeg open nothing but the local file: no network protocol, no demuxer that opens
+    # other files. Every byte they read came through videos/fetch.py.
+    return ["-protocol_whitelist", "file", "-format_whitelist", DEMUXERS]
+
+
+def file_probe(*, path: Path) -> dict[str, object]:
+    """ffprobe's JSON for the local file `path`; FactsUnavailable when it is not a readable video."""
     command = [
         settings.FFPROBE_BINARY,
         "-v",
         "error",
-        *_input_options(source),
-        # Read only the headers it needs (a few MB at most), not the whole file.
+        *_local_options(),
         "-probesize",
         "5000000",
         "-analyzeduration",
@@ -260,7 +430,7 @@ def file_probe(*, source: ProbeInput) -> dict[str, object]:
         "-show_entries",
         "format=duration:stream=codec_type,codec_name,width,height",
         "-i",
-        source.argument,
+        str(path),
     ]
     try:
         done = subprocess.run(command, capture_output=True, timeout=PROBE_TIMEOUT_SECONDS, check=False)  # noqa: S603
@@ -277,17 +447,21 @@ def file_probe(*, source: ProbeInput) -> dict[str, object]:
     return result if isinstance(result, dict) else {}
 
 
-def poster_frame_grab(*, source: ProbeInput, at_seconds: float) -> bytes | None:
-    """A JPEG frame at `at_seconds` (ffmpeg seeks by byte ranges, so little is read); None on failure."""
+def poster_frame_grab(*, path: Path, at_seconds: float, decode_to: bool = False) -> bytes | None:
+    """A JPEG frame at `at_seconds` of the local file `path`; None on failure.
+
+    ffmpeg seeks by the file's index, or with `decode_to` decodes from the start and drops frames
+    until then (an MPEG-TS segment has no index to seek by; it is a few seconds long)."""
+    seek = ["-ss", f"{at_seconds:.2f}"]
     command = [
         settings.FFMPEG_BINARY,
         "-v",
         "error",
-        *_input_options(source),
-        "-ss",
-        f"{at_seconds:.2f}",
+        *_local_options(),
+        *([] if decode_to else seek),
         "-i",
-        source.argument,
+        str(path),
+        *(seek if decode_to else []),
         "-frames:v",
         "1",
         "-f",
@@ -305,9 +479,8 @@ def poster_frame_grab(*, source: ProbeInput, at_seconds: float) -> bytes | None:
     return done.stdout
 
 
-def file_facts_get(*, url: str, with_image: bool) -> VideoFacts:
-    source = file_input_get(url=url)
-    probe = file_probe(source=source)
+def _local_facts_get(*, copy: LocalCopy, with_image: bool) -> VideoFacts:
+    probe = file_probe(path=copy.path)
     streams = [s for s in probe.get("streams", []) if isinstance(s, dict)]  # type: ignore[attr-defined]
     video = next((s for s in streams if s.get("codec_type") == "video"), None)
     audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
@@ -319,15 +492,40 @@ def file_facts_get(*, url: str, with_image: bool) -> VideoFacts:
     except (TypeError, ValueError):
         seconds = 0.0
     duration = round(seconds) if 0 < seconds <= MAX_DURATION_SECONDS else None
-    image = poster_frame_grab(source=source, at_seconds=seconds * 0.1) if with_image and seconds > 0 else None
+    image = None
+    if with_image and seconds > 0:
+        # ~10 % in; from a partial copy, well inside the share copied (at a steady bitrate).
+        image = poster_frame_grab(path=copy.path, at_seconds=seconds * min(0.1, copy.covered / 2))
     return VideoFacts(
-        duration=duration or None,
+        duration=duration,
         width=_positive(video.get("width")),
         height=_positive(video.get("height")),
         video_codec=str(video.get("codec_name") or "")[:32],
         audio_codec=str(audio.get("codec_name") or "")[:32] if audio else "",
         image=image,
     )
+
+
+def file_facts_get(*, url: str, with_image: bool) -> VideoFacts:
+    """A file video's facts, read by ffprobe/ffmpeg from a local copy made through videos/fetch.py
+    (an HLS stream: its playlists parsed here, its first segment copied)."""
+    with tempfile.TemporaryDirectory(prefix="watchpoint-facts-") as directory:
+        workdir = Path(directory)
+        if _is_playlist(url):
+            return _hls_facts_get(url=url, with_image=with_image, workdir=workdir)
+        copy = _file_copy(url=url, workdir=workdir)
+        try:
+            return _local_facts_get(copy=copy, with_image=with_image)
+        except FactsUnavailable:
+            if not copy.partial:
+                raise
+        # Not readable from its first bytes: its index (an MP4's moov) may be at its end.
+        if not _file_tail_fill(copy=copy, url=url, workdir=workdir):
+            raise FactsError(
+                f"The file is not readable from its first {settings.VIDEO_FILE_FETCH_MAX_BYTES // 2**20} MB "
+                "and its host does not serve its last bytes; will try again later."
+            )
+        return _local_facts_get(copy=copy, with_image=with_image)
 
 
 def _positive(value: object) -> int | None:

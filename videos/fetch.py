@@ -7,11 +7,15 @@ did not expect. `url_fetch`:
   providers' oEmbed and image hosts, or the staff-entered file URL's own host);
 - resolves the host once, refuses it if any address is private, loopback, link-local, multicast,
   reserved or unspecified (unless VIDEO_FETCH_ALLOW_PRIVATE, True only in config/settings_test.py),
-  and connects to that checked address (so a second DNS answer cannot swap it; TLS still verifies
-  the certificate for the host name);
+  IPv6 forms carrying an IPv4 address included: the IPv4 address inside is checked (IPv4-mapped,
+  NAT64 64:ff9b::/96, 6to4), or the form is refused when it cannot be (IPv4-compatible, local-use
+  NAT64, Teredo); and connects to that checked address (so a second DNS answer cannot swap it; TLS
+  still verifies the certificate for the host name);
 - follows at most MAX_REDIRECTS redirects itself, checking every hop the same way;
-- bounds time (connect CONNECT_TIMEOUT, whole fetch TOTAL_TIMEOUT) and size (`max_bytes`).
-`url_host_check` is the same host check for ffprobe/ffmpeg, which fetch by themselves.
+- bounds time (connect CONNECT_TIMEOUT, whole fetch `timeout`, TOTAL_TIMEOUT unless the caller
+  gives more) and size (`max_bytes`: refused beyond it, or cut there with `truncate`);
+- can write the body to a file instead of memory (`destination`): video files are downloaded
+  here, and ffprobe/ffmpeg read only that local copy (videos/facts.py), never a URL.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import ssl
 import time
 from collections.abc import Collection
 from dataclasses import dataclass, field
+from typing import BinaryIO
 from urllib.parse import urljoin, urlsplit
 
 from django.conf import settings
@@ -54,13 +59,42 @@ class FetchResponse:
     status: int
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
+    # Bytes of the body read (into `body`, or into url_fetch's `destination`).
+    size: int = 0
+    # The body went on past `max_bytes` and was cut there (url_fetch's `truncate`).
+    truncated: bool = False
+
+
+# IPv6 forms that carry an IPv4 address, which Python 3.11's `is_global` calls global whatever
+# IPv4 address they carry (RFC 4291 §2.5.5.1, RFC 6052, RFC 8215, RFC 3056, RFC 4380).
+IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")
+NAT64_WELL_KNOWN = ipaddress.IPv6Network("64:ff9b::/96")
+NAT64_LOCAL_USE = ipaddress.IPv6Network("64:ff9b:1::/48")
+SIX_TO_FOUR = ipaddress.IPv6Network("2002::/16")
+TEREDO = ipaddress.IPv6Network("2001::/32")
 
 
 def _address_allowed(address: str) -> bool:
     ip = ipaddress.ip_address(address.split("%", 1)[0])
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        embedded = _embedded_ipv4(ip)
+        if embedded is not None:
+            return embedded.is_global and not embedded.is_multicast
+        if ip in IPV4_COMPATIBLE or ip in NAT64_LOCAL_USE or ip in TEREDO:
+            # Deprecated (no host routes ::a.b.c.d), or the IPv4 address inside cannot be told
+            # (a local NAT64 prefix may be /48 to /96; a Teredo relay reaches a host behind a NAT).
+            return False
     return ip.is_global and not ip.is_multicast
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address a connection to `ip` reaches: IPv4-mapped (the socket connects over IPv4),
+    NAT64 well-known prefix (the gateway translates to the last 32 bits), 6to4 (the relay)."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip in NAT64_WELL_KNOWN:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return ip.sixtofour
 
 
 def url_host_check(url: str, *, allowed_hosts: Collection[str]) -> Target:
@@ -115,17 +149,31 @@ def url_fetch(
     max_bytes: int,
     method: str = "GET",
     headers: dict[str, str] | None = None,
+    destination: BinaryIO | None = None,
+    truncate: bool = False,
+    timeout: float = TOTAL_TIMEOUT,
 ) -> FetchResponse:
     """GET (or HEAD) `url` within the guard's bounds; the final response, whatever its status.
 
-    FetchError when a hop is refused, the host does not answer in time, there are too many
-    redirects, or the body is larger than `max_bytes`.
+    The body is in `body`, or written to `destination` when given (only a 2xx body is written).
+    FetchError when a hop is refused, the host does not answer within `timeout`, there are too
+    many redirects, or the body is larger than `max_bytes` (unless `truncate`: then the first
+    `max_bytes` are kept and the response says `truncated`).
     """
-    deadline = time.monotonic() + TOTAL_TIMEOUT
+    deadline = time.monotonic() + timeout
     current = url
     for _ in range(MAX_REDIRECTS + 1):
         target = url_host_check(current, allowed_hosts=allowed_hosts)
-        response = _fetch_once(target, method=method, headers=headers or {}, max_bytes=max_bytes, deadline=deadline)
+        response = _fetch_once(
+            target,
+            method=method,
+            headers=headers or {},
+            max_bytes=max_bytes,
+            deadline=deadline,
+            destination=destination,
+            truncate=truncate,
+            timeout=timeout,
+        )
         location = response.headers.get("location")
         if response.status in REDIRECT_STATUSES and location:
             current = urljoin(current, location)
@@ -135,14 +183,24 @@ def url_fetch(
 
 
 def _fetch_once(
-    target: Target, *, method: str, headers: dict[str, str], max_bytes: int, deadline: float
+    target: Target,
+    *,
+    method: str,
+    headers: dict[str, str],
+    max_bytes: int,
+    deadline: float,
+    destination: BinaryIO | None,
+    truncate: bool,
+    timeout: float,
 ) -> FetchResponse:
     remaining = deadline - time.monotonic()
+    too_slow = f"{target.host} did not answer within {timeout:.0f} s."
     if remaining <= 0:
-        raise FetchError(f"{target.host} did not answer within {TOTAL_TIMEOUT:.0f} s.")
+        raise FetchError(too_slow)
     parts = urlsplit(target.url)
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     connection = _PinnedHTTPSConnection(target, timeout=min(remaining, TOTAL_TIMEOUT))
+    too_large = f"The answer from {target.host} is larger than {max_bytes // 1024} KB."
     try:
         connection.request(method, path, headers={"User-Agent": USER_AGENT, "Accept-Encoding": "identity", **headers})
         raw = connection.getresponse()
@@ -150,24 +208,33 @@ def _fetch_once(
         if method == "HEAD" or raw.status in REDIRECT_STATUSES:
             return response
         declared = response.headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > max_bytes:
-            raise FetchError(f"The answer from {target.host} is larger than {max_bytes // 1024} KB.")
+        if not truncate and declared.isdigit() and int(declared) > max_bytes:
+            raise FetchError(too_large)
+        # An error page is never written where the caller expects the file.
+        sink = destination if destination is not None and 200 <= raw.status < 300 else None
         chunks: list[bytes] = []
-        size = 0
         while True:
             if time.monotonic() > deadline:
-                raise FetchError(f"{target.host} did not answer within {TOTAL_TIMEOUT:.0f} s.")
-            chunk = raw.read(64 * 1024)
+                raise FetchError(too_slow)
+            chunk = raw.read(min(64 * 1024, max_bytes - response.size + 1))
             if not chunk:
                 break
-            size += len(chunk)
-            if size > max_bytes:
-                raise FetchError(f"The answer from {target.host} is larger than {max_bytes // 1024} KB.")
-            chunks.append(chunk)
+            if response.size + len(chunk) > max_bytes:
+                if not truncate:
+                    raise FetchError(too_large)
+                chunk = chunk[: max_bytes - response.size]
+                response.truncated = True
+            response.size += len(chunk)
+            if sink is not None:
+                sink.write(chunk)
+            else:
+                chunks.append(chunk)
+            if response.truncated:
+                break
         response.body = b"".join(chunks)
         return response
     except TimeoutError:
-        raise FetchError(f"{target.host} did not answer within {TOTAL_TIMEOUT:.0f} s.") from None
+        raise FetchError(too_slow) from None
     except ssl.SSLError:
         raise FetchError(f"{target.host} did not present a valid certificate.") from None
     except (OSError, http.client.HTTPException):

@@ -8,7 +8,10 @@ from videos.services import video_availability_check_all, video_facts_refresh
 
 
 # Idempotent (the same facts give the same row), so a redelivery after a lost worker is harmless.
-@shared_task(name="videos.video_facts_refresh", ignore_result=True, soft_time_limit=60, time_limit=90)
+# The limits cover the slowest read videos/facts.py can make: two downloads of
+# VIDEO_FILE_FETCH_SECONDS (20 s) for a file (its first and last bytes) or two playlists of 10 s and
+# a segment for HLS, then ffprobe twice and ffmpeg once (20 s each): about 100 s.
+@shared_task(name="videos.video_facts_refresh", ignore_result=True, soft_time_limit=120, time_limit=150)
 def video_facts_refresh_task(video_id: int) -> None:
     video_facts_refresh(video_id=video_id)
 

@@ -10,8 +10,11 @@ What it serves, per test:
 - `/oembed/<provider>?url=<page URL>&format=json`: `oembed[page URL]` (a dict as JSON, or a status);
   404 for unknown pages, as the providers answer for removed videos;
 - `files[path]`: bytes (with Range support, as any file host or CDN) or a status;
-- `redirects[path]`: a 302 to that location.
-`requests` lists every (method, path) served, so tests count work instead of timing it.
+- `redirects[path]`: a 302 to that location;
+- `get_redirects[path]`: a 302 to that location on GET only, while HEAD answers 200 as if the file
+  were there (a host that shows a checker one thing and a reader another).
+`requests` lists every (method, path) served, so tests count work instead of timing it; `ranges`
+every (path, Range header) asked for.
 The answers follow each provider's documented oEmbed shape (oembed.com; YouTube: title,
 author_name, thumbnail_url, no duration; Vimeo: + duration, video_id; Wistia: + duration).
 """
@@ -39,6 +42,9 @@ from cryptography.x509.oid import NameOID
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE_MP4 = (ROOT / "static" / "video" / "sample.mp4").read_bytes()
+# The same clip as HLS: a media playlist of three 2-second MPEG-TS segments.
+SAMPLE_HLS_SEGMENTS = [(ROOT / "static" / "video" / "hls" / f"sample-0{i}.ts").read_bytes() for i in range(3)]
+CONTENT_TYPES = {".mp4": "video/mp4", ".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t"}
 
 
 def self_signed_write(directory: Path) -> tuple[Path, Path]:
@@ -95,7 +101,9 @@ class StandIn:
     oembed: dict[str, dict[str, Any] | int] = field(default_factory=dict)
     files: dict[str, bytes | int] = field(default_factory=dict)
     redirects: dict[str, str] = field(default_factory=dict)
+    get_redirects: dict[str, str] = field(default_factory=dict)
     requests: list[tuple[str, str]] = field(default_factory=list)
+    ranges: list[tuple[str, str]] = field(default_factory=list)
 
     def url(self, path: str) -> str:
         return f"{self.origin}{path}"
@@ -135,6 +143,12 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             if parts.path in state.redirects:
                 self._send(302, b"", "text/plain", head, {"Location": state.redirects[parts.path]})
                 return
+            if parts.path in state.get_redirects:
+                if head:
+                    self._send(200, SAMPLE_MP4, "video/mp4", head, {"Accept-Ranges": "bytes"})
+                else:
+                    self._send(302, b"", "text/plain", head, {"Location": state.get_redirects[parts.path]})
+                return
             if parts.path.startswith("/oembed/"):
                 page = (parse_qs(parts.query).get("url") or [""])[0]
                 answer = state.oembed.get(page, 404)
@@ -147,13 +161,19 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             if isinstance(content, int):
                 self._send(content, b"", "text/plain", head)
                 return
-            kind = "video/mp4" if parts.path.endswith(".mp4") else "image/jpeg"
-            match = re.fullmatch(r"bytes=(\d+)-(\d*)", self.headers.get("Range", ""))
-            if match is None:
+            kind = CONTENT_TYPES.get(Path(parts.path).suffix, "image/jpeg")
+            asked = self.headers.get("Range", "")
+            if asked:
+                state.ranges.append((parts.path, asked))
+            match = re.fullmatch(r"bytes=(\d*)-(\d*)", asked)
+            if match is None or match.group(0) == "bytes=-":
                 self._send(200, content, kind, head, {"Accept-Ranges": "bytes"})
                 return
-            start = int(match.group(1))
-            end = min(int(match.group(2)) if match.group(2) else len(content) - 1, len(content) - 1)
+            if match.group(1):
+                start = int(match.group(1))
+                end = min(int(match.group(2)) if match.group(2) else len(content) - 1, len(content) - 1)
+            else:  # the last N bytes (RFC 9110 §14.1.1)
+                start, end = max(0, len(content) - int(match.group(2))), len(content) - 1
             self._send(
                 206,
                 content[start : end + 1],
@@ -278,3 +298,21 @@ def wistia_answer(state: StandIn, *, title: str = "Wistia demo", duration: float
         "thumbnail_height": 540,
         "duration": duration,
     }
+
+
+def hls_media_playlist(segment_uris: list[str], *, seconds: float = 2.0, ended: bool = True) -> bytes:
+    """An HLS media playlist (RFC 8216 §4.3.3) of `segment_uris`, each `seconds` long."""
+    lines = ["#EXTM3U", "#EXT-X-VERSION:3", f"#EXT-X-TARGETDURATION:{round(seconds)}", "#EXT-X-MEDIA-SEQUENCE:0"]
+    for uri in segment_uris:
+        lines += [f"#EXTINF:{seconds:.6f},", uri]
+    if ended:
+        lines.append("#EXT-X-ENDLIST")
+    return ("\n".join(lines) + "\n").encode()
+
+
+def hls_master_playlist(variant_uris: list[str]) -> bytes:
+    """An HLS master playlist (RFC 8216 §4.3.4) naming `variant_uris`, lowest bandwidth first."""
+    lines = ["#EXTM3U"]
+    for i, uri in enumerate(variant_uris):
+        lines += [f"#EXT-X-STREAM-INF:BANDWIDTH={(i + 1) * 400_000},RESOLUTION=320x180", uri]
+    return ("\n".join(lines) + "\n").encode()
