@@ -20,8 +20,8 @@ bind = _env.web_bind
 # gthread: each worker serves WEB_THREADS requests at once. Requests mostly wait on Redis,
 # PostgreSQL or Cassandra (reads), so threads overlap that waiting cheaply; processes give
 # CPU parallelism. The classic 2 x CPUs + 1 processes keeps every core busy while some wait.
-# Measured (bin/bench stage 3, docs/operations.md section 9): the sync worker costs the same CPU per
-# watch batch but has no keep-alive and one connection per process (p99 x3 under load).
+# Not `sync`: it costs about the same CPU per page but keeps no connection alive between requests
+# and serves one connection per process, so a slow client holds a whole process (docs/benchmarks.md).
 worker_class = "gthread"
 workers = _env.web_concurrency or 2 * multiprocessing.cpu_count() + 1
 threads = _env.web_threads
@@ -32,8 +32,9 @@ graceful_timeout = 30
 # Behind a proxy (nginx, a load balancer) that keeps connections open between requests.
 keepalive = 5
 # Recycle workers now and then (jittered so they do not restart together): caps slow leaks. Not
-# too often: at ~1,400 batches/s, 5,000 replaced a worker every few seconds (bench stage 3: web CPU
-# 0.69 ms/batch with 5,000, 0.56 ms with no recycling), so a worker lives ~100,000 requests.
+# often: a fresh worker re-imports Django and opens its own Cassandra session and Redis pools, so a
+# worker should live long enough for that start-up to be noise against the requests it serves.
+# (Watch batches do not count here: they go to the ingest process, config/serve_ingest.py.)
 max_requests = 100_000
 max_requests_jitter = 10_000
 # Load the app in each worker after fork: the per-process Cassandra session and Redis pools must

@@ -73,8 +73,9 @@ def pipeline_depths(client: redis.Redis | None = None) -> PipelineDepths:
     return PipelineDepths(queues=queues, stream_pending=pending, dead_letters=dead, oldest_age_seconds=age)
 
 
-# Warn at 80 % of a cap: the last 20 % of the stream's default cap is ~30 s of the measured drain
-# (40,000 of 200,000 batches at ~1,400 batches/s), warning before the endpoint starts answering 503.
+# Warn at 80 % of a cap, before the endpoint starts answering 503: the cap is sized to minutes of
+# the drain's sustained rate (WATCH_STREAM_MAX_BATCHES), so its last 20 % leaves an operator time to
+# add drain workers or bring Cassandra back.
 WARN_RATIO = 0.8
 
 

@@ -1,11 +1,12 @@
 """A WSGI dispatcher in front of Django: a few hot paths go to lean handlers, everything else to Django.
 
-Why: a watch batch through Django's full stack costs ~1.6 ms of CPU (session row + user row: a SQL
-query each; CSRF; a dozen middleware), and the watch page sends one per viewer every 10 s. The
-handlers named in settings.LEAN_WSGI_ROUTES (exact PATH_INFO -> dotted path of a WSGI callable)
-authenticate by other means (analytics.ingest: the signed viewing-session token) and answer without
-Django's URL resolver or middleware. Routes are resolved once, when the application is built, with
-import_string: config imports no app code at module level.
+Why: a watch batch through Django's full stack costs several times the handler's own work (session
+row + user row: a SQL query each; CSRF; a dozen middleware), and the watch page sends one per viewer
+every 10 s (docs/decisions/0002-watch-batches-ahead-of-django-on-granian.md). The handlers named in
+settings.LEAN_WSGI_ROUTES (exact PATH_INFO -> dotted path of a WSGI callable) authenticate by other
+means (analytics.ingest: the signed viewing-session token) and answer without Django's URL resolver
+or middleware. Routes are resolved once, when the application is built, with import_string: config
+imports no app code at module level.
 """
 
 from __future__ import annotations

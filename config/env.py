@@ -96,20 +96,23 @@ class Settings(BaseSettings):
     # A stream entry a worker took but did not acknowledge for this long is claimed by another.
     watch_claim_idle_seconds: float = Field(default=30.0, gt=0)
     # Backlog cap: batches accepted but not yet stored. Past it the endpoint answers 503 + Retry-After
-    # and the tracker keeps the batch. 200,000 batches is ~2.4 min of the measured drain (~1,400
-    # batches/s, README "Benchmark") and ~120 MB of Redis memory (~600 B per 10-event entry).
+    # and the tracker keeps the batch. Size it to a few minutes of the drain's sustained rate
+    # (docs/benchmarks.md) and to the Redis memory it may take (~600 B per 10-event entry: 200,000
+    # is ~120 MB), so an outage of the drain or of Cassandra is ridden out, not refused.
     watch_stream_max_batches: int = Field(default=200_000, ge=1)
     # Batches a drain reads per round. Bigger rounds merge more of a member's batches into the same
-    # requests (the driver's cost is per request): under a backlog, 1,000 costs ~40 % less drain CPU
-    # per event than 500 (bench stage 3). Memory stays bounded: at most this many x 200 events.
+    # requests (the driver's cost is per request, not per row), so a backlog drains with less CPU
+    # per event. Memory stays bounded: at most this many x 200 events per drain child (raise
+    # CELERY_WORKER_MAX_MEMORY_PER_CHILD in config/settings.py with it).
     watch_drain_round_batches: int = Field(default=1000, ge=1, le=10_000)
     # When a grown coverage row's watched count is recounted (one read and one write per member for
-    # all their batches in that time; recounting per batch was ~2/3 of the drain's and Cassandra's
-    # CPU): once the member has not grown it for WATCH_COUNT_REFRESH_SECONDS (longer than the
-    # player's 10-s flush, so a member watching on keeps postponing it), and at the latest
-    # WATCH_COUNT_REFRESH_MAX_SECONDS after it first grew. Progress bars are right ~15 s after a
-    # member stops watching (plus the 5-s periodic drain) and lag by at most 5 minutes while they
-    # watch on another device; positions never lag. 0: recount at once.
+    # all their batches in that time; recounting per batch was most of the drain's and Cassandra's
+    # CPU, docs/decisions/0006-recount-when-a-row-goes-quiet.md): once the member has not grown it
+    # for WATCH_COUNT_REFRESH_SECONDS (longer than the player's 10-s flush, so a member watching on
+    # keeps postponing it), and at the latest WATCH_COUNT_REFRESH_MAX_SECONDS after it first grew.
+    # With the defaults, progress bars are right ~15 s after a member stops watching (plus the 5-s
+    # periodic drain) and lag by at most 5 minutes while they watch on another device; positions
+    # never lag. 0: recount at once.
     watch_count_refresh_seconds: int = Field(default=15, ge=0, le=3600)
     watch_count_refresh_max_seconds: int = Field(default=300, ge=1, le=86_400)
     # Dead-letter cap: past it the drain stops setting entries aside and leaves them pending (alert).

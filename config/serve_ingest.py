@@ -2,11 +2,10 @@
 paths only. `python -m config.serve_ingest` (Procfile `ingest`); the reverse proxy in front sends
 /api/watch/ here and everything else to gunicorn (docs/operations.md).
 
-Why a server of its own for one path: a batch costs the lean handler ~0.26 ms of CPU, and gunicorn's
-pure-Python HTTP parsing and thread hand-off as much again; granian parses HTTP in Rust and runs the
-same WSGI callable on its threads. Measured (bench stage 3, same run, same box): web CPU 0.59 ms per
-batch under gunicorn gthread, 0.37 ms under granian with 2 workers; 10,504 vs 16,488 events/s end to
-end; paced p99 104 vs 20 ms. The pages stay on gunicorn (no gain measured for Django's full stack).
+Why a server of its own for one path: gunicorn's pure-Python HTTP parsing and thread hand-off cost
+about as much CPU as the lean handler itself; granian parses HTTP in Rust and runs the same WSGI
+callable on its threads. The pages stay on gunicorn, where Django's own work dominates (the
+measurements: docs/decisions/0002-watch-batches-ahead-of-django-on-granian.md, docs/benchmarks.md).
 
 Values come from the typed settings (config/env.py: INGEST_BIND, INGEST_WORKERS, INGEST_THREADS,
 INGEST_MAX_RSS_MB), so a bad value stops start-up naming the variable.

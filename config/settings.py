@@ -90,9 +90,8 @@ TEMPLATES = [
 _cassandra_connection: dict[str, object] = {
     "port": env.cassandra_port,
     # Native protocol v4, not v5: the driver frames and checksums every v5 segment in Python, on
-    # every request (measured in process: the drain 0.034 -> 0.030 ms per event, the watched-count
-    # recount 0.012 -> 0.007, a member page's progress read 0.55-0.67 -> 0.46-0.52 ms), and nothing
-    # here uses what v5 adds (per-query keyspace, now_in_seconds). Cassandra 5.0 serves both.
+    # every request, and nothing here uses what v5 adds (per-query keyspace, now_in_seconds).
+    # Cassandra 5.0 serves both (docs/decisions/0004-cassandra-protocol-v4.md).
     "protocol_version": 4,
     "connect_timeout": env.cassandra_connect_timeout,
     "load_balancing_policy": load_balancing_policy(local_dc=env.cassandra_local_dc),
@@ -235,9 +234,10 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # message prefetched behind it would wait while another process idles; with acks_late, a killed
 # worker also holds back only the messages in hand (redelivered after the visibility timeout).
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Recycle a prefork child past 400 MB resident (in KiB). A drain holds at most one read of 500
-# batches plus the driver's buffers (bench: ~150 MB peak per child); growth beyond that is a leak,
-# and a fresh child costs only a new Cassandra session (well under a second).
+# Recycle a prefork child past 400 MB resident (in KiB). A drain holds at most one round
+# (WATCH_DRAIN_ROUND_BATCHES batches of <= 200 events) plus the driver's buffers, so its memory is
+# bounded (docs/benchmarks.md has the measured peak); growth beyond that is a leak, and a fresh
+# child costs only a new Cassandra session (well under a second). Raise it with the round size.
 CELERY_WORKER_MAX_MEMORY_PER_CHILD = 400_000
 # Separate queues so one kind of work cannot starve another: watch ingestion (latency-sensitive,
 # steady), rollups (periodic, CPU-heavy reads) and email (slow SMTP). A worker started without -Q

@@ -260,3 +260,31 @@ def _no_worker_outlives_its_test() -> Iterator[None]:
         worker = WorkerProcess.started.pop()
         if worker.proc is not None and worker.proc.poll() is None:
             worker.kill()
+
+
+# --- Where the suite's time goes (printed at the end of every run, CI's included)
+
+
+def durations_by_directory(reports: list[Any]) -> dict[str, tuple[float, int]]:
+    """Seconds spent (setup + call + teardown) and tests run, per test file's directory."""
+    seconds: dict[str, float] = {}
+    tests: dict[str, set[str]] = {}
+    for report in reports:
+        directory = os.path.dirname(report.nodeid.split("::", 1)[0]) or "."
+        seconds[directory] = seconds.get(directory, 0.0) + report.duration
+        tests.setdefault(directory, set()).add(report.nodeid)
+    return {directory: (seconds[directory], len(tests[directory])) for directory in seconds}
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    # Every test phase's report lands in exactly one of these lists ("" holds passing setups and
+    # teardowns); collection errors and warnings are not test reports.
+    reports = [r for found in terminalreporter.stats.values() for r in found if isinstance(r, pytest.TestReport)]
+    if not reports:
+        return
+    by_directory = sorted(durations_by_directory(reports).items(), key=lambda item: -item[1][0])
+    terminalreporter.section("time by test directory")
+    for directory, (seconds, count) in by_directory:
+        terminalreporter.write_line(f"{directory:<24} {seconds:9.1f} s  {count:5d} tests")
+    total = sum(seconds for _, (seconds, _) in by_directory)
+    terminalreporter.write_line(f"{'total':<24} {total:9.1f} s  {sum(c for _, (_, c) in by_directory):5d} tests")

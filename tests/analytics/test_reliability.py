@@ -1,7 +1,8 @@
-"""Reliability of the watch pipeline on the real services: duplicates, crashes, outages, ordering.
+"""Reliability of the watch pipeline on the real services: ordering and outages.
 
 Each test drives the real endpoint, the real Redis stream and a spawned Celery worker process, and
-reads back what Cassandra holds.
+reads back what Cassandra holds. Duplicates and a worker killed mid-batch are tested once, down to
+the raw rows and the rollups, in test_rollups_pipeline.py.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from django.test import Client
 from analytics.cassandra import cassandra_reset
 from analytics.selectors import resume_position_get
 from analytics.stream import STREAM, stream_client
-from tests.analytics.helpers import batch_body, drained, event_count, now_ms, pending, post, signed, stored_state
+from tests.analytics.helpers import batch_body, drained, event_count, now_ms, post, signed, stored_state
 from tests.conftest import CASSANDRA_DBS, ROOT, WorkerProcess, broker, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True)]
@@ -28,22 +29,6 @@ def member_client(member, settings):
     client = Client()
     client.force_login(member)
     return client
-
-
-def test_the_same_batch_posted_twice_leaves_identical_rows(member, video, member_client, celery_worker_process):
-    body = batch_body(video.pk, uuid.uuid4(), range(100, 110), t0=now_ms() - 60_000)
-
-    assert post(member_client, body) == 202
-    wait_until(lambda: drained() and event_count(member.pk, video.pk) == 10)
-    first = stored_state(member.pk, video.pk)
-    assert post(member_client, body) == 202
-    wait_until(drained)
-    second = stored_state(member.pk, video.pk)
-
-    assert second == first
-    assert first["position"] == 109
-    assert first["coverage"] == frozenset(range(100, 110))
-    assert first["watched"] == 10
 
 
 def test_out_of_order_batches_from_two_devices_resume_at_the_newest_by_client_time(
@@ -62,35 +47,6 @@ def test_out_of_order_batches_from_two_devices_resume_at_the_newest_by_client_ti
     assert resume_position_get(user_id=member.pk, video_id=video.pk) == 309
     assert state["coverage"] == frozenset(range(50, 60)) | frozenset(range(300, 310))
     assert len(state["sessions"]) == 2
-
-
-def test_a_worker_killed_mid_batch_loses_nothing_and_stores_every_event_once(member, video, member_client):
-    broker().flushdb()
-    t0 = now_ms() - 3_600_000
-    sessions = [uuid.uuid4() for _ in range(600)]
-    for i, session_id in enumerate(sessions):
-        assert post(member_client, batch_body(video.pk, session_id, range(i % 590, i % 590 + 10), t0=t0 + i)) == 202
-    assert stream_client().xlen(STREAM) == 600
-
-    # Small drain rounds: the 600 batches take a dozen rounds, so the kill lands mid-drain.
-    small_rounds = {"WATCH_DRAIN_ROUND_BATCHES": "50"}
-    worker = WorkerProcess(env=small_rounds).start()
-    wait_until(lambda: pending() > 0, interval=0.01)  # a drain holds entries it has not acknowledged
-    worker.kill()
-    left = stream_client().xlen(STREAM)
-    assert left > 0, "the worker finished before it could be killed: nothing was tested"
-
-    second = WorkerProcess(env=small_rounds).start()
-    try:
-        wait_until(drained, timeout=90)
-    finally:
-        second.stop()
-
-    state = stored_state(member.pk, video.pk)
-    assert len(state["events"]) == 6000
-    assert len({(e[1], e[2]) for e in state["events"]}) == 6000
-    assert len(state["sessions"]) == 600
-    assert state["coverage"] == frozenset(range(599))  # batch i covers i % 590 .. i % 590 + 9
 
 
 @pytest.mark.disruptive

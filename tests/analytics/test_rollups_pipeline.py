@@ -1,7 +1,10 @@
-"""Rollups through the real pipeline: stream → spawned Celery worker (drain + embedded beat) → rollups.
+"""Duplicates and crashes through the real pipeline: stream → spawned Celery worker (drain +
+embedded beat) → raw rows and rollups.
 
 The worker's beat runs `analytics.rollups_refresh` on its own schedule; the tests only queue
-batches, disturb the workers, and wait for the rollups to equal a brute-force recomputation.
+batches, disturb the workers, then check the raw rows against what was queued and wait for the
+rollups to equal a brute-force recomputation. (Each scenario is tested once, here, down to the
+rollups; test_reliability.py has ordering and outages.)
 """
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from analytics.rollups import CHECKPOINT
 from analytics.services import watch_batch_enqueue
 from analytics.stream import STREAM, stream_client
 from analytics.synthetic import SyntheticVideo, traffic_batches
-from tests.analytics.helpers import drained, pending, utc
+from tests.analytics.helpers import drained, pending, stored_state, utc
 from tests.analytics.rollup_oracle import brute_force, comparable, recent_days, stored_rollups
 from tests.conftest import CASSANDRA_DBS, ROOT, WorkerProcess, broker, wait_until
 from tests.factories import VideoFactory
@@ -101,6 +104,10 @@ def video_total_as_of(video) -> float:
     return row.total_as_of.replace(tzinfo=UTC).timestamp()
 
 
+def every_members_rows(video) -> dict[int, dict]:
+    return {user_id: stored_state(user_id, video.pk) for user_id in MEMBERS}
+
+
 def test_rollups_equal_brute_force_after_the_same_batches_are_delivered_twice_through_the_workers(worker_env):
     env, path = worker_env
     broker().flushdb()
@@ -114,6 +121,7 @@ def test_rollups_equal_brute_force_after_the_same_batches_are_delivered_twice_th
         wait_until(drained, timeout=60)
         wait_until(lambda: rollups_match(video), timeout=90, interval=1)
         first = stored_rollups(video_id=video.pk)
+        first_rows = every_members_rows(video)
 
         for batch in batches:  # the same batches again, as a client retry or a redelivery would send them
             watch_batch_enqueue(batch=batch, claims=None)
@@ -128,6 +136,9 @@ def test_rollups_equal_brute_force_after_the_same_batches_are_delivered_twice_th
 
     assert stored_rollups(video_id=video.pk) == first
     assert rollups_match(video)
+    # Every raw row too: events, sessions, position, coverage and watched counts are unchanged.
+    assert every_members_rows(video) == first_rows
+    assert any(rows["events"] for rows in first_rows.values())
 
 
 def test_rollups_stay_exact_after_a_worker_is_killed_mid_batch(worker_env):
@@ -157,3 +168,15 @@ def test_rollups_stay_exact_after_a_worker_is_killed_mid_batch(worker_env):
     session_days = {(b.session_id, utc(ts).date()) for b in batches for _, ts, _ in b.events}
     assert stored["total"]["sessions"] == len(session_days)
     assert stored["total"]["members"] <= len(MEMBERS)
+
+    # The raw rows: every queued second stored exactly once per member, session and day.
+    for user_id in MEMBERS:
+        queued = [b for b in batches if b.user_id == user_id]
+        rows = stored_state(user_id, video.pk)
+        seconds = [(session_id, position, ts.date()) for _, session_id, position, ts, _ in rows["events"]]
+        expected = {(b.session_id, position, utc(ts).date()) for b in queued for position, ts, _ in b.events}
+        assert sorted(seconds) == sorted(expected)
+        assert {(day.date(), session_id) for day, session_id in rows["sessions"]} == {  # day: a driver Date
+            (utc(ts).date(), b.session_id) for b in queued for _, ts, _ in b.events
+        }
+        assert rows["coverage"] == {position for b in queued for position, _, _ in b.events}

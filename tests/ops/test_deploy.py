@@ -134,6 +134,9 @@ def _post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dic
 @pytest.mark.integration
 def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tmp_path, settings):
     port, ingest_port = free_port(), free_port()
+    # A keyspace of this run's own: rows another run left (same member and video ids, fresh SQLite
+    # each time) would add to this run's watched count.
+    keyspace = f"test_procfile_{secrets.token_hex(4)}"
     env = {
         "INGEST_BIND": f"127.0.0.1:{ingest_port}",
         "INGEST_WORKERS": "1",
@@ -141,7 +144,7 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         "WATCH_COUNT_REFRESH_SECONDS": "2",
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
         "REDIS_URL": settings.REDIS_URL,
-        "CASSANDRA_KEYSPACE": "test_procfile",
+        "CASSANDRA_KEYSPACE": keyspace,
         "WEB_BIND": f"127.0.0.1:{port}",
         "WEB_CONCURRENCY": "2",
         # Beat's own state file: var/celerybeat-schedule belongs to `make run` (bin/run).
@@ -165,26 +168,40 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         )
     try:
 
-        def health() -> dict | None:
+        def health() -> tuple[str, dict] | None:
+            # Each call has its own request id, so its access-log line can be told from the others'.
+            request_id = secrets.token_hex(8)
             try:
                 request = urllib.request.Request(
                     f"http://127.0.0.1:{port}/healthz",
-                    headers={"Authorization": "Bearer procfile-test-token-0123456789abcdef"},
+                    headers={
+                        "Authorization": "Bearer procfile-test-token-0123456789abcdef",
+                        "X-Request-Id": request_id,
+                    },
                 )
                 with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (local http URL)
-                    return json.loads(response.read())
+                    return request_id, json.loads(response.read())
             except OSError:
                 return None
 
-        body = wait_until(lambda: (h := health()) and h["status"] == "ok" and h, timeout=90, interval=0.5)
+        request_id, body = wait_until(
+            lambda: (h := health()) and h[1]["status"] == "ok" and h, timeout=90, interval=0.5
+        )
         assert body["pipeline"]["queues"].keys() >= {"watch", "rollups", "email"}
         text = log.read_text()
         assert "beat: Starting" in text or "beat v" in text or "Scheduler: Sending due task" in text, text[-3000:]
         assert list(tmp_path.glob("celerybeat-schedule*")), "beat did not use the test's schedule file"
-        # The access log is one JSON object per request.
-        wait_until(lambda: '"path": "/healthz"' in log.read_text(), timeout=10)
-        line = next(line for line in log.read_text().splitlines() if '"path": "/healthz"' in line)
-        assert json.loads(line.split("| ", 1)[1])["status"] == 200
+
+        # The access log is one JSON object per request. The polls before the workers answered were
+        # logged too (503s): the successful call's own line is the one to check.
+        def access_line() -> dict | None:
+            for line in log.read_text().splitlines():
+                if f'"request_id": "{request_id}"' in line:
+                    return dict(json.loads(line.split("| ", 1)[1]))
+            return None
+
+        logged = wait_until(access_line, timeout=10)
+        assert (logged["path"], logged["status"]) == ("/healthz", 200)
 
         # The ingest process (granian): a genuine batch is accepted and reaches Cassandra through
         # the Procfile's worker; every other path is a 404 there, never the site.
@@ -208,13 +225,13 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
             with pytest.raises(urllib.error.HTTPError) as refused:
                 urllib.request.urlopen(f"{ingest}{path}", timeout=5)  # noqa: S310 (local http URL)
             assert refused.value.code == 404, path
-        resume = "SELECT position FROM test_procfile.member_videos WHERE user_id = %s AND video_id = %s"
+        resume = f"SELECT position FROM {keyspace}.member_videos WHERE user_id = %s AND video_id = %s"
         key = (int(watcher["user"]), int(watcher["video"]))
         stored = wait_until(
             lambda: (row := cassandra_session().execute(resume, key).one()) and row.position, timeout=60, interval=0.5
         )
         assert stored == 44
-        counts = "SELECT watched_buckets FROM test_procfile.member_videos WHERE user_id = %s AND video_id = %s"
+        counts = f"SELECT watched_buckets FROM {keyspace}.member_videos WHERE user_id = %s AND video_id = %s"
         watched = wait_until(
             lambda: (
                 (row := cassandra_session().execute(counts, key).one()) and sum((row.watched_buckets or {}).values())
@@ -233,3 +250,4 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         # honcho can exit before its gunicorn and Celery processes: they must be gone before the
         # next test, or a leftover worker on the test broker takes that test's tasks.
         wait_until(lambda: not session_processes(proc.pid), timeout=30)
+        cassandra_session().execute(f"DROP KEYSPACE IF EXISTS {keyspace}", timeout=60)
