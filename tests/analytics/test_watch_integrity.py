@@ -11,6 +11,7 @@ import json
 import re
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 from django.test import Client
@@ -487,7 +488,8 @@ def test_the_open_page_renews_its_token_for_the_same_session(client, member, vid
     assert post(client, body(config | {"token": renewed.json()["token"]}, range(5))).status_code == 202
     # Another member cannot renew it; nor can the member once logged out.
     other = Client()
-    other.force_login(MemberFactory())
+    stranger: Any = MemberFactory()
+    other.force_login(stranger)
     assert _renew(other, config["token"]).status_code == 403
     client.post(reverse("account_logout"))
     client.force_login(member)
