@@ -231,3 +231,36 @@ def test_a_members_unsent_batches_never_reach_the_next_member_on_a_shared_browse
     # The outbox key names the member without giving away the user id.
     assert config_a["outboxKey"] != config_b["outboxKey"]
     assert str(member.pk) not in config_a["outboxKey"]
+
+
+def test_the_open_page_renews_its_short_lived_token_and_keeps_recording(
+    browser, live_server, member, celery_worker_process, settings
+):
+    # Tokens that live 4 s (renewed every ~1.3 s while visible) and a 2 s late window: without the
+    # renewal, the batch flushed after 10 s of playback would be refused.
+    settings.WATCH_TOKEN_TTL_SECONDS = 4
+    settings.WATCH_LATE_WINDOW_SECONDS = 2
+    video = sample_video(title="Renewed", slug="renewed", external_id=static("video/sample-30s.mp4"), duration=30)
+    page = new_page(browser, live_server, member)
+    renewals: list[int] = []
+    batches: list[int] = []
+    page.on(
+        "response",
+        lambda r: (renewals if "/api/watch/renew/" in r.url else batches if "/api/watch/" in r.url else []).append(
+            r.status
+        ),
+    )
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    session = page.evaluate("JSON.parse(document.getElementById('watch-tracker-config').textContent).sessionId")
+
+    page.evaluate("const v = document.querySelector('video'); v.muted = true; v.play()")
+    wait_until(lambda: video_time(page) >= 14.5, timeout=40, interval=0.2)
+    page.evaluate("document.querySelector('video').pause()")
+    wait_until(lambda: (resume_position_get(user_id=member.pk, video_id=video.pk) or 0) >= 13, timeout=30)
+
+    assert len(renewals) >= 3 and set(renewals) == {200}, renewals
+    assert batches and set(batches) == {202}, batches
+    assert page.evaluate("window.watchpointTracker.sessionId()") == session
+    assert page.evaluate(OUTBOX_JS) == []
+    screenshot(page, "tracking-renewed-token")
