@@ -99,14 +99,19 @@ def watch_time(seconds: float) -> str:
 DEFINITIONS = (
     (
         "View",
-        f"A viewing session (one load of the watch page) that played at least {VIEW_SECONDS} distinct seconds "
+        f"A viewing session that played at least {VIEW_SECONDS} distinct seconds "
         f"of the video, or at least half of its seconds (which only matters for videos shorter than "
-        f"{2 * VIEW_SECONDS} s). A session that runs past midnight UTC is counted on each day it played.",
+        f"{2 * VIEW_SECONDS} s). A session counts on the UTC day it started, even when it runs past midnight.",
     ),
-    ("Viewing session", "One load of the watch page that played at least one second."),
+    (
+        "Viewing session",
+        "A load of the watch page by a confirmed member that played at least one second. Reloading a "
+        "video more than 10 times in 60 minutes continues the latest session instead of starting another.",
+    ),
     (
         "Unique members",
-        "Distinct members who played at least one second. For a date range it is exact: a member who "
+        "Distinct confirmed members who played at least one second (members who have not confirmed their "
+        "email address are not tracked). For a date range it is exact: a member who "
         "watched on several days of the range counts once (the daily table counts them on each day).",
     ),
     (
