@@ -14,14 +14,12 @@ from typing import Any
 
 import redis
 from django.conf import settings
+from kombu.exceptions import ChannelError
 from prometheus_client.core import GaugeMetricFamily
 
 from analytics.services import DEAD_LETTERS
 from analytics.stream import GROUP, STREAM, stream_client
-
-# kombu's Redis transport keeps a queue with priorities in several lists: the name (priority 0)
-# and name + "\x06\x16" + step for the other steps of its default [0, 3, 6, 9].
-_PRIORITY_SUFFIXES = ("", "\x06\x163", "\x06\x166", "\x06\x169")
+from config.celery_app import app as celery_app
 
 
 @dataclass(frozen=True)
@@ -46,25 +44,36 @@ def celery_queue_names() -> list[str]:
     return [queue.name for queue in settings.CELERY_TASK_QUEUES]
 
 
+def celery_queue_sizes(*, names: list[str]) -> dict[str, int]:
+    """Messages waiting in each Celery queue, through kombu's public channel API (a passive
+    declare answers the count; the Redis transport sums the lists it keeps per priority)."""
+    sizes = {}
+    with celery_app.connection_for_read() as connection:
+        # kombu's stubs type it as the minimal StdChannel; every transport's Channel has queue_declare.
+        channel: Any = connection.default_channel
+        for name in names:
+            try:
+                sizes[name] = int(channel.queue_declare(queue=name, passive=True).message_count)
+            except ChannelError:  # never declared: nothing was ever sent to it
+                sizes[name] = 0
+    return sizes
+
+
 def pipeline_depths(client: redis.Redis | None = None) -> PipelineDepths:
-    """One pipelined Redis round trip. Raises redis errors (callers decide how to report them)."""
+    """The stream in one pipelined round trip, then the Celery queues. Raises redis (or kombu)
+    connection errors: callers decide how to report them."""
     client = client or stream_client()
     names = celery_queue_names()
     pipe = client.pipeline(transaction=False)
     pipe.xlen(STREAM)
     pipe.xrange(STREAM, "-", "+", count=1)
     pipe.exists(DEAD_LETTERS)
-    for name in names:
-        for suffix in _PRIORITY_SUFFIXES:
-            pipe.llen(name + suffix)
-    length, oldest, has_dead, *lengths = pipe.execute()
+    length, oldest, has_dead = pipe.execute()
     pending = 0
     with contextlib.suppress(redis.ResponseError):  # no group yet: nothing was ever drained
         pending = int(client.xpending(STREAM, GROUP)["pending"])
     dead = int(client.xlen(DEAD_LETTERS)) if has_dead else 0
-    queues = {"watch_stream": int(length)}
-    for i, name in enumerate(names):
-        queues[name] = sum(int(n) for n in lengths[i * len(_PRIORITY_SUFFIXES) : (i + 1) * len(_PRIORITY_SUFFIXES)])
+    queues = {"watch_stream": int(length), **celery_queue_sizes(names=names)}
     age = None
     if oldest:
         # A stream id is "<milliseconds>-<sequence>": the time Redis appended the entry.

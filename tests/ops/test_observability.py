@@ -154,3 +154,18 @@ def test_metrics_and_pipeline_status_show_what_a_real_worker_wrote(member, video
     text = StringIO()
     call_command("pipeline_status", stdout=text)
     assert "workers alive (1)" in text.getvalue()
+
+
+def test_celery_queue_sizes_count_messages_of_every_priority():
+    from analytics.pipeline import celery_queue_sizes
+    from config.celery_app import app
+
+    queue = f"wp-test-{uuid.uuid4().hex[:8]}"
+    assert celery_queue_sizes(names=[queue]) == {queue: 0}
+    for priority in (0, 3, 9):
+        app.send_task("watchpoint.test.nothing", queue=queue, priority=priority)
+    try:
+        assert celery_queue_sizes(names=[queue]) == {queue: 3}
+    finally:
+        with app.connection_for_write() as connection:
+            connection.default_channel.queue_purge(queue)
