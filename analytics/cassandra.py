@@ -8,6 +8,8 @@ for schema sync and test keyspaces; hot paths use this one.
 
 from __future__ import annotations
 
+import inspect
+import logging
 import operator
 import os
 import struct
@@ -25,6 +27,9 @@ from cassandra.query import BatchStatement, BatchType, PreparedStatement, tuple_
 from django.conf import settings
 
 from config.cassandra_policies import load_balancing_policy, reconnection_policy
+from config.metrics import counter_inc
+
+logger = logging.getLogger(__name__)
 
 try:  # The manylinux wheels bundle libev: faster than the asyncore fallback.
     from cassandra.io.libevreactor import LibevConnection as _ConnectionClass
@@ -259,17 +264,46 @@ _row_packers: dict[bytes, tuple[Callable[[Any], bytes], ...] | None] = {}
 
 
 def cassandra_row_encode(statement: PreparedStatement, values: Sequence[Any]) -> list[bytes]:
-    """`values` serialized for `statement`, as BoundStatement.values would hold them."""
+    """`values` serialized for `statement`, as BoundStatement.values would hold them.
+
+    A statement with a column type the packers do not know, or a value they do not take, goes
+    through the driver's bind() instead: correct, but ~8x the cost, so it is logged (once per
+    statement and reason) and counted, never silent."""
     packers = _row_packers.get(statement.query_id, ())
     if packers == ():
         found = [_PACKERS.get(column.type.__name__) for column in statement.column_metadata]
         packers = _row_packers[statement.query_id] = None if None in found else tuple(found)  # type: ignore[arg-type]
+        if packers is None:
+            _slow_path(statement, "a column type the hand packers do not know")
     if packers is not None and len(values) == len(packers):
         try:
             return [pack(value) for pack, value in zip(packers, values, strict=True)]
-        except (struct.error, AttributeError, TypeError):
-            pass
+        except (struct.error, AttributeError, TypeError) as exc:
+            _slow_path(statement, f"a value the hand packers do not take ({type(exc).__name__})")
     return list(statement.bind(values).values)
+
+
+_slow_paths: set[tuple[bytes, str]] = set()
+
+
+def _slow_path(statement: PreparedStatement, reason: str) -> None:
+    counter_inc("watchpoint_cassandra_rows_bound_by_driver", flush=False)
+    if (statement.query_id, reason) not in _slow_paths:
+        _slow_paths.add((statement.query_id, reason))
+        logger.warning("rows of %r bound by the driver (slow path): %s", statement.query_string, reason)
+
+
+# The packer adds bound rows to a BatchStatement through the driver's private
+# _add_statement_and_params (its public add() would bind each row again, the cost the packers
+# remove). Fail at import, loudly, if a driver upgrade changes it; tests/analytics/test_ingest_drain.py
+# also compares what reaches Cassandra.
+if list(inspect.signature(BatchStatement._add_statement_and_params).parameters) != [
+    "self",
+    "is_prepared",
+    "statement",
+    "parameters",
+]:
+    raise ImportError("cassandra BatchStatement._add_statement_and_params changed: review analytics/cassandra.py")
 
 
 def _routing_key(statement: PreparedStatement, encoded: list[bytes]) -> bytes | None:

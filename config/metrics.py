@@ -53,6 +53,7 @@ COUNTERS = {
     "watchpoint_watch_events_written": "Distinct watch events written to Cassandra by drain tasks.",
     "watchpoint_celery_task_retries": "Celery task retries, by task.",
     "watchpoint_celery_task_failures": "Celery tasks that failed for good, by task.",
+    "watchpoint_cassandra_rows_bound_by_driver": "Rows the drain's hand packers left to the driver's slower bind().",
 }
 HISTOGRAMS = {
     "watchpoint_http_request_duration_seconds": "HTTP request latency by view.",

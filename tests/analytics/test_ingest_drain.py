@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 import pytest
@@ -128,3 +128,16 @@ def test_packed_rows_reach_cassandra_as_written():
             (user_id,),
         )
         assert coverage.one().seconds == {user_id % 64}
+
+
+@pytest.mark.django_db(databases=CASSANDRA_DBS)
+def test_a_row_the_hand_packers_cannot_take_is_bound_by_the_driver_and_logged(caplog):
+    statement = cassandra_prepared(INSERT_EVENT)
+    # A datetime for the timestamp column: the packers take ms as an int only.
+    values = (1, date(2026, 1, 1), 2, uuid.uuid4(), 3, datetime(2026, 1, 1, tzinfo=UTC), 1.0)
+
+    with caplog.at_level("WARNING", logger="analytics.cassandra"):
+        encoded = cassandra_row_encode(statement, values)
+
+    assert encoded == list(statement.bind(values).values)
+    assert "bound by the driver (slow path)" in caplog.text
