@@ -9,9 +9,11 @@ and /healthz answers; straight to granian, the same slow clients stop ingestion.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -53,6 +55,8 @@ class Site:
     proxy: tuple[str, int]
     ingest: tuple[str, int]
     batch: bytes
+    # Process groups of gunicorn and of the ingest process (granian), by name.
+    groups: dict[str, int]
 
 
 def _env(tmp: Path, web: int, ingest: int, proxy: int) -> dict[str, str]:
@@ -113,7 +117,12 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Site]:
                     )
                 )
         _run(env, str(ROOT / "bin" / "nginx"), "start")
-        site = Site(proxy=("127.0.0.1", proxy), ingest=("127.0.0.1", ingest), batch=batch)
+        site = Site(
+            proxy=("127.0.0.1", proxy),
+            ingest=("127.0.0.1", ingest),
+            batch=batch,
+            groups={"web": procs[0].pid, "ingest": procs[1].pid},
+        )
 
         def ready() -> bool:
             try:
@@ -207,6 +216,36 @@ def _still_held(socks: list[socket.socket]) -> bool:
 def _close(socks: list[socket.socket]) -> None:
     for sock in socks:
         sock.close()
+
+
+@contextlib.contextmanager
+def _frozen(group: int) -> Iterator[None]:
+    """Every process of `group` stopped (SIGSTOP): connections to it open, nothing answered."""
+    os.killpg(group, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        os.killpg(group, signal.SIGCONT)
+
+
+def _times_out(address: tuple[str, int], method: str, path: str, body: bytes | None = None) -> bool:
+    try:
+        _status(address, method, path, body, timeout=2)
+    except TimeoutError:
+        return True
+    return False
+
+
+def test_nginx_sends_watch_batches_to_the_ingest_process_and_the_rest_to_gunicorn(site: Site) -> None:
+    with _frozen(site.groups["web"]):
+        assert _status(site.proxy, "POST", "/api/watch/", site.batch) == 202
+        assert _status(site.proxy, "POST", "/api/watch/beacon/", site.batch) == 202
+        assert _times_out(site.proxy, "GET", "/healthz")
+    with _frozen(site.groups["ingest"]):
+        assert _status(site.proxy, "GET", "/healthz") in (200, 503)
+        assert _times_out(site.proxy, "POST", "/api/watch/", site.batch)
+        assert _times_out(site.proxy, "POST", "/api/watch/beacon/", site.batch)
+    wait_until(lambda: _status(site.proxy, "POST", "/api/watch/", site.batch) == 202, timeout=30)
 
 
 def test_behind_nginx_slow_bodies_leave_watch_batches_and_healthz_unhindered(site: Site) -> None:
