@@ -66,6 +66,8 @@ def _env(tmp: Path, web: int, ingest: int, proxy: int) -> dict[str, str]:
         "DJANGO_DEBUG": "false",
         "DJANGO_SECRET_KEY": secrets.token_urlsafe(50),
         "DJANGO_ALLOWED_HOSTS": "127.0.0.1,localhost",
+        # As in production behind a TLS-terminating proxy: X-Forwarded-Proto is trusted.
+        "DJANGO_SECURE_PROXY_SSL": "true",
         "DATABASE_URL": f"sqlite:///{tmp / 'db.sqlite3'}",
         "REDIS_URL": settings.REDIS_URL,
         # The measurement sends one member's batch flat out: no per-member rate in the way.
@@ -85,10 +87,17 @@ def _run(env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def _status(address: tuple[str, int], method: str, path: str, body: bytes | None = None, timeout: float = 5) -> int:
+def _status(
+    address: tuple[str, int],
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    timeout: float = 5,
+    headers: dict[str, str] | None = None,
+) -> int:
     conn = http.client.HTTPConnection(*address, timeout=timeout)
     try:
-        conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        conn.request(method, path, body=body, headers={"Content-Type": "application/json", **(headers or {})})
         response = conn.getresponse()
         response.read()
         return response.status
@@ -246,6 +255,19 @@ def test_nginx_sends_watch_batches_to_the_ingest_process_and_the_rest_to_gunicor
         assert _times_out(site.proxy, "POST", "/api/watch/", site.batch)
         assert _times_out(site.proxy, "POST", "/api/watch/beacon/", site.batch)
     wait_until(lambda: _status(site.proxy, "POST", "/api/watch/", site.batch) == 202, timeout=30)
+
+
+def test_the_ingest_behind_nginx_sees_the_clients_host_and_nginxs_scheme(site: Site) -> None:
+    # What a page on the proxy's origin sends: the Host nginx passes on (with its port) matches.
+    origin = f"http://127.0.0.1:{site.proxy[1]}"
+    browser = {"Origin": origin, "Sec-Fetch-Site": "same-origin"}
+    assert _status(site.proxy, "POST", "/api/watch/", site.batch, headers=browser) == 202
+    # A client claiming https (X-Forwarded-Proto) for an https Origin: believed straight to the app,
+    # not through nginx, which sets the header to the scheme it was reached by.
+    spoofed = {"Origin": origin.replace("http:", "https:"), "X-Forwarded-Proto": "https"}
+    direct = {**spoofed, "Origin": f"https://127.0.0.1:{site.ingest[1]}"}
+    assert _status(site.ingest, "POST", "/api/watch/", site.batch, headers=direct) == 202
+    assert _status(site.proxy, "POST", "/api/watch/", site.batch, headers=spoofed) == 403
 
 
 def test_behind_nginx_slow_bodies_leave_watch_batches_and_healthz_unhindered(site: Site) -> None:
