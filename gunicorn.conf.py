@@ -44,14 +44,11 @@ preload_app = False
 _SHM = "/dev/shm"  # noqa: S108 (gunicorn heartbeat files: only this process writes them)
 worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 
-# Access log to stdout, one JSON object per request (same shipper as the app's JSON logs on stderr).
+# Access log to stdout, one JSON object per request (same shipper as the app's JSON logs on stderr),
+# built with json.dumps whatever the request holds; its fields are config/gunicorn_log.py's
+# ACCESS_LOG_FIELDS (access_log_format is not read). No line for the watch-batch paths: they are
+# counted in /metrics instead.
 accesslog = "-"
-access_log_format = (
-    '{"ts": "%(t)s", "remote": "%(h)s", "method": "%(m)s", "path": "%(U)s", "query": "%(q)s", '
-    '"status": %(s)s, "bytes": "%(B)s", "duration_ms": %(M)s, "referer": "%(f)s", "agent": "%(a)s", '
-    '"request_id": "%({x-request-id}i)s"}'
-)
-# ... except the watch-batch paths, counted in /metrics instead (config/gunicorn_log.py).
 logger_class = "config.gunicorn_log.LeanPathsLogger"
 errorlog = "-"
 loglevel = _env.log_level.lower()

@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 
 from granian.constants import Interfaces
+from granian.http import HTTP1Settings
 from granian.log import LogLevels
 from granian.server import MPServer
 
@@ -45,6 +46,11 @@ def ingest_server_build() -> MPServer:
         workers_kill_timeout=30,
         # The proxy keeps connections open; no HTTP/2 or websockets on this path.
         websockets=False,
+        # Slow clients are the proxy's to absorb (nginx reads each request whole, under 10 s timeouts:
+        # etc/nginx/watchpoint.conf.in): granian hands a request to a Python thread before its body
+        # has arrived and has no body-read timeout, so this port must be reachable only from the
+        # proxy. What granian does offer, a header deadline, matches nginx's (its default is 30 s).
+        http1_settings=HTTP1Settings(header_read_timeout=10_000),
     )
 
 

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import datetime
+import io
+import json
+import logging
 
 import pytest
-from gunicorn.config import Config
 
 from config.gunicorn_log import LeanPathsLogger
+from tests.config.test_gunicorn_log import deployed_config
 
 
 class _Resp:
@@ -17,15 +20,16 @@ class _Resp:
 
 
 @pytest.mark.parametrize(("path", "logged"), [("/api/watch/", False), ("/api/watch/beacon/", False), ("/", True)])
-def test_only_the_lean_paths_are_left_out_of_the_access_log(monkeypatch, path, logged):
-    cfg = Config()
-    cfg.set("accesslog", "-")
-    cfg.set("access_log_format", '"%(U)s" %(s)s')
-    logger = LeanPathsLogger(cfg)
-    seen: list[str] = []
-    monkeypatch.setattr(logger.access_log, "info", lambda fmt, atoms: seen.append(fmt % atoms))
+def test_only_the_lean_paths_are_left_out_of_the_access_log(path, logged):
+    logger = LeanPathsLogger(deployed_config())
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    logger.access_log.addHandler(handler)
+    try:
+        environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET", "RAW_URI": path, "SERVER_PROTOCOL": "HTTP/1.1"}
+        logger.access(_Resp, [], environ, datetime.timedelta(milliseconds=3))
+    finally:
+        logger.access_log.removeHandler(handler)
 
-    environ = {"PATH_INFO": path, "REQUEST_METHOD": "GET"}
-    logger.access(_Resp, [], environ, datetime.timedelta(milliseconds=3))
-
-    assert seen == ([f'"{path}" 200'] if logged else [])
+    lines = [json.loads(line) for line in stream.getvalue().splitlines()]
+    assert [(line["path"], line["status"]) for line in lines] == ([(path, 200)] if logged else [])

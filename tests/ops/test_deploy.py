@@ -1,5 +1,5 @@
 """Production deployment pieces: settings, gunicorn config, hashed static files, queued email, Procfile
-(gunicorn, the granian ingest process, workers, beat)."""
+(nginx in front, gunicorn, the granian ingest process, workers, beat)."""
 
 from __future__ import annotations
 
@@ -132,13 +132,16 @@ def _post_json(url: str, body: dict[str, Any]) -> tuple[int, dict[str, Any], dic
 
 
 @pytest.mark.integration
-def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tmp_path, settings):
-    port, ingest_port = free_port(), free_port()
+def test_the_procfile_runs_nginx_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tmp_path, settings):
+    port, ingest_port, proxy_port = free_port(), free_port(), free_port()
     # A keyspace of this run's own: rows another run left (same member and video ids, fresh SQLite
     # each time) would add to this run's watched count.
     keyspace = f"test_procfile_{secrets.token_hex(4)}"
     env = {
         "INGEST_BIND": f"127.0.0.1:{ingest_port}",
+        # The proxy (bin/nginx run): its port, and its config, pid file and logs under tmp_path.
+        "NGINX_LISTEN": f"127.0.0.1:{proxy_port}",
+        "WATCHPOINT_VAR": str(tmp_path),
         "INGEST_WORKERS": "1",
         # The deferred watched-count recount, shortened: counted by the worker or beat's drain.
         "WATCH_COUNT_REFRESH_SECONDS": "2",
@@ -168,12 +171,12 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         )
     try:
 
-        def health() -> tuple[str, dict] | None:
+        def health(origin: str = f"http://127.0.0.1:{port}") -> tuple[str, dict] | None:
             # Each call has its own request id, so its access-log line can be told from the others'.
             request_id = secrets.token_hex(8)
             try:
-                request = urllib.request.Request(
-                    f"http://127.0.0.1:{port}/healthz",
+                request = urllib.request.Request(  # noqa: S310 (local http URL)
+                    f"{origin}/healthz",
                     headers={
                         "Authorization": "Bearer procfile-test-token-0123456789abcdef",
                         "X-Request-Id": request_id,
@@ -220,6 +223,13 @@ def test_the_procfile_runs_gunicorn_two_kinds_of_worker_and_beat_under_honcho(tm
         status, answer, headers = _post_json(f"{ingest}/api/watch/", batch)
         assert (status, answer.get("accepted")) == (202, 5), answer
         assert headers.get("server") == "granian"
+        # The Procfile's proxy answers for both (which upstream serves which path:
+        # tests/ops/test_slow_clients.py); a second genuine batch would change the counts below.
+        proxy = f"http://127.0.0.1:{proxy_port}"
+        assert _post_json(f"{proxy}/api/watch/", {**batch, "token": watcher["token"][:-2] + "xx"})[0] == 403
+        through_proxy = health(proxy)  # gunicorn's /healthz, the bearer token passed through
+        assert through_proxy is not None
+        assert (through_proxy[1]["status"], through_proxy[1]["pipeline"].keys()) == ("ok", body["pipeline"].keys())
         assert _post_json(f"{ingest}/api/watch/", {**batch, "token": watcher["token"][:-2] + "xx"})[0] == 403
         for path in ("/healthz", "/admin/login/", "/"):
             with pytest.raises(urllib.error.HTTPError) as refused:
