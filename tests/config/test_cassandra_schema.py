@@ -59,3 +59,61 @@ def test_sync_creates_every_table_in_an_empty_keyspace_and_a_second_sync_is_a_no
     assert events[1] == settings.WATCH_EVENT_TTL_SECONDS
     assert events[2]["class"].endswith("TimeWindowCompactionStrategy")
     assert second == first
+
+
+def erasure_tables() -> set[str]:
+    """The tables whose rows a member's erasure (or "mark unwatched") deletes: every DELETE of
+    analytics/services.py."""
+    import re
+
+    import analytics.services
+
+    statements = [value for value in vars(analytics.services).values() if isinstance(value, str)]
+    return {m[1] for text in statements if (m := re.match(r"DELETE FROM \{ks\}\.(\w+)", text))}
+
+
+def purges_repaired_only(keyspace: str) -> dict[str, bool]:
+    rows = cassandra_session().execute(
+        "SELECT table_name, compaction FROM system_schema.tables WHERE keyspace_name = %s", (keyspace,)
+    )
+    return {row.table_name: row.compaction.get("only_purge_repaired_tombstones") == "true" for row in rows}
+
+
+@pytest.mark.django_db(databases=CASSANDRA_DBS)
+def test_every_table_erasure_deletes_from_purges_tombstones_only_once_repaired():
+    # A tombstone purged before every replica has it lets a replica that missed the erasure bring
+    # the member's rows back at the next repair (docs/decisions/0001-erasure-tombstones-purge-after-repair.md).
+    tables = erasure_tables()
+    assert {"watch_events", "member_videos", "member_video_coverage", "member_watch_days"} <= tables
+    assert {"video_sessions", "video_members", "video_day_members"} <= tables
+    purges = purges_repaired_only(settings.DATABASES["cassandra"]["NAME"])
+    assert {table: purges[table] for table in tables} == dict.fromkeys(tables, True)
+
+
+@pytest.mark.django_db(databases=CASSANDRA_DBS)
+def test_sync_turns_repaired_only_purging_on_for_tables_created_without_it():
+    # Keyspaces created before the option existed get it from the next `sync_cassandra` (ALTER TABLE).
+    keyspace = f"schema_{uuid.uuid4().hex[:12]}"
+    original = settings.DATABASES["cassandra"]["NAME"]
+    connection = connections["cassandra"]
+    session = cassandra_session()
+    connection.settings_dict["NAME"] = keyspace
+    try:
+        call_command("sync_cassandra", database="cassandra", verbosity=0)
+        session.execute(
+            f"ALTER TABLE {keyspace}.member_videos WITH compaction = "
+            "{'class': 'org.apache.cassandra.db.compaction.SizeTieredCompactionStrategy'}"
+        )
+        session.execute(
+            f"ALTER TABLE {keyspace}.watch_events WITH compaction = "
+            "{'class': 'org.apache.cassandra.db.compaction.TimeWindowCompactionStrategy', "
+            "'compaction_window_unit': 'DAYS', 'compaction_window_size': '1'}"
+        )
+        assert not purges_repaired_only(keyspace)["member_videos"]
+        call_command("sync_cassandra", database="cassandra", verbosity=0)
+        purges = purges_repaired_only(keyspace)
+    finally:
+        connection.settings_dict["NAME"] = original
+        session.execute(f"DROP KEYSPACE IF EXISTS {keyspace}")
+    assert purges["member_videos"]
+    assert purges["watch_events"]
