@@ -5,8 +5,8 @@ do not go through cqlengine: services and selectors use prepared statements on t
 (analytics/cassandra.py). Each table states its partition key, clustering, partition size bound, TTL
 and compaction. Every write is idempotent (a replayed batch rewrites the same cells or adds the same
 set elements), which is what makes at-least-once delivery give exactly-once results. Every table
-that holds a member's id keeps its tombstones until a repair has marked them repaired
-(`_PURGE_REPAIRED_ONLY`), so an erasure cannot be undone by a replica that missed it.
+that holds a member's id keeps its tombstones, on a replicated keyspace, until a repair has marked
+them repaired (`_PURGE_REPAIRED_ONLY`), so an erasure cannot be undone by a replica that missed it.
 """
 
 from __future__ import annotations
@@ -17,12 +17,20 @@ from cassandra.cqlengine import columns
 from django.conf import settings
 from django_cassandra_engine.models import DjangoCassandraModel
 
-# Tables that hold a member's id (the ones erasure deletes from) purge a tombstone only once an
-# incremental repair has marked it repaired, i.e. every replica holds it, not merely once it is
-# gc_grace_seconds old: a replica that missed an erasure (down past the hint window) gets the
-# tombstone from the next repair instead of bringing the erased rows back. The scheduled repair
-# (deploy/cassandra-repair.timer) is what lets these tombstones go at all; docs/decisions/0001.
-_PURGE_REPAIRED_ONLY = {"only_purge_repaired_tombstones": "true"}
+
+def _replicated() -> bool:
+    return any(isinstance(factor, int) and factor > 1 for factor in settings.CASSANDRA_REPLICATION.values())
+
+
+# On a replicated keyspace, tables that hold a member's id (the ones erasure deletes from) purge a
+# tombstone only once an incremental repair has marked it repaired, i.e. every replica holds it, not
+# merely once it is gc_grace_seconds old: a replica that missed an erasure (down past the hint window)
+# gets the tombstone from the next repair instead of bringing the erased rows back. The scheduled
+# repair (deploy/cassandra-repair.timer) is what lets these tombstones go at all; docs/decisions/0001.
+# With one copy of each row (a single node) no replica can miss a delete, and Cassandra never repairs
+# an RF 1 keyspace, so the option would keep every tombstone and expired row for ever: off, explicitly,
+# so that `sync_cassandra` also turns it off after a keyspace's replication is lowered to 1.
+_PURGE_REPAIRED_ONLY = {"only_purge_repaired_tombstones": "true" if _replicated() else "false"}
 _DAILY_TWCS = {
     "class": "org.apache.cassandra.db.compaction.TimeWindowCompactionStrategy",
     "compaction_window_unit": "DAYS",
