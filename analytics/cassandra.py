@@ -335,7 +335,7 @@ class BatchPacker:
     def __init__(self, *, max_rows: int, max_elements: int) -> None:
         self.max_rows, self.max_elements = max_rows, max_elements
         self._token_map = cassandra_session().cluster.metadata.token_map
-        self._open: dict[Any, list[Any]] = {}  # replica set -> [batch, rows, elements]
+        self._open: dict[Any, list[Any]] = {}  # replica set (frozenset) -> [batch, rows, elements]
         self._requests: list[tuple[Any, Sequence[Any]]] = []
 
     def rows(self, rows: Sequence[tuple[PreparedStatement, Sequence[Any], int]]) -> None:
@@ -377,7 +377,10 @@ class BatchPacker:
         if self._token_map is None or keyspace is None or routing_key is None:
             return None
         token = self._token_map.token_class.from_key(routing_key)
-        return tuple(self._token_map.get_replicas(keyspace, token))
+        # A set, not the driver's list: the list starts at the token's primary replica, so on a ring
+        # where every node holds every row (3 nodes, RF 3) it would still split rows into one group per
+        # primary (one per token range: 3 here, more with vnodes), each a separate request.
+        return frozenset(self._token_map.get_replicas(keyspace, token))
 
 
 def cassandra_date(value: Any) -> date:

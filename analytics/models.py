@@ -4,7 +4,9 @@
 do not go through cqlengine: services and selectors use prepared statements on the process's session
 (analytics/cassandra.py). Each table states its partition key, clustering, partition size bound, TTL
 and compaction. Every write is idempotent (a replayed batch rewrites the same cells or adds the same
-set elements), which is what makes at-least-once delivery give exactly-once results.
+set elements), which is what makes at-least-once delivery give exactly-once results. Every table
+that holds a member's id keeps its tombstones, on a replicated keyspace, until a repair has marked
+them repaired (`_PURGE_REPAIRED_ONLY`), so an erasure cannot be undone by a replica that missed it.
 """
 
 from __future__ import annotations
@@ -15,11 +17,27 @@ from cassandra.cqlengine import columns
 from django.conf import settings
 from django_cassandra_engine.models import DjangoCassandraModel
 
+
+def _replicated() -> bool:
+    return any(isinstance(factor, int) and factor > 1 for factor in settings.CASSANDRA_REPLICATION.values())
+
+
+# On a replicated keyspace, tables that hold a member's id (the ones erasure deletes from) purge a
+# tombstone only once an incremental repair has marked it repaired, i.e. every replica holds it, not
+# merely once it is gc_grace_seconds old: a replica that missed an erasure (down past the hint window)
+# gets the tombstone from the next repair instead of bringing the erased rows back. The scheduled
+# repair (deploy/cassandra-repair.timer) is what lets these tombstones go at all; docs/decisions/0001.
+# With one copy of each row (a single node) no replica can miss a delete, and Cassandra never repairs
+# an RF 1 keyspace, so the option would keep every tombstone and expired row for ever: off, explicitly,
+# so that `sync_cassandra` also turns it off after a keyspace's replication is lowered to 1.
+_PURGE_REPAIRED_ONLY = {"only_purge_repaired_tombstones": "true" if _replicated() else "false"}
 _DAILY_TWCS = {
     "class": "org.apache.cassandra.db.compaction.TimeWindowCompactionStrategy",
     "compaction_window_unit": "DAYS",
     "compaction_window_size": "1",
+    **_PURGE_REPAIRED_ONLY,
 }
+_STCS = {"class": "org.apache.cassandra.db.compaction.SizeTieredCompactionStrategy", **_PURGE_REPAIRED_ONLY}
 
 
 class WatchEvent(DjangoCassandraModel):
@@ -30,7 +48,7 @@ class WatchEvent(DjangoCassandraModel):
     and deletion (via MemberWatchDay). Clustering (video_id, session_id, position): a replayed batch
     overwrites the same cells. TTL: WATCH_EVENT_TTL_DAYS (400 by default). TimeWindowCompactionStrategy
     with one-day windows: rows are written once, in time order, and expire together, so whole SSTables
-    drop at expiry without compaction work.
+    drop at expiry without compaction work (once repaired: tombstones purge only then, see above).
     """
 
     __table_name__ = "watch_events"
@@ -56,11 +74,14 @@ class MemberWatchDay(DjangoCassandraModel):
     """Which (day, video) a member has raw events for: the index that export and deletion walk.
 
     Partition (user_id): one row per video per day watched (20 videos a day for a year: ~7,300 rows).
-    Same TTL as the raw events it points at. SizeTieredCompactionStrategy.
+    Same TTL as the raw events it points at. SizeTieredCompactionStrategy, tombstones purged once repaired.
     """
 
     __table_name__ = "member_watch_days"
-    __options__: ClassVar[dict[str, object]] = {"default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS}
+    __options__: ClassVar[dict[str, object]] = {
+        "default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS,
+        "compaction": _STCS,
+    }
 
     user_id = columns.BigInt(partition_key=True)
     day = columns.Date(primary_key=True)
@@ -94,10 +115,12 @@ class MemberVideo(DjangoCassandraModel):
     - `seconds` and `watched`: the coverage set and its size as stored before the buckets (read only
       by `manage.py member_coverage_migrate`, which moves them into the buckets);
     - `hidden` and `marked_watched` are set by the member (server time).
-    No TTL (members expect to resume months later). SizeTieredCompactionStrategy (cells overwritten).
+    No TTL (members expect to resume months later). SizeTieredCompactionStrategy (cells overwritten),
+    tombstones purged once repaired.
     """
 
     __table_name__ = "member_videos"
+    __options__: ClassVar[dict[str, object]] = {"compaction": _STCS}
 
     user_id = columns.BigInt(partition_key=True)
     video_id = columns.BigInt(primary_key=True)
@@ -124,11 +147,12 @@ class MemberVideoCoverage(DjangoCassandraModel):
     the one or two 64-second rows a batch touched costs the same at any point of the video.
 
     Partition (user_id), clustering (video_id, bucket): erasure deletes the partition, "mark
-    unwatched" the (video_id) slice. Rows grow by set union (idempotent). No TTL, like
+    unwatched" the (video_id) slice. Rows grow by set union (idempotent). No TTL and compaction like
     MemberVideo.
     """
 
     __table_name__ = "member_video_coverage"
+    __options__: ClassVar[dict[str, object]] = {"compaction": _STCS}
 
     user_id = columns.BigInt(partition_key=True)
     video_id = columns.BigInt(primary_key=True)
@@ -147,7 +171,7 @@ class VideoSession(DjangoCassandraModel):
     sessions a day is ~25 MB, the bound to watch (the next step past that is a shard in the key).
     Clustering (user_id, session_id): a member's rows are one slice, deletable by prefix (erasure
     moves it to the member's anonymous id and fresh session ids first). `seconds` grows by set union
-    (idempotent). TTL and one-day TWCS as the raw events.
+    (idempotent). TTL and one-day TWCS (tombstones purged once repaired) as the raw events.
     """
 
     __table_name__ = "video_sessions"
@@ -202,11 +226,15 @@ class VideoMember(DjangoCassandraModel):
     path in the same execution as video_sessions; `seconds` grows by set union (idempotent). An
     erased member's row is re-keyed to their anonymous id (same shard, same partition, one batch) by
     member_watch_data_erase, so all-time figures stay. Same TTL as raw events, so all-time means "within raw-event
-    retention", which is what a rebuild from raw events can reproduce.
+    retention", which is what a rebuild from raw events can reproduce. STCS, tombstones purged once
+    repaired.
     """
 
     __table_name__ = "video_members"
-    __options__: ClassVar[dict[str, object]] = {"default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS}
+    __options__: ClassVar[dict[str, object]] = {
+        "default_time_to_live": settings.WATCH_EVENT_TTL_SECONDS,
+        "compaction": _STCS,
+    }
 
     video_id = columns.BigInt(partition_key=True)
     shard = columns.SmallInt(partition_key=True)
@@ -228,7 +256,8 @@ class VideoDayMember(DjangoCassandraModel):
     concurrently) and never raw events. `seconds` is the popcount. Written whole by the rollup day
     recomputation (partition deleted at read time - 1 µs, rows written at read time, like
     top_videos), so members erased since drop out; an erasure re-keys the member's row to their
-    anonymous id itself (analytics.services.member_watch_data_erase). Raw-event TTL; one-day TWCS.
+    anonymous id itself (analytics.services.member_watch_data_erase). Raw-event TTL; one-day TWCS,
+    tombstones purged once repaired.
     """
 
     __table_name__ = "video_day_members"

@@ -135,6 +135,9 @@ DATABASES = {
         },
     },
 }
+# The keyspace's replication as CQL states it, for analytics/models.py's table options (not read from
+# DATABASES: django-cassandra-engine's test set-up pops keys out of that copy).
+CASSANDRA_REPLICATION = env.cassandra_replication_map
 CASSANDRA_LOCAL_DC = env.cassandra_local_dc
 CASSANDRA_WRITE_CONSISTENCY = ConsistencyLevel.name_to_value[env.cassandra_write_consistency.value]
 CASSANDRA_READ_CONSISTENCY = ConsistencyLevel.name_to_value[env.cassandra_read_consistency.value]

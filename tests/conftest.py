@@ -232,13 +232,15 @@ def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     ring = disruptive or os.environ.get("WATCHPOINT_RING_TESTS") == "1"
     skip = pytest.mark.skip(reason="stops shared services; set WATCHPOINT_DISRUPTIVE_TESTS=1 (make test does)")
     skip_ring = pytest.mark.skip(reason="boots a 3-node ring; set WATCHPOINT_RING_TESTS=1 (make test does)")
+    # By marker, not `item.keywords`: keywords also hold the names of the folders above a test, so a
+    # checkout in a folder named `ring` would count every test as a ring test.
     for item in items:
-        if "disruptive" in item.keywords and not disruptive:
+        if item.get_closest_marker("disruptive") and not disruptive:
             item.add_marker(skip)
-        elif "ring" in item.keywords and not ring:
+        elif item.get_closest_marker("ring") and not ring:
             item.add_marker(skip_ring)
     # Service-restarting tests last, so a restart cannot disturb the tests after them.
-    items.sort(key=lambda item: "disruptive" in item.keywords)
+    items.sort(key=lambda item: item.get_closest_marker("disruptive") is not None)
 
 
 @pytest.fixture(autouse=True)
