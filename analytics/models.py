@@ -26,7 +26,7 @@ def _replicated() -> bool:
 # tombstone only once an incremental repair has marked it repaired, i.e. every replica holds it, not
 # merely once it is gc_grace_seconds old: a replica that missed an erasure (down past the hint window)
 # gets the tombstone from the next repair instead of bringing the erased rows back. The scheduled
-# repair (deploy/cassandra-repair.timer) is what lets these tombstones go at all; docs/decisions/0001.
+# repair (deploy/cassandra-repair.timer) is what lets these tombstones go at all; docs/decisions/0010.
 # With one copy of each row (a single node) no replica can miss a delete, and Cassandra never repairs
 # an RF 1 keyspace, so the option would keep every tombstone and expired row for ever: off, explicitly,
 # so that `sync_cassandra` also turns it off after a keyspace's replication is lowered to 1.

@@ -103,7 +103,7 @@ def sync_in_a_process(*, keyspace: str, replication: str) -> None:
 @pytest.mark.django_db(databases=CASSANDRA_DBS)
 def test_on_a_replicated_keyspace_every_table_erasure_deletes_from_purges_tombstones_only_once_repaired():
     # A tombstone purged before every replica has it lets a replica that missed the erasure bring the
-    # member's rows back at the next repair (docs/decisions/0001-erasure-tombstones-purge-after-repair.md;
+    # member's rows back at the next repair (docs/decisions/0010-erasure-tombstones-purge-after-repair.md;
     # the ring test tests/ops/test_ring_erasure.py shows it).
     tables = erasure_tables()
     assert {"watch_events", "member_videos", "member_video_coverage", "member_watch_days"} <= tables
