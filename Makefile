@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: run test services services-stop setup venv migrate lint bench clean
+.PHONY: run test services services-stop setup venv migrate lint bench clean lock
 
 run: setup
 	bin/run
@@ -28,13 +28,19 @@ migrate: venv
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: requirements.txt requirements-dev.txt
+$(VENV)/.installed: requirements-dev.lock
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is required ($(PYTHON) not found)"; exit 1; }
 	@$(PYTHON) -c 'import venv, ensurepip' 2>/dev/null || bin/ensure-python-venv
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -r requirements-dev.txt
+	$(PY) -m pip install -q --require-hashes -r requirements-dev.lock
 	touch $@
+
+# The lock files pin every package (direct and transitive) with its hashes: `make venv` installs
+# requirements-dev.lock, production requirements.lock. Edit requirements*.txt, then `make lock`.
+lock: venv
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras -o requirements.lock requirements.txt
+	$(VENV)/bin/pip-compile -q --generate-hashes --allow-unsafe --strip-extras -o requirements-dev.lock requirements-dev.txt
 
 lint: venv
 	$(VENV)/bin/ruff check .
