@@ -137,9 +137,17 @@ def _axes(
 
 
 def retention_chart(
-    *, duration: int, shares: Sequence[float], members: int, period: str = "all time", cls: str = "retention"
+    *,
+    duration: int,
+    shares: Sequence[float],
+    members: int,
+    step: int = 1,
+    period: str = "all time",
+    cls: str = "retention",
 ) -> SafeString:
-    """Share of viewers (0-100 %) who watched each second of the video, over the video's time."""
+    """Share of viewers (0-100 %) who watched each second of the video, over the video's time;
+    `shares[i]` is the mean over seconds i*step to (i+1)*step (analytics.selectors.RetentionCurve.spans
+    keeps them to RETENTION_POINTS, whatever the video's length)."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     title = f"Audience retention ({period})"
     if not shares or not members:
@@ -149,7 +157,7 @@ def retention_chart(
             cls=cls,
             body=[_html('<text x="{}" y="{}" fill="{}">No viewers yet.</text>', LEFT, HEIGHT / 2, INK)],
         )
-    length = max(duration, len(shares), 1)
+    length = max(duration, len(shares) * step, 1)
 
     def x(second: float) -> float:
         return LEFT + plot_w * second / length
@@ -157,11 +165,12 @@ def retention_chart(
     def y(share: float) -> float:
         return TOP + plot_h * (1 - share)
 
-    points = " ".join(f"{x(s + 0.5):.1f},{y(v):.1f}" for s, v in enumerate(shares))
-    area = f"{x(0):.1f},{y(0):.1f} {points} {x(len(shares)):.1f},{y(0):.1f}"
+    points = " ".join(f"{x((s + 0.5) * step):.1f},{y(v):.1f}" for s, v in enumerate(shares))
+    area = f"{x(0):.1f},{y(0):.1f} {points} {x(len(shares) * step):.1f},{y(0):.1f}"
     quarter = [shares[min(len(shares) - 1, int(q * len(shares)))] for q in (0, 0.25, 0.5, 0.75)] + [shares[-1]]
     desc = (
-        f"Share of the video's {members:,} viewers who watched each second of its {clock(duration)}: "
+        f"Share of the video's {members:,} viewers who watched each "
+        + (f"second of its {clock(duration)}: " if step == 1 else f"{step} seconds of its {clock(length)} (mean): ")
         + ", ".join(f"{share:.0%} at {label}" for share, label in zip(quarter, QUARTERS, strict=True))
         + "."
     )
