@@ -150,10 +150,10 @@ class Fragment:
 def fragment_key(value: object) -> object:
     """A hashable key that changes whenever `value` (a fragment's shared input) could render
     differently: rows by model, pk, version and what is set on them beside their fields."""
-    if value is None or isinstance(value, str | int | float | bool | datetime.date):
-        return value
-    if isinstance(value, Model):
+    if isinstance(value, Model):  # first: the common case, and the cheapest test for it
         return _row_key(value)
+    if value is None or isinstance(value, _PLAIN):
+        return value
     if isinstance(value, list | tuple):
         return tuple(fragment_key(item) for item in value)
     if isinstance(value, Mapping):
@@ -161,10 +161,21 @@ def fragment_key(value: object) -> object:
     raise TypeError(f"a fragment's shared input may be a row, a plain value, a list or a dict, not {type(value)!r}")
 
 
+_PLAIN = (str, int, float, bool, datetime.date)
 _field_names: dict[type[Model], frozenset[str]] = {}
 
 
+_ROW_KEY = "_fragment_key"
+
+
 def _row_key(row: Model) -> object:
+    # Remembered on the row (a catalogue snapshot's rows serve every page of a process), checked
+    # against its version and its number of attributes (an annotation set since).
+    attributes = vars(row)
+    version = getattr(row, VERSION_FIELD, None)
+    cached = attributes.get(_ROW_KEY)
+    if cached is not None and cached[0] == version and cached[1] == len(attributes):
+        return cached[2]
     model = type(row)
     fields = _field_names.get(model)
     if fields is None:
@@ -172,10 +183,11 @@ def _row_key(row: Model) -> object:
             raise TypeError(f"{model._meta.label} has no {VERSION_FIELD} field: a fragment cannot tell its versions")
         fields = frozenset(f.attname for f in model._meta.concrete_fields)
         _field_names[model] = fields
-    extras = [name for name in vars(row).keys() - fields if not name.startswith("_")]
-    key = (model._meta.label, row.pk, getattr(row, VERSION_FIELD))
-    if extras:  # an annotation (a playlist's video count) is not covered by the row's version
-        return (*key, *sorted((name, fragment_key(getattr(row, name))) for name in extras))
+    extras = sorted(name for name in attributes.keys() - fields if not name.startswith("_"))
+    key: tuple[object, ...] = (model._meta.label, row.pk, version)
+    # An annotation (a playlist's video count) is not covered by the row's version.
+    key += tuple((name, fragment_key(getattr(row, name))) for name in extras)
+    attributes[_ROW_KEY] = (version, len(attributes) + (_ROW_KEY not in attributes), key)
     return key
 
 
@@ -207,7 +219,9 @@ def fragment_get(
     and the context processors' names and `names` (the view's per-request ones) are guarded."""
     global _characters
     logged_in = bool(request.user.is_authenticated) if request is not None else None
-    key = (template_name, logged_in, fragment_key(shared))
+    # Not fragment_key(shared): no sorting (a page looks up ~30 fragments; callers name their
+    # inputs in a fixed order, and another order only misses the cache).
+    key = (template_name, logged_in, *((name, fragment_key(value)) for name, value in shared.items()))
     found = _fragments.get(key)
     if found is None:
         guarded: dict[str, Any] = {}

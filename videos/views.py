@@ -54,12 +54,13 @@ def catalogue(request: HttpRequest) -> HttpResponse:
             "previous_page_number": page.number - 1,
             "next_page_number": page.number + 1,
         },
-        "videos": videos,
+        "has_videos": bool(videos),  # the cards are per-video fragments (videos/cards.py)
         "search": search,
         "playlists": playlists,
     }
     # Other apps' part of the page (analytics: progress bars, "Continue watching"), read here once.
-    context = page_context_get(request=request, videos=videos, continue_watching=first)
+    context: dict[str, object] = {"videos": videos}
+    context.update(page_context_get(request=request, videos=videos, continue_watching=first))
     progress = context.get("progress_map")
     context["cards_html"] = video_cards_html(videos=videos, progress=progress if isinstance(progress, dict) else {})
     # Browsing pages are one fragment per version of what they show (config/fragments.py); a
