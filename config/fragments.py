@@ -55,6 +55,9 @@ _SLOTS = "_fragment_slots"
 # A slot's marker: never in a page's data (templates escape text, so "<" cannot come from a row).
 # Content slots are named "#0", "#1", ... in the order they render.
 _MARK = re.compile(r"<!--wp-slot:([#a-z0-9_]+)-->")
+# Guarded in every fragment, with or without a request (a card has none): Django's per-request
+# names; a page adds its engine's context processors' names and the view's per-request ones.
+_ALWAYS_PER_REQUEST = ("request", "user", "perms", "messages", "csrf_token")
 # The field that versions a row shown in a fragment (advanced by every write of the row).
 VERSION_FIELD = "updated_at"
 
@@ -97,7 +100,10 @@ class SlotNode(Node):
     def render(self, context: Context) -> SafeString:
         slots: list[NodeList] | None = context.get(_SLOTS)
         if slots is None:  # a normal render: in place
-            return self.nodelist.render(context) if not self.name else conditional_escape(context.get(self.name) or "")
+            if not self.name:
+                return self.nodelist.render(context)
+            value = context.get(self.name)
+            return conditional_escape("" if value is None else value)
         if self.name:
             return mark_safe(f"<!--wp-slot:{self.name}-->")  # noqa: S308 (a constant marker)
         if "forloop" in context:
@@ -224,10 +230,11 @@ def fragment_get(
     key = (template_name, logged_in, *((name, fragment_key(value)) for name, value in shared.items()))
     found = _fragments.get(key)
     if found is None:
-        guarded: dict[str, Any] = {}
+        per_request = [*_ALWAYS_PER_REQUEST, *names]
         if request is not None:
-            for name in (*_processor_names(template_name, request), *names, "request", "csrf_token"):
-                guarded[name] = _PerRequest(name)
+            per_request += _processor_names(template_name, request)
+        guarded: dict[str, Any] = {name: _PerRequest(name) for name in per_request}
+        if request is not None:
             guarded["user"] = _SharedUser(is_authenticated=bool(logged_in))
         found = fragment_render(template_name=template_name, shared=shared, per_request=guarded)
         size = sum(len(part) for part in found.parts)

@@ -239,3 +239,17 @@ def test_a_page_without_the_value_outside_a_slot_still_renders_for_both(catalogu
         assert f'aria-hidden="true">{email[0].upper()}</span>' in html
         assert "alice@example.com" not in html
         assert 'aria-current="page">Catalogue</a>' in html  # the nav's current page, filled per request
+
+
+def test_a_card_showing_a_members_value_is_refused_too(settings: Any, tmp_path: Any) -> None:
+    # Cards are fragments without a request: Django's per-request names are guarded there too.
+    with_templates(settings, tmp_path, {"videos/_video_card.html": ("</a>", "</a>{{ user.email }}")})
+    video = VideoFactory()
+    with pytest.raises(TemplateSyntaxError, match=r"user\.email is shown outside"):
+        fragments.fragment_get(template_name="videos/_video_card.html", shared={"video": video})
+
+
+def test_a_named_slot_shows_its_value_escaped_in_a_normal_render_and_its_fill_in_a_fragment() -> None:
+    template = Template('{% load fragments %}<b>{% slot "n" %}</b>')
+    assert template.render(Context({"n": 0})) == "<b>0</b>"
+    assert template.render(Context({"n": "<i>"})) == "<b>&lt;i&gt;</b>"
