@@ -177,7 +177,15 @@ def _retention_svg(curve: RetentionCurve | None, *, duration: int, period: str, 
     step, viewers = curve.spans() if curve else (1, [])
     shares = [curve.share(v) for v in viewers] if curve else []
     members = curve.members if curve else 0
-    return retention_chart(duration=duration, shares=shares, members=members, step=step, period=period, cls=cls)
+    return retention_chart(
+        duration=duration,
+        shares=shares,
+        members=members,
+        step=step,
+        seconds=len(curve.viewers) if curve else None,
+        period=period,
+        cls=cls,
+    )
 
 
 def _stale(as_of: datetime | None) -> bool:
