@@ -249,7 +249,7 @@ def test_a_card_showing_a_members_value_is_refused_too(settings: Any, tmp_path: 
         fragments.fragment_get(template_name="videos/_video_card.html", shared={"video": video})
 
 
-def test_a_named_slot_shows_its_value_escaped_in_a_normal_render_and_its_fill_in_a_fragment() -> None:
+def test_a_named_slot_shows_its_value_escaped_in_a_normal_render() -> None:
     template = Template('{% load fragments %}<b>{% slot "n" %}</b>')
     assert template.render(Context({"n": 0})) == "<b>0</b>"
     assert template.render(Context({"n": "<i>"})) == "<b>&lt;i&gt;</b>"
