@@ -179,9 +179,18 @@ def video_analytics_view(request: HttpRequest, video_id: int) -> TemplateRespons
 
 
 def _retention_svg(curve: RetentionCurve | None, *, duration: int, period: str, cls: str) -> str:
-    shares = [curve.share(v) for v in curve.viewers] if curve else []
+    step, viewers = curve.spans() if curve else (1, [])
+    shares = [curve.share(v) for v in viewers] if curve else []
     members = curve.members if curve else 0
-    return retention_chart(duration=duration, shares=shares, members=members, period=period, cls=cls)
+    return retention_chart(
+        duration=duration,
+        shares=shares,
+        members=members,
+        step=step,
+        seconds=len(curve.viewers) if curve else None,
+        period=period,
+        cls=cls,
+    )
 
 
 def _stale(as_of: datetime | None) -> bool:
@@ -279,8 +288,7 @@ def video_analytics_csv(request: HttpRequest, video_id: int) -> HttpResponse:
         out.writerow(["kind", "index", "position_seconds", "viewers", "share"])
         for b, count in enumerate(curve.buckets):
             out.writerow(["range_percent", b, b * curve.duration // 100, count, f"{curve.share(count):.4f}"])
-        for s, count in enumerate(curve.viewers):
-            out.writerow(["range_second", s, s, count, f"{curve.share(count):.4f}"])
+        _spans_write(out, curve, kind="range_second")
     out.writerow([])
     out.writerow(["# retention (all time)", f"{data.retention.members if data.retention else 0} viewers"])
     out.writerow(["kind", "index", "position_seconds", "viewers", "share"])
@@ -288,9 +296,19 @@ def video_analytics_csv(request: HttpRequest, video_id: int) -> HttpResponse:
         curve = data.retention
         for b, count in enumerate(curve.buckets):
             out.writerow(["percent", b, b * curve.duration // 100, count, f"{curve.share(count):.4f}"])
-        for s, count in enumerate(curve.viewers):
-            out.writerow(["second", s, s, count, f"{curve.share(count):.4f}"])
+        _spans_write(out, curve, kind="second")
     return response
+
+
+def _spans_write(out: Any, curve: RetentionCurve, *, kind: str) -> None:
+    """A curve's per-second rows, at most RETENTION_POINTS of them: past that many seconds, a row
+    is a span of equal seconds (its index, first second and mean viewers), as the chart draws."""
+    step, viewers = curve.spans()
+    if step > 1:
+        out.writerow([f"# {kind} rows: spans of {step} seconds, mean viewers over each"])
+    for s, count in enumerate(viewers):
+        shown = int(count) if step == 1 else f"{count:.2f}"
+        out.writerow([kind, s, s * step, shown, f"{curve.share(count):.4f}"])
 
 
 def analytics_dashboard_view(request: HttpRequest) -> TemplateResponse:

@@ -137,9 +137,19 @@ def _axes(
 
 
 def retention_chart(
-    *, duration: int, shares: Sequence[float], members: int, period: str = "all time", cls: str = "retention"
+    *,
+    duration: int,
+    shares: Sequence[float],
+    members: int,
+    step: int = 1,
+    seconds: int | None = None,
+    period: str = "all time",
+    cls: str = "retention",
 ) -> SafeString:
-    """Share of viewers (0-100 %) who watched each second of the video, over the video's time."""
+    """Share of viewers (0-100 %) who watched each second of the video, over the video's time;
+    `shares[i]` is the mean over seconds i*step to (i+1)*step (analytics.selectors.RetentionCurve.spans
+    keeps them to RETENTION_POINTS, whatever the video's length) and `seconds` how many seconds
+    they stand for (the last span may be shorter)."""
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     title = f"Audience retention ({period})"
     if not shares or not members:
@@ -149,7 +159,7 @@ def retention_chart(
             cls=cls,
             body=[_html('<text x="{}" y="{}" fill="{}">No viewers yet.</text>', LEFT, HEIGHT / 2, INK)],
         )
-    length = max(duration, len(shares), 1)
+    length = max(duration, seconds or len(shares) * step, 1)
 
     def x(second: float) -> float:
         return LEFT + plot_w * second / length
@@ -157,11 +167,12 @@ def retention_chart(
     def y(share: float) -> float:
         return TOP + plot_h * (1 - share)
 
-    points = " ".join(f"{x(s + 0.5):.1f},{y(v):.1f}" for s, v in enumerate(shares))
-    area = f"{x(0):.1f},{y(0):.1f} {points} {x(len(shares)):.1f},{y(0):.1f}"
+    points = " ".join(f"{x(min((s + 0.5) * step, length)):.1f},{y(v):.1f}" for s, v in enumerate(shares))
+    area = f"{x(0):.1f},{y(0):.1f} {points} {x(min(len(shares) * step, length)):.1f},{y(0):.1f}"
     quarter = [shares[min(len(shares) - 1, int(q * len(shares)))] for q in (0, 0.25, 0.5, 0.75)] + [shares[-1]]
     desc = (
-        f"Share of the video's {members:,} viewers who watched each second of its {clock(duration)}: "
+        f"Share of the video's {members:,} viewers who watched each "
+        + (f"second of its {clock(duration)}: " if step == 1 else f"{step} seconds of its {clock(length)} (mean): ")
         + ", ".join(f"{share:.0%} at {label}" for share, label in zip(quarter, QUARTERS, strict=True))
         + "."
     )

@@ -6,11 +6,11 @@ templates only display what this returns:
 
 - `progress_map`: video id → `VideoProgress` for the videos the page lists (and the watched video);
 - `watch_progress`: the watched video's progress (watch pages), or None, and `watch_progress_html`,
-  what the page shows of it (rendered once per video and state, videos.cards);
+  what the page shows of it (rendered once per video and state, config.fragments);
 - `tracker_config`: the tracker's config for a watch page (a viewing session, its token, the
   saved position), None for visitors;
 - `continue_watching`: the member's (video, progress) rows, when the page shows the row, and
-  `continue_watching_html`, their cards (rendered once per video version, videos.cards);
+  `continue_watching_html`, their cards (rendered once per video version, config.fragments);
 - `playlist_completed`: how many of the listed videos the member completed.
 
 Cassandra down drops progress and resume, never the page.
@@ -30,14 +30,12 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import get_script_prefix, reverse
 from django.utils.crypto import salted_hmac
-from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.selectors import member_is_confirmed_cached
 from analytics.selectors import VideoProgress, completed_count, continue_watching_from, video_progress_map
 from analytics.services import viewing_session_start
-from config.fragments import csrf_input
-from videos.cards import video_fragment_get
+from config.fragments import csrf_input, fragment_get
 from videos.formatting import clock
 from videos.models import Video
 from videos.selectors import video_member_visible_in_bulk, video_published_durations
@@ -132,34 +130,27 @@ def page_context(
 
 
 def _continue_watching_html(*, request: HttpRequest, rows: list[tuple[Video, VideoProgress]]) -> SafeString:
-    """The row's cards: each rendered once per version of its video (videos.cards), the member's
+    """The row's cards: each rendered once per version of its video (config.fragments), the member's
     position, progress, CSRF token and this page's address filled in."""
-    member = {
-        "csrf": csrf_input(request),
-        "next": escape(request.get_full_path()),
-    }
+    member = {"csrf": csrf_input(request), "next": request.get_full_path()}
     cards = []
     for video, progress in rows:
-        fragment = video_fragment_get(
-            template="analytics/_continue_watching_card.html", video=video, slots=("position", "percent", *member)
-        )
-        values = {"position": escape(clock(progress.position or 0)), "percent": str(int(progress.percent)), **member}
+        fragment = fragment_get(template_name="analytics/_continue_watching_card.html", shared={"video": video})
+        values = {"position": clock(progress.position or 0), "percent": int(progress.percent), **member}
         cards.append(fragment.fill(values))
     return mark_safe("".join(cards))  # noqa: S308 (our own autoescaped template, escaped values)
 
 
 def _watch_progress_html(*, request: HttpRequest, video: Video, progress: VideoProgress | None) -> SafeString:
     """The member's progress under the player and its forms: rendered once per video and state
-    (videos.cards), the percentage and the page's CSRF token filled in."""
+    (config.fragments), the percentage and the page's CSRF token filled in."""
     completed = progress is not None and progress.completed
     started = progress is not None and progress.started
-    fragment = video_fragment_get(
-        template="analytics/_watch_progress.html",
-        video=video,
-        slots=("percent", "csrf"),
-        variant={"completed": completed, "started": started},
+    fragment = fragment_get(
+        template_name="analytics/_watch_progress.html",
+        shared={"video": video, "completed": completed, "started": started},
     )
-    values = {"percent": str(int(progress.percent)) if progress is not None else "", "csrf": csrf_input(request)}
+    values = {"percent": int(progress.percent) if progress is not None else "", "csrf": csrf_input(request)}
     return mark_safe(fragment.fill(values))  # noqa: S308 (our own autoescaped template, an int and a token)
 
 

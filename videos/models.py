@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Iterable
+from typing import Any, TypeVar
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -8,6 +9,7 @@ from django.core.validators import FileExtensionValidator
 from django.db import models
 from django.db.models.fields.files import FieldFile
 from django.urls import reverse
+from django.utils import timezone
 
 from videos.thumbnails import thumbnail_reencode, thumbnail_validate
 
@@ -24,7 +26,41 @@ class ThumbnailField(models.FileField):
         return super().pre_save(model_instance, add)
 
 
-class Video(models.Model):
+_M = TypeVar("_M", bound=models.Model)
+
+
+class VersionedQuerySet(models.QuerySet[_M]):
+    """`update()` and `bulk_update()` advance `updated_at` too (neither calls save()): it is the
+    row's version, which keys the HTML rendered from it (config/fragments.py)."""
+
+    def update(self, **kwargs: Any) -> int:
+        kwargs.setdefault("updated_at", timezone.now())
+        return super().update(**kwargs)
+
+    def bulk_update(self, objs: Iterable[_M], fields: Iterable[str], batch_size: int | None = None) -> int:
+        objs, fields = list(objs), list(fields)
+        now = timezone.now()
+        for obj in objs:
+            obj.updated_at = now  # type: ignore[attr-defined]
+        return super().bulk_update(objs, [*fields, "updated_at"] if "updated_at" not in fields else fields, batch_size)
+
+
+class Versioned(models.Model):
+    """A model whose `updated_at` (auto_now) advances on every write, whatever path makes it:
+    save(), save(update_fields=[...]) (which would skip it), QuerySet.update() and bulk_update().
+    Pages and cards cached per version of a row (config/fragments.py) show a change at once."""
+
+    class Meta:
+        abstract = True
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        update_fields = kwargs.get("update_fields")
+        if update_fields and "updated_at" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "updated_at"]
+        super().save(*args, **kwargs)
+
+
+class Video(Versioned):
     """A video in the catalogue, hosted by a provider (or a self-hosted file) and embedded here."""
 
     class Provider(models.TextChoices):
@@ -86,6 +122,8 @@ class Video(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
+    objects = VersionedQuerySet["Video"].as_manager()
+
     class Meta:
         ordering = ("-published_at", "-id")
         constraints = [
@@ -134,7 +172,7 @@ class Video(models.Model):
         return ""
 
 
-class Playlist(models.Model):
+class Playlist(Versioned):
     """An ordered set of videos (a course); a video may be in several playlists."""
 
     title = models.CharField(max_length=200)
@@ -144,6 +182,8 @@ class Playlist(models.Model):
     videos = models.ManyToManyField(Video, through="PlaylistItem", related_name="playlists")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = VersionedQuerySet["Playlist"].as_manager()
 
     class Meta:
         ordering = ("title", "id")

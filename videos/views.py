@@ -42,28 +42,36 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     videos = list(page.object_list)
     playlists: object = None
     if first:
-        playlists = snapshot.playlists if snapshot is not None else playlist_catalogue_list()
-    context: dict[str, object] = {
-        "page": page,
-        "videos": videos,
+        playlists = list(snapshot.playlists if snapshot is not None else playlist_catalogue_list())
+    # What the page shows outside its slots: the same for everyone, and its fragment's key.
+    shared: dict[str, object] = {
+        "page": {
+            "number": page.number,
+            "num_pages": page.paginator.num_pages,
+            "has_other_pages": page.has_other_pages(),
+            "has_previous": page.has_previous(),
+            "has_next": page.has_next(),
+            "previous_page_number": page.number - 1,
+            "next_page_number": page.number + 1,
+        },
+        "has_videos": bool(videos),  # the cards are per-video fragments (videos/cards.py)
         "search": search,
         "playlists": playlists,
     }
     # Other apps' part of the page (analytics: progress bars, "Continue watching"), read here once.
+    context: dict[str, object] = {"videos": videos}
     context.update(page_context_get(request=request, videos=videos, continue_watching=first))
     progress = context.get("progress_map")
     context["cards_html"] = video_cards_html(videos=videos, progress=progress if isinstance(progress, dict) else {})
-    # Browsing pages are one fragment per catalogue version and page (config/fragments.py); a
+    # Browsing pages are one fragment per version of what they show (config/fragments.py); a
     # search (any text) is rendered in full.
-    key = None
-    if snapshot is not None:
-        key = (
-            page.number,
-            page.paginator.num_pages,
-            bool(videos),
-            tuple((p.pk, p.slug, p.title, p.video_count) for p in playlists) if playlists else None,  # type: ignore[attr-defined]
-        )
-    return page_render(request=request, template_name="videos/catalogue.html", context=context, key=key)
+    return page_render(
+        request=request,
+        template_name="videos/catalogue.html",
+        shared=shared,
+        context=context,
+        cached=snapshot is not None,
+    )
 
 
 def playlist(request: HttpRequest, slug: str) -> HttpResponse:
@@ -96,7 +104,8 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
         start = video.start_seconds or None
     if start is not None and video.duration is not None and start >= video.duration:
         start = None
-    context: dict[str, object] = {"video": video, "start": start}
+    shared: dict[str, object] = {"video": video}
+    context: dict[str, object] = {"start": start}
     found, videos = _playlist_with_videos(slug=request.GET.get("list", ""))
     if found is not None and video in videos:
         index = videos.index(video)
@@ -111,33 +120,14 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     # Other apps' part of the page (analytics: the tracker's viewing session, resume, progress).
     context.update(page_context_get(request=request, video=video))
     # One fragment per version of the video (config/fragments.py); pages with a playlist in full.
-    key = None if found is not None else _watch_key(video)
-    response = page_render(request=request, template_name="videos/watch.html", context=context, key=key)
+    response = page_render(
+        request=request, template_name="videos/watch.html", shared=shared, context=context, cached=found is None
+    )
     file_origin = _origin(video.external_id) if video.provider == Video.Provider.FILE else None
     if file_origin:
         # The file's own origin joins media-src/connect-src for this response only (config/csp.py).
         response.csp_media_sources = [file_origin]  # type: ignore[attr-defined]
     return response
-
-
-def _watch_key(video: Video) -> tuple[object, ...]:
-    """Every field of the video that watch.html and _player.html show outside their slots."""
-    return (
-        video.pk,
-        video.slug,
-        video.title,
-        video.provider,
-        video.external_id,
-        video.duration,
-        video.members_only,
-        video.is_published,
-        video.is_unavailable,
-        video.unavailable_code,
-        video.facts_error,
-        video.description,
-        video.thumbnail.name if video.thumbnail else "",
-        video.card_image,
-    )
 
 
 def _catalogue_snapshot() -> Catalogue | None:

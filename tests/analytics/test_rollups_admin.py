@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -78,6 +79,52 @@ def test_the_video_page_shows_exact_figures_both_charts_and_when_they_were_compu
     assert '<title id="retention-t">' in html
     assert "Figures as of" in html
     assert html.count('<tr><th scope="row">') >= 7 + 100  # a row per day and per 1 % bucket
+    # A 120 s video keeps one point a second in both retention charts.
+    assert chart_points(html, "retention") == 120
+    assert chart_points(html, "retention-alltime") == 120
+
+
+def chart_points(html: str, cls: str) -> int:
+    """How many points the retention chart of class `cls` draws."""
+    svg = html.split(f'class="wp-chart {cls}"', 1)[1].split("</svg>", 1)[0]
+    found = re.search(r'<polyline points="([^"]*)"', svg)
+    assert found is not None, f"no curve in the {cls} chart"
+    return len(found.group(1).split())
+
+
+def test_a_video_of_unknown_length_watched_to_a_day_in_gets_a_bounded_chart_and_csv(staff_client):
+    # Whatever positions were stored (a client's 86,400 s on a video of unknown duration), the
+    # staff page draws and exports at most RETENTION_POINTS points a curve, not one a second.
+    from analytics.selectors import RETENTION_POINTS
+
+    video = VideoFactory(duration=None, title="Endless stream")
+    start = day_start_ms(today()) + 1000
+    positions = [*range(0, 600), *range(600, 86_400, 300), 86_400]
+    watch_batches_store(batches=session_batches(1, video.pk, positions, start_ms=start))
+    watch_batches_store(batches=session_batches(2, video.pk, list(range(300)), start_ms=start))
+    rollups_refresh()
+
+    response = staff_client.get(reverse("analytics_admin:video", args=[video.pk]) + "?range=7")
+    assert response.status_code == 200
+    html = response.content.decode()
+    assert 0 < chart_points(html, "retention") <= RETENTION_POINTS
+    assert 0 < chart_points(html, "retention-alltime") <= RETENTION_POINTS
+    assert len(response.content) < 200_000  # was 4 MiB
+    assert "24:00:00" in html  # the time axis still spans the whole day
+
+    response = staff_client.get(reverse("analytics_admin:video-csv", args=[video.pk]), {"range": "7"})
+    assert response.status_code == 200
+    rows = list(csv.reader(io.StringIO(response.content.decode())))
+    spans = {kind: [r for r in rows if r and r[0] == kind] for kind in ("range_second", "second")}
+    for kind, found in spans.items():
+        assert 0 < len(found) <= RETENTION_POINTS, kind
+    assert len(rows) < 7 + 2 * (100 + RETENTION_POINTS) + 20
+    assert len(response.content) < 100_000  # was 5.4 MiB
+    # Each row is a span of seconds: its start, and the mean viewers over it (both at 0, 1 later).
+    first, last = spans["second"][0], spans["second"][-1]
+    assert first[2] == "0"
+    assert float(first[3]) == 2.0
+    assert int(last[2]) <= 86_400 < int(last[2]) + 86_400 // RETENTION_POINTS + 1
 
 
 def test_the_video_page_refuses_a_backwards_custom_range_and_falls_back_to_30_days(staff_client, watched_video):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -45,6 +46,12 @@ def test_the_catalogue_searches_titles_and_descriptions(client):
     assert sorted(titles) == ["Bread", "Knife skills"]
 
 
+def card_titles(response: Any) -> list[str]:
+    """The titles of the page's catalogue cards, in order (browsing pages come from a fragment
+    rendered once, so the page's HTML, not the test client's captured contexts, says what it lists)."""
+    return re.findall(r'<span class="video-card__title">([^<]*)</span>', response.content.decode())
+
+
 def test_the_catalogue_pages_through_many_videos(client):
     for n in range(CATALOGUE_PAGE_SIZE + 3):
         VideoFactory(title=f"Clip {n}")
@@ -52,8 +59,8 @@ def test_the_catalogue_pages_through_many_videos(client):
     first = client.get(reverse("videos:catalogue"))
     second = client.get(reverse("videos:catalogue"), {"page": 2})
 
-    assert len(first.context["videos"]) == CATALOGUE_PAGE_SIZE
-    assert len(second.context["videos"]) == 3
+    assert len(card_titles(first)) == CATALOGUE_PAGE_SIZE
+    assert len(card_titles(second)) == 3
     assert b'rel="next"' in first.content
 
 
@@ -63,7 +70,7 @@ def test_the_catalogue_follows_the_staff_ordering(client):
 
     response = client.get(reverse("videos:catalogue"))
 
-    assert [v.title for v in response.context["videos"]] == ["First", "Second"]
+    assert card_titles(response) == ["First", "Second"]
 
 
 def test_the_catalogue_lists_published_playlists_with_their_length(client):

@@ -180,18 +180,19 @@ def test_page_context_get_merges_every_provider(rf, member, video):
 
 
 def test_cards_render_once_per_version_of_a_video_and_a_change_shows_at_once(client, monkeypatch):
-    from videos import cards
+    from config import fragments
 
-    cards.video_cards_clear()
+    fragments.fragments_clear()
     video = VideoFactory(title="Before", members_only=False)
     renders: list[str] = []
-    real = cards.render_to_string
+    real = fragments.fragment_render
 
-    def counting(name: str, context: dict[str, Any]) -> str:
-        renders.append(context["video"].title)
-        return real(name, context)
+    def counting(*, template_name: str, shared: dict[str, Any], per_request: Any = None) -> Any:
+        if template_name == "videos/_video_card.html":
+            renders.append(shared["video"].title)
+        return real(template_name=template_name, shared=shared, per_request=per_request)
 
-    monkeypatch.setattr(cards, "render_to_string", counting)
+    monkeypatch.setattr(fragments, "fragment_render", counting)
 
     client.get(reverse("videos:catalogue"))
     client.get(reverse("videos:catalogue"))
@@ -199,7 +200,7 @@ def test_cards_render_once_per_version_of_a_video_and_a_change_shows_at_once(cli
 
     type(video).objects.filter(pk=video.pk).update(title="After")  # no save(), no signal
     # The catalogue snapshot is reread (CATALOGUE_SNAPSHOT_SECONDS later, or here at once): the
-    # card's key comes from the row, so nothing else needs telling.
+    # card's key is the row's version (update() advances it), so nothing else needs telling.
     video_published_snapshot_clear()
     html = client.get(reverse("videos:catalogue")).content.decode()
 
@@ -211,23 +212,23 @@ def test_cards_render_once_per_version_of_a_video_and_a_change_shows_at_once(cli
 def test_each_member_s_continue_watching_card_shows_their_own_position_and_token(monkeypatch):
     from django.test import Client
 
+    from config import fragments
     from tests.factories import MemberFactory
-    from videos import cards
 
-    cards.video_cards_clear()
+    fragments.fragments_clear()
     video = VideoFactory(title="Shared", members_only=False, duration=600)
     one: Any = MemberFactory()
     two: Any = MemberFactory()
     watch(one.pk, video.pk, range(0, 60))
     watch(two.pk, video.pk, range(0, 300))
     rendered: list[str] = []
-    real = cards.render_to_string
+    real = fragments.fragment_render
 
-    def counting(name: str, context: dict[str, Any]) -> str:
-        rendered.append(name)
-        return real(name, context)
+    def counting(*, template_name: str, shared: dict[str, Any], per_request: Any = None) -> Any:
+        rendered.append(template_name)
+        return real(template_name=template_name, shared=shared, per_request=per_request)
 
-    monkeypatch.setattr(cards, "render_to_string", counting)
+    monkeypatch.setattr(fragments, "fragment_render", counting)
     rows = []
     for member in (one, two):
         client = Client()
@@ -267,3 +268,83 @@ def test_browsing_the_catalogue_reads_no_catalogue_rows_and_a_saved_change_shows
     html = client.get(reverse("videos:catalogue")).content.decode()
     assert "After" in html
     assert "Before" not in html
+
+
+def _added_to_templates(settings: Any, tmp_path: Any) -> None:
+    # A developer shows one more field of the video on the card and the watch page, and touches
+    # nothing else (no key list to extend).
+    shown = '<span class="author">by {{ video.author_name }}</span>'
+    for name, anchor in (("videos/_video_card.html", "</a>"), ("videos/watch.html", "</h1>")):
+        path = tmp_path / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        text = (settings.BASE_DIR / "templates" / name).read_text()
+        path.write_text(text.replace(anchor, anchor + shown, 1))
+    engine = settings.TEMPLATES[0]
+    settings.TEMPLATES = [{**engine, "DIRS": [tmp_path, *engine["DIRS"]]}]
+
+
+@pytest.mark.parametrize("how", ["update", "save"])
+def test_a_field_added_to_a_template_shows_its_new_value_at_once_on_both_pages(client, settings, tmp_path, how):
+    from config import fragments
+
+    _added_to_templates(settings, tmp_path)
+    fragments.fragments_clear()
+    video: Any = VideoFactory(members_only=False, author_name="First Author")
+    pages = (reverse("videos:catalogue"), video.get_absolute_url())
+    for url in pages:
+        assert "by First Author" in client.get(url).content.decode()
+
+    if how == "update":
+        type(video).objects.filter(pk=video.pk).update(author_name="Second Author")  # no save(), no signal
+        video_published_snapshot_clear()  # what another process's reload does within seconds
+    else:
+        video.author_name = "Second Author"
+        video.save(update_fields=["author_name"])
+    for url in pages:
+        html = client.get(url).content.decode()
+        assert "by Second Author" in html, url
+        assert "First Author" not in html, url
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "shown", "on"),
+    [
+        ("title", "A new title", "A new title", "home watch"),
+        ("description", "A new description", "A new description", "watch"),
+        ("duration", 3723, "1:02:03", "home watch"),
+        ("members_only", True, "Members</span>", "home watch"),
+        ("thumbnail", "thumbnails/new-poster.jpg", "thumbnails/new-poster.jpg", "home"),
+        ("provider", "vimeo", "Vimeo", "home watch"),
+    ],
+)
+def test_every_displayed_field_changed_without_save_shows_at_once(client, field, value, shown, on):
+    from config import fragments
+    from tests.factories import MemberFactory
+
+    fragments.fragments_clear()
+    video: Any = VideoFactory(members_only=False, duration=60, title="Old title", description="Old description")
+    client.force_login(MemberFactory(confirmed=True))
+    urls = {"home": reverse("videos:catalogue"), "watch": video.get_absolute_url()}
+    for url in urls.values():
+        assert shown not in client.get(url).content.decode()
+
+    type(video).objects.filter(pk=video.pk).update(**{field: value})
+    video_published_snapshot_clear()  # what another process's reload does within seconds
+    for page in on.split():
+        assert shown in client.get(urls[page]).content.decode(), page
+
+
+def test_saves_and_bulk_writes_that_skip_updated_at_still_advance_it():
+    video: Any = VideoFactory()
+    Video = type(video)
+    stamps = [Video.objects.get(pk=video.pk).updated_at]
+    video.title = "Saved with update_fields"
+    video.save(update_fields=["title"])
+    stamps.append(Video.objects.get(pk=video.pk).updated_at)
+    Video.objects.filter(pk=video.pk).update(title="Updated")
+    stamps.append(Video.objects.get(pk=video.pk).updated_at)
+    video.title = "Bulk"
+    Video.objects.bulk_update([video], ["title"])
+    stamps.append(Video.objects.get(pk=video.pk).updated_at)
+    assert stamps == sorted(stamps)
+    assert len(set(stamps)) == 4, stamps
