@@ -134,7 +134,9 @@ def page_fragment_get(
 
 
 def _logged_in(request: HttpRequest) -> bool:
-    return bool(request.user.is_authenticated)
+    # No user on error pages rendered before the auth middleware ran (e.g. a disallowed Host).
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)
 
 
 def page_render(
