@@ -301,6 +301,8 @@ ACCOUNT_RATE_LIMITS = {
     "change_password": "5/m/user",
     "manage_email": "10/m/user",
     "reauthenticate": "10/m/user",
+    # Download my data (accounts.views.data_export) reads every store the member has data in.
+    "member_data_export": "3/h/user",
 }
 # Behind N proxies, the client IP (for the per-IP limits) is the N-th address from the right of
 # X-Forwarded-For; with 0 it is REMOTE_ADDR.
