@@ -4,12 +4,15 @@ from typing import Any
 
 from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
 from allauth.core import context as allauth_context
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.sites.shortcuts import get_current_site
 from django.db import transaction
 from django.http import HttpRequest
 
+from accounts.models import User
 from accounts.tasks import email_message_dump, email_send_task
 
 
@@ -33,6 +36,20 @@ class AccountAdapter(DefaultAccountAdapter):
         # sets that expiry itself right after this call. Every other way in (the confirmation
         # link, with ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION) would otherwise get SESSION_COOKIE_AGE.
         request.session.set_expiry(0)
+
+    def confirm_email(self, request: HttpRequest, email_address: EmailAddress) -> bool:
+        # An older email-change link cannot take an address another account has since signed up
+        # with: that sign-up is waiting for the owner's confirmation (and the address is its login).
+        if User.objects.filter(email__iexact=email_address.email).exclude(pk=email_address.user_id).exists():
+            self.add_message(
+                request,
+                messages.ERROR,
+                "account/messages/email_confirmation_failed.txt",
+                {"email": email_address.email},
+            )
+            return False
+        confirmed: bool = super().confirm_email(request, email_address)
+        return confirmed
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         # Our emails tell members how long a confirmation link lasts; say what the setting says.

@@ -12,12 +12,19 @@ class AccountsConfig(AppConfig):
 
         member_data_register(name="account", exporter=member_account_export, eraser=member_account_erase)
 
-        from allauth.account.signals import email_changed
+        from allauth.account.signals import email_changed, email_confirmed
 
         email_changed.connect(_username_follows_email, dispatch_uid="accounts.username_follows_email")
+        email_confirmed.connect(_one_owner_per_address, dispatch_uid="accounts.one_owner_per_address")
 
 
 def _username_follows_email(sender: object, user: object, **kwargs: object) -> None:
     from accounts.services import member_username_sync
 
     member_username_sync(user=user)  # type: ignore[arg-type]
+
+
+def _one_owner_per_address(sender: object, email_address: object, **kwargs: object) -> None:
+    from accounts.services import email_address_unconfirmed_drop
+
+    email_address_unconfirmed_drop(email_address=email_address)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from allauth.account.models import EmailAddress
@@ -63,3 +64,44 @@ def member_account_export(user: User) -> dict[str, Any]:
             for address in EmailAddress.objects.filter(user=user).order_by("pk")
         ],
     }
+
+
+@dataclass(frozen=True)
+class AddressHolders:
+    """Who holds an email address (`email_address_holders`)."""
+
+    # An account holds it for good: it confirmed it, or it is a staff account's own (staff addresses
+    # are typed in by operators, `createsuperuser`, not claimed by a sign-up).
+    owned: bool = False
+    # Accounts whose own sign-up address it is, never confirmed: a sign-up by the address's owner
+    # replaces them (accounts.forms.SignupForm).
+    unconfirmed: list[User] = field(default_factory=list)
+
+
+def email_address_holders(*, email: str) -> AddressHolders:
+    """Who holds `email`. An address another member merely asked to change to (unconfirmed, not
+    their account's own address) is held by nobody: it blocks no sign-up and gets no reset."""
+    rows = list(EmailAddress.objects.filter(email__iexact=email).only("user_id", "verified"))
+    if any(row.verified for row in rows):
+        return AddressHolders(owned=True)
+    unconfirmed = []
+    for user in User.objects.filter(email__iexact=email):
+        has_row = any(row.user_id == user.pk for row in rows)
+        if (
+            user.is_staff
+            or user.is_superuser
+            # Made outside sign-up (an import, the shell): its address was never up for a claim.
+            or not has_row
+            or EmailAddress.objects.filter(user=user, verified=True).exists()
+        ):
+            return AddressHolders(owned=True)
+        unconfirmed.append(user)
+    return AddressHolders(unconfirmed=unconfirmed)
+
+
+def member_email_is_owned(*, user: User, email: str) -> bool:
+    """True if `email` is `user`'s confirmed address (or a staff account's own): where a password
+    reset for `user` may go."""
+    if (user.is_staff or user.is_superuser) and user.email.lower() == email.lower():
+        return True
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()

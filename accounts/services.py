@@ -26,6 +26,22 @@ def member_username_sync(*, user: User) -> None:
         User.objects.filter(pk=user.pk).update(username=user.email)
 
 
+def member_unconfirmed_replace(*, users: list[User]) -> None:
+    """Delete accounts that never confirmed their sign-up address, because the address's owner is
+    signing up with it: an address nobody proved is nobody's (see accounts.forms.SignupForm)."""
+    for user in users:
+        logger.info("unconfirmed account replaced by a new sign-up", extra={"user_id": user.pk})
+        member_account_delete(user=user)
+
+
+def email_address_unconfirmed_drop(*, email_address: EmailAddress) -> None:
+    """Once an address is confirmed, other accounts' unconfirmed copies of it (email changes they
+    asked for) go: they could never be confirmed again, and would only linger as "pending"."""
+    EmailAddress.objects.filter(email__iexact=email_address.email, verified=False).exclude(
+        user_id=email_address.user_id
+    ).delete()
+
+
 def member_data_export(*, user: User) -> dict[str, Any]:
     """Everything we hold about `user`: one section per registered exporter, keyed by its name."""
     return {

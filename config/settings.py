@@ -286,7 +286,8 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 # Hashes the password of a sign-up for an address that already has an account, as a new sign-up
 # does: the two must cost the same, or timing tells which addresses are members.
-ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+# A sign-up or reset counts only confirmed addresses as anyone's (accounts.forms).
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm", "reset_password": "accounts.forms.ResetPasswordForm"}
 # allauth's rate limits (counted in Django's cache, i.e. Redis, so shared by every web process).
 # Written out rather than left to allauth's defaults so a dependency upgrade cannot loosen them.
 ACCOUNT_RATE_LIMITS = {
@@ -298,6 +299,8 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password_from_key": "20/m/ip",
     # One confirmation mail per address every 3 minutes: resend cannot be used to mail-bomb someone.
     "confirm_email": "1/3m/key",
+    # ...plus one for a sign-up over an address someone else only asked for (accounts.forms).
+    "confirm_email_over_claim": "1/3m/key",
     "change_password": "5/m/user",
     "manage_email": "10/m/user",
     "reauthenticate": "10/m/user",
