@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
@@ -53,7 +54,11 @@ class AccountAdapter(DefaultAccountAdapter):
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         # Our emails tell members how long a confirmation link lasts; say what the setting says.
-        context = {"expiration_days": app_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS, **context}
+        context = {
+            "expiration_days": app_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS,
+            **{key: _on_site(value) if key.endswith("_url") else value for key, value in context.items()},
+            "site_url": settings.SITE_URL,
+        }
         if not settings.ACCOUNT_EMAIL_ASYNC:
             super().send_mail(template_prefix, email, context)
             return
@@ -65,3 +70,15 @@ class AccountAdapter(DefaultAccountAdapter):
         message = self.render_mail(template_prefix, email, ctx)
         data = email_message_dump(message)
         transaction.on_commit(lambda: email_send_task.delay(data))
+
+
+def _on_site(url: object) -> object:
+    """`url` on settings.SITE_URL. allauth builds its links (activate_url, password_reset_url,
+    signup_url) from the request, i.e. the Host header, which Django accepts with any port or a
+    trailing dot: every link we mail keeps only its path and query and gets the canonical origin."""
+    if not isinstance(url, str):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in {"", "http", "https"}:
+        return url
+    return settings.SITE_URL + urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))

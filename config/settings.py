@@ -21,6 +21,8 @@ DEBUG = env.django_debug
 SECRET_KEY = env.django_secret_key
 ALLOWED_HOSTS = env.django_allowed_hosts
 CSRF_TRUSTED_ORIGINS = env.django_csrf_trusted_origins
+# Links in emails are built on this origin (accounts.adapter), never on the request's Host header.
+SITE_URL = env.site_origin
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
