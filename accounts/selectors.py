@@ -5,13 +5,16 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from allauth.account import app_settings as allauth_settings
 from allauth.account.models import EmailAddress
 from cachetools import TTLCache
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import EmailAddressRequest, User
 
 
 def member_is_confirmed(*, user: User | AnonymousUser) -> bool:
@@ -48,9 +51,19 @@ def member_confirmed_cache_clear() -> None:
         _confirmed.clear()
 
 
+def email_address_pending_cutoff(*, now: datetime | None = None) -> datetime:
+    """Requests older than this have expired: a pending address lives as long as its newest link."""
+    return (now or timezone.now()) - timedelta(days=allauth_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS)
+
+
 def member_email_address_pending(*, user: User) -> EmailAddress | None:
-    """The address waiting for confirmation (a new member's, or the one they are changing to)."""
-    return EmailAddress.objects.filter(user=user, verified=False).order_by("pk").last()
+    """The address waiting for confirmation (a new member's, or the one they are changing to, until
+    its link expires)."""
+    addresses = EmailAddress.objects.filter(user=user, verified=False)
+    if EmailAddress.objects.filter(user=user, verified=True).exists():
+        fresh = EmailAddressRequest.objects.filter(requested_at__gte=email_address_pending_cutoff())
+        addresses = addresses.filter(pk__in=fresh.values("email_address_id"))
+    return addresses.order_by("pk").last()
 
 
 def member_account_export(user: User) -> dict[str, Any]:

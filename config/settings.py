@@ -239,6 +239,7 @@ CELERY_TASK_ROUTES = {
     "analytics.watch_stream_drain": {"queue": "watch"},
     "analytics.rollups_*": {"queue": "rollups"},
     "accounts.email_send": {"queue": "email"},
+    "accounts.email_addresses_pending_expire": {"queue": "background"},
     # Video facts and availability checks (videos/tasks.py): outbound HTTP and ffprobe, seconds each.
     "videos.*": {"queue": "background"},
 }
@@ -253,6 +254,9 @@ CELERY_BEAT_SCHEDULE = {
     "watch-stream-drain": {"task": "analytics.watch_stream_drain", "schedule": 5.0},
     # Staff analytics rollups (analytics/rollups.py): at most ~60 s behind the raw events.
     "rollups-refresh": {"task": "analytics.rollups_refresh", "schedule": 15.0},
+    # Pending email changes whose link has expired are deleted (accounts/tasks.py); the pages ignore
+    # them at once, this only tidies the table.
+    "email-addresses-pending-expire": {"task": "accounts.email_addresses_pending_expire", "schedule": 3600.0},
     # The server re-checks that every published video still plays (videos/tasks.py).
     "videos-availability-check": {
         "task": "videos.video_availability_check_all",
