@@ -3,6 +3,8 @@ confirmation-link paper cuts (a reused link, and the session the link logs you i
 
 from __future__ import annotations
 
+import http.client
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -268,3 +270,18 @@ def test_a_form_posted_with_a_bad_host_gets_the_400_page_and_logs_nobody_in(clie
 
     assert response.status_code == 400
     assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_http_a_bad_host_header_gets_400_on_every_kind_of_page(live_server):
+    origin = urllib.parse.urlsplit(live_server.url)
+    for page_path in ("/", "/accounts/login/", "/accounts/", "/no-such-page/"):
+        connection = http.client.HTTPConnection(origin.hostname, origin.port, timeout=30)
+        try:
+            connection.request("GET", page_path, headers={"Host": "evil.example.com"})
+            response = connection.getresponse()
+            body = response.read().decode()
+        finally:
+            connection.close()
+        assert response.status == 400, (page_path, response.status)
+        assert "We couldn't make sense of that request" in body
