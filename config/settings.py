@@ -60,8 +60,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    # Django's, the session's user row read with one plain SELECT (accounts/sessions.py).
-    "accounts.sessions.AuthenticationMiddleware",
+    # The session's member read by accounts.backends (one plain SELECT).
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -269,7 +269,8 @@ CELERY_BEAT_SCHEDULE = {
 # With ModelBackend in front, each failure was hashed by both backends and a wrong password answered
 # measurably slower than a right one. allauth's backend subclasses ModelBackend, so permissions
 # (has_perm, the admin) are unchanged, and it accepts Django's `username=` callers too.
-AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+# accounts.backends is allauth's, with the session's member read by one plain SELECT (not the ORM).
+AUTHENTICATION_BACKENDS = ["accounts.backends.AuthenticationBackend"]
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
