@@ -118,3 +118,11 @@ def member_email_is_owned(*, user: User, email: str) -> bool:
     if (user.is_staff or user.is_superuser) and user.email.lower() == email.lower():
         return True
     return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
+def member_email_is_login(*, user: User, email: str) -> bool:
+    """True if `email` logs in to `user`: their account's address (confirmed or not yet, as after
+    sign-up) or one they confirmed; never an address they only asked to change to."""
+    if user.email.lower() == email.lower():
+        return True
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()

@@ -199,3 +199,15 @@ def test_a_reset_for_an_address_confirmed_by_one_member_and_pending_for_another_
     from allauth.account.utils import user_pk_to_url_str
 
     assert reset_path.startswith(f"{RESET_KEY_PATH}{user_pk_to_url_str(member)}-")
+
+
+@pytest.mark.django_db
+def test_a_pending_address_is_not_a_login_for_the_account_that_asked_for_it(client, member, email):
+    change_email_to(client, member, email)
+    client.logout()
+
+    client.post(reverse("account_login"), {"login": email, "password": "correct horse battery staple"})
+    assert "_auth_user_id" not in client.session
+
+    client.post(reverse("account_login"), {"login": member.email, "password": "correct horse battery staple"})
+    assert client.session["_auth_user_id"] == str(member.pk)
