@@ -16,7 +16,6 @@ from django.urls import reverse
 from accounts.models import User
 from tests.accounts.conftest import PASSWORD, link_in_last_mail
 from tests.conftest import CASSANDRA_DBS
-from tests.factories import MemberFactory
 
 OWNER_PASSWORD = "the real owner's own passphrase 7"
 RESET_KEY_PATH = "/accounts/password/reset/key/"
@@ -186,9 +185,10 @@ def test_a_staff_member_made_with_createsuperuser_can_still_reset_their_password
 
 
 @pytest.mark.django_db
-def test_a_reset_for_an_address_confirmed_by_one_member_and_pending_for_another_goes_to_the_owner(client, member):
-    asker = MemberFactory()
-    change_email_to(client, asker, member.email)  # enumeration: allowed, never confirmable
+def test_a_reset_for_an_address_confirmed_by_one_member_and_pending_for_another_goes_to_the_owner(
+    client, member, other_member
+):
+    change_email_to(client, other_member, member.email)  # enumeration: allowed, never confirmable
     client.logout()
     mail.outbox.clear()
 

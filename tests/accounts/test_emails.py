@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.core import mail
+from django.core.mail import EmailMultiAlternatives
 from django.test import Client
 from django.urls import reverse
 
@@ -79,7 +80,8 @@ def test_every_link_in_every_email_is_on_the_canonical_site_url_whatever_the_hos
 
     assert len(mail.outbox) == 7  # every kind the site sends (see the test above)
     for message in mail.outbox:
+        assert isinstance(message, EmailMultiAlternatives)
         html = {mimetype: body for body, mimetype in message.alternatives}["text/html"]
-        links = re.findall(r"""https?://[^\s"'<>]+""", f"{message.body}\n{html}")
+        links = re.findall(r"""https?://[^\s"'<>]+""", f"{message.body!s}\n{html!s}")
         assert links, message.subject
         assert all(link.startswith(SITE_URL + "/") for link in links), (message.subject, links)
