@@ -1,15 +1,19 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.models import EmailAddress
 from allauth.core import context as allauth_context
 from django.conf import settings
+from django.contrib import messages
 from django.contrib.sites.shortcuts import get_current_site
 from django.db import transaction
 from django.http import HttpRequest
 
+from accounts.models import User
 from accounts.tasks import email_message_dump, email_send_task
 
 
@@ -34,9 +38,27 @@ class AccountAdapter(DefaultAccountAdapter):
         # link, with ACCOUNT_LOGIN_ON_EMAIL_CONFIRMATION) would otherwise get SESSION_COOKIE_AGE.
         request.session.set_expiry(0)
 
+    def confirm_email(self, request: HttpRequest, email_address: EmailAddress) -> bool:
+        # An older email-change link cannot take an address another account has since signed up
+        # with: that sign-up is waiting for the owner's confirmation (and the address is its login).
+        if User.objects.filter(email__iexact=email_address.email).exclude(pk=email_address.user_id).exists():
+            self.add_message(
+                request,
+                messages.ERROR,
+                "account/messages/email_confirmation_failed.txt",
+                {"email": email_address.email},
+            )
+            return False
+        confirmed: bool = super().confirm_email(request, email_address)
+        return confirmed
+
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         # Our emails tell members how long a confirmation link lasts; say what the setting says.
-        context = {"expiration_days": app_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS, **context}
+        context = {
+            "expiration_days": app_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS,
+            **{key: _on_site(value) if key.endswith("_url") else value for key, value in context.items()},
+            "site_url": settings.SITE_URL,
+        }
         if not settings.ACCOUNT_EMAIL_ASYNC:
             super().send_mail(template_prefix, email, context)
             return
@@ -48,3 +70,15 @@ class AccountAdapter(DefaultAccountAdapter):
         message = self.render_mail(template_prefix, email, ctx)
         data = email_message_dump(message)
         transaction.on_commit(lambda: email_send_task.delay(data))
+
+
+def _on_site(url: object) -> object:
+    """`url` on settings.SITE_URL. allauth builds its links (activate_url, password_reset_url,
+    signup_url) from the request, i.e. the Host header, which Django accepts with any port or a
+    trailing dot: every link we mail keeps only its path and query and gets the canonical origin."""
+    if not isinstance(url, str):
+        return url
+    parts = urlsplit(url)
+    if parts.scheme not in {"", "http", "https"}:
+        return url
+    return settings.SITE_URL + urlunsplit(("", "", parts.path or "/", parts.query, parts.fragment))

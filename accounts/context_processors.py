@@ -12,7 +12,9 @@ from accounts.selectors import member_is_confirmed_cached
 def membership(request: HttpRequest) -> dict[str, Any]:
     """`member_unconfirmed` for the layout's "confirm your email" banner; lazy, so pages that never
     look at it (and anonymous visitors) cost no query."""
-    user = request.user
+    # Error pages render with the request before the auth middleware has run (a disallowed Host
+    # fails in the first middleware that asks for it): no user then, as for a visitor.
+    user = getattr(request, "user", None)
 
     def unconfirmed() -> bool:
         return isinstance(user, User) and not member_is_confirmed_cached(user=user)

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth.models import AbstractUser, UserManager
 from django.db import models
 
@@ -31,3 +32,18 @@ class User(AbstractUser):
     REQUIRED_FIELDS: ClassVar[list[str]] = []
 
     objects: ClassVar[MemberManager] = MemberManager()
+
+
+class EmailAddressRequest(models.Model):
+    """When an unconfirmed address was last asked for (added, or its confirmation link sent).
+
+    allauth's EmailAddress has no date, and its confirmation links (HMAC) are stored nowhere. A
+    pending email change lives as long as its newest link, ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS:
+    after that it is ignored and deleted (accounts.services.email_addresses_pending_expire).
+    """
+
+    email_address = models.OneToOneField(EmailAddress, on_delete=models.CASCADE, primary_key=True, related_name="+")
+    requested_at = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"{self.email_address_id} requested at {self.requested_at:%Y-%m-%d %H:%M}"

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from typing import Any
 
+from allauth.account import app_settings as allauth_settings
 from allauth.account.models import EmailAddress
 from cachetools import TTLCache
 from django.contrib.auth.models import AnonymousUser
+from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import EmailAddressRequest, User
 
 
 def member_is_confirmed(*, user: User | AnonymousUser) -> bool:
@@ -47,9 +51,19 @@ def member_confirmed_cache_clear() -> None:
         _confirmed.clear()
 
 
+def email_address_pending_cutoff(*, now: datetime | None = None) -> datetime:
+    """Requests older than this have expired: a pending address lives as long as its newest link."""
+    return (now or timezone.now()) - timedelta(days=allauth_settings.EMAIL_CONFIRMATION_EXPIRE_DAYS)
+
+
 def member_email_address_pending(*, user: User) -> EmailAddress | None:
-    """The address waiting for confirmation (a new member's, or the one they are changing to)."""
-    return EmailAddress.objects.filter(user=user, verified=False).order_by("pk").last()
+    """The address waiting for confirmation (a new member's, or the one they are changing to, until
+    its link expires)."""
+    addresses = EmailAddress.objects.filter(user=user, verified=False)
+    if EmailAddress.objects.filter(user=user, verified=True).exists():
+        fresh = EmailAddressRequest.objects.filter(requested_at__gte=email_address_pending_cutoff())
+        addresses = addresses.filter(pk__in=fresh.values("email_address_id"))
+    return addresses.order_by("pk").last()
 
 
 def member_account_export(user: User) -> dict[str, Any]:
@@ -63,3 +77,52 @@ def member_account_export(user: User) -> dict[str, Any]:
             for address in EmailAddress.objects.filter(user=user).order_by("pk")
         ],
     }
+
+
+@dataclass(frozen=True)
+class AddressHolders:
+    """Who holds an email address (`email_address_holders`)."""
+
+    # An account holds it for good: it confirmed it, or it is a staff account's own (staff addresses
+    # are typed in by operators, `createsuperuser`, not claimed by a sign-up).
+    owned: bool = False
+    # Accounts whose own sign-up address it is, never confirmed: a sign-up by the address's owner
+    # replaces them (accounts.forms.SignupForm).
+    unconfirmed: list[User] = field(default_factory=list)
+
+
+def email_address_holders(*, email: str) -> AddressHolders:
+    """Who holds `email`. An address another member merely asked to change to (unconfirmed, not
+    their account's own address) is held by nobody: it blocks no sign-up and gets no reset."""
+    rows = list(EmailAddress.objects.filter(email__iexact=email).only("user_id", "verified"))
+    if any(row.verified for row in rows):
+        return AddressHolders(owned=True)
+    unconfirmed = []
+    for user in User.objects.filter(email__iexact=email):
+        has_row = any(row.user_id == user.pk for row in rows)
+        if (
+            user.is_staff
+            or user.is_superuser
+            # Made outside sign-up (an import, the shell): its address was never up for a claim.
+            or not has_row
+            or EmailAddress.objects.filter(user=user, verified=True).exists()
+        ):
+            return AddressHolders(owned=True)
+        unconfirmed.append(user)
+    return AddressHolders(unconfirmed=unconfirmed)
+
+
+def member_email_is_owned(*, user: User, email: str) -> bool:
+    """True if `email` is `user`'s confirmed address (or a staff account's own): where a password
+    reset for `user` may go."""
+    if (user.is_staff or user.is_superuser) and user.email.lower() == email.lower():
+        return True
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
+def member_email_is_login(*, user: User, email: str) -> bool:
+    """True if `email` logs in to `user`: their account's address (confirmed or not yet, as after
+    sign-up) or one they confirmed; never an address they only asked to change to."""
+    if user.email.lower() == email.lower():
+        return True
+    return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()

@@ -1,4 +1,5 @@
-"""Celery tasks of the accounts app: allauth's emails, sent off the request path."""
+"""Celery tasks of the accounts app: allauth's emails, sent off the request path; expired pending
+email changes deleted."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ from typing import Any
 
 from celery import shared_task
 from django.core.mail import EmailMessage, EmailMultiAlternatives
+
+from accounts.services import email_addresses_pending_expire
 
 
 def email_message_dump(message: EmailMessage) -> dict[str, Any]:
@@ -55,3 +58,8 @@ def email_message_load(data: dict[str, Any]) -> EmailMultiAlternatives:
 )
 def email_send_task(message: dict[str, Any]) -> None:
     email_message_load(message).send()
+
+
+@shared_task(name="accounts.email_addresses_pending_expire", ignore_result=True)
+def email_addresses_pending_expire_task() -> None:
+    email_addresses_pending_expire()

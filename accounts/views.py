@@ -63,7 +63,19 @@ def confirm_needed(request: HttpRequest) -> HttpResponse:
 @require_GET
 @login_required
 def data_export(request: HttpRequest) -> HttpResponse:
-    data = member_data_export(user=_member(request))
+    user = _member(request)
+    # allauth's limits (ACCOUNT_RATE_LIMITS "member_data_export"), which skip GETs unless asked.
+    if ratelimit.consume_or_429(request, action="member_data_export", user=user, limit_get=True) is not None:
+        response = render(
+            request,
+            "429.html",
+            {"limit_message": "You can download your data three times an hour. Please try again in an hour."},
+            status=429,
+        )
+        # The limit's window: the longest anyone waits for the oldest download to age out.
+        response["Retry-After"] = "3600"
+        return response
+    data = member_data_export(user=user)
     filename = f"watchpoint-my-data-{timezone.now():%Y-%m-%d}.json"
     response = HttpResponse(
         json.dumps(data, cls=DjangoJSONEncoder, indent=2, ensure_ascii=False), content_type="application/json"

@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     django_secure_ssl_redirect: bool = False
     # Proxies in front that append to X-Forwarded-For (per-IP rate limits read the client's address).
     django_trusted_proxy_count: int = Field(default=0, ge=0, le=5)
+    # The site's canonical origin (scheme://host[:port]): every link in an email is built on it, never
+    # on the request's Host header. Unset: see `site_origin`.
+    site_url: str | None = None
 
     # --- Relational database: SQLite unless DATABASE_URL names PostgreSQL.
     database_url: str = f"sqlite:///{BASE_DIR / 'var' / 'db.sqlite3'}"
@@ -163,6 +166,25 @@ class Settings(BaseSettings):
             raise ValueError("must be a redis:// or rediss:// URL")
         return value
 
+    @field_validator("site_url")
+    @classmethod
+    def _check_site_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        parts = urlsplit(value)
+        if (
+            parts.scheme not in {"http", "https"}
+            or not parts.hostname
+            or parts.hostname.endswith(".")
+            or parts.username is not None
+            or parts.path not in {"", "/"}
+            or parts.query
+            or parts.fragment
+        ):
+            raise ValueError("must be http(s)://host[:port], without a path, user, query or trailing dot")
+        parts.port  # noqa: B018 -- raises ValueError for a port out of range
+        return f"{parts.scheme}://{parts.netloc.lower()}"
+
     @field_validator("email_url")
     @classmethod
     def _check_email_url(cls, value: str) -> str:
@@ -223,6 +245,17 @@ class Settings(BaseSettings):
         if not self.django_debug and self.metrics_token is not None and len(self.metrics_token) < 24:
             raise ValueError("METRICS_TOKEN must be at least 24 characters when DJANGO_DEBUG is off")
         return self
+
+    @property
+    def site_origin(self) -> str:
+        """SITE_URL, else http://127.0.0.1:8000 (`make run`) with DJANGO_DEBUG, else https:// and the
+        first DJANGO_ALLOWED_HOSTS entry that names one host."""
+        if self.site_url:
+            return self.site_url
+        if self.django_debug:
+            return "http://127.0.0.1:8000"
+        host = next((h for h in self.django_allowed_hosts if h != "*" and not h.startswith(".")), "localhost")
+        return f"https://{host}"
 
     @property
     def json_logs(self) -> bool:

@@ -224,7 +224,7 @@ def fragment_get(
     in this process. With a `request` (a page), whether someone is logged in is part of the key,
     and the context processors' names and `names` (the view's per-request ones) are guarded."""
     global _characters
-    logged_in = bool(request.user.is_authenticated) if request is not None else None
+    logged_in = _logged_in(request) if request is not None else None
     # Not fragment_key(shared): no sorting (a page looks up ~30 fragments; callers name their
     # inputs in a fixed order, and another order only misses the cache).
     key = (template_name, logged_in, *((name, fragment_key(value)) for name, value in shared.items()))
@@ -253,6 +253,12 @@ def _processor_names(template_name: str, request: HttpRequest) -> list[str]:
     for processor in engine.template_context_processors:
         names.extend(processor(request))
     return names
+
+
+def _logged_in(request: HttpRequest) -> bool:
+    # No user on error pages rendered before the auth middleware ran (e.g. a disallowed Host).
+    user = getattr(request, "user", None)
+    return bool(user is not None and user.is_authenticated)
 
 
 def page_render(

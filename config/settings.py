@@ -21,6 +21,8 @@ DEBUG = env.django_debug
 SECRET_KEY = env.django_secret_key
 ALLOWED_HOSTS = env.django_allowed_hosts
 CSRF_TRUSTED_ORIGINS = env.django_csrf_trusted_origins
+# Links in emails are built on this origin (accounts.adapter), never on the request's Host header.
+SITE_URL = env.site_origin
 ROOT_URLCONF = "config.urls"
 WSGI_APPLICATION = "config.wsgi.application"
 ASGI_APPLICATION = "config.asgi.application"
@@ -58,8 +60,8 @@ MIDDLEWARE = [
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    # Django's, the session's user row read with one plain SELECT (accounts/sessions.py).
-    "accounts.sessions.AuthenticationMiddleware",
+    # The session's member read by accounts.backends (one plain SELECT).
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
@@ -252,6 +254,7 @@ CELERY_TASK_ROUTES = {
     "analytics.watch_stream_drain": {"queue": "watch"},
     "analytics.rollups_*": {"queue": "rollups"},
     "accounts.email_send": {"queue": "email"},
+    "accounts.email_addresses_pending_expire": {"queue": "background"},
     # Video facts and availability checks (videos/tasks.py): outbound HTTP and ffprobe, seconds each.
     "videos.*": {"queue": "background"},
 }
@@ -266,6 +269,9 @@ CELERY_BEAT_SCHEDULE = {
     "watch-stream-drain": {"task": "analytics.watch_stream_drain", "schedule": 5.0},
     # Staff analytics rollups (analytics/rollups.py): at most ~60 s behind the raw events.
     "rollups-refresh": {"task": "analytics.rollups_refresh", "schedule": 15.0},
+    # Pending email changes whose link has expired are deleted (accounts/tasks.py); the pages ignore
+    # them at once, this only tidies the table.
+    "email-addresses-pending-expire": {"task": "accounts.email_addresses_pending_expire", "schedule": 3600.0},
     # The server re-checks that every published video still plays (videos/tasks.py).
     "videos-availability-check": {
         "task": "videos.video_availability_check_all",
@@ -278,7 +284,8 @@ CELERY_BEAT_SCHEDULE = {
 # With ModelBackend in front, each failure was hashed by both backends and a wrong password answered
 # measurably slower than a right one. allauth's backend subclasses ModelBackend, so permissions
 # (has_perm, the admin) are unchanged, and it accepts Django's `username=` callers too.
-AUTHENTICATION_BACKENDS = ["allauth.account.auth_backends.AuthenticationBackend"]
+# accounts.backends is allauth's, with the session's member read by one plain SELECT (not the ORM).
+AUTHENTICATION_BACKENDS = ["accounts.backends.AuthenticationBackend"]
 ACCOUNT_LOGIN_METHODS = {"email"}
 ACCOUNT_SIGNUP_FIELDS = ["email*", "password1*", "password2*"]
 ACCOUNT_USER_MODEL_USERNAME_FIELD = None
@@ -301,7 +308,8 @@ ACCOUNT_LOGOUT_REDIRECT_URL = "/"
 ACCOUNT_ADAPTER = "accounts.adapter.AccountAdapter"
 # Hashes the password of a sign-up for an address that already has an account, as a new sign-up
 # does: the two must cost the same, or timing tells which addresses are members.
-ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm"}
+# A sign-up or reset counts only confirmed addresses as anyone's (accounts.forms).
+ACCOUNT_FORMS = {"signup": "accounts.forms.SignupForm", "reset_password": "accounts.forms.ResetPasswordForm"}
 # allauth's rate limits (counted in Django's cache, i.e. Redis, so shared by every web process).
 # Written out rather than left to allauth's defaults so a dependency upgrade cannot loosen them.
 ACCOUNT_RATE_LIMITS = {
@@ -313,9 +321,13 @@ ACCOUNT_RATE_LIMITS = {
     "reset_password_from_key": "20/m/ip",
     # One confirmation mail per address every 3 minutes: resend cannot be used to mail-bomb someone.
     "confirm_email": "1/3m/key",
+    # ...plus one for a sign-up over an address someone else only asked for (accounts.forms).
+    "confirm_email_over_claim": "1/3m/key",
     "change_password": "5/m/user",
     "manage_email": "10/m/user",
     "reauthenticate": "10/m/user",
+    # Download my data (accounts.views.data_export) reads every store the member has data in.
+    "member_data_export": "3/h/user",
 }
 # Behind N proxies, the client IP (for the per-IP limits) is the N-th address from the right of
 # X-Forwarded-For; with 0 it is REMOTE_ADDR.

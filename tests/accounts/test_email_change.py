@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import pytest
 from allauth.account.models import EmailAddress
 from django.core import mail
+from django.core.cache import cache
 from django.urls import reverse
+from django.utils import timezone
 
-from accounts.models import User
+from accounts.models import EmailAddressRequest, User
+from accounts.selectors import member_email_address_pending
+from accounts.services import email_addresses_pending_expire
+from accounts.tasks import email_addresses_pending_expire_task
 from tests.accounts.conftest import PASSWORD, link_in_last_mail
 
 
@@ -86,3 +93,48 @@ def test_changing_the_password_keeps_you_logged_in_and_mails_you(client, member)
     assert member.check_password(new_password)
     assert mail.outbox[-1].subject == "Your Watchpoint password was changed"
     assert mail.outbox[-1].to == [member.email]
+
+
+@pytest.mark.django_db
+def test_a_pending_change_lasts_as_long_as_its_link_then_is_ignored_and_deleted(client, member, email):
+    client.force_login(member)
+    client.post(reverse("account_email"), {"action_add": "", "email": email})
+    pending = EmailAddress.objects.get(user=member, email=email)
+    assert member_email_address_pending(user=member) == pending
+    assert email in client.get(reverse("accounts:overview")).content.decode()
+
+    # Three days (ACCOUNT_EMAIL_CONFIRMATION_EXPIRE_DAYS) later, the link is dead and so is the change.
+    EmailAddressRequest.objects.filter(email_address=pending).update(
+        requested_at=timezone.now() - timedelta(days=3, minutes=1)
+    )
+    assert member_email_address_pending(user=member) is None
+    assert email not in client.get(reverse("accounts:overview")).content.decode()
+    email_addresses_pending_expire_task()
+
+    assert list(EmailAddress.objects.filter(user=member).values_list("email", "verified")) == [(member.email, True)]
+
+
+@pytest.mark.django_db
+def test_resending_the_link_gives_a_pending_change_a_new_lifetime(client, member, email):
+    client.force_login(member)
+    client.post(reverse("account_email"), {"action_add": "", "email": email})
+    pending = EmailAddress.objects.get(user=member, email=email)
+    EmailAddressRequest.objects.filter(email_address=pending).update(requested_at=timezone.now() - timedelta(days=2))
+    cache.clear()  # allauth's one mail per address every 3 minutes
+
+    client.post(reverse("account_email"), {"action_send": "", "email": email})
+    email_addresses_pending_expire(now=timezone.now() + timedelta(days=2))
+
+    assert EmailAddress.objects.filter(pk=pending.pk).exists()
+    assert member_email_address_pending(user=member) == pending
+
+
+@pytest.mark.django_db
+def test_an_unconfirmed_members_own_address_is_never_expired_away(unconfirmed_member):
+    address = EmailAddress.objects.get(user=unconfirmed_member)
+
+    deleted = email_addresses_pending_expire(now=timezone.now() + timedelta(days=30))
+
+    assert deleted == 0
+    assert EmailAddress.objects.filter(pk=address.pk).exists()
+    assert member_email_address_pending(user=unconfirmed_member) == address

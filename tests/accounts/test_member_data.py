@@ -25,9 +25,11 @@ class FakeStore:
     def __init__(self) -> None:
         self.rows: dict[int, list[str]] = {}
         self.erased: list[int] = []
+        self.exported: list[int] = []
         self.fail = False
 
     def export(self, user: User) -> list[str]:
+        self.exported.append(user.pk)
         return self.rows.get(user.pk, [])
 
     def erase(self, user: User) -> None:
@@ -72,6 +74,27 @@ def test_download_my_data_is_a_json_attachment_of_the_export(client, member, fak
     data = json.loads(response.content)
     assert data["sections"]["fake_store"] == ["resume at 42s"]
     assert data["sections"]["account"]["date_joined"] == member.date_joined.isoformat()
+
+
+@EVERY_STORE
+def test_download_my_data_is_limited_to_three_an_hour_per_member_with_a_429_that_says_when(
+    client, member, other_member, fake_store
+):
+    # An export reads every store the member has data in (51,000 events took 0.9 s): a member
+    # must not be able to make the site do that in a loop.
+    client.force_login(member)
+    for _ in range(3):
+        assert client.get(reverse("accounts:data_export")).status_code == 200
+
+    response = client.get(reverse("accounts:data_export"))
+
+    assert response.status_code == 429
+    assert int(response["Retry-After"]) == 3600
+    assert "three times an hour" in response.content.decode()
+    assert fake_store.exported == [member.pk] * 3  # the refused download read nothing
+    # The limit is per member: someone else still gets theirs.
+    client.force_login(other_member)
+    assert client.get(reverse("accounts:data_export")).status_code == 200
 
 
 @pytest.mark.django_db

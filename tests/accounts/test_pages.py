@@ -3,6 +3,8 @@ confirmation-link paper cuts (a reused link, and the session the link logs you i
 
 from __future__ import annotations
 
+import http.client
+import urllib.parse
 from typing import Any
 
 import pytest
@@ -230,3 +232,56 @@ def test_remember_me_still_keeps_the_session_after_the_confirmation_login_change
 
     assert response.status_code == 302
     assert client.session.get_expire_at_browser_close() is False
+
+
+# Pages of every kind: public, allauth's forms, members-only, admin, unknown, health.
+BAD_HOST_PAGES = [
+    "/",
+    "/accounts/login/",
+    "/accounts/signup/",
+    "/accounts/password/reset/",
+    "/accounts/",
+    "/accounts/my-data/",
+    "/admin/",
+    "/no-such-page/",
+    "/healthz",
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("path", BAD_HOST_PAGES)
+@pytest.mark.parametrize("host", ["evil.example.com", "evil.example.com:8000", "127.0.0.1:8000@evil.example"])
+def test_a_request_for_a_host_we_do_not_serve_gets_the_400_page_never_a_500(client, production, path, host):
+    # Django's DisallowedHost is raised by the first middleware that asks for the host, before the
+    # session and the user are attached: the 400 page must render without them.
+    response = client.get(path, HTTP_HOST=host)
+
+    assert response.status_code == 400
+    html = response.content.decode()
+    assert_branded(html)
+    assert "We couldn't make sense of that request" in html
+
+
+@pytest.mark.django_db
+def test_a_form_posted_with_a_bad_host_gets_the_400_page_and_logs_nobody_in(client, production, member):
+    response = client.post(
+        reverse("account_login"), {"login": member.email, "password": PASSWORD}, HTTP_HOST="evil.example.com"
+    )
+
+    assert response.status_code == 400
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.django_db(transaction=True)
+def test_over_http_a_bad_host_header_gets_400_on_every_kind_of_page(live_server):
+    origin = urllib.parse.urlsplit(live_server.url)
+    for page_path in ("/", "/accounts/login/", "/accounts/", "/no-such-page/"):
+        connection = http.client.HTTPConnection(origin.hostname, origin.port, timeout=30)
+        try:
+            connection.request("GET", page_path, headers={"Host": "evil.example.com"})
+            response = connection.getresponse()
+            body = response.read().decode()
+        finally:
+            connection.close()
+        assert response.status == 400, (page_path, response.status)
+        assert "We couldn't make sense of that request" in body

@@ -1,4 +1,5 @@
-"""accounts/sessions.py: Django's database sessions, their row read with one plain SELECT."""
+"""accounts/sessions.py and accounts/backends.py: Django's database sessions and allauth's backend,
+the session row and its member each read with one plain SELECT through Django's public API."""
 
 from __future__ import annotations
 
@@ -47,19 +48,75 @@ def test_a_deactivated_member_s_session_ends(client, member):
 
 
 def test_the_session_s_member_is_the_row_the_orm_reads(member):
+    from accounts.backends import AuthenticationBackend
     from accounts.models import User
-    from accounts.sessions import member_row_get
 
     member.last_login = timezone.now()
     member.save()
-    plain, orm = member_row_get(user_id=member.pk), User.objects.get(pk=member.pk)
+    backend = AuthenticationBackend()
+    plain, orm = backend.get_user(member.pk), User.objects.get(pk=member.pk)
     assert plain is not None
     for field in User._meta.concrete_fields:
         mine, theirs = getattr(plain, field.attname), getattr(orm, field.attname)
         assert (mine, type(mine)) == (theirs, type(theirs)), field.name
     assert plain._state.db == orm._state.db
     assert not plain._state.adding
-    assert member_row_get(user_id=member.pk + 1000) is None
+    assert backend.get_user(member.pk + 1000) is None
+    assert backend.get_user("not a number") is None
+    # The session stores the id as a string: the same row.
+    assert backend.get_user(str(member.pk)) == orm
+
+
+def test_a_session_key_with_no_live_row_is_forgotten_so_a_save_cannot_revive_it(member):
+    from accounts.sessions import SessionStore
+
+    forged = SessionStore("x" * 32)
+    assert forged.load() == {}
+    assert forged.session_key is None  # a save now creates a new, server-chosen key
+
+    expired = SessionStore()
+    expired["k"] = "v"
+    expired.set_expiry(-1)
+    expired.save()
+    stale = SessionStore(expired.session_key)
+    assert stale.load() == {}
+    assert stale.session_key is None
+
+
+def test_a_session_s_row_is_read_with_one_plain_select(client, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    client.force_login(member)
+    with CaptureQueriesContext(connection) as seen:
+        assert client.get(reverse("accounts:overview")).status_code == 200
+    session_reads = [q["sql"] for q in seen.captured_queries if 'FROM "django_session"' in q["sql"]]
+    assert len(session_reads) == 1
+    assert "LIMIT" not in session_reads[0]
+
+
+def test_sessions_logged_in_under_allauth_s_backend_path_survive_the_move(client, member):
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth import BACKEND_SESSION_KEY
+
+    from accounts.sessions import SessionStore
+
+    migration = importlib.import_module("accounts.migrations.0003_sessions_backend_path")
+    client.force_login(member)
+    store = SessionStore(client.cookies["sessionid"].value)
+    store[BACKEND_SESSION_KEY] = migration.ALLAUTH
+    store.save()
+    assert client.get(reverse("accounts:overview")).status_code == 302  # unknown backend: logged out
+
+    client.force_login(member)
+    store = SessionStore(client.cookies["sessionid"].value)
+    store[BACKEND_SESSION_KEY] = migration.ALLAUTH
+    store.save()
+    migration.forwards(apps, None)
+
+    assert client.get(reverse("accounts:overview")).status_code == 200
 
 
 def test_the_session_s_member_is_read_with_one_plain_select(client, member):
