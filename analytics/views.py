@@ -15,6 +15,7 @@ from django.shortcuts import redirect
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
+from redis.exceptions import RedisError
 
 from accounts.selectors import member_is_confirmed_cached
 from analytics.ingest import video_limits_get, watch_batch_ingest
@@ -102,6 +103,8 @@ def watch_token_renew(request: HttpRequest) -> JsonResponse:
         viewing = viewing_session_renew(user_id=user.pk, claims=claims, members_only=video.members_only)
     except BatchRefused as exc:
         return _error(exc.status, exc.message)
+    except RedisError:
+        return _error(503, "tracking is briefly unavailable; try again shortly", retry_after=5)
     return JsonResponse(
         {
             "sessionId": str(viewing.session_id),

@@ -576,3 +576,20 @@ def test_batches_of_an_erased_member_still_queued_are_dropped_by_the_drain(membe
     assert result.events == 0
     assert redis.xlen(STREAM) == 0
     assert stored_state(user_id, video.pk)["events"] == []
+
+
+@pytest.mark.django_db
+def test_renewing_while_redis_is_down_is_a_503_not_a_500(client, member, video, redis, settings):
+    from analytics import stream
+
+    client.force_login(member)
+    config = tracker_config(client, video)
+    settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
+    stream._client.cache_clear()
+    try:
+        answer = _renew(client, config["token"])
+    finally:
+        stream._client.cache_clear()
+
+    assert answer.status_code == 503
+    assert answer["Retry-After"] == "5"
