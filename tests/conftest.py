@@ -205,6 +205,14 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
+@pytest.fixture(autouse=True)
+def _site_url_is_the_live_server(request: Any) -> None:
+    """Emailed links are built on SITE_URL, never the request's Host: in a test with a live server,
+    that is the live server, so a browser can follow them."""
+    if "live_server" in request.fixturenames:
+        request.getfixturevalue("settings").SITE_URL = request.getfixturevalue("live_server").url
+
+
 @pytest.fixture
 def page(browser: Any, live_server: Any) -> Iterator[Any]:
     """A fresh browser context on the live test server (`page.goto("/")` works)."""
