@@ -5,6 +5,7 @@ Production differs from a local checkout only by environment variables (see .env
 
 from __future__ import annotations
 
+import os
 import ssl
 from datetime import timedelta
 
@@ -15,6 +16,12 @@ from config.cassandra_policies import load_balancing_policy, reconnection_policy
 from config.env import BASE_DIR, database_config, email_config, get_settings
 
 env = get_settings()
+
+# prometheus-client picks its multiprocess mode from this variable when first imported (config/metrics.py),
+# and the processes this one starts (Celery's children, test workers) inherit it: an absolute path,
+# so a process started elsewhere writes to the same directory.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(env.prometheus_multiproc_dir.resolve())
+env.prometheus_multiproc_dir.mkdir(parents=True, exist_ok=True)
 
 # --- Core
 DEBUG = env.django_debug
