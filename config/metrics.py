@@ -37,6 +37,8 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
 
+from config.registry import Registry
+
 logger = logging.getLogger(__name__)
 
 if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
@@ -204,19 +206,16 @@ class WriteRateCollector(Collector):
 
 CollectFunction = Callable[[], Iterable[Metric]]
 
-_collectors: dict[str, CollectFunction] = {}
+_collectors: Registry[CollectFunction] = Registry("metrics collector")
 
 
 def metrics_collector_register(*, name: str, collect: CollectFunction) -> None:
     """An app's scrape-time gauges: `collect()` yields metric families on every /metrics scrape.
 
-    Registering the same function again is a no-op (`ready()` can run twice); another one under a
-    taken name is a configuration error, as in `config.probes.probe_register`.
+    Registering the same function again is a no-op; another one under a taken name is a
+    configuration error (`config.registry.Registry`).
     """
-    existing = _collectors.get(name)
-    if existing is not None and existing is not collect:
-        raise ImproperlyConfigured(f"metrics collector {name!r} is already registered")
-    _collectors[name] = collect
+    _collectors.register(name, collect)
 
 
 class _CallbackCollector(Collector):
