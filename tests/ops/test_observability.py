@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import runpy
 import subprocess
 import sys
 import time
 import uuid
 from io import StringIO
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -144,6 +146,17 @@ def test_what_a_process_counted_before_it_exited_stays_in_the_sum(client, settin
     found = samples(client.get("/metrics", **OPERATOR).content)
 
     assert found[("watchpoint_celery_task_retries_total", (("task", task),))] == 4
+
+
+def test_gunicorn_drops_a_dead_workers_live_gauges_and_keeps_its_counters(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    for name in ("gauge_livesum_4242.db", "gauge_all_4242.db", "counter_4242.db"):
+        (tmp_path / name).write_bytes(b"")
+    child_exit = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["child_exit"]
+
+    child_exit(None, SimpleNamespace(pid=4242))
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["counter_4242.db", "gauge_all_4242.db"]
 
 
 def test_a_counter_with_label_names_other_than_its_own_is_refused():
