@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+from typing import Any
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
@@ -52,3 +53,10 @@ accesslog = "-"
 logger_class = "config.gunicorn_log.LeanPathsLogger"
 errorlog = "-"
 loglevel = _env.log_level.lower()
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """prometheus-client's multiprocess mode: drop a dead worker's live gauges (its counters stay)."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)  # type: ignore[no-untyped-call]

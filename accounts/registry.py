@@ -25,9 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from django.core.exceptions import ImproperlyConfigured
-
 from accounts.models import User
+from config.registry import Registry
 
 Exporter = Callable[[User], dict[str, Any] | list[Any]]
 Eraser = Callable[[User], None]
@@ -40,7 +39,7 @@ class MemberDataHandler:
     eraser: Eraser
 
 
-_handlers: dict[str, MemberDataHandler] = {}
+_handlers: Registry[MemberDataHandler] = Registry("member data handler")
 
 
 def member_data_register(*, name: str, exporter: Exporter, eraser: Eraser) -> None:
@@ -49,11 +48,7 @@ def member_data_register(*, name: str, exporter: Exporter, eraser: Eraser) -> No
     Registering the same functions again is a no-op (`ready()` can run twice in some test set-ups);
     a different pair under a taken name is a configuration error, not a silent override.
     """
-    handler = MemberDataHandler(name=name, exporter=exporter, eraser=eraser)
-    existing = _handlers.get(name)
-    if existing is not None and existing != handler:
-        raise ImproperlyConfigured(f"member data handler {name!r} is already registered")
-    _handlers[name] = handler
+    _handlers.register(name, MemberDataHandler(name=name, exporter=exporter, eraser=eraser))
 
 
 def member_data_unregister(*, name: str) -> None:

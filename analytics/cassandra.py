@@ -200,13 +200,13 @@ def cassandra_reset() -> None:
 
 # Concurrent requests in flight per call: enough to keep one node's coordinator busy, bounded so a
 # large rebuild cannot queue thousands of requests in the driver at once.
-CONCURRENCY = 128
+CONCURRENCY = settings.CASSANDRA_CONCURRENCY
 # For BatchPacker's batches (up to 100 rows each), far fewer: 128 of them per drain child put tens
 # of thousands of mutations in the node's queue at once, and when compaction slowed the node (the
 # drifting soak README describes) some waited past the 2-s write timeout and were dropped (19 in one
 # run), so their whole round was written again. 8 per call keeps a few thousand rows queued per
 # child, a fraction of a second of work, which still keeps the node busy (stage 3 measured no loss).
-PACKED_CONCURRENCY = 8
+PACKED_CONCURRENCY = settings.CASSANDRA_PACKED_CONCURRENCY
 
 
 def cassandra_execute_all(

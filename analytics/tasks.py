@@ -16,7 +16,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from analytics.cassandra import cassandra_reset
 from analytics.services import watch_stream_drain
 from analytics.stream import consumer_name, stream_client
-from config.metrics import events_written_record, metrics_flush
+from config.metrics import events_written_record
 
 
 @worker_process_init.connect
@@ -56,8 +56,6 @@ def watch_stream_drain_task() -> int:
     )
     if result.events:
         events_written_record(result.events)
-    else:
-        metrics_flush()
     if result.more:
         watch_stream_drain_task.delay()
     return result.events

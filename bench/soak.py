@@ -2,8 +2,8 @@
 drain workers -> Cassandra) held at a fixed rate for MINUTES, sampled every SAMPLE_S seconds.
 
 Each sample reads, without touching the load: batches accepted (the stream's entries-added counter,
-server side, exact) and events stored (the drains' `watchpoint_watch_events_written` counter in
-/metrics' Redis hash), the stream depth (XLEN: entries not yet written and deleted), the drain
+server side, exact) and events stored (the drains' `watchpoint_watch_events_written` counter, summed
+over this host's PROMETHEUS_MULTIPROC_DIR), the stream depth (XLEN: entries not yet written and deleted), the drain
 workers' RSS (sum of VmRSS over every process of the Celery workers) and Cassandra's JVM RSS (from
 /proc). Cassandra's heap ("Heap Memory (MB)" of nodetool info, through bin/cassandra's nodetool
 helper) is read every HEAP_EVERY_S in a side thread: one nodetool call costs ~1.7 s of CPU (a
@@ -36,7 +36,7 @@ from analytics.stream import STREAM, stream_client
 from bench import ROOT, VAR
 from bench.common import CHILDREN, Workers, cpu_seconds, log, port_owner, videos_ensure, wait_drained
 from bench.e2e import PORT, ingest_start, members_prepare, probe_batches, web_stop, wrk_script
-from config.metrics import KEY as METRICS_KEY
+from config.metrics import counter_total
 
 SAMPLE_S = 10
 HEAP_EVERY_S = 60
@@ -49,7 +49,6 @@ SOAK_CLIENTS = 32
 # After the load: how long the backlog may take to be written before the verdicts (a soak that
 # drifted may hold minutes of it; the verdicts then say how much was left).
 DRAIN_WAIT_S = 120
-WRITTEN_FIELD = "watchpoint_watch_events_written|"
 
 
 @dataclass
@@ -103,8 +102,8 @@ def _counters() -> tuple[int, int, int]:
     """(batches ever added to the stream, events ever written by drains, stream length)."""
     client = stream_client()
     info = client.xinfo_stream(STREAM)
-    written = client.hget(METRICS_KEY, WRITTEN_FIELD)
-    return int(info["entries-added"]), int(written or 0), int(info["length"])
+    written = counter_total("watchpoint_watch_events_written")
+    return int(info["entries-added"]), int(written), int(info["length"])
 
 
 def stage_soak(
@@ -203,7 +202,7 @@ def stage_soak(
         except SystemExit:
             log(f"soak: the backlog was not written within {DRAIN_WAIT_S}s of the load's end")
         result.drained_s = time.monotonic() - finished
-        time.sleep(1)  # the last drain's metrics flush follows its XDEL
+        time.sleep(1)  # the last drain counts its events just after its XDEL
         added, written, result.left_depth = _counters()
         result.accepted_events = (added - added0) * 10
         result.stored_events = written - written0

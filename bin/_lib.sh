@@ -42,3 +42,13 @@ wait_for() {
         sleep 0.3
     done
 }
+
+# metrics_dir_clear : empty prometheus-client's multiprocess directory (PROMETHEUS_MULTIPROC_DIR,
+# default var/prometheus; config/env.py, also from .env) before this host's processes start. Only
+# its *.db files: never run while those processes run (their counters would vanish from /metrics).
+metrics_dir_clear() {
+    local dir
+    dir="$("$ROOT/.venv/bin/python" -c 'from config.env import get_settings; print(get_settings().prometheus_multiproc_dir.resolve())')"
+    mkdir -p "$dir"
+    find "$dir" -maxdepth 1 -name '*.db' -type f -delete
+}

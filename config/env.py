@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     cassandra_ssl_ca_file: Path | None = None
     cassandra_ssl_verify_hostname: bool = True
     cassandra_connect_timeout: float = Field(default=5.0, gt=0)
+    # Seconds a request waits for Cassandra before the driver gives up (the session's default_timeout).
+    cassandra_request_timeout: float = Field(default=10.0, gt=0, le=600)
+    # Requests in flight per call from one process (analytics/cassandra.py): plain statements, and
+    # the drain's packed batches of ~100 rows. Size them to the ring: more nodes take more at once.
+    cassandra_concurrency: int = Field(default=128, ge=1, le=2048)
+    cassandra_packed_concurrency: int = Field(default=8, ge=1, le=256)
     # Raw watch events expire after this many days (rollups and resume positions do not).
     watch_event_ttl_days: int = Field(default=400, ge=1, le=3650)
     # Ingestion: per-member batches per minute past which the endpoint answers 429.
@@ -106,7 +112,7 @@ class Settings(BaseSettings):
     # Batches a drain reads per round. Bigger rounds merge more of a member's batches into the same
     # requests (the driver's cost is per request, not per row), so a backlog drains with less CPU
     # per event. Memory stays bounded: at most this many x 200 events per drain child (raise
-    # CELERY_WORKER_MAX_MEMORY_PER_CHILD in config/settings.py with it).
+    # CELERY_WORKER_MAX_MEMORY_PER_CHILD with it).
     watch_drain_round_batches: int = Field(default=1000, ge=1, le=10_000)
     # When a grown coverage row's watched count is recounted (one read and one write per member for
     # all their batches in that time; recounting per batch was most of the drain's and Cassandra's
@@ -121,7 +127,19 @@ class Settings(BaseSettings):
     # Dead-letter cap: past it the drain stops setting entries aside and leaves them pending (alert).
     watch_dead_letters_max: int = Field(default=10_000, ge=1)
 
+    # --- Celery
+    # A prefork child whose resident memory passes this many KiB is replaced after its task (Celery's
+    # worker_max_memory_per_child); raise it with WATCH_DRAIN_ROUND_BATCHES.
+    celery_worker_max_memory_per_child: int = Field(default=400_000, ge=50_000)
+    # Seconds after which Redis redelivers a task message nobody acknowledged (its worker died). Longer
+    # than any task runs, or a slow task is run twice.
+    celery_broker_visibility_timeout: int = Field(default=300, ge=30, le=86_400)
+
     # --- Operations
+    # prometheus-client's multiprocess mode: every process of this host (gunicorn and granian workers,
+    # Celery children, beat) writes its counters here and /metrics sums them (config/metrics.py).
+    # Wiped when the host's processes start, never while they run (docs/operations.md §5).
+    prometheus_multiproc_dir: Path = BASE_DIR / "var" / "prometheus"
     # Bearer token for /metrics (Prometheus); staff sessions are allowed too. Empty: staff only.
     metrics_token: str | None = None
     # "json" (one object per line, for log shippers) or "plain"; default json when DJANGO_DEBUG is off.

@@ -1,20 +1,21 @@
-"""Operational metrics: counters kept in Redis, gauges computed at scrape time, `/metrics` for Prometheus.
+"""Operational metrics: prometheus-client's multiprocess mode, gauges computed at scrape time, `/metrics`.
 
-Why Redis and not prometheus-client's multiprocess mode: the numbers come from gunicorn workers,
-Celery prefork children (recycled by worker_max_memory_per_child) and, in production, several hosts.
-Multiprocess mode needs a shared PROMETHEUS_MULTIPROC_DIR per host, wiped at every start, and a
-scrape per host; Redis is already shared by every process of the site, so one `/metrics` on any web
-process shows the whole site. Counters survive process restarts (not a Redis flush: Prometheus reads
-a drop as a counter reset, as it does for a restarted process).
+Every process of a host (gunicorn workers, the granian ingest workers, Celery's prefork children and
+beat) writes its counters and histograms to its own memory-mapped file in PROMETHEUS_MULTIPROC_DIR
+(config/settings.py points the variable at `config.env`'s directory before anything imports
+prometheus_client); `/metrics`, on any web worker, sums the files with `MultiProcessCollector`. An
+increment is a write into that mapped file under a lock: no I/O, no Redis round trip, so the
+Cassandra driver's event loop thread may record too. Files of exited processes stay (a counter
+must not drop when a worker is recycled); the directory is wiped when the host's processes start
+(bin/run, bin/procfile, deploy/watchpoint-metrics.service), never while they run. Several hosts:
+Prometheus scrapes each host's web, and sums by job.
 
-Cost: observations are buffered in the process and flushed to Redis in one pipelined round trip at
-most once per FLUSH_SECONDS (and at the end of each drain task), so a request does not pay a Redis
-call per metric. The Cassandra driver's callbacks (its event loop thread) only buffer, never flush.
-Metrics never break the caller: a Redis error drops the buffered increments and logs at DEBUG.
+Two pipeline facts stay in Redis because `pipeline_status` reads them from any host and they are
+not counters: when a drain last wrote, and events written per 10-second slot (events/s over the
+last minute).
 
-This module imports no app: it has its own Redis client (same REDIS_URL as the stream), and gauges
-that need an app's data (the watch pipeline's depths and caps) come from collectors the app registers
-with `metrics_collector_register` from its `AppConfig.ready()`.
+This module imports no app: gauges that need an app's data (the watch pipeline's depths and caps)
+come from collectors the app registers with `metrics_collector_register` from its `AppConfig.ready()`.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ from __future__ import annotations
 import functools
 import hmac
 import logging
-import threading
+import os
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -32,83 +32,86 @@ import redis
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
-from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.registry import Collector
+
+from config.registry import Registry
 
 logger = logging.getLogger(__name__)
 
-KEY = "wp:metrics"
+if "PROMETHEUS_MULTIPROC_DIR" not in os.environ:
+    # Without it prometheus_client counts per process and /metrics would show one worker's numbers.
+    raise ImproperlyConfigured("PROMETHEUS_MULTIPROC_DIR is not set: config/settings.py sets it from config.env")
+
 LAST_WRITE_KEY = "wp:metrics:last_write"
 # Events written per 10-second slot, kept 3 minutes: "events/s over the last minute".
 WRITTEN_SLOT_KEY = "wp:metrics:written:{slot}"
 SLOT_SECONDS = 10
-FLUSH_SECONDS = 1.0
 BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 
-COUNTERS = {
-    "watchpoint_http_requests": "HTTP requests by view and status code.",
-    "watchpoint_watch_events_accepted": "Watch events accepted by the endpoint (queued in the stream).",
-    "watchpoint_watch_batches_rejected": "Watch batches refused by the endpoint, by HTTP status.",
-    "watchpoint_watch_events_written": "Distinct watch events written to Cassandra by drain tasks.",
-    "watchpoint_celery_task_retries": "Celery task retries, by task.",
-    "watchpoint_celery_task_failures": "Celery tasks that failed for good, by task.",
-    "watchpoint_cassandra_rows_bound_by_driver": "Rows the drain's hand packers left to the driver's slower bind().",
-}
-HISTOGRAMS = {
-    "watchpoint_http_request_duration_seconds": "HTTP request latency by view.",
-    "watchpoint_cassandra_request_duration_seconds": "Cassandra request latency seen by the driver, by kind.",
-}
+
+def _counter(name: str, documentation: str, *labels: str) -> tuple[str, Counter]:
+    # registry=None: these are read through MultiProcessCollector, never a per-process registry.
+    return name, Counter(name, documentation, labels, registry=None)
 
 
-class _Buffer:
-    def __init__(self) -> None:
-        self.lock = threading.Lock()
-        self.ints: dict[str, int] = defaultdict(int)
-        self.floats: dict[str, float] = defaultdict(float)
-        self.last_flush = time.monotonic()
+def _histogram(name: str, documentation: str, *labels: str) -> tuple[str, Histogram]:
+    return name, Histogram(name, documentation, labels, buckets=BUCKETS, registry=None)
 
 
-_buffer = _Buffer()
-
-
-def _field(name: str, labels: dict[str, str]) -> str:
-    return name + "|" + ",".join(f"{k}={v}" for k, v in sorted(labels.items()))
-
-
-def _parse(field: str) -> tuple[str, dict[str, str]]:
-    name, _, encoded = field.partition("|")
-    labels = dict(item.split("=", 1) for item in encoded.split(",") if item)
-    return name, labels
+COUNTERS = dict(
+    [
+        _counter("watchpoint_http_requests", "HTTP requests by view and status code.", "view", "status"),
+        _counter("watchpoint_watch_events_accepted", "Watch events accepted by the endpoint (queued in the stream)."),
+        _counter(
+            "watchpoint_watch_batches_rejected", "Watch batches refused by the endpoint, by HTTP status.", "status"
+        ),
+        _counter("watchpoint_watch_events_written", "Distinct watch events written to Cassandra by drain tasks."),
+        _counter("watchpoint_celery_task_retries", "Celery task retries, by task.", "task"),
+        _counter("watchpoint_celery_task_failures", "Celery tasks that failed for good, by task.", "task"),
+        _counter(
+            "watchpoint_cassandra_rows_bound_by_driver",
+            "Rows the drain's hand packers left to the driver's slower bind().",
+        ),
+    ]
+)
+HISTOGRAMS = dict(
+    [
+        _histogram("watchpoint_http_request_duration_seconds", "HTTP request latency by view.", "view"),
+        _histogram(
+            "watchpoint_cassandra_request_duration_seconds",
+            "Cassandra request latency seen by the driver, by kind.",
+            "kind",
+            "outcome",
+        ),
+    ]
+)
 
 
 def counter_inc(name: str, amount: int = 1, *, flush: bool = True, **labels: str) -> None:
-    if name not in COUNTERS:
-        raise KeyError(name)
-    with _buffer.lock:
-        _buffer.ints[_field(name, labels)] += amount
-    if flush:
-        metrics_flush()
+    """Add `amount` to a counter of COUNTERS with exactly its label names.
+
+    `flush` is accepted for the callers written when increments were buffered for Redis; a write
+    into the mapped file is immediate and cheap, so there is nothing left to flush.
+    """
+    counter = COUNTERS[name]
+    (counter.labels(**labels) if labels else counter).inc(amount)
 
 
 def histogram_observe(name: str, seconds: float, *, flush: bool = True, **labels: str) -> None:
-    if name not in HISTOGRAMS:
-        raise KeyError(name)
-    bucket = next((str(b) for b in BUCKETS if seconds <= b), "+Inf")
-    with _buffer.lock:
-        _buffer.ints[_field(f"{name}:bucket", {**labels, "le": bucket})] += 1
-        _buffer.ints[_field(f"{name}:count", labels)] += 1
-        _buffer.floats[_field(f"{name}:sum", labels)] += seconds
-    if flush:
-        metrics_flush()
+    """Observe `seconds` in a histogram of HISTOGRAMS (`flush`: as for `counter_inc`)."""
+    histogram = HISTOGRAMS[name]
+    (histogram.labels(**labels) if labels else histogram).observe(seconds)
 
 
 def events_written_record(count: int) -> None:
-    """Drain tasks: count written events, remember when, and feed the events/s window."""
-    counter_inc("watchpoint_watch_events_written", count, flush=False)
+    """Drain tasks: count written events, and remember when and how many for `pipeline_status`."""
+    counter_inc("watchpoint_watch_events_written", count)
     now = time.time()
     try:
-        pipe = _client().pipeline(transaction=False)
+        pipe = metrics_redis().pipeline(transaction=False)
         pipe.set(LAST_WRITE_KEY, f"{now:.3f}")
         slot_key = WRITTEN_SLOT_KEY.format(slot=int(now // SLOT_SECONDS))
         pipe.incrby(slot_key, count)
@@ -116,45 +119,35 @@ def events_written_record(count: int) -> None:
         pipe.execute()
     except redis.RedisError:
         logger.debug("metrics: could not record a write", exc_info=True)
-    metrics_flush(force=True)
 
 
-def metrics_flush(*, force: bool = False) -> None:
-    """Push buffered increments to Redis (at most once per FLUSH_SECONDS unless forced)."""
-    if not force and time.monotonic() - _buffer.last_flush < FLUSH_SECONDS:
-        return
-    with _buffer.lock:
-        ints, floats = dict(_buffer.ints), dict(_buffer.floats)
-        _buffer.ints.clear()
-        _buffer.floats.clear()
-        _buffer.last_flush = time.monotonic()
-    if not ints and not floats:
-        return
-    try:
-        pipe = _client().pipeline(transaction=False)
-        for field, amount in ints.items():
-            pipe.hincrby(KEY, field, amount)
-        for field, value in floats.items():
-            pipe.hincrbyfloat(KEY, field, value)
-        pipe.execute()
-    except redis.RedisError:
-        logger.debug("metrics: dropped %d buffered increments", len(ints) + len(floats), exc_info=True)
+def metrics_collect() -> CollectorRegistry:
+    """This host's counters and histograms, summed over every process's file (no scrape-time gauges)."""
+    registry = CollectorRegistry(auto_describe=False)
+    MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+    return registry
+
+
+def counter_total(name: str) -> float:
+    """A counter of COUNTERS summed over its label sets and this host's processes (scripts: bench)."""
+    return sum(
+        sample.value
+        for family in metrics_collect().collect()
+        for sample in family.samples
+        if sample.name == f"{name}_total"
+    )
 
 
 @functools.cache
 def _client_for(url: str) -> redis.Redis:
     # Pooled (one pool per process; redis-py reconnects in a forked child and after a Redis restart).
-    # Short timeouts: a request flushing its metrics must not hang on a stalled Redis.
+    # Short timeouts: a scrape or /healthz must not hang on a stalled Redis.
     return redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=1, health_check_interval=30)
 
 
 def metrics_redis() -> redis.Redis:
-    """This process's pooled Redis client for metrics (and /healthz's Redis check)."""
+    """This process's pooled Redis client for the pipeline facts (and /healthz's Redis check)."""
     return _client_for(settings.REDIS_URL)
-
-
-def _client() -> redis.Redis:
-    return metrics_redis()
 
 
 # --- Cassandra driver hook ------------------------------------------------------------------------
@@ -170,13 +163,9 @@ def cassandra_request_observe(response_future: Any) -> None:
     kind = "read" if str(text).lstrip().upper().startswith("SELECT") else "write"
 
     def done(_: Any, outcome: str) -> None:
-        # The driver's event loop thread: buffer only (no Redis call here).
+        # The driver's event loop thread: a write into this process's mapped file, no I/O.
         histogram_observe(
-            "watchpoint_cassandra_request_duration_seconds",
-            time.perf_counter() - started,
-            flush=False,
-            kind=kind,
-            outcome=outcome,
+            "watchpoint_cassandra_request_duration_seconds", time.perf_counter() - started, kind=kind, outcome=outcome
         )
 
     response_future.add_callbacks(callback=done, callback_args=("ok",), errback=done, errback_args=("error",))
@@ -189,55 +178,13 @@ def written_per_second(*, window_seconds: int = 60) -> float:
     """Events written per second over the last full `window_seconds` (10-second slots)."""
     now_slot = int(time.time() // SLOT_SECONDS)
     slots = range(now_slot - window_seconds // SLOT_SECONDS, now_slot)
-    values = _client().mget([WRITTEN_SLOT_KEY.format(slot=s) for s in slots])
+    values = metrics_redis().mget([WRITTEN_SLOT_KEY.format(slot=s) for s in slots])
     return sum(int(v or 0) for v in values) / window_seconds
 
 
 def last_write_at() -> float | None:
-    value = _client().get(LAST_WRITE_KEY)
+    value = metrics_redis().get(LAST_WRITE_KEY)
     return float(value) if value else None
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
-class RedisCountersCollector(Collector):
-    def collect(self) -> Iterator[Any]:
-        raw = {_text(k): _text(v) for k, v in _client().hgetall(KEY).items()}
-        counters: dict[str, CounterMetricFamily] = {}
-        counter_labels: dict[str, list[str]] = {}
-        for name, help_text in COUNTERS.items():
-            counter_labels[name] = sorted({k for f in raw if f.startswith(name + "|") for k in _parse(f)[1]})
-            counters[name] = CounterMetricFamily(name, help_text, labels=counter_labels[name])
-        histograms: dict[tuple[str, tuple[tuple[str, str], ...]], dict[str, Any]] = {}
-        for field, value in raw.items():
-            name, labels = _parse(field)
-            if name in counters:
-                counters[name].add_metric([labels.get(k, "") for k in counter_labels[name]], float(value))
-                continue
-            base, _, part = name.partition(":")
-            if base not in HISTOGRAMS:
-                continue
-            le = labels.pop("le", None)
-            entry = histograms.setdefault((base, tuple(sorted(labels.items()))), {"buckets": {}, "sum": 0.0})
-            if part == "bucket" and le is not None:
-                entry["buckets"][le] = int(value)
-            elif part == "sum":
-                entry["sum"] = float(value)
-        yield from counters.values()
-        for base, help_text in HISTOGRAMS.items():
-            series = {k: v for k, v in histograms.items() if k[0] == base}
-            label_names = sorted({name for (_, items) in series for name, _ in items})
-            family = HistogramMetricFamily(base, help_text, labels=label_names)
-            for (_, items), entry in sorted(series.items()):
-                labels = dict(items)
-                cumulative, buckets = 0, []
-                for bound in [*map(str, BUCKETS), "+Inf"]:
-                    cumulative += entry["buckets"].get(bound, 0)
-                    buckets.append((bound, cumulative))
-                family.add_metric([labels.get(k, "") for k in label_names], buckets, entry["sum"])
-            yield family
 
 
 class WriteRateCollector(Collector):
@@ -259,19 +206,16 @@ class WriteRateCollector(Collector):
 
 CollectFunction = Callable[[], Iterable[Metric]]
 
-_collectors: dict[str, CollectFunction] = {}
+_collectors: Registry[CollectFunction] = Registry("metrics collector")
 
 
 def metrics_collector_register(*, name: str, collect: CollectFunction) -> None:
     """An app's scrape-time gauges: `collect()` yields metric families on every /metrics scrape.
 
-    Registering the same function again is a no-op (`ready()` can run twice); another one under a
-    taken name is a configuration error, as in `config.probes.probe_register`.
+    Registering the same function again is a no-op; another one under a taken name is a
+    configuration error (`config.registry.Registry`).
     """
-    existing = _collectors.get(name)
-    if existing is not None and existing is not collect:
-        raise ImproperlyConfigured(f"metrics collector {name!r} is already registered")
-    _collectors[name] = collect
+    _collectors.register(name, collect)
 
 
 class _CallbackCollector(Collector):
@@ -283,8 +227,7 @@ class _CallbackCollector(Collector):
 
 
 def _registry() -> CollectorRegistry:
-    registry = CollectorRegistry(auto_describe=False)
-    registry.register(RedisCountersCollector())
+    registry = metrics_collect()
     registry.register(WriteRateCollector())
     for collect in _collectors.values():
         registry.register(_CallbackCollector(collect))
@@ -319,6 +262,6 @@ class RequestMetricsMiddleware:
         response = self.get_response(request)
         match = getattr(request, "resolver_match", None)
         view = match.view_name if match is not None else "unmatched"
-        counter_inc("watchpoint_http_requests", flush=False, view=view, status=str(response.status_code))
+        counter_inc("watchpoint_http_requests", view=view, status=str(response.status_code))
         histogram_observe("watchpoint_http_request_duration_seconds", time.perf_counter() - started, view=view)
         return response

@@ -1,8 +1,8 @@
 """Health probes: `/healthz` asks each app about the services it uses, without importing the app.
 
 `config/` imports no app module (an app importing `config.metrics` while config imports the app back
-is how import cycles start). Instead each app registers its probes once, from `AppConfig.ready()`,
-as `accounts.registry` does for member data:
+is how import cycles start). Instead each app registers its probes once, from `AppConfig.ready()`
+(a `config.registry.Registry`, as for member data and metrics collectors):
 
     from config.probes import probe_register
 
@@ -21,6 +21,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from django.core.exceptions import ImproperlyConfigured
+
+from config.registry import Registry
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class ProbeReport:
 # Top-level keys of the /healthz body: a probe cannot take them.
 RESERVED_NAMES = frozenset({"status", "down", "checks", "warnings", "checked_seconds_ago", "database", "redis"})
 
-_registry: dict[str, RegisteredProbe] = {}
+_registry: Registry[RegisteredProbe] = Registry("probe")
 
 
 def probe_register(*, name: str, probe: Probe, critical: bool = True) -> None:
@@ -64,11 +66,7 @@ def probe_register(*, name: str, probe: Probe, critical: bool = True) -> None:
     """
     if name in RESERVED_NAMES:
         raise ImproperlyConfigured(f"probe name {name!r} is reserved")
-    entry = RegisteredProbe(name=name, probe=probe, critical=critical)
-    existing = _registry.get(name)
-    if existing is not None and existing != entry:
-        raise ImproperlyConfigured(f"probe {name!r} is already registered")
-    _registry[name] = entry
+    _registry.register(name, RegisteredProbe(name=name, probe=probe, critical=critical))
 
 
 def probe_unregister(*, name: str) -> None:

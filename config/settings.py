@@ -5,6 +5,7 @@ Production differs from a local checkout only by environment variables (see .env
 
 from __future__ import annotations
 
+import os
 import ssl
 from datetime import timedelta
 
@@ -15,6 +16,12 @@ from config.cassandra_policies import load_balancing_policy, reconnection_policy
 from config.env import BASE_DIR, database_config, email_config, get_settings
 
 env = get_settings()
+
+# prometheus-client picks its multiprocess mode from this variable when first imported (config/metrics.py),
+# and the processes this one starts (Celery's children, test workers) inherit it: an absolute path,
+# so a process started elsewhere writes to the same directory.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(env.prometheus_multiproc_dir.resolve())
+env.prometheus_multiproc_dir.mkdir(parents=True, exist_ok=True)
 
 # --- Core
 DEBUG = env.django_debug
@@ -133,10 +140,13 @@ DATABASES = {
                 for key, value in env.cassandra_replication_map.items()
             },
             "connection": _cassandra_connection,
-            "session": {"default_timeout": 10},
+            "session": {"default_timeout": env.cassandra_request_timeout},
         },
     },
 }
+# Requests in flight per call (analytics/cassandra.py `cassandra_execute_all`, BatchPacker).
+CASSANDRA_CONCURRENCY = env.cassandra_concurrency
+CASSANDRA_PACKED_CONCURRENCY = env.cassandra_packed_concurrency
 # The keyspace's replication as CQL states it, for analytics/models.py's table options (not read from
 # DATABASES: django-cassandra-engine's test set-up pops keys out of that copy).
 CASSANDRA_REPLICATION = env.cassandra_replication_map
@@ -239,11 +249,12 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # message prefetched behind it would wait while another process idles; with acks_late, a killed
 # worker also holds back only the messages in hand (redelivered after the visibility timeout).
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-# Recycle a prefork child past 400 MB resident (in KiB). A drain holds at most one round
-# (WATCH_DRAIN_ROUND_BATCHES batches of <= 200 events) plus the driver's buffers, so its memory is
+# Recycle a prefork child past 400 MB resident by default (in KiB; CELERY_WORKER_MAX_MEMORY_PER_CHILD).
+# A drain holds at most one round (WATCH_DRAIN_ROUND_BATCHES batches of <= 200 events) plus the
+# driver's buffers, so its memory is
 # bounded (docs/benchmarks.md has the measured peak); growth beyond that is a leak, and a fresh
 # child costs only a new Cassandra session (well under a second). Raise it with the round size.
-CELERY_WORKER_MAX_MEMORY_PER_CHILD = 400_000
+CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.celery_worker_max_memory_per_child
 # Separate queues so one kind of work cannot starve another: watch ingestion (latency-sensitive,
 # steady), rollups (periodic, CPU-heavy reads) and email (slow SMTP). A worker started without -Q
 # consumes all of them (development, tests); production runs one worker per queue group
@@ -259,7 +270,7 @@ CELERY_TASK_ROUTES = {
     "videos.*": {"queue": "background"},
 }
 # Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.celery_broker_visibility_timeout}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker outage must fail a publish fast, not hang the request: the endpoint's wake-a-drain publish
 # then gives up, and it still answers 202 (the batch is already in the stream; the beat drain stores it).

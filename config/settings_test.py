@@ -5,9 +5,15 @@ Tests use their own Redis database (so a `make run` worker never takes a test's 
 """
 
 import os
+import tempfile
 
 os.environ.setdefault("REDIS_URL", "redis://127.0.0.1:6379/15")
 os.environ.setdefault("DATABASE_URL", "sqlite:///var/test.sqlite3")
+# A fresh metrics directory per test run, shared with the workers it spawns (they inherit the
+# variable): counters start at zero, apart from `make run`'s var/prometheus and other runs.
+if "WATCHPOINT_TEST_METRICS_DIR" not in os.environ:
+    os.environ["WATCHPOINT_TEST_METRICS_DIR"] = tempfile.mkdtemp(prefix="watchpoint-metrics-")
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = os.environ["WATCHPOINT_TEST_METRICS_DIR"]
 
 from config.settings import *  # noqa: F403
 

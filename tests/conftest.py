@@ -147,6 +147,13 @@ class WorkerProcess:
             self.kill()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _metrics_dir_removed_after_the_run() -> Iterator[None]:
+    # config/settings_test.py made it for this run (and the workers it spawned).
+    yield
+    shutil.rmtree(os.environ["WATCHPOINT_TEST_METRICS_DIR"], ignore_errors=True)
+
+
 def broker() -> redis.Redis:
     return redis.Redis.from_url(settings.REDIS_URL)
 

@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Protocol
 
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest
 
+from config.registry import Registry
 from videos.models import Video
 
 
@@ -35,16 +35,13 @@ class PageContextProvider(Protocol):
     ) -> dict[str, Any]: ...
 
 
-_providers: dict[str, PageContextProvider] = {}
+_providers: Registry[PageContextProvider] = Registry("page context provider")
 
 
 def page_context_register(*, name: str, provider: PageContextProvider) -> None:
     """Register `provider` under `name`. The same provider again is a no-op (`ready()` can run
     twice in some test set-ups); another one under a taken name is a configuration error."""
-    existing = _providers.get(name)
-    if existing is not None and existing is not provider:
-        raise ImproperlyConfigured(f"page context provider {name!r} is already registered")
-    _providers[name] = provider
+    _providers.register(name, provider)
 
 
 def page_context_unregister(*, name: str) -> None:

@@ -28,7 +28,8 @@ def _pins(path: Path) -> dict[str, str]:
 
 
 def test_the_lock_files_pin_every_direct_dependency_at_its_declared_version_with_hashes():
-    for declared, lock in (("requirements.txt", "requirements.lock"), ("requirements-dev.txt", "requirements-dev.lock")):
+    pairs = (("requirements.txt", "requirements.lock"), ("requirements-dev.txt", "requirements-dev.lock"))
+    for declared, lock in pairs:
         wanted = _pins(ROOT / declared)
         if declared == "requirements-dev.txt":
             wanted |= _pins(ROOT / "requirements.txt")

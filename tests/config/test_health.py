@@ -18,6 +18,7 @@ from config import health, probes
 from config.celery_app import app as celery_app
 from config.health import health_cache_clear, health_report
 from config.probes import RegisteredProbe, probe_register
+from config.registry import Registry
 from tests.conftest import CASSANDRA_DBS, ROOT, wait_until
 from tests.factories import MemberFactory
 
@@ -145,7 +146,7 @@ def test_twenty_consecutive_calls_run_the_probes_once(client, pings, monkeypatch
 
 def test_while_one_request_refreshes_the_others_serve_the_last_report(monkeypatch):
     monkeypatch.setattr(health, "CHECKS", {})
-    monkeypatch.setattr(probes, "_registry", {})
+    monkeypatch.setattr(probes, "_registry", Registry("probe"))
     entered, release = threading.Event(), threading.Event()
     runs: list[int] = []
 

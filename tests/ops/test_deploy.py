@@ -19,6 +19,7 @@ import pytest
 from allauth.account.adapter import get_adapter
 from django.core import mail
 from django.test import RequestFactory
+from prometheus_client.parser import text_string_to_metric_families
 
 from accounts.tasks import email_send_task
 from analytics.cassandra import cassandra_session
@@ -154,7 +155,12 @@ def test_the_procfile_runs_nginx_gunicorn_two_kinds_of_worker_and_beat_under_hon
         "BEAT_SCHEDULE_FILE": str(tmp_path / "celerybeat-schedule"),
         # /healthz shows queue depths to operators only (staff or this bearer token).
         "METRICS_TOKEN": "procfile-test-token-0123456789abcdef",
+        # Every process writes its counters here; bin/procfile empties it first (a file a previous
+        # run left would be summed in, and this one is not even readable).
+        "PROMETHEUS_MULTIPROC_DIR": str(tmp_path / "metrics"),
     }
+    (tmp_path / "metrics").mkdir()
+    (tmp_path / "metrics" / "counter_1.db").write_bytes(b"left by a previous run")
     assert run_in_production(sys.executable, "manage.py", "migrate", "-v", "0", env=env).returncode == 0
     synced = run_in_production(sys.executable, "manage.py", "sync_cassandra", env=env)
     assert synced.returncode == 0, synced.stderr[-2000:]
@@ -162,7 +168,7 @@ def test_the_procfile_runs_nginx_gunicorn_two_kinds_of_worker_and_beat_under_hon
     log = tmp_path / "honcho.log"
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [str(ROOT / ".venv" / "bin" / "honcho"), "-e", "/dev/null", "--no-colour", "start"],
+            [str(ROOT / "bin" / "procfile"), "-e", "/dev/null", "--no-colour"],
             cwd=ROOT,
             env={**base, **PRODUCTION_ENV, **env, "PATH": os.environ["PATH"]},
             stdout=out,
@@ -251,6 +257,29 @@ def test_the_procfile_runs_nginx_gunicorn_two_kinds_of_worker_and_beat_under_hon
         )
         assert watched == 5
         assert '"path": "/api/watch/"' not in log.read_text()  # no access-log line per batch
+
+        # One /metrics (a gunicorn worker) sums what every process counted in its own file: the
+        # batch granian's worker accepted and refused, the events a Celery child wrote.
+        def metrics() -> dict[tuple[str, tuple], float]:
+            request = urllib.request.Request(
+                f"http://127.0.0.1:{port}/metrics",
+                headers={"Authorization": "Bearer procfile-test-token-0123456789abcdef"},
+            )
+            with urllib.request.urlopen(request, timeout=5) as response:  # noqa: S310 (local http URL)
+                return {
+                    (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+                    for family in text_string_to_metric_families(response.read().decode())
+                    for sample in family.samples
+                }
+
+        found = wait_until(
+            lambda: (m := metrics()).get(("watchpoint_watch_events_written_total", ())) == 5 and m, timeout=30
+        )
+        assert found[("watchpoint_watch_events_accepted_total", ())] == 5
+        assert found[("watchpoint_watch_batches_rejected_total", (("status", "403"),))] == 2
+        assert found[("watchpoint_http_requests_total", (("status", "200"), ("view", "healthz")))] >= 1
+        writers = {path.stem.rsplit("_", 1)[1] for path in (tmp_path / "metrics").glob("*.db")}
+        assert len(writers) >= 3  # gunicorn's worker, granian's, a Celery child (and their parents)
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:

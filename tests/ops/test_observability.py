@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 import json
+import os
+import runpy
+import subprocess
+import sys
 import time
 import uuid
 from io import StringIO
+from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -17,9 +23,9 @@ from analytics.pipeline import pipeline_depths
 from analytics.services import DEAD_LETTERS
 from analytics.stream import STREAM, stream_client
 from config.health import health_cache_clear
-from config.metrics import metrics_flush
+from config.metrics import counter_inc
 from tests.analytics.helpers import batch_body, now_ms, post
-from tests.conftest import CASSANDRA_DBS, broker, wait_until
+from tests.conftest import CASSANDRA_DBS, ROOT, broker, wait_until
 from tests.factories import MemberFactory
 
 TOKEN = "operator-token-0123456789abcdef"
@@ -93,19 +99,71 @@ def test_metrics_count_requests_and_accepted_and_rejected_watch_events(client, m
     settings.METRICS_TOKEN = TOKEN
     settings.WATCH_BATCHES_PER_MINUTE = 1000
     client.force_login(member)
+    before = samples(Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content)
     assert post(client, batch_body(video.pk, uuid.uuid4(), range(10), t0=now_ms() - 60_000)) == 202
     assert post(client, batch_body(video.pk, uuid.uuid4(), range(5), t0=now_ms() - 60_000)) == 202
     assert post(client, {"video_id": video.pk}) == 400
-    metrics_flush(force=True)
 
     found = samples(Client().get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content)
 
-    assert found[("watchpoint_watch_events_accepted_total", ())] == 15
-    assert found[("watchpoint_watch_batches_rejected_total", (("status", "400"),))] == 1
+    def grew(key: tuple[str, tuple]) -> float:
+        return found[key] - before.get(key, 0)
+
+    assert grew(("watchpoint_watch_events_accepted_total", ())) == 15
+    assert grew(("watchpoint_watch_batches_rejected_total", (("status", "400"),))) == 1
     view = (("status", "202"), ("view", "analytics:watch-batch"))
-    assert found[("watchpoint_http_requests_total", view)] == 2
-    assert found[("watchpoint_http_request_duration_seconds_count", (("view", "analytics:watch-batch"),))] == 3
+    assert grew(("watchpoint_http_requests_total", view)) == 2
+    assert grew(("watchpoint_http_request_duration_seconds_count", (("view", "analytics:watch-batch"),))) == 3
     assert found[("watchpoint_queue_depth", (("queue", "watch_stream"),))] == 2
+
+
+@pytest.mark.django_db
+def test_counters_live_in_the_multiprocess_directory_not_in_redis(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    task = f"test.{uuid.uuid4().hex[:8]}"
+    counter_inc("watchpoint_celery_task_failures", task=task)
+
+    broker().flushdb()  # a Redis flush (or outage) is not a counter reset
+    found = samples(client.get("/metrics", **OPERATOR).content)
+
+    assert found[("watchpoint_celery_task_failures_total", (("task", task),))] == 1
+    assert list(Path(os.environ["PROMETHEUS_MULTIPROC_DIR"]).glob(f"counter_{os.getpid()}.db"))
+
+
+@pytest.mark.django_db
+def test_what_a_process_counted_before_it_exited_stays_in_the_sum(client, settings):
+    settings.METRICS_TOKEN = TOKEN
+    task = f"test.{uuid.uuid4().hex[:8]}"
+    code = (
+        "import django; django.setup(); from config.metrics import counter_inc; "
+        f"counter_inc('watchpoint_celery_task_retries', 3, task='{task}')"
+    )
+    # A recycled worker: its own process, its own file, exited before the scrape.
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=False)
+    assert done.returncode == 0, done.stderr
+    counter_inc("watchpoint_celery_task_retries", task=task)
+
+    found = samples(client.get("/metrics", **OPERATOR).content)
+
+    assert found[("watchpoint_celery_task_retries_total", (("task", task),))] == 4
+
+
+def test_gunicorn_drops_a_dead_workers_live_gauges_and_keeps_its_counters(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    for name in ("gauge_livesum_4242.db", "gauge_all_4242.db", "counter_4242.db"):
+        (tmp_path / name).write_bytes(b"")
+    child_exit = runpy.run_path(str(ROOT / "gunicorn.conf.py"))["child_exit"]
+
+    child_exit(None, SimpleNamespace(pid=4242))
+
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["counter_4242.db", "gauge_all_4242.db"]
+
+
+def test_a_counter_with_label_names_other_than_its_own_is_refused():
+    with pytest.raises(ValueError, match="label"):
+        counter_inc("watchpoint_watch_batches_rejected", reason="400")
+    with pytest.raises(KeyError):
+        counter_inc("watchpoint_not_a_metric")
 
 
 @pytest.mark.django_db
@@ -135,13 +193,19 @@ def test_metrics_and_pipeline_status_show_what_a_real_worker_wrote(member, video
     settings.METRICS_TOKEN = TOKEN
     client = Client()
     client.force_login(member)
+    before = samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content)
     for i in range(4):
         assert post(client, batch_body(video.pk, uuid.uuid4(), range(i * 10, i * 10 + 10), t0=now_ms() - 60_000)) == 202
     wait_until(lambda: stream_client().xlen(STREAM) == 0 and stream_client().get("wp:metrics:last_write"))
 
     found = samples(client.get("/metrics", HTTP_AUTHORIZATION=f"Bearer {TOKEN}").content)
-    assert found[("watchpoint_watch_events_written_total", ())] == 40
-    assert found[("watchpoint_cassandra_request_duration_seconds_count", (("kind", "write"), ("outcome", "ok")))] > 0
+    # Counted by the worker's prefork children, in their own files; this process's /metrics sums them.
+    assert (
+        found[("watchpoint_watch_events_written_total", ())] - before[("watchpoint_watch_events_written_total", ())]
+        == 40
+    )
+    writes = ("watchpoint_cassandra_request_duration_seconds_count", (("kind", "write"), ("outcome", "ok")))
+    assert found[writes] > before.get(writes, 0)
     assert found[("watchpoint_watch_last_write_timestamp_seconds", ())] > time.time() - 60
 
     out = StringIO()
