@@ -82,6 +82,12 @@ class AnalyticsConfig(AppConfig):
         probe_register(name="pipeline", probe=pipeline_probe, critical=False)
         metrics_collector_register(name="pipeline", collect=pipeline_gauges)
 
+        # The watch-batch paths ahead of Django's stack (settings.LEAN_WSGI_ROUTES names this handler).
+        from analytics.ingest import watch_ingest_app
+        from config.dispatch import lean_handler_register
+
+        lean_handler_register(name="watch-ingest", app=watch_ingest_app)
+
         # The catalogue's pages show progress, "Continue watching" and the tracker through this
         # (videos imports no analytics module); each videos view calls it once.
         from analytics.pages import page_context

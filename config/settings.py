@@ -179,10 +179,11 @@ WATCH_UNKNOWN_DURATION_MAX_SECONDS = 6 * 3600
 # publishing or unpublishing reaches them within this time.
 CATALOGUE_SNAPSHOT_SECONDS = 5.0
 # Paths served ahead of Django's URL resolver and middleware (config/dispatch.py): exact PATH_INFO
-# -> dotted path of a WSGI handler. The watch-batch endpoints authenticate by their signed token.
+# -> the name its app registered the WSGI handler under (config.dispatch.lean_handler_register).
+# The watch-batch endpoints authenticate by their signed token.
 LEAN_WSGI_ROUTES = {
-    "/api/watch/": "analytics.ingest.watch_ingest_app",
-    "/api/watch/beacon/": "analytics.ingest.watch_ingest_app",
+    "/api/watch/": "watch-ingest",
+    "/api/watch/beacon/": "watch-ingest",
 }
 
 # --- Cache (allauth's rate limits): Redis, shared by every web process. The per-member watch-batch
