@@ -52,6 +52,12 @@ class AnalyticsConfig(AppConfig):
         probe_register(name="pipeline", probe=pipeline_probe, critical=False)
         metrics_collector_register(name="pipeline", collect=pipeline_gauges)
 
+        # The admin index's "Watch analytics" card (config/admin_cards.py).
+        from analytics.admin import analytics_glance_card
+        from config.admin_cards import admin_card_register
+
+        admin_card_register(name="watch-analytics", card=analytics_glance_card)
+
         # The watch-batch paths ahead of Django's stack (settings.LEAN_WSGI_ROUTES names this handler).
         from analytics.ingest import watch_ingest_app
         from config.dispatch import lean_handler_register

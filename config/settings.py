@@ -78,9 +78,11 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.membership",
+                "analytics.context_processors.tracking",
             ],
-            # {% slot %}: the per-request parts of a page rendered once per version (config/fragments.py).
-            "libraries": {"fragments": "config.fragments"},
+            # {% slot %}: the per-request parts of a page rendered once per version (config/fragments.py);
+            # {{ seconds|clock }}: durations as every app shows them (config/formatting.py).
+            "libraries": {"fragments": "config.fragments", "formatting": "config.formatting"},
         },
     },
 ]
