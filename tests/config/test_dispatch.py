@@ -31,7 +31,7 @@ def test_a_route_to_a_name_no_app_registered_stops_start_up(settings):
     settings.LEAN_WSGI_ROUTES = {"/api/watch/": "analytics.ingest.watch_ingest_app"}
 
     for build in (lambda: dispatch_application(_django), lean_routes_application):
-        with pytest.raises(ImproperlyConfigured, match="analytics.ingest.watch_ingest_app.*watch-ingest"):
+        with pytest.raises(ImproperlyConfigured, match=r"analytics\.ingest\.watch_ingest_app.*watch-ingest"):
             build()
 
 
