@@ -16,6 +16,10 @@ from django.utils import timezone
 
 from accounts.models import EmailAddressRequest, User
 
+# The member's type, for other apps' annotations: they import accounts' public modules only
+# (selectors, services, registry), never its models (tests/config/test_layering.py).
+Member = User
+
 
 def member_is_confirmed(*, user: User | AnonymousUser) -> bool:
     """True once the member has confirmed at least one email address (members-only videos need it)."""
@@ -126,3 +130,10 @@ def member_email_is_login(*, user: User, email: str) -> bool:
     if user.email.lower() == email.lower():
         return True
     return EmailAddress.objects.filter(user=user, email__iexact=email, verified=True).exists()
+
+
+def member_credentials_changing(*, user: User) -> bool:
+    """Whether saving `user` (before the save) gives an existing member a new password or
+    deactivates them: one query, against the row as stored."""
+    before = User.objects.filter(pk=user.pk).values_list("password", "is_active").first()
+    return before is not None and (before[0] != user.password or (before[1] and not user.is_active))

@@ -13,7 +13,7 @@ from datetime import date
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from videos.formatting import clock as clock
+from config.formatting import clock
 
 WIDTH, HEIGHT = 760, 280
 LEFT, RIGHT, TOP, BOTTOM = 64, 64, 16, 44

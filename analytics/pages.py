@@ -8,10 +8,14 @@ templates only display what this returns:
 - `watch_progress`: the watched video's progress (watch pages), or None, and `watch_progress_html`,
   what the page shows of it (rendered once per video and state, config.fragments);
 - `tracker_config`: the tracker's config for a watch page (a viewing session, its token, the
-  saved position), None for visitors;
+  saved position), None for visitors, and `tracker_html`, the tracker's markup with it
+  (templates/analytics/_tracker.html, rendered once, the config filled in);
 - `continue_watching`: the member's (video, progress) rows, when the page shows the row, and
-  `continue_watching_html`, their cards (rendered once per video version, config.fragments);
+  `continue_watching_html`, the row with their cards (rendered once per video version);
 - `playlist_completed`: how many of the listed videos the member completed.
+
+The catalogue's templates show these as they come: they never include an analytics template or
+load an analytics tag library (tests/config/test_layering.py).
 
 Cassandra down drops progress and resume, never the page.
 """
@@ -22,7 +26,7 @@ import functools
 import logging
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 from cassandra import DriverException
 from cassandra.cluster import NoHostAvailable
@@ -30,19 +34,33 @@ from django.conf import settings
 from django.http import HttpRequest
 from django.urls import get_script_prefix, reverse
 from django.utils.crypto import salted_hmac
+from django.utils.html import json_script
 from django.utils.safestring import SafeString, mark_safe
 
 from accounts.selectors import member_is_confirmed_cached
 from analytics.selectors import VideoProgress, completed_count, continue_watching_from, video_progress_map
 from analytics.services import viewing_session_start
+from config.formatting import clock
 from config.fragments import csrf_input, fragment_get
-from videos.formatting import clock
-from videos.models import Video
 from videos.selectors import video_member_visible_in_bulk, video_published_durations
 
 logger = logging.getLogger(__name__)
 
 CASSANDRA_ERRORS = (NoHostAvailable, DriverException)
+
+
+class Video(Protocol):
+    """What these pages read of a catalogue video (videos.selectors' rows): a type of our own, as
+    analytics imports no videos model."""
+
+    @property
+    def pk(self) -> int: ...
+    @property
+    def duration(self) -> int | None: ...
+    @property
+    def is_published(self) -> bool: ...
+    @property
+    def members_only(self) -> bool: ...
 
 
 def member_outbox_key(*, user_id: int) -> str:
@@ -89,6 +107,7 @@ def page_context(
             "watch_progress": None,
             "watch_progress_html": "",
             "tracker_config": None,
+            "tracker_html": _tracker_html(config=None) if video is not None else "",
             "continue_watching": [],
             "continue_watching_html": "",
             "playlist_completed": 0,
@@ -116,21 +135,24 @@ def page_context(
         visible = video_member_visible_in_bulk(video_ids=[p.video_id for p in started]) if started else {}
         rows = [(visible[p.video_id], p) for p in started if p.video_id in visible]
 
+    tracker = _tracker_config(user=user, video=video, resume=resume) if video is not None else None
     return {
-        "continue_watching_html": _continue_watching_html(request=request, rows=rows) if rows else "",
+        "continue_watching_html": _continue_watching_html(request=request, rows=rows) if continue_watching else "",
         "progress_map": progress,
         "watch_progress": progress.get(video.pk) if video is not None else None,
         "watch_progress_html": _watch_progress_html(request=request, video=video, progress=progress.get(video.pk))
         if video is not None
         else "",
-        "tracker_config": _tracker_config(user=user, video=video, resume=resume) if video is not None else None,
+        "tracker_config": tracker,
+        "tracker_html": _tracker_html(config=tracker) if video is not None else "",
         "continue_watching": rows,
         "playlist_completed": completed_count(progress=progress, video_ids=[v.pk for v in videos]),
     }
 
 
 def _continue_watching_html(*, request: HttpRequest, rows: list[tuple[Video, VideoProgress]]) -> SafeString:
-    """The row's cards: each rendered once per version of its video (config.fragments), the member's
+    """The "Continue watching" row (its empty state when the member has nothing in progress): the
+    row and each card rendered once per version of its video (config.fragments), the member's
     position, progress, CSRF token and this page's address filled in."""
     member = {"csrf": csrf_input(request), "next": request.get_full_path()}
     cards = []
@@ -138,7 +160,17 @@ def _continue_watching_html(*, request: HttpRequest, rows: list[tuple[Video, Vid
         fragment = fragment_get(template_name="analytics/_continue_watching_card.html", shared={"video": video})
         values = {"position": clock(progress.position or 0), "percent": int(progress.percent), **member}
         cards.append(fragment.fill(values))
-    return mark_safe("".join(cards))  # noqa: S308 (our own autoescaped template, escaped values)
+    row = fragment_get(template_name="analytics/_continue_watching.html", shared={"started": bool(rows)})
+    # Our own autoescaped templates, escaped values.
+    return mark_safe(row.fill({"cards": mark_safe("".join(cards))}))  # noqa: S308
+
+
+def _tracker_html(*, config: dict[str, Any] | None) -> SafeString:
+    """The watch page's resume prompt and tracker script, with this page's config (None: a visitor,
+    or a member watching untracked)."""
+    fragment = fragment_get(template_name="analytics/_tracker.html", shared={})
+    # json_script escapes what could close the <script>.
+    return mark_safe(fragment.fill({"config": json_script(config, "watch-tracker-config")}))  # noqa: S308
 
 
 def _watch_progress_html(*, request: HttpRequest, video: Video, progress: VideoProgress | None) -> SafeString:

@@ -3,10 +3,19 @@
 Why: a watch batch through Django's full stack costs several times the handler's own work (session
 row + user row: a SQL query each; CSRF; a dozen middleware), and the watch page sends one per viewer
 every 10 s (docs/decisions/0002-watch-batches-ahead-of-django-on-granian.md). The handlers named in
-settings.LEAN_WSGI_ROUTES (exact PATH_INFO -> dotted path of a WSGI callable) authenticate by other
-means (analytics.ingest: the signed viewing-session token) and answer without Django's URL resolver
-or middleware. Routes are resolved once, when the application is built, with import_string: config
-imports no app code at module level.
+settings.LEAN_WSGI_ROUTES (exact PATH_INFO -> a handler's name) authenticate by other means (the
+watch batches: the signed viewing-session token) and answer without Django's URL resolver or
+middleware.
+
+config imports no app, not even by a dotted string it would resolve itself (tests/config/
+test_layering.py): the app that owns a handler registers it by name from its `AppConfig.ready()`,
+
+    from config.dispatch import lean_handler_register
+
+    lean_handler_register(name="watch-ingest", app=watch_ingest_app)
+
+and routes are looked up once, when the application is built: after `django.setup()` (config/wsgi.py
+builds it from `get_wsgi_application()`'s result, config/wsgi_ingest.py after its own setup).
 """
 
 from __future__ import annotations
@@ -14,8 +23,9 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any
 
+from django.apps import apps
 from django.conf import settings
-from django.utils.module_loading import import_string
+from django.core.exceptions import ImproperlyConfigured
 
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
@@ -34,8 +44,33 @@ class PathDispatch:
         return handler(environ, start_response)
 
 
+_handlers: dict[str, WSGIApp] = {}
+
+
+def lean_handler_register(*, name: str, app: WSGIApp) -> None:
+    """Register the WSGI callable `app` as the lean handler `name` (settings.LEAN_WSGI_ROUTES' values).
+    The same handler again is a no-op (`ready()` can run twice in some test set-ups); another one
+    under a taken name is a configuration error."""
+    existing = _handlers.get(name)
+    if existing is not None and existing is not app:
+        raise ImproperlyConfigured(f"lean handler {name!r} is already registered")
+    _handlers[name] = app
+
+
 def _lean_routes() -> dict[str, WSGIApp]:
-    return {path: import_string(dotted) for path, dotted in settings.LEAN_WSGI_ROUTES.items()}
+    # The apps register their handlers in ready(): before it, every route would look unregistered.
+    apps.check_apps_ready()
+    routes = {}
+    for path, name in settings.LEAN_WSGI_ROUTES.items():
+        handler = _handlers.get(name)
+        if handler is None:
+            # At start-up, not at the first request: a typo must not turn the endpoint into a 404.
+            raise ImproperlyConfigured(
+                f"settings.LEAN_WSGI_ROUTES routes {path} to {name!r}, which no app registered "
+                f"(config.dispatch.lean_handler_register); registered: {sorted(_handlers)}"
+            )
+        routes[path] = handler
+    return routes
 
 
 def dispatch_application(django_app: WSGIApp) -> WSGIApp:

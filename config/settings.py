@@ -85,9 +85,11 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.membership",
+                "analytics.context_processors.tracking",
             ],
-            # {% slot %}: the per-request parts of a page rendered once per version (config/fragments.py).
-            "libraries": {"fragments": "config.fragments"},
+            # {% slot %}: the per-request parts of a page rendered once per version (config/fragments.py);
+            # {{ seconds|clock }}: durations as every app shows them (config/formatting.py).
+            "libraries": {"fragments": "config.fragments", "formatting": "config.formatting"},
         },
     },
 ]
@@ -189,10 +191,11 @@ WATCH_UNKNOWN_DURATION_MAX_SECONDS = 6 * 3600
 # publishing or unpublishing reaches them within this time.
 CATALOGUE_SNAPSHOT_SECONDS = 5.0
 # Paths served ahead of Django's URL resolver and middleware (config/dispatch.py): exact PATH_INFO
-# -> dotted path of a WSGI handler. The watch-batch endpoints authenticate by their signed token.
+# -> the name its app registered the WSGI handler under (config.dispatch.lean_handler_register).
+# The watch-batch endpoints authenticate by their signed token.
 LEAN_WSGI_ROUTES = {
-    "/api/watch/": "analytics.ingest.watch_ingest_app",
-    "/api/watch/beacon/": "analytics.ingest.watch_ingest_app",
+    "/api/watch/": "watch-ingest",
+    "/api/watch/beacon/": "watch-ingest",
 }
 
 # --- Cache (allauth's rate limits): Redis, shared by every web process. The per-member watch-batch

@@ -8,12 +8,16 @@ from django.urls import include, path
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_safe
 
+from config.admin_cards import admin_index_with_cards
 from config.health import healthz
 from config.metrics import metrics_view
 
 # The admin's own login form had no rate limit: anonymous visitors are sent to allauth's login
 # (ACCOUNT_RATE_LIMITS "login", "login_failed"), and a logged-in member who is not staff gets a 403.
 admin.site.login = secure_admin_login(admin.site.login)  # type: ignore[method-assign]
+# The apps' cards above the index (config/admin_cards.py), read by the view, not by template tags.
+admin.site.index = admin_index_with_cards(admin.site.index)  # type: ignore[method-assign]
+admin.site.app_index = admin_index_with_cards(admin.site.app_index)  # type: ignore[method-assign]
 
 
 @require_safe

@@ -12,4 +12,5 @@ from config.dispatch import dispatch_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 
+# get_wsgi_application() sets Django up first: the apps have registered their lean handlers by then.
 application = dispatch_application(get_wsgi_application())

@@ -16,11 +16,15 @@ from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
+from config.formatting import clock
 from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
-from videos.formatting import clock
 from videos.models import Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL
-from videos.selectors import video_playback_problem_count, video_playback_problem_count_annotate
+from videos.selectors import (
+    video_playback_problem_count,
+    video_playback_problem_count_annotate,
+    video_unavailable_published_list,
+)
 from videos.services import (
     DuplicateVideo,
     video_available_set,
@@ -325,3 +329,9 @@ class PlaylistAdmin(SortableAdminBase, PlaylistModelAdmin):
     @admin.display(description="Videos", ordering="video_count")
     def video_count(self, obj: Playlist) -> int:
         return int(getattr(obj, "video_count", 0))
+
+
+def unavailable_videos_card(request: HttpRequest) -> str:
+    """The admin index's list of published videos members can no longer watch (config.admin_cards)."""
+    videos = list(video_unavailable_published_list()[:20])
+    return render_to_string("admin/videos/_unavailable_warning.html", {"videos": videos}, request=request)

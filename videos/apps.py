@@ -24,3 +24,9 @@ class VideosConfig(AppConfig):
             name = model.__name__.lower()
             post_save.connect(_catalogue_changed, sender=model, dispatch_uid=f"videos.snapshot_on_save.{name}")
             post_delete.connect(_catalogue_changed, sender=model, dispatch_uid=f"videos.snapshot_on_delete.{name}")
+
+        # Published videos that no longer play, first thing on the admin index (config/admin_cards.py).
+        from config.admin_cards import admin_card_register
+        from videos.admin import unavailable_videos_card
+
+        admin_card_register(name="unavailable-videos", card=unavailable_videos_card)

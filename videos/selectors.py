@@ -17,8 +17,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db import DatabaseError
 from django.db.models import Count, Q, QuerySet
 
-from accounts.models import User
-from accounts.selectors import member_confirmed_cache_clear, member_is_confirmed_cached
+from accounts.selectors import Member, member_confirmed_cache_clear, member_is_confirmed_cached
 from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem
 
 logger = logging.getLogger(__name__)
@@ -74,7 +73,7 @@ _published: TTLCache[int, Video | None] = TTLCache(maxsize=10_000, ttl=_WATCHABL
 _cache_lock = threading.Lock()
 
 
-def video_watchable_get(*, user: User | AnonymousUser, video_id: int) -> Video | None:
+def video_watchable_get(*, user: Member | AnonymousUser, video_id: int) -> Video | None:
     """The video if `user` may watch (and so report watching) it, else None.
 
     Published videos only; members-only videos need a member with a confirmed email address.
@@ -102,7 +101,7 @@ def video_watchable_cache_clear() -> None:
     member_confirmed_cache_clear()
 
 
-def video_reportable_get(*, user: User | AnonymousUser, video_id: int) -> Video | None:
+def video_reportable_get(*, user: Member | AnonymousUser, video_id: int) -> Video | None:
     """The video if `user` may report what its player saw: anyone who may watch it, and staff
     previewing it (unpublished included)."""
     if user.is_authenticated and user.is_staff:
@@ -122,7 +121,7 @@ class WatchAccess:
     access: Access
 
 
-def video_access_get(*, user: User | AnonymousUser, slug: str) -> WatchAccess | None:
+def video_access_get(*, user: Member | AnonymousUser, slug: str) -> WatchAccess | None:
     """What `user` may do with the video at `slug`; None when it does not exist for them.
 
     Unpublished videos exist only for staff (who preview them); staff may watch anything.

@@ -16,8 +16,7 @@ from django.db.models import Q
 from django.utils import timezone
 from django.utils.text import slugify
 
-from accounts.models import User
-from accounts.selectors import member_is_confirmed
+from accounts.selectors import Member, member_is_confirmed
 from videos.facts import FactsError, FactsUnavailable, VideoFacts, card_images_make, video_facts_read
 from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
 from videos.providers import VideoSource, parse_video_url
@@ -122,7 +121,7 @@ def video_publish_set(*, videos: Iterable[Video], published: bool) -> int:
     return changed
 
 
-def video_duration_report(*, video: Video, user: User, seconds: float) -> bool:
+def video_duration_report(*, video: Video, user: Member, seconds: float) -> bool:
     """A player that `user` watched `video` in saw this duration; True if the report was recorded.
 
     A staff member's report (previewing the player) fills an unknown duration at once. Anyone
@@ -175,7 +174,7 @@ def _video_duration_fill(*, video_id: int, seconds: int) -> bool:
     return filled
 
 
-def video_playback_problem_record(*, video: Video, user: User, code: str) -> bool:
+def video_playback_problem_record(*, video: Video, user: Member, code: str) -> bool:
     """`user`'s player could not play `video`; True if this is their first such report today.
 
     Only counted (staff see the count in the admin and mark the video unavailable themselves):
