@@ -20,24 +20,20 @@ import functools
 from collections.abc import Callable
 from typing import Any, TypeVar, cast
 
-from django.core.exceptions import ImproperlyConfigured
 from django.http import HttpRequest, HttpResponse
 from django.utils.safestring import SafeString, mark_safe
+
+from config.registry import Registry
 
 AdminCard = Callable[[HttpRequest], str]
 View = TypeVar("View", bound=Callable[..., HttpResponse])
 
-_cards: dict[str, AdminCard] = {}
+_cards: Registry[AdminCard] = Registry("admin card")
 
 
 def admin_card_register(*, name: str, card: AdminCard) -> None:
-    """Register `card` under `name`; cards show in registration order (INSTALLED_APPS order). The
-    same card again is a no-op (`ready()` can run twice in some test set-ups); another one under a
-    taken name is a configuration error."""
-    existing = _cards.get(name)
-    if existing is not None and existing is not card:
-        raise ImproperlyConfigured(f"admin card {name!r} is already registered")
-    _cards[name] = card
+    """Register `card` under `name`; cards show in registration order (INSTALLED_APPS order)."""
+    _cards.register(name, card)
 
 
 def admin_cards_render(*, request: HttpRequest) -> list[SafeString]:

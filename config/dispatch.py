@@ -27,6 +27,8 @@ from django.apps import apps
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
 
+from config.registry import Registry
+
 WSGIApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
 
 
@@ -44,17 +46,12 @@ class PathDispatch:
         return handler(environ, start_response)
 
 
-_handlers: dict[str, WSGIApp] = {}
+_handlers: Registry[WSGIApp] = Registry("lean handler")
 
 
 def lean_handler_register(*, name: str, app: WSGIApp) -> None:
-    """Register the WSGI callable `app` as the lean handler `name` (settings.LEAN_WSGI_ROUTES' values).
-    The same handler again is a no-op (`ready()` can run twice in some test set-ups); another one
-    under a taken name is a configuration error."""
-    existing = _handlers.get(name)
-    if existing is not None and existing is not app:
-        raise ImproperlyConfigured(f"lean handler {name!r} is already registered")
-    _handlers[name] = app
+    """Register the WSGI callable `app` as the lean handler `name` (settings.LEAN_WSGI_ROUTES' values)."""
+    _handlers.register(name, app)
 
 
 def _lean_routes() -> dict[str, WSGIApp]:
