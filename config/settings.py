@@ -180,7 +180,7 @@ WATCH_UNKNOWN_DURATION_MAX_SECONDS = 6 * 3600
 CATALOGUE_SNAPSHOT_SECONDS = 5.0
 # Paths served ahead of Django's URL resolver and middleware (config/dispatch.py): exact PATH_INFO
 # -> dotted path of a WSGI handler. The watch-batch endpoints authenticate by their signed token.
-LEAN_WSGI_ROUTES = {
+ROUTES_AHEAD_OF_DJANGO = {
     "/api/watch/": "analytics.ingest.watch_ingest_app",
     "/api/watch/beacon/": "analytics.ingest.watch_ingest_app",
 }
