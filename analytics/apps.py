@@ -12,19 +12,19 @@ if TYPE_CHECKING:
 
 
 def _export(user: User) -> dict[str, Any]:
-    from analytics.services import member_watch_data_export
+    from analytics.selectors import member_watch_data_export
 
     return member_watch_data_export(user_id=user.pk)
 
 
 def _erase(user: User) -> None:
-    from analytics.services import member_watch_data_erase
+    from analytics.erasure import member_watch_data_erase
 
     member_watch_data_erase(user_id=user.pk)
 
 
 def _revoke_on_logout(sender: Any, request: Any, user: User | None, **kwargs: Any) -> None:
-    from analytics.services import member_ingest_revoke
+    from analytics.viewing import member_ingest_revoke
 
     if user is not None:
         _revoke_quietly(member_ingest_revoke, user.pk)
@@ -38,7 +38,7 @@ def _revoke_on_credentials_change(sender: Any, instance: User, update_fields: An
         return
     before = type(instance).objects.filter(pk=instance.pk).values_list("password", "is_active").first()
     if before is not None and (before[0] != instance.password or (before[1] and not instance.is_active)):
-        from analytics.services import member_ingest_revoke
+        from analytics.viewing import member_ingest_revoke
 
         _revoke_quietly(member_ingest_revoke, instance.pk)
 

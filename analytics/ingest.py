@@ -3,7 +3,7 @@
 config/dispatch.py hands these two paths to `watch_ingest_app` before Django's URL resolver and
 middleware. No SQL query per batch, no session or user row, no CSRF middleware:
 
-- Who: the signed viewing-session token in the body (analytics.services, issued by the watch page to
+- Who: the signed viewing-session token in the body (analytics/acceptance.py, issued by the watch page to
   a logged-in member) is the credential. `watch_batch_accept` verifies its signature, age and
   binding to the body's video and session, and the Lua call its generation, which logout, password
   change, deactivation and erasure bump: a revoked token is refused at once.
@@ -44,8 +44,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from analytics.schemas import MAX_BODY_BYTES, WatchBatchIn
-from analytics.services import BatchRefused, Enqueued, VideoLimits, watch_batch_accept
+from analytics.acceptance import MAX_BODY_BYTES, BatchRefused, Enqueued, VideoLimits, WatchBatchIn, watch_batch_accept
 from analytics.tasks import watch_stream_drain_task
 from config.jsonbody import BodyError, json_body_validate, media_type
 from config.metrics import counter_inc, histogram_observe

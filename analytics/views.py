@@ -17,16 +17,11 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
 from accounts.selectors import member_is_confirmed_cached
+from analytics.acceptance import BatchRefused, viewing_session_token_read
 from analytics.ingest import watch_ingest_respond
 from analytics.schemas import TokenRenewIn
-from analytics.services import (
-    BatchRefused,
-    member_video_hide,
-    member_video_mark_unwatched,
-    member_video_mark_watched,
-    viewing_session_renew,
-    viewing_session_token_read,
-)
+from analytics.services import member_video_hide, member_video_mark_unwatched, member_video_mark_watched
+from analytics.viewing import viewing_session_renew
 from config.jsonbody import BodyError, json_request_validate
 from config.metrics import counter_inc
 from videos.selectors import video_watchable_get

@@ -154,7 +154,7 @@ WATCH_DEAD_LETTERS_MAX = env.watch_dead_letters_max
 # At most one drain task is woken per this many ms by incoming batches (plus the beat safety net).
 WATCH_DRAIN_WAKE_MS = 500
 WATCH_DRAIN_BUDGET_SECONDS = 5.0
-# Viewing sessions (analytics.services.viewing_session_start): issued by the watch page to confirmed
+# Viewing sessions (analytics.viewing.viewing_session_start): issued by the watch page to confirmed
 # members, bound to member, video, access tier and issue time. A token is short-lived: the open page
 # renews it while it is visible (analytics.views.watch_token_renew). Past its life it is accepted only
 # for the late window, and only for seconds recorded while it was valid (the tracker's outbox

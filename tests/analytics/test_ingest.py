@@ -17,8 +17,9 @@ from django.db.backends import utils as db_utils
 from django.test import Client
 from django.urls import reverse
 
-from analytics.services import WatchBatch, viewing_session_start
+from analytics.acceptance import WatchBatch
 from analytics.stream import STREAM, stream_client
+from analytics.viewing import viewing_session_start
 from tests.analytics.helpers import batch_body, now_ms, signed
 from tests.factories import MemberFactory, VideoFactory
 from videos.selectors import video_published_snapshot_clear
@@ -297,12 +298,12 @@ def test_past_the_members_rate_the_answer_is_429_with_retry_after(server, member
 
 
 def test_when_redis_is_unreachable_the_answer_is_503(server, member, video, settings):
-    from analytics import stream
+    from analytics import acceptance, stream
 
     body = fresh(video.pk, member.pk)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     stream._client.cache_clear()
-    stream._enqueue_script.cache_clear()
+    acceptance._enqueue_script.cache_clear()
 
     status, _, response = send(server, body)
 

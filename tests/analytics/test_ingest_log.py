@@ -1,4 +1,5 @@
-"""gunicorn's access log leaves out the watch-batch paths served ahead of Django (counted in /metrics) and keeps the rest."""
+"""gunicorn's access log leaves out the watch-batch paths served ahead of Django (counted in /metrics)
+and keeps the rest."""
 
 from __future__ import annotations
 
