@@ -3,10 +3,11 @@
 config/dispatch.py hands these two paths to `watch_ingest_app` before Django's URL resolver and
 middleware. No SQL query per batch, no session or user row, no CSRF middleware:
 
-- Who: the signed viewing-session token in the body (analytics/acceptance.py, issued by the watch page to
-  a logged-in member) is the credential. `watch_batch_accept` verifies its signature, age and
-  binding to the body's video and session, and the Lua call its generation, which logout, password
-  change, deactivation and erasure bump: a revoked token is refused at once.
+- Who: the signed viewing-session token in the body (issued by the watch page to a logged-in
+  member, analytics/viewing.py) is the credential. `watch_batch_accept` (analytics/acceptance.py)
+  verifies its signature, age and binding to the body's video and session, and the Lua call its
+  generation, which logout, password change, deactivation and erasure bump: a revoked token is
+  refused at once.
 - Cross-site requests: the token is not a cookie, so a browser never attaches it to another site's
   request; on top, only `application/json` is accepted (a cross-site form cannot send it without a
   CORS preflight, which this handler never answers), and `Origin` / `Sec-Fetch-Site`, when the
