@@ -50,7 +50,7 @@ worker_tmp_dir = _SHM if os.path.isdir(_SHM) else None
 # ACCESS_LOG_FIELDS (access_log_format is not read). No line for the watch-batch paths: they are
 # counted in /metrics instead.
 accesslog = "-"
-logger_class = "config.gunicorn_log.LeanPathsLogger"
+logger_class = "config.gunicorn_log.UnloggedIngestPathsLogger"
 errorlog = "-"
 loglevel = _env.log_level.lower()
 

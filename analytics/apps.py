@@ -10,13 +10,13 @@ if TYPE_CHECKING:
 
 
 def _export(user: AbstractBaseUser) -> dict[str, Any]:
-    from analytics.services import member_watch_data_export
+    from analytics.selectors import member_watch_data_export
 
     return member_watch_data_export(user_id=user.pk)
 
 
 def _erase(user: AbstractBaseUser) -> None:
-    from analytics.services import member_watch_data_erase
+    from analytics.erasure import member_watch_data_erase
 
     member_watch_data_erase(user_id=user.pk)
 
@@ -58,11 +58,11 @@ class AnalyticsConfig(AppConfig):
 
         admin_card_register(name="watch-analytics", card=analytics_glance_card)
 
-        # The watch-batch paths ahead of Django's stack (settings.LEAN_WSGI_ROUTES names this handler).
+        # The watch-batch paths ahead of Django's stack (settings.ROUTES_AHEAD_OF_DJANGO names this handler).
         from analytics.ingest import watch_ingest_app
-        from config.dispatch import lean_handler_register
+        from config.dispatch import route_handler_register
 
-        lean_handler_register(name="watch-ingest", app=watch_ingest_app)
+        route_handler_register(name="watch-ingest", app=watch_ingest_app)
 
         # The catalogue's pages show progress, "Continue watching" and the tracker through this
         # (videos imports no analytics module); each videos view calls it once.

@@ -316,6 +316,14 @@ def _routing_key(statement: PreparedStatement, encoded: list[bytes]) -> bytes | 
     return b"".join(_pack_u16(len(encoded[i])) + encoded[i] + b"\x00" for i in indexes)
 
 
+# Per UNLOGGED batch: at most this many rows, and this many set elements over its set-union rows,
+# so a batch stays far under Cassandra's 50 KiB default failure threshold whatever the sets hold
+# (a session's seconds: up to 200 per batch). Batches reach ~20 KiB: over the 5 KiB default
+# *warning*, so etc/cassandra/cassandra.yaml.in warns at 32 KiB (set the same on a managed ring).
+ROWS_PER_BATCH = 100
+SET_ELEMENTS_PER_BATCH = 800
+
+
 class BatchPacker:
     """Packs writes into as few requests as their replicas allow.
 

@@ -1,12 +1,13 @@
-"""The lean watch-batch endpoint: POST /api/watch/ and /api/watch/beacon/ without Django's stack.
+"""The watch-batch endpoint: POST /api/watch/ and /api/watch/beacon/ ahead of Django's stack.
 
 config/dispatch.py hands these two paths to `watch_ingest_app` before Django's URL resolver and
 middleware. No SQL query per batch, no session or user row, no CSRF middleware:
 
-- Who: the signed viewing-session token in the body (analytics.services, issued by the watch page to
-  a logged-in member) is the credential. `watch_batch_accept` verifies its signature, age and
-  binding to the body's video and session, and the Lua call its generation, which logout, password
-  change, deactivation and erasure bump: a revoked token is refused at once.
+- Who: the signed viewing-session token in the body (issued by the watch page to a logged-in
+  member, analytics/viewing.py) is the credential. `watch_batch_accept` (analytics/acceptance.py)
+  verifies its signature, age and binding to the body's video and session, and the Lua call its
+  generation, which logout, password change, deactivation and erasure bump: a revoked token is
+  refused at once.
 - Cross-site requests: the token is not a cookie, so a browser never attaches it to another site's
   request; on top, only `application/json` is accepted (a cross-site form cannot send it without a
   CORS preflight, which this handler never answers), and `Origin` / `Sec-Fetch-Site`, when the
@@ -22,9 +23,8 @@ middleware. No SQL query per batch, no session or user row, no CSRF middleware:
 - Logging: no access log line per batch (gunicorn.conf.py skips these paths); requests, refusals
   and accepted events are counted in /metrics (config/metrics.py buffers them in-process).
 
-The Django views (analytics/views.py) call the same core, `watch_batch_ingest`, after the session and
-CSRF checks of the full stack: the development server's test client and any deployment without the
-dispatcher keep working the same way.
+Where Django itself routes these paths (its test client, ASGI), analytics/views.py
+`watch_batch_create` hands the request to `watch_ingest_respond`: one implementation of the endpoint.
 """
 
 from __future__ import annotations
@@ -45,8 +45,7 @@ from kombu.exceptions import OperationalError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from analytics.schemas import MAX_BODY_BYTES, WatchBatchIn
-from analytics.services import BatchRefused, Enqueued, VideoLimits, watch_batch_accept
+from analytics.acceptance import MAX_BODY_BYTES, BatchRefused, Enqueued, VideoLimits, WatchBatchIn, watch_batch_accept
 from analytics.tasks import watch_stream_drain_task
 from config.jsonbody import BodyError, json_body_validate, media_type
 from config.metrics import counter_inc, histogram_observe
@@ -69,21 +68,17 @@ def _refused(
     return IngestAnswer(status, {"error": message, **({"errors": errors} if errors else {})}, retry_after)
 
 
-def watch_batch_ingest(
-    *, batch: WatchBatchIn, user_id: int | None, video_get: Callable[[int], VideoLimits | None]
-) -> IngestAnswer:
-    """Accept a parsed batch for `user_id` (a Django session's member) or, when None, for the member
-    its token names; `video_get` answers whether that member may report the video (None: 404)."""
+def watch_batch_ingest(*, batch: WatchBatchIn) -> IngestAnswer:
+    """Accept a parsed batch for the member its token names."""
+    if not batch.token:
+        return _refused(401, "log in to record watching")
+    # Only which member the token names, unverified: watch_batch_accept checks the signature and
+    # that this member, video and session are the ones it binds (else 403).
+    user_id = _token_member(batch.token)
     if user_id is None:
-        if not batch.token:
-            return _refused(401, "log in to record watching")
-        # Only which member the token names, unverified: watch_batch_accept checks the signature and
-        # that this member, video and session are the ones it binds (else 403).
-        user_id = _token_member(batch.token)
-        if user_id is None:
-            return _refused(403, "token missing, expired or not for this member, video and session")
+        return _refused(403, "token missing, expired or not for this member, video and session")
     try:
-        video = video_get(batch.video_id)
+        video = video_limits_get(batch.video_id)
     except CatalogueUnavailable:
         return _refused(503, "tracking is briefly unavailable; keep the batch and retry", retry_after=5)
     if video is None:
@@ -131,16 +126,28 @@ _SAME_SITE_FETCH = frozenset({"same-origin", "none"})
 
 
 def watch_ingest_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    """WSGI handler of the two watch-batch paths (routed by config/dispatch.py)."""
+    """WSGI handler of the two watch-batch paths (routed by config/dispatch.py ahead of Django)."""
     started = time.perf_counter()
+    status, headers, body = watch_ingest_respond(environ)
+    view = _VIEWS.get(environ.get("PATH_INFO", ""), "analytics:watch-batch")
+    counter_inc("watchpoint_http_requests", flush=False, view=view, status=str(status))
+    histogram_observe("watchpoint_http_request_duration_seconds", time.perf_counter() - started, view=view)
+    phrase = HTTPStatus(status).phrase
+    start_response(f"{status} {phrase}", headers)
+    return [body]
+
+
+def watch_ingest_respond(environ: dict[str, Any]) -> tuple[int, list[tuple[str, str]], bytes]:
+    """The answer to one request for a watch-batch path: (status, headers, body).
+
+    The one implementation of the endpoint, whoever serves the path: `watch_ingest_app` ahead of
+    Django, or analytics/views.py `watch_batch_create` when Django routes it (the test client,
+    ASGI), which counts the request in its own middleware."""
     try:
         answer = _handle(environ)
     except Exception:
         logger.exception("watch batch failed")
         answer = IngestAnswer(500, {"error": "server error; keep the batch and retry"})
-    view = _VIEWS.get(environ.get("PATH_INFO", ""), "analytics:watch-batch")
-    counter_inc("watchpoint_http_requests", flush=False, view=view, status=str(answer.status))
-    histogram_observe("watchpoint_http_request_duration_seconds", time.perf_counter() - started, view=view)
     body = json.dumps(answer.body, separators=(",", ":")).encode()
     headers = [
         ("Content-Type", _JSON),
@@ -152,9 +159,7 @@ def watch_ingest_app(environ: dict[str, Any], start_response: Callable[..., Any]
         headers.append(("Allow", "POST"))
     if answer.retry_after:
         headers.append(("Retry-After", str(answer.retry_after)))
-    status = HTTPStatus(answer.status)
-    start_response(f"{status.value} {status.phrase}", headers)
-    return [body]
+    return answer.status, headers, body
 
 
 def _handle(environ: dict[str, Any]) -> IngestAnswer:
@@ -181,7 +186,7 @@ def _handle(environ: dict[str, Any]) -> IngestAnswer:
     database = connections["default"]
     database.close_if_unusable_or_obsolete()
     try:
-        return watch_batch_ingest(batch=batch, user_id=None, video_get=video_limits_get)
+        return watch_batch_ingest(batch=batch)
     finally:
         database.close_if_unusable_or_obsolete()
 

@@ -256,7 +256,7 @@ class VideoDayMember(DjangoCassandraModel):
     concurrently) and never raw events. `seconds` is the popcount. Written whole by the rollup day
     recomputation (partition deleted at read time - 1 µs, rows written at read time, like
     top_videos), so members erased since drop out; an erasure re-keys the member's row to their
-    anonymous id itself (analytics.services.member_watch_data_erase). Raw-event TTL; one-day TWCS,
+    anonymous id itself (analytics.erasure.member_watch_data_erase). Raw-event TTL; one-day TWCS,
     tombstones purged once repaired.
     """
 

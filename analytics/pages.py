@@ -39,7 +39,7 @@ from django.utils.safestring import SafeString, mark_safe
 
 from accounts.selectors import member_is_confirmed_cached
 from analytics.selectors import VideoProgress, completed_count, continue_watching_from, video_progress_map
-from analytics.services import viewing_session_start
+from analytics.viewing import viewing_session_start
 from config.formatting import clock
 from config.fragments import csrf_input, fragment_get
 from videos.selectors import video_member_visible_in_bulk, video_published_durations

@@ -17,8 +17,7 @@ from django.conf import settings
 from kombu.exceptions import ChannelError
 from prometheus_client.core import GaugeMetricFamily
 
-from analytics.services import DEAD_LETTERS
-from analytics.stream import GROUP, STREAM, stream_client
+from analytics.stream import DEAD_LETTERS, GROUP, STREAM, stream_client
 from config.celery_app import app as celery_app
 
 

@@ -29,7 +29,7 @@ def revoke_on_credentials_change(sender: Any, instance: Any, update_fields: Any 
 
 def _revoke_quietly(user_id: int) -> None:
     # Imported here: the receivers are connected while the apps load, before services can be.
-    from analytics.services import member_ingest_revoke
+    from analytics.viewing import member_ingest_revoke
 
     # A Redis outage must not fail a logout or a password change; the tokens then expire on their own.
     try:

@@ -51,6 +51,7 @@ from django.conf import settings
 
 from analytics.cassandra import (
     READ_PROFILE,
+    ROWS_PER_BATCH,
     cassandra_date,
     cassandra_execute_all,
     cassandra_prepared,
@@ -72,7 +73,6 @@ SAFETY_MINUTES = 2
 CHANGES_KEPT_MINUTES = 7 * 24 * 60
 # (video, day) partitions read at once: bounds a rebuild's memory to a few days of one video.
 CHUNK = 16
-ROWS_PER_BATCH = 100
 ALL = "all"
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
@@ -505,3 +506,82 @@ def playlist_funnel_get(*, video_ids: list[int], durations: dict[int, int | None
         completed_all=None if len(video_ids) > len(items) else len(finished),
         truncated=len(video_ids) > len(items),
     )
+
+
+# --- Member data: the export (registered with accounts' member-data registry) and the erasure's index
+
+SELECT_DAYS = "SELECT day, video_id FROM {ks}.member_watch_days WHERE user_id = ?"
+SELECT_DAY_EVENTS = (
+    "SELECT video_id, session_id, position, client_ts, rate FROM {ks}.watch_events WHERE user_id = ? AND day = ?"
+)
+SELECT_STATE = (
+    "SELECT video_id, position, last_watched, watched_buckets, hidden, marked_watched "
+    "FROM {ks}.member_videos WHERE user_id = ?"
+)
+
+
+def member_watch_days_get(*, user_id: int) -> list[Any]:
+    """The member's day index: a row (day, video_id) for each video watched on each day."""
+    return list(cassandra_session().execute(cassandra_prepared(SELECT_DAYS), (user_id,)))
+
+
+def member_watch_data_export(*, user_id: int) -> dict[str, Any]:
+    """Everything Watchpoint stores about a member's watching: positions and per-session history,
+    each video named by its title and its page's path on the site (deleted videos: null)."""
+    from videos.selectors import video_links_in_bulk
+
+    session = cassandra_session()
+    state = list(session.execute(cassandra_prepared(SELECT_STATE), (user_id,)))
+    days = sorted({row.day for row in member_watch_days_get(user_id=user_id)})
+    history: dict[tuple[str, int, str], list[int]] = defaultdict(list)
+    for day in days:
+        for row in session.execute(cassandra_prepared(SELECT_DAY_EVENTS), (user_id, day)):
+            history[(str(day), row.video_id, str(row.session_id))].append(row.position)
+    links = video_links_in_bulk(video_ids=sorted({r.video_id for r in state} | {v for _, v, _ in history}))
+
+    def named(video_id: int) -> dict[str, Any]:
+        title, url = links.get(video_id, (None, None))
+        return {"video_id": video_id, "title": title, "url": url}
+
+    return {
+        "videos": [
+            named(row.video_id)
+            | {
+                "resume_position_seconds": row.position,
+                "last_watched": row.last_watched.isoformat() if row.last_watched else None,
+                "seconds_watched": watched_seconds_sum(buckets=row.watched_buckets),
+                "removed_from_continue_watching": bool(row.hidden),
+                "marked_watched": bool(row.marked_watched),
+            }
+            for row in state
+        ],
+        "history": [
+            {"day": day} | named(video_id) | {"viewing_session": sid, "seconds": sorted(positions)}
+            for (day, video_id, sid), positions in sorted(history.items())
+        ],
+    }
+
+
+# --- The recount's read (analytics.recount) -----------------------------------------------------
+
+# Only the rows the round touched are counted (Cassandra 5.0's collection_count, by the node): the
+# cost per batch does not grow with how much of the video the member had watched (MemberVideoCoverage).
+SELECT_BUCKET_COUNTS = (
+    "SELECT video_id, bucket, collection_count(seconds) AS watched FROM {ks}.member_video_coverage "
+    "WHERE user_id = ? AND (video_id, bucket) IN ?"
+)
+
+
+def coverage_bucket_counts_get(*, rows_of: dict[int, list[tuple[int, int]]]) -> dict[int, dict[int, dict[int, int]]]:
+    """For each member, the seconds watched in each of the given (video, bucket) coverage rows:
+    {user_id: {video_id: {bucket: seconds}}}. One read per member, all members at once."""
+    members = list(rows_of)
+    select = cassandra_prepared(SELECT_BUCKET_COUNTS)
+    reads = cassandra_execute_all([(select, (u, rows_of[u])) for u in members])
+    counts: dict[int, dict[int, dict[int, int]]] = {}
+    for user_id, result in zip(members, reads, strict=True):
+        by_video: dict[int, dict[int, int]] = defaultdict(dict)
+        for row in result:
+            by_video[row.video_id][row.bucket] = row.watched or 0
+        counts[user_id] = by_video
+    return counts

@@ -13,7 +13,7 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
-from analytics.services import WatchBatch
+from analytics.acceptance import WatchBatch
 
 FLUSH_SECONDS = 10
 

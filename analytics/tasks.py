@@ -14,7 +14,7 @@ from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from analytics.cassandra import cassandra_reset
-from analytics.services import watch_stream_drain
+from analytics.drain import watch_stream_drain
 from analytics.stream import consumer_name, stream_client
 from config.metrics import events_written_record
 

@@ -18,16 +18,11 @@ from django.views.decorators.http import require_POST
 from redis.exceptions import RedisError
 
 from accounts.selectors import member_is_confirmed_cached
-from analytics.ingest import video_limits_get, watch_batch_ingest
-from analytics.schemas import MAX_BODY_BYTES, TokenRenewIn, WatchBatchIn
-from analytics.services import (
-    BatchRefused,
-    member_video_hide,
-    member_video_mark_unwatched,
-    member_video_mark_watched,
-    viewing_session_renew,
-    viewing_session_token_read,
-)
+from analytics.acceptance import BatchRefused, viewing_session_token_read
+from analytics.ingest import watch_ingest_respond
+from analytics.schemas import TokenRenewIn
+from analytics.services import member_video_hide, member_video_mark_unwatched, member_video_mark_watched
+from analytics.viewing import viewing_session_renew
 from config.jsonbody import BodyError, json_request_validate
 from config.metrics import counter_inc
 from videos.selectors import video_watchable_get
@@ -47,35 +42,14 @@ def _error(
     return response
 
 
-@require_POST
-def watch_batch_create(request: HttpRequest) -> JsonResponse:
-    """A batch flushed by `fetch`: session cookie + CSRF header (Django's middleware checks it)."""
-    return _accept(request)
-
-
-@csrf_exempt  # sendBeacon cannot send the CSRF header; the signed viewing-session token replaces it
-@require_POST
-def watch_beacon_create(request: HttpRequest) -> JsonResponse:
-    """A batch flushed by `navigator.sendBeacon` when the page hides: session cookie + page token."""
-    return _accept(request)
-
-
-def _accept(request: HttpRequest) -> JsonResponse:
-    # Through Django's full stack (the test client; a deployment without config/dispatch.py): the
-    # session's member, who must also be the token's; then the same core as the lean handler.
-    if not request.user.is_authenticated:
-        return _error(401, "log in to record watching")
-    try:
-        batch = json_request_validate(
-            request, schema=WatchBatchIn, max_bytes=MAX_BODY_BYTES, message="invalid watch batch"
-        )
-    except BodyError as exc:
-        return _error(exc.status, exc.message, errors=exc.errors)
-    answer = watch_batch_ingest(batch=batch, user_id=request.user.pk, video_get=video_limits_get)
-    response = JsonResponse(answer.body, status=answer.status)
-    if answer.retry_after:
-        response["Retry-After"] = str(answer.retry_after)
-    return response
+@csrf_exempt  # the signed viewing-session token in the body is the credential (analytics/ingest.py)
+def watch_batch_create(request: HttpRequest) -> HttpResponse:
+    """POST /api/watch/ and /api/watch/beacon/ when Django routes them (its test client, ASGI; ahead
+    of Django config/dispatch.py serves them): handed as is to the one endpoint, analytics/ingest.py.
+    The request body is read there, from the request's stream, with that endpoint's size cap."""
+    environ = {**request.META, "wsgi.input": request, "wsgi.url_scheme": request.scheme}
+    status, headers, body = watch_ingest_respond(environ)
+    return HttpResponse(body, status=status, headers=dict(headers))
 
 
 @require_POST

@@ -24,8 +24,8 @@ def stage_analytics(events: int, members: int, page_requests: int) -> dict[str, 
     from django.test import Client, override_settings
     from django.urls import reverse
 
+    from analytics.drain import watch_batches_store
     from analytics.rollups import rollup_days_all, video_rollups_recompute
-    from analytics.services import watch_batches_store
     from analytics.synthetic import SyntheticVideo, session_batches
 
     video, _ = Video.objects.get_or_create(

@@ -12,7 +12,7 @@ import sys
 import time
 import uuid
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +20,8 @@ from cassandra.concurrent import execute_concurrent
 from django.core.management import call_command
 
 from accounts.services import member_demo_ensure
+from analytics.acceptance import WatchBatch
 from analytics.cassandra import cassandra_session
-from analytics.services import WatchBatch
 from analytics.stream import GROUP, STREAM, stream_client
 from bench import BENCH_ENV, ROOT, VAR
 from videos.models import Video
@@ -29,6 +29,11 @@ from videos.models import Video
 PY = sys.executable
 CELERY = [PY, "-m", "celery", "-A", "config.celery_app", "worker", "-l", "warning", "-P", "prefork"]
 CHILDREN: list[subprocess.Popen[Any]] = []
+
+
+def utc_from_ms(ms: int) -> datetime:
+    """A UTC datetime from milliseconds since the epoch."""
+    return datetime.fromtimestamp(ms / 1000, tz=UTC)
 
 
 @atexit.register
@@ -183,7 +188,7 @@ def wait_drained(timeout: float = 600) -> None:
 
 def wait_recounted(timeout: float = 120) -> None:
     """Until no watched-count recount is waiting (the drain recounts a grown coverage row once it has
-    not grown for WATCH_COUNT_REFRESH_SECONDS, analytics.services.watched_counts_schedule): a stage
+    not grown for WATCH_COUNT_REFRESH_SECONDS, analytics.recount.watched_counts_schedule): a stage
     that stops counting CPU before then would leave that work out. Sweeps as the beat would."""
     from analytics.stream import COUNTS_DUE_KEY
     from analytics.tasks import watch_stream_drain_task

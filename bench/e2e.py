@@ -25,10 +25,21 @@ from django.middleware.csrf import _get_new_csrf_string, _mask_cipher_secret  # 
 from django.test import Client
 
 from accounts.models import User
-from analytics.services import SessionClaims, _utc, member_ingest_generation_get, viewing_session_token_sign
+from analytics.acceptance import SessionClaims, viewing_session_token_sign
 from analytics.stream import SESSION_KEY, stream_client
+from analytics.viewing import member_ingest_generation_get
 from bench import BENCH_ENV, ROOT, VAR
-from bench.common import CHILDREN, CpuGroups, Workers, log, port_owner, stored_events, wait_drained, wait_recounted
+from bench.common import (
+    CHILDREN,
+    CpuGroups,
+    Workers,
+    log,
+    port_owner,
+    stored_events,
+    utc_from_ms,
+    wait_drained,
+    wait_recounted,
+)
 from videos.models import Video
 
 PORT = 8100
@@ -326,8 +337,8 @@ def stage_e2e(
     wait_recounted()
     cpu.stop("drain", "cassandra", "redis")
     rss = pool.peak_rss_mb()
-    today = _utc(int(time.time() * 1000)).date()
-    yesterday = _utc(int(time.time() * 1000) - 86_400_000).date()
+    today = utc_from_ms(int(time.time() * 1000)).date()
+    yesterday = utc_from_ms(int(time.time() * 1000) - 86_400_000).date()
     stored = stored_events({(u, today) for u in users} | {(u, yesterday) for u in users}) - probe_events
     log(f"wrk: {out.stdout.strip().splitlines()[-1]}")
     paced = _paced(paced_users, vids, rate=paced_rate) if paced_users else {}

@@ -6,7 +6,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from analytics.services import WatchBatch
+from analytics.acceptance import WatchBatch
 from analytics.stream import GROUP, STREAM, group_ensure, stream_client
 from bench.common import CpuGroups, Workers, wait_drained
 

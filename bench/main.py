@@ -10,10 +10,9 @@ import shutil
 import subprocess
 
 from accounts.services import member_demo_ensure
-from analytics.services import _utc
 from bench import VAR
 from bench.analytics import analytics_rows
-from bench.common import loadavg, log, setup, stored_events, synthetic_batches, videos_ensure
+from bench.common import loadavg, log, setup, stored_events, synthetic_batches, utc_from_ms, videos_ensure
 from bench.disk import stage_disk
 from bench.e2e import E2E_DURATION, SESSIONS_PER_MEMBER, stage_e2e
 from bench.ingest import stage_ingest
@@ -141,7 +140,7 @@ def main() -> None:
     if 2 in stages:
         log(f"stage 2: worker ingestion, {args.workers} worker(s) x {args.concurrency}")
         ingest = stage_ingest(batches, args.workers, args.concurrency)
-        keys = {(b.user_id, _utc(e[1]).date()) for b in batches for e in b.events[:1]}
+        keys = {(b.user_id, utc_from_ms(e[1]).date()) for b in batches for e in b.events[:1]}
         stored = stored_events(keys)
         ingest_rate = n_events / ingest.seconds
         rss = ingest.rss_mb

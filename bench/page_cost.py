@@ -1,7 +1,7 @@
 """Django's CPU per member page, in process: what a home or watch page costs the web process alone.
 
 No HTTP server and no load generator: each request goes through the project's full WSGI
-application (config.wsgi: the lean-route dispatcher, every middleware, the view, the templates) in
+application (config.wsgi: the dispatcher of the routes ahead of Django, every middleware, the view, the templates) in
 this process, with the next seeded member's cookies as a browser sends them (session and CSRF),
 so the figure is the page's own CPU (time.process_time) without gunicorn's share and without
 competing for the cores with wrk.

@@ -231,7 +231,8 @@ def pages_seed(*, members: int = 50, videos: int = 48, watched_per_member: int =
     from django.contrib.auth import get_user_model
     from django.test import Client
 
-    from analytics.services import WatchBatch, watch_batches_store
+    from analytics.acceptance import WatchBatch
+    from analytics.drain import watch_batches_store
     from videos.models import Playlist, PlaylistItem, Video
     from videos.providers import VideoSource
     from videos.services import DuplicateVideo, video_create_from_source

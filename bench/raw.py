@@ -8,8 +8,9 @@ import time
 from cassandra.concurrent import execute_concurrent
 from cassandra.query import BatchStatement, BatchType
 
+from analytics.acceptance import WatchBatch
 from analytics.cassandra import cassandra_session
-from analytics.services import WatchBatch, _utc
+from bench.common import utc_from_ms
 
 
 def stage_raw(batches: list[WatchBatch]) -> float:
@@ -24,7 +25,16 @@ def stage_raw(batches: list[WatchBatch]) -> float:
         stmt = BatchStatement(batch_type=BatchType.UNLOGGED)
         for position, ts, rate in batch.events:
             stmt.add(
-                insert, (batch.user_id, _utc(ts).date(), batch.video_id, batch.session_id, position, _utc(ts), rate)
+                insert,
+                (
+                    batch.user_id,
+                    utc_from_ms(ts).date(),
+                    batch.video_id,
+                    batch.session_id,
+                    position,
+                    utc_from_ms(ts),
+                    rate,
+                ),
             )
         statements.append((stmt, ()))
     execute_concurrent(session, statements, concurrency=128, raise_on_first_error=True)

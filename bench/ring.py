@@ -16,11 +16,11 @@ import subprocess
 import time
 
 from accounts.services import member_demo_ensure
+from analytics.acceptance import WatchBatch
 from analytics.cassandra import cassandra_reset, cassandra_session
-from analytics.services import WatchBatch, _utc
 from analytics.stream import stream_client
 from bench import BENCH_ENV, ROOT
-from bench.common import PY, loadavg, log, stored_events, videos_ensure
+from bench.common import PY, loadavg, log, stored_events, utc_from_ms, videos_ensure
 from bench.e2e import E2E_DURATION, stage_e2e
 from bench.ingest import stage_ingest
 from bench.raw import stage_raw
@@ -109,7 +109,7 @@ def ring_compare(
     raw_s = stage_raw(batches)
     log(f"ring stage 2: worker ingestion, {args.workers} worker(s) x {args.concurrency}")
     ingest_s = stage_ingest(batches, args.workers, args.concurrency).seconds
-    keys = {(b.user_id, _utc(e[1]).date()) for b in batches for e in b.events[:1]}
+    keys = {(b.user_id, utc_from_ms(e[1]).date()) for b in batches for e in b.events[:1]}
     stored = stored_events(keys)
     log(f"ring stage 3: end to end, {RING_WEB_WORKERS} ingest processes, {args.http_clients} clients")
     e2e_users = [member_demo_ensure(index=10_000 + i).pk for i in range(args.http_members)]

@@ -1,8 +1,8 @@
 """ASGI entry point (not used by the default deployment, which is gunicorn + WSGI).
 
-Under ASGI every path, the watch-batch endpoints included, goes through Django's full stack (the
-views in analytics/views.py share the lean WSGI handler's core, with the session's checks on top);
-the lean dispatch of config/dispatch.py is WSGI only.
+Under ASGI every path goes through Django's URL resolver: the watch-batch paths reach
+analytics/views.py `watch_batch_create`, which hands the request to the one endpoint
+(analytics/ingest.py `watch_ingest_respond`); the dispatch of config/dispatch.py is WSGI only.
 """
 
 import os

@@ -1,4 +1,4 @@
-"""gunicorn's access log: one JSON object per request, and no line for the lean hot paths.
+"""gunicorn's access log: one JSON object per request, and no line for the ingest paths served ahead of Django.
 
 A watch batch arrives every 10 s from every viewer; formatting and writing a line for each cost ~20 %
 of the web CPU (README "Benchmark"). Those paths are counted in /metrics instead (requests by status
@@ -46,7 +46,7 @@ def access_line_build(atoms: dict[str, Any]) -> str:
     return json.dumps(line, default=str)
 
 
-class LeanPathsLogger(Logger):
+class UnloggedIngestPathsLogger(Logger):
     _skip: frozenset[str] | None = None
 
     def access(self, resp: Any, req: Any, environ: dict[str, Any], request_time: Any) -> None:
@@ -55,7 +55,7 @@ class LeanPathsLogger(Logger):
             # Read in the worker, after Django is set up (the master never serves a request).
             from django.conf import settings
 
-            skip = LeanPathsLogger._skip = frozenset(getattr(settings, "LEAN_WSGI_ROUTES", {}))
+            skip = UnloggedIngestPathsLogger._skip = frozenset(getattr(settings, "ROUTES_AHEAD_OF_DJANGO", {}))
         if environ.get("PATH_INFO") in skip or not self.access_log_enabled:
             return
         try:

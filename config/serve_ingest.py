@@ -3,7 +3,7 @@ paths only. `python -m config.serve_ingest` (Procfile `ingest`); the reverse pro
 /api/watch/ here and everything else to gunicorn (docs/operations.md).
 
 Why a server of its own for one path: gunicorn's pure-Python HTTP parsing and thread hand-off cost
-about as much CPU as the lean handler itself; granian parses HTTP in Rust and runs the same WSGI
+about as much CPU as the ingest handler itself; granian parses HTTP in Rust and runs the same WSGI
 callable on its threads. The pages stay on gunicorn, where Django's own work dominates (the
 measurements: docs/decisions/0002-watch-batches-ahead-of-django-on-granian.md, docs/benchmarks.md).
 

@@ -166,7 +166,7 @@ WATCH_DEAD_LETTERS_MAX = env.watch_dead_letters_max
 # At most one drain task is woken per this many ms by incoming batches (plus the beat safety net).
 WATCH_DRAIN_WAKE_MS = 500
 WATCH_DRAIN_BUDGET_SECONDS = 5.0
-# Viewing sessions (analytics.services.viewing_session_start): issued by the watch page to confirmed
+# Viewing sessions (analytics.viewing.viewing_session_start): issued by the watch page to confirmed
 # members, bound to member, video, access tier and issue time. A token is short-lived: the open page
 # renews it while it is visible (analytics.views.watch_token_renew). Past its life it is accepted only
 # for the late window, and only for seconds recorded while it was valid (the tracker's outbox
@@ -191,9 +191,9 @@ WATCH_UNKNOWN_DURATION_MAX_SECONDS = 6 * 3600
 # publishing or unpublishing reaches them within this time.
 CATALOGUE_SNAPSHOT_SECONDS = 5.0
 # Paths served ahead of Django's URL resolver and middleware (config/dispatch.py): exact PATH_INFO
-# -> the name its app registered the WSGI handler under (config.dispatch.lean_handler_register).
+# -> the name its app registered the WSGI handler under (config.dispatch.route_handler_register).
 # The watch-batch endpoints authenticate by their signed token.
-LEAN_WSGI_ROUTES = {
+ROUTES_AHEAD_OF_DJANGO = {
     "/api/watch/": "watch-ingest",
     "/api/watch/beacon/": "watch-ingest",
 }

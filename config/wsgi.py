@@ -1,7 +1,7 @@
 """WSGI entry point: `gunicorn config.wsgi` in production, `manage.py runserver` in development.
 
-The watch-batch endpoints are served by a lean handler ahead of Django (config/dispatch.py,
-settings.LEAN_WSGI_ROUTES); every other path goes through Django as usual.
+The watch-batch endpoints are served by a handler ahead of Django (config/dispatch.py,
+settings.ROUTES_AHEAD_OF_DJANGO); every other path goes through Django as usual.
 """
 
 import os

@@ -11,6 +11,6 @@ import django
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "config.settings")
 django.setup(set_prefix=False)
 
-from config.dispatch import lean_routes_application  # noqa: E402 (needs the apps loaded)
+from config.dispatch import routes_ahead_of_django_application  # noqa: E402 (needs the apps loaded)
 
-application = lean_routes_application()
+application = routes_ahead_of_django_application()

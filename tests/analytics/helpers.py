@@ -10,9 +10,10 @@ from django.test import Client
 from django.urls import reverse
 from redis.exceptions import ResponseError
 
+from analytics.acceptance import SessionClaims, viewing_session_token_sign
 from analytics.cassandra import cassandra_keyspace, cassandra_session
-from analytics.services import SessionClaims, member_ingest_generation_get, viewing_session_token_sign
 from analytics.stream import GROUP, SESSION_KEY, STREAM, stream_client
+from analytics.viewing import member_ingest_generation_get
 
 
 def now_ms() -> int:

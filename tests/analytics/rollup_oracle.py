@@ -7,8 +7,8 @@ import uuid
 from collections import defaultdict
 from datetime import UTC, date, datetime, timedelta
 
+from analytics.acceptance import WatchBatch
 from analytics.cassandra import cassandra_keyspace, cassandra_session
-from analytics.services import WatchBatch
 
 DAY_MS = 86_400_000
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from django.core.management import call_command
 
-from analytics.services import watch_batches_store
+from analytics.drain import watch_batches_store
 from analytics.stream import STREAM, stream_client
 from tests.analytics.rollup_oracle import day_start_ms, session_batches, today
 from tests.conftest import CASSANDRA_DBS

@@ -9,11 +9,14 @@ from typing import Any
 import pytest
 from django.core.management import call_command
 
-from analytics import services
+from analytics import recount, selectors
+from analytics.acceptance import WatchBatch
 from analytics.cassandra import cassandra_keyspace, cassandra_session
+from analytics.drain import watch_batches_store
+from analytics.erasure import member_watch_data_erase
 from analytics.models import COVERAGE_BUCKET_SECONDS
-from analytics.selectors import video_progress_map
-from analytics.services import SELECT_BUCKET_COUNTS, WatchBatch, member_video_mark_unwatched, watch_batches_store
+from analytics.selectors import SELECT_BUCKET_COUNTS, video_progress_map
+from analytics.services import member_video_mark_unwatched
 from analytics.stream import COUNTS_DUE_KEY, COUNTS_FIRST_KEY
 from tests.analytics.helpers import now_ms, stored_state
 from tests.conftest import CASSANDRA_DBS
@@ -34,7 +37,7 @@ def watched(user_id: int, video: Any) -> int:
 
 def _reads_of_counts(monkeypatch: Any) -> list[list[tuple[int, int]]]:
     counted: list[list[tuple[int, int]]] = []
-    real = services.cassandra_execute_all
+    real = selectors.cassandra_execute_all
     select = SELECT_BUCKET_COUNTS.format(ks=cassandra_keyspace())
 
     def spying(statements: Any, **kwargs: Any) -> Any:
@@ -43,7 +46,7 @@ def _reads_of_counts(monkeypatch: Any) -> list[list[tuple[int, int]]]:
         )
         return real(statements, **kwargs)
 
-    monkeypatch.setattr(services, "cassandra_execute_all", spying)
+    monkeypatch.setattr(selectors, "cassandra_execute_all", spying)
     return counted
 
 
@@ -125,8 +128,8 @@ def test_a_members_batches_within_the_period_are_recounted_once_when_due(setting
 
     assert reads == []  # nothing counted yet: the bars lag, the positions do not
     assert watched(user_id, video) == 0
-    assert services.watched_counts_refresh_due(client=redis) == 0  # not due yet
-    due_in = services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
+    assert recount.watched_counts_refresh_due(client=redis) == 0  # not due yet
+    due_in = recount.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
 
     assert due_in == 1  # one row (seconds 0-29), counted once for the three batches
     assert reads == [[(video.pk, 0)]]
@@ -145,14 +148,14 @@ def test_a_row_still_growing_is_recounted_once_per_longest_wait_and_soon_after_i
     # A member watching on: the row grows every 10 s (the player's flush) for 400 s, and a drain
     # runs just before each next batch.
     for k in range(40):
-        services.watched_counts_schedule(buckets=[row], now_ms=start + k * 10_000)
-        if services.watched_counts_refresh_due(client=redis, now_ms=start + k * 10_000 + 9_999):
+        recount.watched_counts_schedule(buckets=[row], now_ms=start + k * 10_000)
+        if recount.watched_counts_refresh_due(client=redis, now_ms=start + k * 10_000 + 9_999):
             recounted_at.append(k)
 
     assert recounted_at == [30]  # not every 10 s, nor never: once, 300 s after the row first grew
     # They stop: the recount comes the quiet period after the last growth, not 300 s later.
-    assert services.watched_counts_refresh_due(client=redis, now_ms=start + 390_000 + 14_999) == 0
-    assert services.watched_counts_refresh_due(client=redis, now_ms=start + 390_000 + 15_000) == 1
+    assert recount.watched_counts_refresh_due(client=redis, now_ms=start + 390_000 + 14_999) == 0
+    assert recount.watched_counts_refresh_due(client=redis, now_ms=start + 390_000 + 15_000) == 1
     assert len(reads) == 2
     assert redis.zcard(COUNTS_DUE_KEY) == 0
     assert redis.hlen(COUNTS_FIRST_KEY) == 0
@@ -163,19 +166,19 @@ def test_a_row_grown_while_its_recount_runs_is_recounted_later(settings, redis, 
     video = VideoFactory(duration=600)
     user_id = 8_400_011
     watch(user_id, video.pk, range(0, 10))
-    real = services._watched_counts_refresh
+    real = recount.watched_counts_refresh
 
     def racing(*, buckets: Any) -> None:
         # Another drain grows the row after the claim and before this recount's read.
         watch(user_id, video.pk, range(10, 20))
         real(buckets=buckets)
 
-    monkeypatch.setattr(services, "_watched_counts_refresh", racing)
-    services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
-    monkeypatch.setattr(services, "_watched_counts_refresh", real)
+    monkeypatch.setattr(recount, "watched_counts_refresh", racing)
+    recount.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
+    monkeypatch.setattr(recount, "watched_counts_refresh", real)
 
     assert redis.zcard(COUNTS_DUE_KEY) == 1  # the second growth is waiting for its own recount
-    services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 61_000)
+    recount.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 61_000)
     assert watched(user_id, video) == 20
 
 
@@ -188,12 +191,12 @@ def test_a_failed_recount_puts_its_rows_back_due_at_once(settings, redis, monkey
     def failing(*, buckets: Any) -> None:
         raise RuntimeError("Cassandra timed out")
 
-    monkeypatch.setattr(services, "_watched_counts_refresh", failing)
+    monkeypatch.setattr(recount, "watched_counts_refresh", failing)
     with pytest.raises(RuntimeError):
-        services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
+        recount.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
     monkeypatch.undo()
 
-    assert services.watched_counts_refresh_due(client=redis) == 1  # due now, not in another 30 s
+    assert recount.watched_counts_refresh_due(client=redis) == 1  # due now, not in another 30 s
     assert watched(user_id, video) == 10
 
 
@@ -202,9 +205,9 @@ def test_an_erased_members_waiting_recount_writes_nothing(settings, redis):
     video = VideoFactory(duration=600)
     user_id = 8_400_013
     watch(user_id, video.pk, range(0, 10))
-    services.member_watch_data_erase(user_id=user_id)
+    member_watch_data_erase(user_id=user_id)
 
-    services.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
+    recount.watched_counts_refresh_due(client=redis, now_ms=now_ms() + 31_000)
 
     ks = cassandra_keyspace()
     for table in ("member_videos", "member_video_coverage"):

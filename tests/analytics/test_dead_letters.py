@@ -9,10 +9,11 @@ from io import StringIO
 import pytest
 from django.core.management import call_command
 
-from analytics import services
+from analytics import drain
+from analytics.acceptance import WatchBatch, watch_batch_enqueue
+from analytics.drain import watch_stream_drain
 from analytics.selectors import resume_position_get
-from analytics.services import DEAD_LETTERS, WatchBatch, watch_batch_enqueue, watch_stream_drain
-from analytics.stream import GROUP, STREAM
+from analytics.stream import DEAD_LETTERS, GROUP, STREAM
 from tests.analytics.helpers import now_ms
 from tests.conftest import CASSANDRA_DBS
 
@@ -46,7 +47,7 @@ def test_a_bug_in_our_code_fails_the_drain_loudly_and_leaves_the_batch_pending(r
     def broken(**_):
         raise TypeError("a bug, not bad data")
 
-    monkeypatch.setattr(services, "watch_batches_store", broken)
+    monkeypatch.setattr(drain, "watch_batches_store", broken)
 
     with pytest.raises(TypeError):
         watch_stream_drain(consumer="test:1", budget_seconds=10)
@@ -65,7 +66,7 @@ def test_the_command_lists_replays_and_deletes_dead_letters(redis, member, video
     call_command("watch_dead_letters", stdout=out)
     assert "InvalidRequest" in out.getvalue()
     assert "2 listed" in out.getvalue()
-    first, second = (dead_id for dead_id, _ in services.watch_dead_letters_list())
+    first, second = (dead_id for dead_id, _ in drain.watch_dead_letters_list())
 
     call_command("watch_dead_letters", "--replay", first, stdout=out)
     watch_stream_drain(consumer="test:1", budget_seconds=10)

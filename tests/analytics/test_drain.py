@@ -6,9 +6,10 @@ import uuid
 
 import pytest
 
+from analytics.acceptance import WatchBatch, watch_batch_enqueue
+from analytics.drain import watch_stream_drain
 from analytics.selectors import resume_position_get
-from analytics.services import DEAD_LETTERS, WatchBatch, watch_batch_enqueue, watch_stream_drain
-from analytics.stream import GROUP, STREAM
+from analytics.stream import DEAD_LETTERS, GROUP, STREAM
 from tests.analytics.helpers import now_ms
 from tests.conftest import CASSANDRA_DBS, wait_until
 

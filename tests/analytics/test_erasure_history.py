@@ -1,6 +1,6 @@
 """Deleting a member erases everything that identifies them, and the staff figures stay what they were.
 
-The member's rollup inputs are re-keyed to an anonymous id (analytics.services.member_watch_data_erase),
+The member's rollup inputs are re-keyed to an anonymous id (analytics.erasure.member_watch_data_erase),
 so the analytics page, its CSV export, the playlist funnel and a full `rollups_rebuild` give the same
 figures after the deletion as before, while no Cassandra row carries the member's id or email.
 """
@@ -19,9 +19,10 @@ from django.urls import reverse
 
 from accounts.services import member_account_delete
 from analytics.cassandra import cassandra_keyspace, cassandra_session
+from analytics.drain import watch_batches_store
+from analytics.erasure import ANONYMOUS_KEY
 from analytics.rollups import rollups_refresh
 from analytics.selectors import playlist_funnel_get, video_analytics_get
-from analytics.services import ANONYMOUS_KEY, watch_batches_store
 from analytics.stream import stream_client
 from tests.analytics.rollup_oracle import day_start_ms, session_batches, today
 from tests.conftest import CASSANDRA_DBS
@@ -108,7 +109,7 @@ def test_deleting_a_member_keeps_every_staff_figure_and_leaves_no_row_with_their
 
 
 def test_an_erasure_retried_after_a_failure_keeps_one_anonymous_member(monkeypatch):
-    from analytics import services
+    from analytics import erasure
 
     video = VideoFactory(duration=100)
     member = MemberFactory.create()
@@ -120,7 +121,7 @@ def test_an_erasure_retried_after_a_failure_keeps_one_anonymous_member(monkeypat
         )
     rollups_refresh()
     before = figures(video.pk)
-    real_run = services._run
+    real_run = erasure.cassandra_execute_all
     calls = {"n": 0}
 
     def failing_once(statements):
@@ -129,11 +130,11 @@ def test_an_erasure_retried_after_a_failure_keeps_one_anonymous_member(monkeypat
             raise RuntimeError("node went away")
         return real_run(statements)
 
-    monkeypatch.setattr(services, "_run", failing_once)
+    monkeypatch.setattr(erasure, "cassandra_execute_all", failing_once)
     with pytest.raises(RuntimeError):
-        services.member_watch_data_erase(user_id=member.pk)
-    monkeypatch.setattr(services, "_run", real_run)
-    services.member_watch_data_erase(user_id=member.pk)
+        erasure.member_watch_data_erase(user_id=member.pk)
+    monkeypatch.setattr(erasure, "cassandra_execute_all", real_run)
+    erasure.member_watch_data_erase(user_id=member.pk)
     rollups_refresh()
 
     after = figures(video.pk)

@@ -1,4 +1,4 @@
-"""The lean watch-batch path over real HTTP: config.wsgi.application (the dispatcher gunicorn serves)
+"""The watch-batch endpoint over real HTTP: config.wsgi.application (the dispatcher gunicorn serves)
 on a local server thread. It keeps every property of the Django endpoint without a SQL query, a
 session or the CSRF middleware: the signed viewing-session token is the credential."""
 
@@ -15,9 +15,11 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 import pytest
 from django.db.backends import utils as db_utils
 from django.test import Client
+from django.urls import reverse
 
-from analytics.services import WatchBatch, viewing_session_start
+from analytics.acceptance import WatchBatch
 from analytics.stream import STREAM, stream_client
+from analytics.viewing import viewing_session_start
 from tests.analytics.helpers import batch_body, now_ms, signed
 from tests.factories import MemberFactory, VideoFactory
 from videos.selectors import video_published_snapshot_clear
@@ -187,7 +189,7 @@ def test_an_unpublished_or_unknown_video_gets_404(server, member):
     assert queued() == []
 
 
-def test_unpublishing_reaches_the_lean_path_within_the_cache_period(server, member, video, settings):
+def test_unpublishing_reaches_the_endpoint_within_the_cache_period(server, member, video, settings):
     settings.CATALOGUE_SNAPSHOT_SECONDS = 0
     assert send(server, fresh(video.pk, member.pk))[0] == 202
 
@@ -215,6 +217,76 @@ def test_bad_bodies_get_4xx_without_reaching_the_stream(server, member, video):
     assert queued() == []
 
 
+RAW = '{"video_id": VID, "session_id": "SID", "events": [EVENT]}'
+BAD_BODIES = {
+    "not json": "{not json",
+    "a list": json.dumps([1, 2]),
+    "video id as string": {"video_id": "1"},
+    "missing events": {"events": None},
+    "no events": {"events": []},
+    "negative position": {"events": [{"position": -1, "client_ts": "NOW"}]},
+    "float position": {"events": [{"position": 1.5, "client_ts": "NOW"}]},
+    # Python's json accepts NaN/Infinity literals; the schema must still refuse them.
+    "NaN position": RAW.replace("EVENT", '{"position": NaN, "client_ts": NOW}'),
+    "NaN rate": RAW.replace("EVENT", '{"position": 1, "client_ts": NOW, "rate": NaN}'),
+    "infinite rate": RAW.replace("EVENT", '{"position": 1, "client_ts": NOW, "rate": Infinity}'),
+    "position past the duration": {"events": [{"position": 602, "client_ts": "NOW"}]},
+    "client time in the future": {"events": [{"position": 1, "client_ts": "FUTURE"}]},
+    "too many events": {"events": [{"position": i, "client_ts": "NOW"} for i in range(201)]},
+    "rate faster than any player": {"events": [{"position": 1, "client_ts": "NOW", "rate": 8}]},
+    "session id not a uuid": {"session_id": "abc"},
+    "session id not v4": {"session_id": str(uuid.uuid1())},
+    "unknown field": {"extra": 1},
+}
+
+
+def render(template, video_id: int, user_id: int) -> str:
+    now, future = now_ms(), now_ms() + 3600_000
+    if isinstance(template, str):
+        return template.replace("VID", str(video_id)).replace("SID", str(uuid.uuid4())).replace("NOW", str(now))
+    body = batch_body(video_id, uuid.uuid4(), [5], t0=now) | template
+    if "session_id" not in template:
+        body = signed(body, user_id)
+    if isinstance(body.get("events"), list):
+        body["events"] = [
+            e | {"client_ts": {"NOW": now, "FUTURE": future}.get(e.get("client_ts"), e.get("client_ts"))}
+            for e in body["events"]
+        ]
+    return json.dumps(body)
+
+
+@pytest.mark.parametrize("case", BAD_BODIES)
+def test_a_bad_body_gets_400_with_a_reason_and_enqueues_nothing(server, member, video, case):
+    status, answer, _ = send(server, render(BAD_BODIES[case], video.pk, member.pk))
+
+    assert status == 400, answer
+    assert answer["error"]
+    assert queued() == []
+
+
+def test_the_url_names_the_watch_page_reverses_are_the_paths_served_ahead_of_django(settings):
+    paths = {reverse("analytics:watch-batch"), reverse("analytics:watch-beacon")}
+
+    assert paths == {"/api/watch/", "/api/watch/beacon/"}
+    assert paths <= set(settings.ROUTES_AHEAD_OF_DJANGO)
+
+
+@pytest.mark.parametrize("path", ["/api/watch/", "/api/watch/beacon/"])
+def test_through_djangos_own_routing_the_token_is_the_credential_as_ahead_of_django(member, video, path):
+    # Django's test client (and ASGI) reach the same endpoint: no session needed, same answers.
+    stream_client().flushdb()
+    client = Client(enforce_csrf_checks=True)
+
+    accepted = client.post(path, fresh(video.pk, member.pk), content_type="application/json")
+    forged = fresh(video.pk, member.pk)
+    refused = client.post(path, forged | {"token": forged["token"][:-2] + "xx"}, content_type="application/json")
+
+    assert (accepted.status_code, accepted.json()) == (202, {"accepted": 10})
+    assert accepted["Cache-Control"] == "no-store"
+    assert refused.status_code == 403
+    assert len(queued()) == 1
+
+
 def test_past_the_members_rate_the_answer_is_429_with_retry_after(server, member, video, settings):
     settings.WATCH_BATCHES_PER_MINUTE = 2
 
@@ -226,12 +298,12 @@ def test_past_the_members_rate_the_answer_is_429_with_retry_after(server, member
 
 
 def test_when_redis_is_unreachable_the_answer_is_503(server, member, video, settings):
-    from analytics import stream
+    from analytics import acceptance, stream
 
     body = fresh(video.pk, member.pk)
     settings.REDIS_URL = "redis://127.0.0.1:1/0"  # nothing listens on port 1
     stream._client.cache_clear()
-    stream._enqueue_script.cache_clear()
+    acceptance._enqueue_script.cache_clear()
 
     status, _, response = send(server, body)
 

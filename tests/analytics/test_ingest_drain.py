@@ -9,8 +9,11 @@ from typing import Any
 import pytest
 from cassandra.query import BatchStatement, BatchType
 
-from analytics import services
+from analytics import drain, recount
+from analytics.acceptance import MAX_PLAYBACK_RATE, MAX_POSITION
 from analytics.cassandra import (
+    ROWS_PER_BATCH,
+    SET_ELEMENTS_PER_BATCH,
     BatchPacker,
     cassandra_execute_all,
     cassandra_keyspace,
@@ -18,9 +21,8 @@ from analytics.cassandra import (
     cassandra_row_encode,
     cassandra_session,
 )
+from analytics.drain import ADD_COVERAGE, INSERT_EVENT
 from analytics.models import VIDEO_MEMBER_SHARDS
-from analytics.schemas import MAX_PLAYBACK_RATE, MAX_POSITION
-from analytics.services import ADD_COVERAGE, INSERT_EVENT, ROWS_PER_BATCH, SET_ELEMENTS_PER_BATCH
 from tests.conftest import CASSANDRA_DBS
 
 pytestmark = pytest.mark.django_db(databases=CASSANDRA_DBS)
@@ -50,14 +52,14 @@ ROWS: dict[str, list[tuple[Any, ...]]] = {
 
 @pytest.mark.parametrize("name", sorted(ROWS))
 def test_hand_bound_rows_serialize_exactly_as_the_drivers_bind(name):
-    statement = cassandra_prepared(getattr(services, name))
+    statement = cassandra_prepared(getattr(drain, name, None) or getattr(recount, name))
     for values in ROWS[name]:
         bound = statement.bind(values)
         assert cassandra_row_encode(statement, values) == list(bound.values)
 
 
 def test_a_value_the_packers_do_not_take_falls_back_to_the_drivers_bind():
-    statement = cassandra_prepared(services.UPDATE_WATCHED)
+    statement = cassandra_prepared(recount.UPDATE_WATCHED)
     values = (1, {0: None}, 2, 3)  # a null map value: struct cannot pack it, the driver can
     assert cassandra_row_encode(statement, values) == list(statement.bind(values).values)
 

@@ -1,4 +1,5 @@
-"""gunicorn's access log leaves out the lean watch-batch paths (counted in /metrics) and keeps the rest."""
+"""gunicorn's access log leaves out the watch-batch paths served ahead of Django (counted in /metrics)
+and keeps the rest."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import logging
 
 import pytest
 
-from config.gunicorn_log import LeanPathsLogger
+from config.gunicorn_log import UnloggedIngestPathsLogger
 from tests.config.test_gunicorn_log import deployed_config
 
 
@@ -20,8 +21,8 @@ class _Resp:
 
 
 @pytest.mark.parametrize(("path", "logged"), [("/api/watch/", False), ("/api/watch/beacon/", False), ("/", True)])
-def test_only_the_lean_paths_are_left_out_of_the_access_log(path, logged):
-    logger = LeanPathsLogger(deployed_config())
+def test_only_the_ingest_paths_are_left_out_of_the_access_log(path, logged):
+    logger = UnloggedIngestPathsLogger(deployed_config())
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)
     logger.access_log.addHandler(handler)

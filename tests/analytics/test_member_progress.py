@@ -12,17 +12,17 @@ import pytest
 from django.urls import reverse
 
 from accounts.registry import member_data_handlers
+from analytics.acceptance import WatchBatch
 from analytics.cassandra import cassandra_keyspace, cassandra_session
-from analytics.selectors import continue_watching_from, resume_position_get, video_progress_map
-from analytics.services import (
-    WatchBatch,
-    member_video_hide,
-    member_video_mark_unwatched,
-    member_video_mark_watched,
-    member_watch_data_erase,
+from analytics.drain import watch_batches_store
+from analytics.erasure import member_watch_data_erase
+from analytics.selectors import (
+    continue_watching_from,
     member_watch_data_export,
-    watch_batches_store,
+    resume_position_get,
+    video_progress_map,
 )
+from analytics.services import member_video_hide, member_video_mark_unwatched, member_video_mark_watched
 from tests.analytics.helpers import now_ms, stored_state, utc
 from tests.conftest import CASSANDRA_DBS
 from tests.factories import VideoFactory

@@ -1,6 +1,6 @@
 """Staff-analytics rollups are exact: equal to a brute-force recomputation from raw events.
 
-Batches go through the real store (analytics.services.watch_batches_store, what the Celery drain
+Batches go through the real store (analytics.drain.watch_batches_store, what the Celery drain
 runs) into the real Cassandra, and the rollups through the beat job's own function.
 """
 
@@ -15,9 +15,10 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from analytics.cassandra import cassandra_keyspace, cassandra_session
+from analytics.drain import watch_batches_store
+from analytics.erasure import member_watch_data_erase
 from analytics.models import VIDEO_MEMBER_SHARDS
 from analytics.rollups import BUCKETS, is_view, rollups_refresh, top_videos_refresh
-from analytics.services import member_watch_data_erase, watch_batches_store
 from tests.analytics.rollup_oracle import (
     brute_force,
     comparable,

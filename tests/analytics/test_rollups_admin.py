@@ -12,8 +12,8 @@ from django.test import Client
 from django.urls import reverse
 
 from analytics.cassandra import cassandra_keyspace, cassandra_session
+from analytics.drain import watch_batches_store
 from analytics.rollups import rollups_refresh
-from analytics.services import watch_batches_store
 from tests.analytics.rollup_oracle import day_start_ms, session_batches, today
 from tests.conftest import CASSANDRA_DBS
 from tests.factories import MemberFactory, VideoFactory
@@ -277,7 +277,7 @@ def test_the_playlist_funnel_counts_members_who_started_the_first_video(staff_cl
 
 
 def test_the_member_data_export_names_each_video_with_its_title_and_page():
-    from analytics.services import member_watch_data_export
+    from analytics.selectors import member_watch_data_export
 
     video = VideoFactory(title="Knife skills", slug="knife-skills")
     watch_batches_store(batches=session_batches(31, video.pk, list(range(5)), start_ms=day_start_ms(today())))

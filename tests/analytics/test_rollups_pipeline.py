@@ -19,9 +19,9 @@ from datetime import UTC, datetime
 
 import pytest
 
+from analytics.acceptance import watch_batch_enqueue
 from analytics.cassandra import cassandra_keyspace, cassandra_session
 from analytics.rollups import CHECKPOINT
-from analytics.services import watch_batch_enqueue
 from analytics.stream import STREAM, stream_client
 from analytics.synthetic import SyntheticVideo, traffic_batches
 from tests.analytics.helpers import drained, pending, stored_state, utc

@@ -9,7 +9,7 @@ from typing import Any
 
 from django.core import signing
 
-from analytics.services import TOKEN_SALT, SessionClaims, viewing_session_token_read, viewing_session_token_sign
+from analytics.acceptance import TOKEN_SALT, SessionClaims, viewing_session_token_read, viewing_session_token_sign
 
 
 def claims() -> SessionClaims:

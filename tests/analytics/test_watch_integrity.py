@@ -17,11 +17,12 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from analytics.acceptance import SessionClaims, viewing_session_token_sign
 from analytics.cassandra import cassandra_keyspace, cassandra_session
 from analytics.rollups import rollups_refresh
 from analytics.selectors import video_analytics_get
-from analytics.services import SessionClaims, member_ingest_generation_get, viewing_session_token_sign
 from analytics.stream import STREAM
+from analytics.viewing import member_ingest_generation_get
 from tests.analytics.helpers import drained, now_ms, session_started, stored_state
 from tests.conftest import CASSANDRA_DBS, wait_until
 from tests.factories import MemberFactory, VideoFactory
@@ -179,7 +180,7 @@ def test_new_sessions_are_capped_over_a_sliding_hour_not_the_clock_hour(client, 
     cap = 10
     before_the_hour = (now_ms() // 3_600_000) * 3_600_000 - 10_000
     clock = {"ms": before_the_hour}
-    monkeypatch.setattr("analytics.services.time.time", lambda: clock["ms"] / 1000)
+    monkeypatch.setattr("analytics.acceptance.time.time", lambda: clock["ms"] / 1000)
 
     first = [tracker_config(client, video)["sessionId"] for _ in range(cap)]
     clock["ms"] += 14_000  # across the full hour
@@ -282,7 +283,7 @@ def _fake_clock(monkeypatch, start_ms: int) -> dict:
     all read) set to `start_ms` and moved by the test: half an hour of attack in seconds. Always in
     the past of the real clock, so the worker's own clock never bounds what it stores."""
     clock = {"ms": start_ms}
-    monkeypatch.setattr("analytics.services.time.time", lambda: clock["ms"] / 1000)
+    monkeypatch.setattr("analytics.acceptance.time.time", lambda: clock["ms"] / 1000)
     return clock
 
 
@@ -562,7 +563,8 @@ def test_account_deletion_leaves_nothing_even_after_future_dated_events(member, 
 @pytest.mark.django_db(databases=CASSANDRA_DBS)
 def test_batches_of_an_erased_member_still_queued_are_dropped_by_the_drain(member, video, redis):
     from accounts.services import member_account_delete
-    from analytics.services import WatchBatch, watch_batch_enqueue, watch_stream_drain
+    from analytics.acceptance import WatchBatch, watch_batch_enqueue
+    from analytics.drain import watch_stream_drain
 
     user_id = member.pk
     t0 = now_ms() - 10_000

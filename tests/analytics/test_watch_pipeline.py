@@ -46,14 +46,3 @@ def test_a_posted_batch_reaches_cassandra_through_a_real_worker(member, video, c
     assert response.status_code == 202, response.content
     assert response.json() == {"accepted": 10}
     assert wait_until(lambda: resume_position_get(user_id=member.pk, video_id=video.pk), timeout=30) == 39
-
-
-@pytest.mark.django_db(databases=CASSANDRA_DBS)
-def test_the_post_is_refused_without_a_csrf_token(member, video):
-    client = Client(enforce_csrf_checks=True)
-    client.force_login(member)
-    body = {"video_id": video.pk, "session_id": str(uuid.uuid4()), "events": [{"position": 1, "client_ts": now_ms()}]}
-
-    response = client.post(reverse("analytics:watch-batch"), body, content_type="application/json")
-
-    assert response.status_code == 403

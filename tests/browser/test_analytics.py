@@ -8,8 +8,8 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
+from analytics.drain import watch_batches_store
 from analytics.rollups import rollups_refresh
-from analytics.services import watch_batches_store
 from analytics.synthetic import SyntheticVideo, traffic_batches
 from tests.conftest import CASSANDRA_DBS, screenshot
 from tests.factories import MemberFactory, VideoFactory

@@ -66,12 +66,14 @@ def test_sync_creates_every_table_in_an_empty_keyspace_and_a_second_sync_is_a_no
 
 def erasure_tables() -> set[str]:
     """The tables whose rows a member's erasure (or "mark unwatched") deletes: every DELETE of
-    analytics/services.py."""
+    analytics/services.py and analytics/erasure.py."""
     import re
 
+    import analytics.erasure
     import analytics.services
 
-    statements = [value for value in vars(analytics.services).values() if isinstance(value, str)]
+    modules = (analytics.services, analytics.erasure)
+    statements = [value for module in modules for value in vars(module).values() if isinstance(value, str)]
     return {m[1] for text in statements if (m := re.match(r"DELETE FROM \{ks\}\.(\w+)", text))}
 
 

@@ -9,7 +9,12 @@ from typing import Any
 import pytest
 from django.core.exceptions import ImproperlyConfigured
 
-from config.dispatch import PathDispatch, dispatch_application, lean_handler_register, lean_routes_application
+from config.dispatch import (
+    PathDispatch,
+    dispatch_application,
+    route_handler_register,
+    routes_ahead_of_django_application,
+)
 
 
 def _django(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
@@ -28,9 +33,9 @@ def test_each_lean_path_goes_to_the_handler_its_app_registered():
 
 def test_a_route_to_a_name_no_app_registered_stops_start_up(settings):
     # At start-up, not at the first batch: a typo would otherwise turn the endpoint into a 404.
-    settings.LEAN_WSGI_ROUTES = {"/api/watch/": "analytics.ingest.watch_ingest_app"}
+    settings.ROUTES_AHEAD_OF_DJANGO = {"/api/watch/": "analytics.ingest.watch_ingest_app"}
 
-    for build in (lambda: dispatch_application(_django), lean_routes_application):
+    for build in (lambda: dispatch_application(_django), routes_ahead_of_django_application):
         with pytest.raises(ImproperlyConfigured, match=r"analytics\.ingest\.watch_ingest_app.*watch-ingest"):
             build()
 
@@ -38,6 +43,6 @@ def test_a_route_to_a_name_no_app_registered_stops_start_up(settings):
 def test_another_handler_under_a_taken_name_is_refused():
     from analytics.ingest import watch_ingest_app
 
-    lean_handler_register(name="watch-ingest", app=watch_ingest_app)  # the same again: a no-op
+    route_handler_register(name="watch-ingest", app=watch_ingest_app)  # the same again: a no-op
     with pytest.raises(ImproperlyConfigured, match="already registered"):
-        lean_handler_register(name="watch-ingest", app=_django)
+        route_handler_register(name="watch-ingest", app=_django)

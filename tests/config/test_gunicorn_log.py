@@ -20,7 +20,7 @@ import pytest
 from django.core.handlers.wsgi import get_path_info
 from gunicorn.config import Config
 
-from config.gunicorn_log import LeanPathsLogger
+from config.gunicorn_log import UnloggedIngestPathsLogger
 from tests.conftest import ROOT, free_port, wait_until
 
 NOW = "[02/Dec/2026:02:00:58 +0000]"
@@ -56,7 +56,7 @@ def deployed_config() -> Config:
 
 
 def _logged(environ: dict[str, Any], headers: list[tuple[str, str]]) -> str:
-    logger = LeanPathsLogger(deployed_config())
+    logger = UnloggedIngestPathsLogger(deployed_config())
     logger.now = lambda: NOW
     stream = io.StringIO()
     handler = logging.StreamHandler(stream)

@@ -12,8 +12,7 @@ from django.conf import settings
 from django.test import Client, override_settings
 
 from analytics.cassandra import cassandra_reset
-from analytics.services import DEAD_LETTERS
-from analytics.stream import STREAM, stream_client
+from analytics.stream import DEAD_LETTERS, STREAM, stream_client
 from config import health, probes
 from config.celery_app import app as celery_app
 from config.health import health_cache_clear, health_report

@@ -113,7 +113,7 @@ def test_allauth_emails_are_rendered_in_the_request_and_sent_by_a_task(
 
 _SEED_WATCHER = """
 import json
-from analytics.services import viewing_session_start
+from analytics.viewing import viewing_session_start
 from tests.factories import MemberFactory, VideoFactory
 member, video = MemberFactory(), VideoFactory(duration=600)
 session = viewing_session_start(user_id=member.pk, video_id=video.pk, members_only=True)

@@ -20,8 +20,7 @@ from django.test import Client
 from prometheus_client.parser import text_string_to_metric_families
 
 from analytics.pipeline import pipeline_depths
-from analytics.services import DEAD_LETTERS
-from analytics.stream import STREAM, stream_client
+from analytics.stream import DEAD_LETTERS, STREAM, stream_client
 from config.health import health_cache_clear
 from config.metrics import counter_inc
 from tests.analytics.helpers import batch_body, now_ms, post

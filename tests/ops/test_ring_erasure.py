@@ -18,8 +18,9 @@ from cassandra import ConsistencyLevel
 from cassandra.query import SimpleStatement
 
 from analytics.cassandra import BatchPacker, cassandra_keyspace, cassandra_prepared, cassandra_session
+from analytics.drain import watch_batches_store
+from analytics.erasure import member_watch_data_erase
 from analytics.rollups import rollups_refresh
-from analytics.services import member_watch_data_erase, watch_batches_store
 from tests.analytics.rollup_oracle import day_start_ms, session_batches, today
 from tests.config.test_cassandra_schema import erasure_tables
 from tests.conftest import ROOT, wait_until

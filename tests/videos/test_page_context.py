@@ -15,7 +15,8 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from analytics import pages
-from analytics.services import WatchBatch, watch_batches_store
+from analytics.acceptance import WatchBatch
+from analytics.drain import watch_batches_store
 from tests.analytics.helpers import now_ms
 from tests.conftest import CASSANDRA_DBS
 from tests.factories import PlaylistFactory, PlaylistItemFactory, VideoFactory

@@ -16,7 +16,8 @@ from django.template import Context, Template, TemplateSyntaxError
 from django.test import Client, RequestFactory
 from django.urls import reverse
 
-from analytics.services import WatchBatch, watch_batches_store
+from analytics.acceptance import WatchBatch
+from analytics.drain import watch_batches_store
 from config import fragments
 from tests.analytics.helpers import now_ms
 from tests.conftest import CASSANDRA_DBS

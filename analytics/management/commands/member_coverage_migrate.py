@@ -7,7 +7,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand
 
-from analytics.services import member_coverage_migrate
+from analytics.drain import member_coverage_migrate
 
 
 class Command(BaseCommand):

@@ -7,7 +7,7 @@ import json
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from analytics.services import watch_dead_letters_delete, watch_dead_letters_list, watch_dead_letters_replay
+from analytics.drain import watch_dead_letters_delete, watch_dead_letters_list, watch_dead_letters_replay
 
 
 class Command(BaseCommand):

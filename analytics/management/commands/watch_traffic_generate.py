@@ -10,8 +10,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from tqdm import tqdm
 
 from accounts.services import member_demo_ensure
-from analytics.services import watch_batch_enqueue
-from analytics.stream import KICK_KEY, stream_client
+from analytics.acceptance import watch_batch_enqueue
+from analytics.stream import DRAIN_WAKE_KEY, stream_client
 from analytics.synthetic import SyntheticVideo, traffic_batches
 from videos.selectors import video_published_durations
 
@@ -54,7 +54,7 @@ class Command(BaseCommand):
                     done_sessions += 1
                     last_session = batch.session_id
                     bar.update(1)
-        stream_client().delete(KICK_KEY)
+        stream_client().delete(DRAIN_WAKE_KEY)
         from analytics.tasks import watch_stream_drain_task
 
         watch_stream_drain_task.delay()
