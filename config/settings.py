@@ -250,7 +250,14 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = 400_000
 # consumes all of them (development, tests); production runs one worker per queue group
 # (Procfile, deploy/), scaled independently.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("watch"), Queue("rollups"), Queue("email"), Queue("background"))
+CELERY_TASK_QUEUES = (
+    Queue("celery"),
+    Queue("watch"),
+    Queue("rollups"),
+    Queue("email"),
+    Queue("background"),
+    Queue("media"),
+)
 CELERY_TASK_ROUTES = {
     "analytics.watch_stream_drain": {"queue": "watch"},
     "analytics.rollups_*": {"queue": "rollups"},
@@ -258,6 +265,8 @@ CELERY_TASK_ROUTES = {
     "accounts.email_addresses_pending_expire": {"queue": "background"},
     # Video facts and availability checks (videos/tasks.py): outbound HTTP and ffprobe, seconds each.
     "videos.*": {"queue": "background"},
+    # Transcodes of uploaded videos (videos/tasks.py): minutes of ffmpeg each, on their own worker.
+    "media.*": {"queue": "media"},
 }
 # Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 300}

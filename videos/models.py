@@ -60,6 +60,13 @@ class Versioned(models.Model):
         super().save(*args, **kwargs)
 
 
+class LadderState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    TRANSCODING = "transcoding", "Transcoding"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
 class Video(Versioned):
     """A video in the catalogue, hosted by a provider (or a self-hosted file) and embedded here."""
 
@@ -107,6 +114,16 @@ class Video(Versioned):
     # The last time the server read the facts, and why it could not (empty when it could).
     facts_checked_at = models.DateTimeField(null=True, blank=True)
     facts_error = models.CharField(max_length=300, blank=True)
+    # An uploaded source file (videos/media.py): staff upload it in the admin; the media worker
+    # transcodes it into an HLS ladder under `ladder_path`, which nginx serves to members only.
+    # The source stays where it was uploaded (MEDIA storage, "sources/"), never served to members.
+    source = models.FileField(upload_to="sources/", blank=True, max_length=300)
+    ladder_state = models.CharField(max_length=16, choices=LadderState.choices, blank=True)
+    ladder_progress = models.PositiveSmallIntegerField(default=0)
+    ladder_error = models.CharField(max_length=300, blank=True)
+    # The published ladder's folder in the media storage ("hls/<video id>/<run>/"), set only once
+    # every rendition, the master playlist and the poster are in place; empty until then.
+    ladder_path = models.CharField(max_length=100, blank=True, editable=False)
     is_published = models.BooleanField(default=False)
     members_only = models.BooleanField(default=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -128,6 +145,13 @@ class Video(Versioned):
         ordering = ("-published_at", "-id")
         constraints = [
             models.UniqueConstraint(fields=("provider", "external_id"), name="video_unique_source"),
+            # Whatever path publishes (the form, an action, a shell): an uploaded video only with
+            # a complete ladder to play.
+            models.CheckConstraint(
+                condition=models.Q(is_published=False) | models.Q(source="") | ~models.Q(ladder_path=""),
+                name="video_published_upload_has_ladder",
+                violation_error_message="An uploaded video can be published only once its HLS ladder is ready.",
+            ),
         ]
 
     def __str__(self) -> str:
