@@ -1,11 +1,14 @@
 from __future__ import annotations
 
+import uuid
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from adminsortable2.admin import SortableAdminBase, SortableTabularInline
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.validators import FileExtensionValidator
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest
 from django.template.loader import render_to_string
@@ -18,7 +21,7 @@ from django.utils.timesince import timesince
 
 from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
 from videos.formatting import clock
-from videos.models import Playlist, PlaylistItem, Video
+from videos.models import LadderState, Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL
 from videos.selectors import video_playback_problem_count, video_playback_problem_count_annotate
 from videos.services import (
@@ -27,7 +30,9 @@ from videos.services import (
     video_facts_refresh_enqueue,
     video_publish_set,
     video_slug_make,
+    video_source_accept,
     video_source_check,
+    video_transcode_enqueue,
     video_unavailable_set,
 )
 
@@ -47,13 +52,43 @@ else:
 PROBLEM_WINDOW = timedelta(hours=24)
 
 
+SOURCE_EXTENSIONS = ["mp4", "m4v", "mov", "mkv", "webm", "ts"]
+SOURCE_HELP = (
+    "A video file (MP4, MOV, MKV, WebM or MPEG-TS) to transcode for members; it can be published once "
+    "its status says Ready."
+)
+
+PUBLISH_WAIT = (
+    "An uploaded video can be published only once its HLS ladder is ready: save it unpublished, "
+    "and publish it when its Transcoding status says Ready."
+)
+
+
+def source_size_check(form: forms.ModelForm[Video]) -> None:
+    """A new upload within MEDIA_UPLOAD_MAX_BYTES (nginx refuses larger bodies before they arrive)."""
+    upload = form.cleaned_data.get("source")
+    if upload and "source" in form.changed_data and upload.size > settings.MEDIA_UPLOAD_MAX_BYTES:
+        limit = settings.MEDIA_UPLOAD_MAX_BYTES // 2**20
+        form.add_error("source", f"The file is larger than the {limit} MB allowed (MEDIA_UPLOAD_MAX_MB).")
+    if upload and "source" in form.changed_data and upload.size == 0:
+        form.add_error("source", "The file is empty.")
+    # The database refuses it too (video_published_upload_has_ladder); here it is a message, not a 500.
+    if upload and form.cleaned_data.get("is_published") and not form.instance.ladder_path:
+        form.add_error("is_published", PUBLISH_WAIT)
+
+
 class VideoAddForm(VideoModelForm):
-    """Add by URL: staff paste a link; provider and id come from `parse_video_url`."""
+    """Add by URL (staff paste a link; provider and id come from `parse_video_url`) or by
+    uploading a file (transcoded by the media worker: videos/services.py `video_transcode`)."""
 
     url = forms.CharField(
         label="Video URL",
         max_length=500,
-        help_text="A YouTube, Vimeo or Wistia link, or an https:// link to an .mp4, .webm or .m3u8 file.",
+        required=False,
+        help_text=(
+            "A YouTube, Vimeo or Wistia link, or an https:// link to an .mp4, .webm or .m3u8 file. "
+            "Or leave it empty and upload a file below."
+        ),
         widget=forms.URLInput(attrs={"size": 80, "autofocus": True}),
     )
 
@@ -61,6 +96,7 @@ class VideoAddForm(VideoModelForm):
         model = Video
         fields = (
             "url",
+            "source",
             "title",
             "slug",
             "description",
@@ -79,9 +115,13 @@ class VideoAddForm(VideoModelForm):
         self.fields["title"].required = False
         self.fields["title"].help_text = "Leave empty to use the title YouTube, Vimeo or Wistia gives."
         self.fields["start_seconds"].help_text = "Leave empty to use the link's t= (if any)."
+        self.fields["source"].help_text = SOURCE_HELP
+        self.fields["source"].validators.append(FileExtensionValidator(SOURCE_EXTENSIONS))
 
     def clean_url(self) -> str:
         url: str = self.cleaned_data["url"]
+        if not url:
+            return url
         try:
             # What counts as the same video (a Vimeo link and its unlisted form) is the service's rule.
             source = video_source_check(url=url)
@@ -95,7 +135,23 @@ class VideoAddForm(VideoModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if "url" not in cleaned:
+        source_size_check(self)
+        if cleaned.get("source") and not self.has_error("source"):
+            if cleaned.get("url"):
+                self.add_error("url", "Paste a URL or upload a file, not both.")
+                return cleaned
+            # An upload: "upload:<uuid>" stands in for the URL (unique per video); no host to ask.
+            self.instance.provider = Video.Provider.FILE
+            self.instance.external_id = f"upload:{uuid.uuid4().hex}"
+            if not cleaned.get("title"):
+                self.add_error("title", "Enter a title: an uploaded file has none to read.")
+            elif not cleaned.get("slug"):
+                cleaned["slug"] = video_slug_make(title=cleaned["title"])
+            return cleaned
+        if "url" in cleaned and not cleaned["url"] and not self.has_error("source"):
+            self.add_error("url", "Paste a video URL, or upload a file.")
+            return cleaned
+        if not cleaned.get("url"):
             return cleaned
         provider, external_id = self.instance.provider, self.instance.external_id
         # Read at once what tells staff whether the link is right: the provider's title, or that
@@ -121,6 +177,28 @@ class VideoAddForm(VideoModelForm):
     def clean_slug(self) -> str:
         slug: str = self.cleaned_data.get("slug") or ""
         return slug
+
+
+class VideoChangeForm(VideoModelForm):
+    """The change page: staff may upload a (new) source; the old ladder plays until the new one is ready."""
+
+    class Meta:
+        model = Video
+        # The admin's fieldsets pick the rest; naming them all here would build unused fields.
+        fields = ("source",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "source" in self.fields:
+            self.fields["source"].help_text = SOURCE_HELP
+            self.fields["source"].validators.append(FileExtensionValidator(SOURCE_EXTENSIONS))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        source_size_check(self)
+        if "source" in self.changed_data and not cleaned.get("source") and self.instance.ladder_path:
+            self.add_error("source", "An uploaded video keeps its file; delete the video instead.")
+        return cleaned
 
 
 class UnavailableFilter(admin.SimpleListFilter):
@@ -158,7 +236,13 @@ class VideoAdmin(VideoModelAdmin):
     list_filter = ("provider", "is_published", "members_only", UnavailableFilter)
     search_fields = ("title",)
     ordering = ("position", "-published_at", "-id")
-    actions = ("publish", "unpublish", "mark_unavailable", "mark_available")
+    actions = ("publish", "unpublish", "mark_unavailable", "mark_available", "transcode")
+    form = VideoChangeForm
+
+    class Media:
+        # A progress bar while a video file uploads.
+        js = ("js/admin/upload_progress.js",)
+
     readonly_fields = (
         "provider",
         "external_id",
@@ -169,6 +253,7 @@ class VideoAdmin(VideoModelAdmin):
         "unavailable_at",
         "unavailable_code",
         "facts_state",
+        "ladder_status",
         "author_name",
         "width",
         "height",
@@ -180,7 +265,7 @@ class VideoAdmin(VideoModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("title", "slug", "description")}),
-        ("Source", {"fields": ("provider", "external_id", "source_url", "player_preview")}),
+        ("Source", {"fields": ("provider", "external_id", "source_url", "source", "ladder_status", "player_preview")}),
         (
             "Catalogue",
             {
@@ -232,11 +317,30 @@ class VideoAdmin(VideoModelAdmin):
         if obj.is_published and obj.published_at is None:
             obj.published_at = timezone.now()
         super().save_model(request, obj, form, change)
+        if "source" in form.changed_data and obj.source:
+            # Django streamed the upload to a temp file (FILE_UPLOAD_MAX_MEMORY_SIZE) and the
+            # storage moved it in place; the media worker transcodes it.
+            video_source_accept(video=obj)
+            return
         # Duration, author, thumbnail cards and availability come from the host, off the request.
         video_facts_refresh_enqueue(video_id=obj.pk)
 
+    @admin.display(description="Transcoding")
+    def ladder_status(self, obj: Video) -> str:
+        """queued / transcoding n % / ready / failed: reason (uploads only)."""
+        if not obj.source:
+            return "—"
+        if obj.ladder_state == LadderState.TRANSCODING:
+            return f"Transcoding {obj.ladder_progress} %"
+        if obj.ladder_state == LadderState.FAILED:
+            return format_html('<strong class="wp-facts-error">Failed: {}</strong>', obj.ladder_error)
+        return obj.get_ladder_state_display() or "Not queued"
+
     @admin.display(description="Facts")
     def facts_state(self, obj: Video) -> str:
+        # Uploads: their facts come from the transcode, whose state is what staff wait for.
+        if obj.source and obj.ladder_state != LadderState.READY:
+            return self.ladder_status(obj)
         if obj.facts_error:
             return format_html('<strong class="wp-facts-error">Could not read: {}</strong>', obj.facts_error)
         if obj.facts_checked_at is None:
@@ -282,13 +386,27 @@ class VideoAdmin(VideoModelAdmin):
 
     @admin.action(description="Publish the selected videos")
     def publish(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
-        count = video_publish_set(videos=queryset, published=True)
+        selected = list(queryset)
+        count = video_publish_set(videos=selected, published=True)
         self.message_user(request, f"{count} video(s) published.", messages.SUCCESS)
+        if count < len(selected):
+            self.message_user(
+                request,
+                f"{len(selected) - count} upload(s) left unpublished: their transcoding is not finished.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Unpublish the selected videos")
     def unpublish(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
         count = video_publish_set(videos=queryset, published=False)
         self.message_user(request, f"{count} video(s) unpublished.", messages.SUCCESS)
+
+    @admin.action(description="Transcode the selected uploads again")
+    def transcode(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        uploads = [video for video in queryset if video.source]
+        for video in uploads:
+            video_transcode_enqueue(video_id=video.pk)
+        self.message_user(request, f"{len(uploads)} upload(s) queued for transcoding.", messages.SUCCESS)
 
     @admin.action(description="Mark the selected videos unavailable")
     def mark_unavailable(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
