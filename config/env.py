@@ -272,8 +272,9 @@ class Settings(BaseSettings):
             raise ValueError("MEDIA_S3_BUCKET must be set when MEDIA_STORAGE=s3")
         if bool(self.media_s3_access_key_id) != bool(self.media_s3_secret_access_key):
             raise ValueError("MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY must be set together")
-        if self.media_url_secret is not None and len(self.media_url_secret) < 24:
-            raise ValueError("MEDIA_URL_SECRET must be at least 24 characters")
+        # Written into nginx's config (secure_link_md5): no character nginx would read as syntax.
+        if self.media_url_secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{24,}", self.media_url_secret):
+            raise ValueError("MEDIA_URL_SECRET must be at least 24 letters, digits, - or _")
         if not self.django_debug and self.metrics_token is not None and len(self.metrics_token) < 24:
             raise ValueError("METRICS_TOKEN must be at least 24 characters when DJANGO_DEBUG is off")
         return self

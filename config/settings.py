@@ -412,6 +412,9 @@ MEDIA_URL_SIGNING_KEY = env.media_signing_key
 MEDIA_URL_TTL_SECONDS = env.media_url_ttl_seconds
 # Signed, members-only HLS ladders: nginx serves them under this prefix (etc/nginx/watchpoint.conf.in).
 MEDIA_HLS_URL = "/hls/"
+# `runserver` (and the tests' live server) have no nginx in front: Django answers /hls/ with the
+# same check (videos/views.py ladder_file). Off in production, where nginx serves it.
+MEDIA_SERVE_FROM_DJANGO = DEBUG
 MEDIA_TRANSCODE_MIN_FREE_BYTES = env.media_transcode_min_free_mb * 2**20
 MEDIA_WORK_DIR = env.media_work_dir
 

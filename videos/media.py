@@ -12,8 +12,12 @@ switches rungs at any segment boundary. A master playlist names the rungs; a pos
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import ctypes
+import hashlib
+import hmac
+import re
 import signal
 import subprocess
 from collections.abc import Callable
@@ -240,3 +244,45 @@ def _ladder_check(*, out: Path, rungs: list[Rung], duration: float) -> None:
                 f"The file holds only {seconds:.0f} s of the {duration:.0f} s its header declares: "
                 "it is truncated or damaged."
             )
+
+
+# --- Members-only delivery: signed ladder URLs that nginx checks (etc/nginx/watchpoint.conf.in) ---
+#
+# nginx's secure_link module, not auth_request: nginx checks each playlist and segment request by
+# itself (an MD5 over the URL's expiry and folder, the request's session cookie and a shared
+# secret), so no request reaches Python. The signature covers the ladder's folder, so one URL
+# prefix serves the master playlist, every rendition's playlist and segment (the playlists name
+# them relatively): nothing is rewritten per member. The session cookie in the hash binds the URL
+# to the member's browser session: another account (another cookie) or no cookie gets a 403, as
+# does the same browser after logout or a password change (Django gives it a new session key).
+LADDER_URL = re.compile(
+    r"^(?P<sig>[A-Za-z0-9_-]{22})/(?P<expires>[0-9]{1,12})/(?P<folder>[0-9]+/[0-9a-f]{12})/"
+    r"(?P<file>(?:[0-9]+/)?[A-Za-z0-9_.-]+)$"
+)
+
+
+def ladder_signature(*, expires: int, folder: str, session_key: str) -> str:
+    """nginx `secure_link_md5 "$expires/$folder $cookie_sessionid <secret>"`, base64url unpadded."""
+    text = f"{expires}/{folder} {session_key} {settings.MEDIA_URL_SIGNING_KEY}"
+    # MD5 is the one hash secure_link offers; the secret is in the hashed text, never in the URL.
+    digest = hashlib.md5(text.encode(), usedforsecurity=False).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def ladder_url_sign(*, ladder_path: str, session_key: str, expires: int) -> str:
+    """The signed URL of the master playlist of the ladder in `ladder_path` ("hls/<id>/<run>/")."""
+    folder = ladder_path.removeprefix("hls/").rstrip("/")
+    signature = ladder_signature(expires=expires, folder=folder, session_key=session_key)
+    return f"{settings.MEDIA_HLS_URL}{signature}/{expires}/{folder}/{MASTER}"
+
+
+def ladder_request_check(*, path: str, session_key: str, now: float) -> str | None:
+    """The storage name a signed ladder request names, or None when nginx would answer 403
+    (bad or foreign signature, expired). Used by the development stand-in for nginx."""
+    found = LADDER_URL.match(path)
+    if found is None or int(found["expires"]) < now:
+        return None
+    expected = ladder_signature(expires=int(found["expires"]), folder=found["folder"], session_key=session_key)
+    if not hmac.compare_digest(expected, found["sig"]):
+        return None
+    return f"hls/{found['folder']}/{found['file']}"
