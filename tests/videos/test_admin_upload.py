@@ -50,7 +50,7 @@ def test_staff_upload_a_file_and_it_is_stored_and_queued_for_transcoding(
     staff_client, media_root, django_capture_on_commit_callbacks, monkeypatch
 ):
     clip = clip_make(media_root / "talk.mp4")
-    queued = []
+    queued: list[int] = []
     monkeypatch.setattr("videos.tasks.video_transcode_task.delay", queued.append)
 
     with django_capture_on_commit_callbacks(execute=True), open(clip, "rb") as handle:
@@ -129,7 +129,8 @@ def test_a_file_over_the_upload_limit_is_refused(staff_client, media_root, setti
 
 def _upload(**fields) -> Video:
     fields.setdefault("external_id", "upload:x")
-    return VideoFactory(provider="file", source="sources/x.mp4", is_published=False, published_at=None, **fields)
+    made = VideoFactory(provider="file", source="sources/x.mp4", is_published=False, published_at=None, **fields)
+    return Video.objects.get(pk=made.pk)
 
 
 def test_staff_see_the_transcoding_state_in_the_list_and_on_the_change_page(staff_client):
@@ -165,7 +166,7 @@ def test_the_publish_action_leaves_unfinished_uploads_unpublished_and_says_so(st
 
 def test_staff_queue_a_failed_upload_again(staff_client, django_capture_on_commit_callbacks, monkeypatch):
     failed = _upload(ladder_state=LadderState.FAILED, ladder_error="ffmpeg could not transcode the file.")
-    queued = []
+    queued: list[int] = []
     monkeypatch.setattr("videos.tasks.video_transcode_task.delay", queued.append)
 
     with django_capture_on_commit_callbacks(execute=True):

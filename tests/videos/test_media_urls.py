@@ -31,7 +31,9 @@ def ladder(settings, tmp_path):
 
 def _player_url(client, video) -> str:
     html = client.get(video.get_absolute_url()).content.decode()
-    return unescape(re.search(r'data-external-id="([^"]*)"', html).group(1))
+    found = re.search(r'data-external-id="([^"]*)"', html)
+    assert found, "no player on the page"
+    return unescape(found.group(1))
 
 
 def test_the_watch_page_plays_the_ladder_through_a_url_signed_for_the_members_session(client, ladder):

@@ -34,14 +34,16 @@ def media(settings, tmp_path):
 
 
 def _upload(path: Path, **fields) -> Video:
-    video = VideoFactory(
-        provider=Video.Provider.FILE,
-        external_id=f"upload:{path.name}",
-        is_published=False,
-        published_at=None,
-        duration=None,
-        ladder_state=LadderState.QUEUED,
-        **fields,
+    video = Video.objects.get(
+        pk=VideoFactory(
+            provider=Video.Provider.FILE,
+            external_id=f"upload:{path.name}",
+            is_published=False,
+            published_at=None,
+            duration=None,
+            ladder_state=LadderState.QUEUED,
+            **fields,
+        ).pk
     )
     video.source.save(path.name, ContentFile(path.read_bytes()))
     cache.delete(f"videos:transcode-lock:{video.pk}")
