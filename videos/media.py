@@ -197,11 +197,15 @@ def ladder_build(
     command = _ffmpeg_command(source=source, out=out, rungs=rungs, has_audio=facts.has_audio)
     # Generous: a 2-core box encodes a 720p ladder at about real time; a stuck ffmpeg is killed.
     timeout = max(600.0, facts.duration * 10)
+    # ffmpeg's messages go to a file: a damaged source can log a line per bad packet, more than a
+    # pipe holds while we read its progress from the other one.
+    log = open(out.parent / "ffmpeg.log", "w+")  # noqa: SIM115 (closed below)
     try:
         proc = subprocess.Popen(  # noqa: S603 (our arguments; the file is local)
-            command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, preexec_fn=_die_with_parent
+            command, stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=_die_with_parent
         )
     except FileNotFoundError:
+        log.close()
         raise TranscodeFailed("ffmpeg is not installed (bin/ffmpeg installs it).") from None
     assert proc.stdout is not None  # noqa: S101 (PIPE above)
     try:
@@ -218,7 +222,9 @@ def ladder_build(
         if proc.poll() is None:
             proc.kill()
             proc.wait()
-    stderr = proc.stderr.read() if proc.stderr else ""
+        log.seek(0)
+        stderr = log.read()[-4000:]
+        log.close()
     if proc.returncode != 0:
         last = stderr.strip().splitlines()[-1:] or ["no message"]
         raise TranscodeFailed(f"ffmpeg could not transcode the file ({last[0][:200]}).")

@@ -77,6 +77,12 @@ def test_an_uploaded_source_becomes_a_complete_ladder_that_never_upscales(db, me
     assert not any((media / "work").iterdir())
 
 
+def test_transcodes_go_to_the_media_queue_not_the_background_one():
+    from config.celery_app import app
+
+    assert app.amqp.router.route({}, "media.video_transcode")["queue"].name == "media"
+
+
 def test_the_ladder_plan_takes_every_rung_up_to_the_source_and_the_source_height_below_the_lowest():
     assert [r.height for r in ladder_plan(height=1080)] == [h for h, _ in LADDER]
     assert [r.height for r in ladder_plan(height=719)] == [240, 360, 480]
