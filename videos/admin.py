@@ -10,12 +10,12 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.core.validators import FileExtensionValidator
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.template.loader import render_to_string
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
@@ -240,8 +240,30 @@ class VideoAdmin(VideoModelAdmin):
     form = VideoChangeForm
 
     class Media:
-        # A progress bar while a video file uploads.
-        js = ("js/admin/upload_progress.js",)
+        # A progress bar while a video file uploads; the transcoding status kept up to date.
+        js = ("js/admin/upload_progress.js", "js/admin/ladder_status.js")
+
+    def get_urls(self) -> list[URLPattern]:
+        status = path(
+            "<int:video_id>/ladder/",
+            self.admin_site.admin_view(self.ladder_status_view),
+            name="videos_video_ladder",
+        )
+        return [status, *super().get_urls()]
+
+    def ladder_status_view(self, request: HttpRequest, video_id: int) -> JsonResponse:
+        """The transcoding status the change page polls (js/admin/ladder_status.js)."""
+        video = self.get_object(request, str(video_id))
+        if video is None or not self.has_view_permission(request, video):
+            return JsonResponse({"error": "no such video"}, status=404)
+        return JsonResponse(
+            {
+                "state": video.ladder_state,
+                "progress": video.ladder_progress,
+                "error": video.ladder_error,
+                "text": strip_tags(self.ladder_status(video)),
+            }
+        )
 
     readonly_fields = (
         "provider",

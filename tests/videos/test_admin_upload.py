@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
+from django.test import Client
 
 from tests.factories import MemberFactory, VideoFactory
 from tests.videos.clips import clip_make
@@ -174,3 +175,17 @@ def test_staff_queue_a_failed_upload_again(staff_client, django_capture_on_commi
 
     failed.refresh_from_db()
     assert (failed.ladder_state, failed.ladder_error, queued) == ("queued", "", [failed.pk])
+
+
+def test_the_change_page_polls_the_transcoding_status_as_json_for_staff_only(staff_client):
+    running = _upload(ladder_state=LadderState.TRANSCODING, ladder_progress=42)
+    url = f"/admin/videos/video/{running.pk}/ladder/"
+    member = Client()
+    member.force_login(MemberFactory())
+
+    answer = staff_client.get(url).json()
+    refused = member.get(url)
+
+    assert answer == {"state": "transcoding", "progress": 42, "error": "", "text": "Transcoding 42 %"}
+    assert refused.status_code == 302  # a member who is not staff: to the admin's login
+    assert "js/admin/ladder_status.js" in staff_client.get(f"/admin/videos/video/{running.pk}/change/").content.decode()
