@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile, TemporaryUploadedFile
 from django.test import Client
@@ -180,7 +182,7 @@ def test_staff_queue_a_failed_upload_again(staff_client, django_capture_on_commi
 def test_the_change_page_polls_the_transcoding_status_as_json_for_staff_only(staff_client):
     running = _upload(ladder_state=LadderState.TRANSCODING, ladder_progress=42)
     url = f"/admin/videos/video/{running.pk}/ladder/"
-    member = Client()
+    member: Any = Client()
     member.force_login(MemberFactory())
 
     answer = staff_client.get(url).json()
