@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import uuid
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -12,6 +13,7 @@ from django.core.validators import FileExtensionValidator
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, JsonResponse
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.templatetags.static import static
 from django.urls import URLPattern, path, reverse
 from django.utils import timezone
@@ -23,7 +25,11 @@ from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
 from videos.formatting import clock
 from videos.models import LadderState, Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL
-from videos.selectors import video_playback_problem_count, video_playback_problem_count_annotate
+from videos.selectors import (
+    video_ladder_url_get,
+    video_playback_problem_count,
+    video_playback_problem_count_annotate,
+)
 from videos.services import (
     DuplicateVideo,
     video_available_set,
@@ -47,6 +53,9 @@ else:
     VideoModelAdmin = PlaylistModelAdmin = admin.ModelAdmin
     PlaylistItemInlineBase = admin.TabularInline
 
+
+# The session cookie of the staff member whose change page is rendering (VideoAdmin.change_view).
+_preview_session: ContextVar[str] = ContextVar("videos_admin_preview_session", default="")
 
 # Playback problems shown to staff are those of the last day (members report at most once a day).
 PROBLEM_WINDOW = timedelta(hours=24)
@@ -397,9 +406,25 @@ class VideoAdmin(VideoModelAdmin):
         # The staff analytics page (analytics/admin.py); its figures come from the rollup tables.
         return format_html('<a href="{}">Analytics</a>', reverse("analytics_admin:video", args=[obj.pk]))
 
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        # The preview of an upload needs this staff member's signed ladder URL (bound to their
+        # session cookie); a display method has no request, so it reads it from here.
+        token = _preview_session.set(request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""))
+        try:
+            response = super().change_view(request, object_id, *args, **kwargs)
+            # A TemplateResponse renders after the view returns: render it while the value is set.
+            if isinstance(response, TemplateResponse):
+                response.render()
+            return response
+        finally:
+            _preview_session.reset(token)
+
     @admin.display(description="Player preview")
     def player_preview(self, obj: Video) -> SafeString:
-        player = render_to_string("videos/_player.html", {"video": obj, "start": None})
+        if obj.source and not obj.ladder_path:
+            return mark_safe("<p>The preview plays once the transcoding is ready.</p>")
+        media_url = video_ladder_url_get(video=obj, session_cookie=_preview_session.get()) if obj.source else ""
+        player = render_to_string("videos/_player.html", {"video": obj, "start": None, "media_url": media_url})
         return mark_safe(  # noqa: S308 (our own template, autoescaped; static URLs)
             f'<link rel="stylesheet" href="{static("css/videos.css")}">'
             f'<div class="admin-player-preview">{player}</div>'

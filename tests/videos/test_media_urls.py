@@ -82,3 +82,27 @@ def test_the_stand_in_refuses_another_session_an_expired_link_and_is_off_unless_
     assert client.get(url).status_code == 403
     settings.MEDIA_SERVE_FROM_DJANGO = False
     assert client.get(url).status_code == 404
+
+
+def test_the_admin_preview_of_an_upload_plays_from_a_url_signed_for_the_staff_session(client, ladder):
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+
+    html = client.get(f"/admin/videos/video/{ladder.pk}/change/").content.decode()
+
+    found = re.search(r'data-external-id="(/hls/[^"]+)"', html)
+    assert found, "no preview player"
+    session = client.cookies["sessionid"].value
+    assert ladder_request_check(
+        path=unescape(found.group(1)).removeprefix("/hls/"), session_key=session, now=time.time()
+    )
+
+
+def test_the_admin_preview_of_an_upload_waits_for_its_ladder(client, ladder):
+    ladder.ladder_path = ""
+    ladder.is_published = False
+    ladder.save()
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+
+    html = client.get(f"/admin/videos/video/{ladder.pk}/change/").content.decode()
+
+    assert "The preview plays once the transcoding is ready." in html
