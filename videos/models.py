@@ -6,8 +6,10 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.validators import FileExtensionValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models.fields.files import FieldFile
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -271,3 +273,15 @@ class VideoPlaybackProblem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.video_id}: {self.code} ({self.day})"
+
+
+@receiver(post_delete, sender=Video)
+def _video_media_delete(sender: type[Video], instance: Video, **_: Any) -> None:
+    # Whatever path deletes (the admin's bulk action included): the upload's files go too, once
+    # the deletion is committed (a rolled-back delete keeps them).
+    if not instance.source and not instance.ladder_path:
+        return
+    from videos.services import video_media_delete  # services import this module
+
+    video_id, source_name = instance.pk, str(instance.source.name or "")
+    transaction.on_commit(lambda: video_media_delete(video_id=video_id, source_name=source_name))

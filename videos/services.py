@@ -380,7 +380,10 @@ def video_transcode(*, video_id: int) -> str:
                 source=source, out=workdir / "out", facts=facts, progress=_progress_recorder(video_id=video_id)
             )
         except TranscodeFailed as exc:
-            Video.objects.filter(pk=video_id).update(ladder_state=LadderState.FAILED, ladder_error=str(exc)[:300])
+            # Only if the source is still the one that failed: a new upload's queued state stays.
+            Video.objects.filter(pk=video_id, source=source_name).update(
+                ladder_state=LadderState.FAILED, ladder_error=str(exc)[:300]
+            )
             return "failed"
         prefix = f"hls/{video_id}/{run}/"
         _ladder_upload(storage=storage, out=workdir / "out", prefix=prefix, lock=_lock_key(video_id))
@@ -391,7 +394,7 @@ def video_transcode(*, video_id: int) -> str:
         video_published_snapshot_clear()  # update() sends no post_save
         return "ready"
     except Exception as exc:
-        Video.objects.filter(pk=video_id).update(
+        Video.objects.filter(pk=video_id, source=source_name).update(
             ladder_state=LadderState.FAILED, ladder_error=f"Transcoding stopped: {type(exc).__name__}: {exc}"[:300]
         )
         raise
@@ -503,3 +506,10 @@ def _storage_tree_delete(*, storage: Storage, prefix: str) -> None:
     # The filesystem keeps empty folders; an object store has none.
     with contextlib.suppress(NotImplementedError, OSError):
         Path(storage.path(prefix)).rmdir()
+
+
+def video_media_delete(*, video_id: int, source_name: str) -> None:
+    """Delete a deleted video's uploaded source and every ladder it had (after its row is gone)."""
+    if source_name:
+        default_storage.delete(source_name)
+    _storage_tree_delete(storage=default_storage, prefix=f"hls/{video_id}/")

@@ -20,7 +20,7 @@ from django.db import IntegrityError, transaction
 from tests.conftest import ROOT, wait_until
 from tests.factories import VideoFactory
 from tests.videos.clips import clip_make
-from videos.media import LADDER, ladder_plan
+from videos.media import LADDER, ladder_plan, source_facts_read
 from videos.models import LadderState, Video
 from videos.services import TRANSCODE_LOCK_SECONDS, video_publish_set, video_transcode
 
@@ -265,3 +265,34 @@ def test_a_transcode_killed_midway_finishes_cleanly_on_retry(media):
     assert [f"hls/{video_id}/{r.name}/" for r in runs] == [path]
     assert sorted(p.name for p in runs[0].iterdir()) == ["0", "1", "2", "master.m3u8", "poster.jpg"]
     assert not work.exists()
+
+
+def test_deleting_an_upload_deletes_its_source_and_ladder(db, media, django_capture_on_commit_callbacks):
+    video = _upload(clip_make(media / "talk.mp4"))
+    video_transcode(video_id=video.pk)
+    video.refresh_from_db()
+    source = media / "media" / video.source.name
+    assert source.is_file()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        Video.objects.filter(pk=video.pk).delete()  # the admin's bulk delete path: no model delete()
+
+    assert not source.exists()
+    assert not (media / "media" / "hls" / str(video.pk)).exists()
+
+
+def test_a_failure_of_a_replaced_source_leaves_the_new_uploads_transcode_queued(db, media, monkeypatch):
+    video = _upload((media / "bad.mp4").write_text("not a video") and media / "bad.mp4")
+    real_read = source_facts_read
+
+    def replaced_meanwhile(*, path):
+        # Staff upload a new file while the old one is being read.
+        Video.objects.filter(pk=video.pk).update(source="sources/new.mp4", ladder_state=LadderState.QUEUED)
+        return real_read(path=path)
+
+    monkeypatch.setattr("videos.services.source_facts_read", replaced_meanwhile)
+
+    assert video_transcode(video_id=video.pk) == "failed"
+
+    video.refresh_from_db()
+    assert (video.ladder_state, video.ladder_error) == ("queued", "")
