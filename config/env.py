@@ -8,6 +8,8 @@ Cassandra on 127.0.0.1. A bad value stops start-up with a message naming the var
 from __future__ import annotations
 
 import functools
+import hashlib
+import hmac
 import re
 import warnings
 from enum import StrEnum
@@ -159,6 +161,30 @@ class Settings(BaseSettings):
     # max_requests is for the site).
     ingest_max_rss_mb: int = Field(default=400, ge=64)
 
+    # --- Media (videos/media.py): uploaded sources, their HLS ladders, thumbnails and card images.
+    # "local": files under MEDIA_ROOT (var/media/), served by nginx. "s3": any S3-compatible store
+    # (AWS, MinIO, R2...) through django-storages; credentials may also come from the instance role.
+    media_storage: Literal["local", "s3"] = "local"
+    media_root: Path = BASE_DIR / "var" / "media"
+    media_s3_bucket: str | None = None
+    media_s3_endpoint_url: str | None = None
+    media_s3_region: str = "us-east-1"
+    media_s3_access_key_id: str | None = None
+    media_s3_secret_access_key: str | None = None
+    # MinIO and most self-hosted stores need path-style addressing (http://host:9000/<bucket>/<key>).
+    media_s3_addressing_style: Literal["path", "virtual"] = "path"
+    # Key of the signed media URLs nginx checks (secure_link); unset: derived from DJANGO_SECRET_KEY
+    # (`media_signing_key`; bin/nginx reads the same value from here).
+    media_url_secret: str | None = None
+    # A signed ladder URL works for the video's duration plus this many seconds after the page issued it.
+    media_url_ttl_seconds: int = Field(default=600, ge=30, le=86_400)
+    # Largest upload staff may send, in MiB (nginx's client_max_body_size for the upload path too).
+    media_upload_max_mb: int = Field(default=20_480, ge=1)
+    # A transcode starts only with this much free space (MiB) beyond 3x the source's size in its work dir.
+    media_transcode_min_free_mb: int = Field(default=1024, ge=0)
+    # Where transcodes work (a temp dir per video, removed at the start and end of each attempt).
+    media_work_dir: Path = BASE_DIR / "var" / "media-work"
+
     # --- Email
     email_url: str = "console://"
     default_from_email: str = "Watchpoint <no-reply@watchpoint.local>"
@@ -260,6 +286,13 @@ class Settings(BaseSettings):
             raise ValueError(
                 f"CASSANDRA_LOCAL_DC {self.cassandra_local_dc!r} is not a data centre of CASSANDRA_REPLICATION"
             )
+        if self.media_storage == "s3" and not self.media_s3_bucket:
+            raise ValueError("MEDIA_S3_BUCKET must be set when MEDIA_STORAGE=s3")
+        if bool(self.media_s3_access_key_id) != bool(self.media_s3_secret_access_key):
+            raise ValueError("MEDIA_S3_ACCESS_KEY_ID and MEDIA_S3_SECRET_ACCESS_KEY must be set together")
+        # Written into nginx's config (secure_link_md5): no character nginx would read as syntax.
+        if self.media_url_secret is not None and not re.fullmatch(r"[A-Za-z0-9_-]{24,}", self.media_url_secret):
+            raise ValueError("MEDIA_URL_SECRET must be at least 24 letters, digits, - or _")
         if not self.django_debug and self.metrics_token is not None and len(self.metrics_token) < 24:
             raise ValueError("METRICS_TOKEN must be at least 24 characters when DJANGO_DEBUG is off")
         return self
@@ -274,6 +307,14 @@ class Settings(BaseSettings):
             return "http://127.0.0.1:8000"
         host = next((h for h in self.django_allowed_hosts if h != "*" and not h.startswith(".")), "localhost")
         return f"https://{host}"
+
+    @property
+    def media_signing_key(self) -> str:
+        """The secret nginx's secure_link and Django share for signed media URLs. Derived, not the
+        DJANGO_SECRET_KEY itself: it is written into nginx's rendered config."""
+        if self.media_url_secret:
+            return self.media_url_secret
+        return hmac.new(self.django_secret_key.encode(), b"watchpoint.media-url", hashlib.sha256).hexdigest()
 
     @property
     def json_logs(self) -> bool:

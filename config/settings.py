@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import ssl
 from datetime import timedelta
+from typing import Any
 
 from cassandra import ConsistencyLevel
 from kombu import Queue
@@ -263,7 +264,14 @@ CELERY_WORKER_MAX_MEMORY_PER_CHILD = env.celery_worker_max_memory_per_child
 # consumes all of them (development, tests); production runs one worker per queue group
 # (Procfile, deploy/), scaled independently.
 CELERY_TASK_DEFAULT_QUEUE = "celery"
-CELERY_TASK_QUEUES = (Queue("celery"), Queue("watch"), Queue("rollups"), Queue("email"), Queue("background"))
+CELERY_TASK_QUEUES = (
+    Queue("celery"),
+    Queue("watch"),
+    Queue("rollups"),
+    Queue("email"),
+    Queue("background"),
+    Queue("media"),
+)
 CELERY_TASK_ROUTES = {
     "analytics.watch_stream_drain": {"queue": "watch"},
     "analytics.rollups_*": {"queue": "rollups"},
@@ -271,6 +279,8 @@ CELERY_TASK_ROUTES = {
     "accounts.email_addresses_pending_expire": {"queue": "background"},
     # Video facts and availability checks (videos/tasks.py): outbound HTTP and ffprobe, seconds each.
     "videos.*": {"queue": "background"},
+    # Transcodes of uploaded videos (videos/tasks.py): minutes of ffmpeg each, on their own worker.
+    "media.*": {"queue": "media"},
 }
 # Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.celery_broker_visibility_timeout}
@@ -383,12 +393,44 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 # Hashed names (cacheable forever) and gzip/brotli copies, made by `manage.py collectstatic` at
 # deploy time. With DEBUG on, `{% static %}` falls back to plain names, so `make run` needs no
 # collectstatic; the test settings use the plain storage (tests do not run collectstatic).
+# Media (thumbnails, card images, uploaded video sources and their HLS ladders: videos/media.py) on
+# the local filesystem under MEDIA_ROOT (nginx serves it), or on any S3-compatible store through
+# django-storages (MEDIA_STORAGE=s3, docs/operations.md).
+_MEDIA_STORAGE: dict[str, Any] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
+if env.media_storage == "s3":
+    _MEDIA_STORAGE = {
+        "BACKEND": "storages.backends.s3.S3Storage",
+        "OPTIONS": {
+            "bucket_name": env.media_s3_bucket,
+            "endpoint_url": env.media_s3_endpoint_url,
+            "region_name": env.media_s3_region,
+            "access_key": env.media_s3_access_key_id,
+            "secret_key": env.media_s3_secret_access_key,
+            "addressing_style": env.media_s3_addressing_style,
+            "signature_version": "s3v4",
+            # Never overwrite: a name taken gets a suffix, as on the filesystem.
+            "file_overwrite": False,
+            "default_acl": None,
+        },
+    }
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": _MEDIA_STORAGE,
     "staticfiles": {"BACKEND": "config.storage.StaticFilesStorage"},
 }
 MEDIA_URL = "media/"
-MEDIA_ROOT = BASE_DIR / "var" / "media"
+MEDIA_ROOT = env.media_root
+# Uploads past 2.5 MB go to a temp file, never the web process's memory (a video source is GBs).
+FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
+MEDIA_UPLOAD_MAX_BYTES = env.media_upload_max_mb * 2**20
+MEDIA_URL_SIGNING_KEY = env.media_signing_key
+MEDIA_URL_TTL_SECONDS = env.media_url_ttl_seconds
+# Signed, members-only HLS ladders: nginx serves them under this prefix (etc/nginx/watchpoint.conf.in).
+MEDIA_HLS_URL = "/hls/"
+# `runserver` (and the tests' live server) have no nginx in front: Django answers /hls/ with the
+# same check (videos/views.py ladder_file). Off in production, where nginx serves it.
+MEDIA_SERVE_FROM_DJANGO = DEBUG
+MEDIA_TRANSCODE_MIN_FREE_BYTES = env.media_transcode_min_free_mb * 2**20
+MEDIA_WORK_DIR = env.media_work_dir
 
 # --- Security: secure by default, relaxed only for plain-http local development.
 SESSION_COOKIE_HTTPONLY = True

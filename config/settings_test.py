@@ -43,3 +43,6 @@ VIDEO_FETCH_CA_FILE = os.environ.get("VIDEO_TEST_CA_FILE", "")
 # grew) is proven in tests/analytics/test_coverage_buckets.py and, through real worker and beat
 # processes, in tests/ops/test_deploy.py.
 WATCH_COUNT_REFRESH_SECONDS = 0
+# The live server and test client have no nginx in front: Django's stand-in answers /hls/ (the
+# nginx location itself is proven in tests/ops/test_media_delivery.py).
+MEDIA_SERVE_FROM_DJANGO = True

@@ -43,5 +43,7 @@ urlpatterns = [
     path("", include("analytics.urls")),
     path("", include("videos.urls")),
 ]
-# Uploaded thumbnails in development; production serves MEDIA_ROOT from the web server.
-urlpatterns += static(settings.MEDIA_URL, document_root=settings.MEDIA_ROOT)
+# Thumbnails and card images in development; production serves them from the web server. Only
+# thumbnails/: MEDIA_ROOT also holds uploaded video sources and HLS ladders, which members get only
+# through signed URLs (/hls/, videos/media.py), never from /media/.
+urlpatterns += static(f"{settings.MEDIA_URL}thumbnails/", document_root=settings.MEDIA_ROOT / "thumbnails")

@@ -1,26 +1,32 @@
 from __future__ import annotations
 
+import uuid
+from contextvars import ContextVar
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from adminsortable2.admin import SortableAdminBase, SortableTabularInline
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
+from django.core.validators import FileExtensionValidator
 from django.db.models import Count, QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, JsonResponse
 from django.template.loader import render_to_string
+from django.template.response import TemplateResponse
 from django.templatetags.static import static
-from django.urls import reverse
+from django.urls import URLPattern, path, reverse
 from django.utils import timezone
-from django.utils.html import format_html
+from django.utils.html import format_html, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
 from config.formatting import clock
 from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
-from videos.models import Playlist, PlaylistItem, Video
+from videos.models import LadderState, Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL
 from videos.selectors import (
+    video_ladder_url_get,
     video_playback_problem_count,
     video_playback_problem_count_annotate,
     video_unavailable_published_list,
@@ -31,7 +37,9 @@ from videos.services import (
     video_facts_refresh_enqueue,
     video_publish_set,
     video_slug_make,
+    video_source_accept,
     video_source_check,
+    video_transcode_enqueue,
     video_unavailable_set,
 )
 
@@ -47,17 +55,50 @@ else:
     PlaylistItemInlineBase = admin.TabularInline
 
 
+# The session cookie of the staff member whose change page is rendering (VideoAdmin.change_view).
+_preview_session: ContextVar[str] = ContextVar("videos_admin_preview_session", default="")
+
 # Playback problems shown to staff are those of the last day (members report at most once a day).
 PROBLEM_WINDOW = timedelta(hours=24)
 
 
+SOURCE_EXTENSIONS = ["mp4", "m4v", "mov", "mkv", "webm", "ts"]
+SOURCE_HELP = (
+    "A video file (MP4, MOV, MKV, WebM or MPEG-TS) to transcode for members; it can be published once "
+    "its status says Ready."
+)
+
+PUBLISH_WAIT = (
+    "An uploaded video can be published only once its HLS ladder is ready: save it unpublished, "
+    "and publish it when its Transcoding status says Ready."
+)
+
+
+def source_size_check(form: forms.ModelForm[Video]) -> None:
+    """A new upload within MEDIA_UPLOAD_MAX_BYTES (nginx refuses larger bodies before they arrive)."""
+    upload = form.cleaned_data.get("source")
+    if upload and "source" in form.changed_data and upload.size > settings.MEDIA_UPLOAD_MAX_BYTES:
+        limit = settings.MEDIA_UPLOAD_MAX_BYTES // 2**20
+        form.add_error("source", f"The file is larger than the {limit} MB allowed (MEDIA_UPLOAD_MAX_MB).")
+    if upload and "source" in form.changed_data and upload.size == 0:
+        form.add_error("source", "The file is empty.")
+    # The database refuses it too (video_published_upload_has_ladder); here it is a message, not a 500.
+    if upload and form.cleaned_data.get("is_published") and not form.instance.ladder_path:
+        form.add_error("is_published", PUBLISH_WAIT)
+
+
 class VideoAddForm(VideoModelForm):
-    """Add by URL: staff paste a link; provider and id come from `parse_video_url`."""
+    """Add by URL (staff paste a link; provider and id come from `parse_video_url`) or by
+    uploading a file (transcoded by the media worker: videos/services.py `video_transcode`)."""
 
     url = forms.CharField(
         label="Video URL",
         max_length=500,
-        help_text="A YouTube, Vimeo or Wistia link, or an https:// link to an .mp4, .webm or .m3u8 file.",
+        required=False,
+        help_text=(
+            "A YouTube, Vimeo or Wistia link, or an https:// link to an .mp4, .webm or .m3u8 file. "
+            "Or leave it empty and upload a file below."
+        ),
         widget=forms.URLInput(attrs={"size": 80, "autofocus": True}),
     )
 
@@ -65,6 +106,7 @@ class VideoAddForm(VideoModelForm):
         model = Video
         fields = (
             "url",
+            "source",
             "title",
             "slug",
             "description",
@@ -83,9 +125,13 @@ class VideoAddForm(VideoModelForm):
         self.fields["title"].required = False
         self.fields["title"].help_text = "Leave empty to use the title YouTube, Vimeo or Wistia gives."
         self.fields["start_seconds"].help_text = "Leave empty to use the link's t= (if any)."
+        self.fields["source"].help_text = SOURCE_HELP
+        self.fields["source"].validators.append(FileExtensionValidator(SOURCE_EXTENSIONS))
 
     def clean_url(self) -> str:
         url: str = self.cleaned_data["url"]
+        if not url:
+            return url
         try:
             # What counts as the same video (a Vimeo link and its unlisted form) is the service's rule.
             source = video_source_check(url=url)
@@ -99,7 +145,23 @@ class VideoAddForm(VideoModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
-        if "url" not in cleaned:
+        source_size_check(self)
+        if cleaned.get("source") and not self.has_error("source"):
+            if cleaned.get("url"):
+                self.add_error("url", "Paste a URL or upload a file, not both.")
+                return cleaned
+            # An upload: "upload:<uuid>" stands in for the URL (unique per video); no host to ask.
+            self.instance.provider = Video.Provider.FILE
+            self.instance.external_id = f"upload:{uuid.uuid4().hex}"
+            if not cleaned.get("title"):
+                self.add_error("title", "Enter a title: an uploaded file has none to read.")
+            elif not cleaned.get("slug"):
+                cleaned["slug"] = video_slug_make(title=cleaned["title"])
+            return cleaned
+        if "url" in cleaned and not cleaned["url"] and not self.has_error("source"):
+            self.add_error("url", "Paste a video URL, or upload a file.")
+            return cleaned
+        if not cleaned.get("url"):
             return cleaned
         provider, external_id = self.instance.provider, self.instance.external_id
         # Read at once what tells staff whether the link is right: the provider's title, or that
@@ -125,6 +187,28 @@ class VideoAddForm(VideoModelForm):
     def clean_slug(self) -> str:
         slug: str = self.cleaned_data.get("slug") or ""
         return slug
+
+
+class VideoChangeForm(VideoModelForm):
+    """The change page: staff may upload a (new) source; the old ladder plays until the new one is ready."""
+
+    class Meta:
+        model = Video
+        # The admin's fieldsets pick the rest; naming them all here would build unused fields.
+        fields = ("source",)
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        if "source" in self.fields:
+            self.fields["source"].help_text = SOURCE_HELP
+            self.fields["source"].validators.append(FileExtensionValidator(SOURCE_EXTENSIONS))
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        source_size_check(self)
+        if "source" in self.changed_data and not cleaned.get("source") and self.instance.ladder_path:
+            self.add_error("source", "An uploaded video keeps its file; delete the video instead.")
+        return cleaned
 
 
 class UnavailableFilter(admin.SimpleListFilter):
@@ -162,7 +246,35 @@ class VideoAdmin(VideoModelAdmin):
     list_filter = ("provider", "is_published", "members_only", UnavailableFilter)
     search_fields = ("title",)
     ordering = ("position", "-published_at", "-id")
-    actions = ("publish", "unpublish", "mark_unavailable", "mark_available")
+    actions = ("publish", "unpublish", "mark_unavailable", "mark_available", "transcode")
+    form = VideoChangeForm
+
+    class Media:
+        # A progress bar while a video file uploads; the transcoding status kept up to date.
+        js = ("js/admin/upload_progress.js", "js/admin/ladder_status.js")
+
+    def get_urls(self) -> list[URLPattern]:
+        status = path(
+            "<int:video_id>/ladder/",
+            self.admin_site.admin_view(self.ladder_status_view),
+            name="videos_video_ladder",
+        )
+        return [status, *super().get_urls()]
+
+    def ladder_status_view(self, request: HttpRequest, video_id: int) -> JsonResponse:
+        """The transcoding status the change page polls (js/admin/ladder_status.js)."""
+        video = self.get_object(request, str(video_id))
+        if video is None or not self.has_view_permission(request, video):
+            return JsonResponse({"error": "no such video"}, status=404)
+        return JsonResponse(
+            {
+                "state": video.ladder_state,
+                "progress": video.ladder_progress,
+                "error": video.ladder_error,
+                "text": strip_tags(self.ladder_status(video)),
+            }
+        )
+
     readonly_fields = (
         "provider",
         "external_id",
@@ -173,6 +285,7 @@ class VideoAdmin(VideoModelAdmin):
         "unavailable_at",
         "unavailable_code",
         "facts_state",
+        "ladder_status",
         "author_name",
         "width",
         "height",
@@ -184,7 +297,7 @@ class VideoAdmin(VideoModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("title", "slug", "description")}),
-        ("Source", {"fields": ("provider", "external_id", "source_url", "player_preview")}),
+        ("Source", {"fields": ("provider", "external_id", "source_url", "source", "ladder_status", "player_preview")}),
         (
             "Catalogue",
             {
@@ -236,11 +349,30 @@ class VideoAdmin(VideoModelAdmin):
         if obj.is_published and obj.published_at is None:
             obj.published_at = timezone.now()
         super().save_model(request, obj, form, change)
+        if "source" in form.changed_data and obj.source:
+            # Django streamed the upload to a temp file (FILE_UPLOAD_MAX_MEMORY_SIZE) and the
+            # storage moved it in place; the media worker transcodes it.
+            video_source_accept(video=obj)
+            return
         # Duration, author, thumbnail cards and availability come from the host, off the request.
         video_facts_refresh_enqueue(video_id=obj.pk)
 
+    @admin.display(description="Transcoding")
+    def ladder_status(self, obj: Video) -> str:
+        """queued / transcoding n % / ready / failed: reason (uploads only)."""
+        if not obj.source:
+            return "—"
+        if obj.ladder_state == LadderState.TRANSCODING:
+            return f"Transcoding {obj.ladder_progress} %"
+        if obj.ladder_state == LadderState.FAILED:
+            return format_html('<strong class="wp-facts-error">Failed: {}</strong>', obj.ladder_error)
+        return obj.get_ladder_state_display() or "Not queued"
+
     @admin.display(description="Facts")
     def facts_state(self, obj: Video) -> str:
+        # Uploads: their facts come from the transcode, whose state is what staff wait for.
+        if obj.source and obj.ladder_state != LadderState.READY:
+            return self.ladder_status(obj)
         if obj.facts_error:
             return format_html('<strong class="wp-facts-error">Could not read: {}</strong>', obj.facts_error)
         if obj.facts_checked_at is None:
@@ -275,9 +407,25 @@ class VideoAdmin(VideoModelAdmin):
         # The staff analytics page (analytics/admin.py); its figures come from the rollup tables.
         return format_html('<a href="{}">Analytics</a>', reverse("analytics_admin:video", args=[obj.pk]))
 
+    def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
+        # The preview of an upload needs this staff member's signed ladder URL (bound to their
+        # session cookie); a display method has no request, so it reads it from here.
+        token = _preview_session.set(request.COOKIES.get(settings.SESSION_COOKIE_NAME, ""))
+        try:
+            response = super().change_view(request, object_id, *args, **kwargs)
+            # A TemplateResponse renders after the view returns: render it while the value is set.
+            if isinstance(response, TemplateResponse):
+                response.render()
+            return response
+        finally:
+            _preview_session.reset(token)
+
     @admin.display(description="Player preview")
     def player_preview(self, obj: Video) -> SafeString:
-        player = render_to_string("videos/_player.html", {"video": obj, "start": None})
+        if obj.source and not obj.ladder_path:
+            return mark_safe("<p>The preview plays once the transcoding is ready.</p>")
+        media_url = video_ladder_url_get(video=obj, session_cookie=_preview_session.get()) if obj.source else ""
+        player = render_to_string("videos/_player.html", {"video": obj, "start": None, "media_url": media_url})
         return mark_safe(  # noqa: S308 (our own template, autoescaped; static URLs)
             f'<link rel="stylesheet" href="{static("css/videos.css")}">'
             f'<div class="admin-player-preview">{player}</div>'
@@ -286,13 +434,27 @@ class VideoAdmin(VideoModelAdmin):
 
     @admin.action(description="Publish the selected videos")
     def publish(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
-        count = video_publish_set(videos=queryset, published=True)
+        selected = list(queryset)
+        count = video_publish_set(videos=selected, published=True)
         self.message_user(request, f"{count} video(s) published.", messages.SUCCESS)
+        if count < len(selected):
+            self.message_user(
+                request,
+                f"{len(selected) - count} upload(s) left unpublished: their transcoding is not finished.",
+                messages.WARNING,
+            )
 
     @admin.action(description="Unpublish the selected videos")
     def unpublish(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
         count = video_publish_set(videos=queryset, published=False)
         self.message_user(request, f"{count} video(s) unpublished.", messages.SUCCESS)
+
+    @admin.action(description="Transcode the selected uploads again")
+    def transcode(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        uploads = [video for video in queryset if video.source]
+        for video in uploads:
+            video_transcode_enqueue(video_id=video.pk)
+        self.message_user(request, f"{len(uploads)} upload(s) queued for transcoding.", messages.SUCCESS)
 
     @admin.action(description="Mark the selected videos unavailable")
     def mark_unavailable(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:

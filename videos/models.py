@@ -6,8 +6,10 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.validators import FileExtensionValidator
-from django.db import models
+from django.db import models, transaction
 from django.db.models.fields.files import FieldFile
+from django.db.models.signals import post_delete
+from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
@@ -60,6 +62,13 @@ class Versioned(models.Model):
         super().save(*args, **kwargs)
 
 
+class LadderState(models.TextChoices):
+    QUEUED = "queued", "Queued"
+    TRANSCODING = "transcoding", "Transcoding"
+    READY = "ready", "Ready"
+    FAILED = "failed", "Failed"
+
+
 class Video(Versioned):
     """A video in the catalogue, hosted by a provider (or a self-hosted file) and embedded here."""
 
@@ -107,6 +116,16 @@ class Video(Versioned):
     # The last time the server read the facts, and why it could not (empty when it could).
     facts_checked_at = models.DateTimeField(null=True, blank=True)
     facts_error = models.CharField(max_length=300, blank=True)
+    # An uploaded source file (videos/media.py): staff upload it in the admin; the media worker
+    # transcodes it into an HLS ladder under `ladder_path`, which nginx serves to members only.
+    # The source stays where it was uploaded (MEDIA storage, "sources/"), never served to members.
+    source = models.FileField(upload_to="sources/", blank=True, max_length=300)
+    ladder_state = models.CharField(max_length=16, choices=LadderState.choices, blank=True)
+    ladder_progress = models.PositiveSmallIntegerField(default=0)
+    ladder_error = models.CharField(max_length=300, blank=True)
+    # The published ladder's folder in the media storage ("hls/<video id>/<run>/"), set only once
+    # every rendition, the master playlist and the poster are in place; empty until then.
+    ladder_path = models.CharField(max_length=100, blank=True, editable=False)
     is_published = models.BooleanField(default=False)
     members_only = models.BooleanField(default=True)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -128,6 +147,13 @@ class Video(Versioned):
         ordering = ("-published_at", "-id")
         constraints = [
             models.UniqueConstraint(fields=("provider", "external_id"), name="video_unique_source"),
+            # Whatever path publishes (the form, an action, a shell): an uploaded video only with
+            # a complete ladder to play.
+            models.CheckConstraint(
+                condition=models.Q(is_published=False) | models.Q(source="") | ~models.Q(ladder_path=""),
+                name="video_published_upload_has_ladder",
+                violation_error_message="An uploaded video can be published only once its HLS ladder is ready.",
+            ),
         ]
 
     def __str__(self) -> str:
@@ -247,3 +273,15 @@ class VideoPlaybackProblem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.video_id}: {self.code} ({self.day})"
+
+
+@receiver(post_delete, sender=Video)
+def _video_media_delete(sender: type[Video], instance: Video, **_: Any) -> None:
+    # Whatever path deletes (the admin's bulk action included): the upload's files go too, once
+    # the deletion is committed (a rolled-back delete keeps them).
+    if not instance.source and not instance.ladder_path:
+        return
+    from videos.services import video_media_delete  # services import this module
+
+    video_id, source_name = instance.pk, str(instance.source.name or "")
+    transaction.on_commit(lambda: video_media_delete(video_id=video_id, source_name=source_name))

@@ -18,6 +18,7 @@ from django.db import DatabaseError
 from django.db.models import Count, Q, QuerySet
 
 from accounts.selectors import Member, member_confirmed_cache_clear, member_is_confirmed_cached
+from videos.media import ladder_url_sign
 from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem
 
 logger = logging.getLogger(__name__)
@@ -335,3 +336,15 @@ def video_playback_problem_count_annotate(*, queryset: QuerySet[Video], since: d
             "playback_problems__user", filter=Q(playback_problems__created_at__gte=since), distinct=True
         )
     )
+
+
+def video_ladder_url_get(*, video: Video, session_cookie: str) -> str:
+    """The signed URL of an uploaded video's master playlist for the browser session whose cookie
+    is `session_cookie` (nginx checks it: videos/media.py); "" while it has no ladder.
+
+    It works for the video's length plus MEDIA_URL_TTL_SECONDS, so a member who starts it at once
+    plays it to the end; a copy stops working then, and at once for any other session."""
+    if not video.ladder_path:
+        return ""
+    expires = int(time.time()) + (video.duration or 0) + settings.MEDIA_URL_TTL_SECONDS
+    return ladder_url_sign(ladder_path=video.ladder_path, session_key=session_cookie, expires=expires)

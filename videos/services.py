@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import shutil
+import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from pathlib import Path
 
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
+from django.core.files import File
 from django.core.files.base import ContentFile
-from django.core.files.storage import default_storage
+from django.core.files.storage import Storage, default_storage
 from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
@@ -18,7 +23,8 @@ from django.utils.text import slugify
 
 from accounts.selectors import Member, member_is_confirmed
 from videos.facts import FactsError, FactsUnavailable, VideoFacts, card_images_make, video_facts_read
-from videos.models import Video, VideoDurationVote, VideoPlaybackProblem
+from videos.media import POSTER, SourceFacts, TranscodeFailed, ladder_build, source_facts_read
+from videos.models import LadderState, Video, VideoDurationVote, VideoPlaybackProblem
 from videos.providers import VideoSource, parse_video_url
 from videos.selectors import video_published_snapshot_clear
 
@@ -112,8 +118,13 @@ def video_create_from_source(
 
 
 def video_publish_set(*, videos: Iterable[Video], published: bool) -> int:
-    """Publish or unpublish; a first publication stamps `published_at`, later ones keep it."""
+    """Publish or unpublish; a first publication stamps `published_at`, later ones keep it.
+
+    Uploaded videos without a complete ladder are left unpublished (and not counted)."""
     pks = [v.pk for v in videos]
+    if published:
+        ready = Video.objects.filter(pk__in=pks).filter(Q(source="") | ~Q(ladder_path=""))
+        pks = list(ready.values_list("pk", flat=True))
     if published:
         Video.objects.filter(pk__in=pks, published_at__isnull=True).update(published_at=timezone.now())
     changed = Video.objects.filter(pk__in=pks).update(is_published=published)
@@ -216,6 +227,8 @@ def video_facts_refresh(*, video_id: int, with_image: bool | None = None) -> Vid
     video = Video.objects.filter(pk=video_id).first()
     if video is None:
         return None
+    if video.source:
+        return video  # an upload's facts come from its transcode (video_transcode)
     if with_image is None:
         with_image = not video.card_image and not video.thumbnail
     now = timezone.now()
@@ -278,7 +291,8 @@ def video_availability_check_all() -> int:
     """Queue a server check of every published video; how many were queued."""
     from videos.tasks import video_facts_refresh_task  # tasks import this module
 
-    ids = list(Video.objects.filter(is_published=True).order_by("pk").values_list("pk", flat=True))
+    # Uploads are on our own storage, checked when transcoded.
+    ids = list(Video.objects.filter(is_published=True, source="").order_by("pk").values_list("pk", flat=True))
     for video_id in ids:
         video_facts_refresh_task.delay(video_id)
     return len(ids)
@@ -300,3 +314,201 @@ def video_available_set(*, videos: Iterable[Video]) -> int:
     )
     video_published_snapshot_clear()  # update() sends no post_save
     return changed
+
+
+# --- Uploaded sources: transcoding into an HLS ladder (videos/media.py) -------------------------
+
+# A transcode holds this lock (Redis, renewed as ffmpeg reports progress) so a redelivered message
+# never runs a second ffmpeg on the same video; a killed worker's lock lapses within this time.
+TRANSCODE_LOCK_SECONDS = 20
+PROGRESS_EVERY_SECONDS = 1.0
+
+
+def video_source_accept(*, video: Video) -> None:
+    """A new source was just saved on `video`: it becomes an upload ("upload:<uuid>" stands in
+    for the URL other videos have) and its transcode is queued once the transaction commits."""
+    if not video.external_id.startswith("upload:"):
+        Video.objects.filter(pk=video.pk).update(
+            provider=Video.Provider.FILE, external_id=f"upload:{uuid.uuid4().hex}", source_url=""
+        )
+    video_transcode_enqueue(video_id=video.pk)
+
+
+def video_transcode_enqueue(*, video_id: int) -> None:
+    """Queue (or re-queue, after a failure) the transcode of the video's uploaded source."""
+    from videos.tasks import video_transcode_task  # tasks import this module
+
+    Video.objects.filter(pk=video_id).exclude(source="").update(
+        ladder_state=LadderState.QUEUED, ladder_progress=0, ladder_error=""
+    )
+    transaction.on_commit(lambda: video_transcode_task.delay(video_id))
+
+
+def _lock_key(video_id: int) -> str:
+    return f"videos:transcode-lock:{video_id}"
+
+
+def video_transcode(*, video_id: int) -> str:
+    """Transcode the video's uploaded source into a new ladder and publish it; the outcome:
+    "ready", "failed" (the reason in `ladder_error`), "busy" (another run holds the lock: retry
+    later), or "skipped" (deleted, no source, or not queued: a redelivery of finished work).
+
+    Idempotent and safe to kill at any point: it works in MEDIA_WORK_DIR/<id>/ (emptied first),
+    uploads the ladder under a fresh "hls/<id>/<run>/" and only then points `ladder_path` at it,
+    in one UPDATE; every other run's folder (a killed run's, the replaced ladder) is deleted."""
+    video = Video.objects.filter(pk=video_id).first()
+    if video is None or not video.source or video.ladder_state not in (LadderState.QUEUED, LadderState.TRANSCODING):
+        return "skipped"
+    run = uuid.uuid4().hex[:12]
+    if not cache.add(_lock_key(video_id), run, timeout=TRANSCODE_LOCK_SECONDS):
+        return "busy"
+    workdir = Path(settings.MEDIA_WORK_DIR) / str(video_id)
+    storage: Storage = video.source.storage
+    source_name = str(video.source.name)
+    try:
+        shutil.rmtree(workdir, ignore_errors=True)  # a killed run's leftovers
+        workdir.mkdir(parents=True)
+        _ladders_unused_delete(storage=storage, video_id=video_id, keep=video.ladder_path)
+        Video.objects.filter(pk=video_id).update(
+            ladder_state=LadderState.TRANSCODING, ladder_progress=0, ladder_error=""
+        )
+        try:
+            source = _source_local(storage=storage, name=source_name, workdir=workdir)
+            facts = source_facts_read(path=source)
+            ladder_build(
+                source=source, out=workdir / "out", facts=facts, progress=_progress_recorder(video_id=video_id)
+            )
+        except TranscodeFailed as exc:
+            # Only if the source is still the one that failed: a new upload's queued state stays.
+            Video.objects.filter(pk=video_id, source=source_name).update(
+                ladder_state=LadderState.FAILED, ladder_error=str(exc)[:300]
+            )
+            return "failed"
+        prefix = f"hls/{video_id}/{run}/"
+        _ladder_upload(storage=storage, out=workdir / "out", prefix=prefix, lock=_lock_key(video_id))
+        if not _ladder_publish(video_id=video_id, source_name=source_name, prefix=prefix, facts=facts):
+            _storage_tree_delete(storage=storage, prefix=prefix)  # the source changed meanwhile
+            return "skipped"
+        _ladders_unused_delete(storage=storage, video_id=video_id, keep=prefix)
+        video_published_snapshot_clear()  # update() sends no post_save
+        return "ready"
+    except Exception as exc:
+        Video.objects.filter(pk=video_id, source=source_name).update(
+            ladder_state=LadderState.FAILED, ladder_error=f"Transcoding stopped: {type(exc).__name__}: {exc}"[:300]
+        )
+        raise
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+        if cache.get(_lock_key(video_id)) == run:
+            cache.delete(_lock_key(video_id))
+
+
+def _source_local(*, storage: Storage, name: str, workdir: Path) -> Path:
+    """The source as a local file: in place on the filesystem storage, else downloaded (S3).
+    Checks first that the disk holds the work: the source, its ladder and a margin."""
+    try:
+        path = Path(storage.path(name))
+        size = path.stat().st_size if path.exists() else 0
+        copy_needed = False
+    except NotImplementedError:
+        path, size, copy_needed = workdir / ("source" + Path(name).suffix[:10]), storage.size(name), True
+    # The ladder's renditions add up to about the source's size at typical bitrates; 3x leaves room.
+    needed = size * (4 if copy_needed else 3) + settings.MEDIA_TRANSCODE_MIN_FREE_BYTES
+    free = shutil.disk_usage(workdir).free
+    if free < needed:
+        raise TranscodeFailed(
+            f"Not enough free disk space to transcode: {needed // 2**20} MB needed, {free // 2**20} MB free."
+        )
+    if copy_needed:
+        with storage.open(name, "rb") as src, open(path, "wb") as dst:
+            shutil.copyfileobj(src, dst, length=2**20)
+    return path
+
+
+def _progress_recorder(*, video_id: int) -> Callable[[int], None]:
+    last = {"at": 0.0, "percent": -1}
+
+    def record(percent: int) -> None:
+        now = time.monotonic()
+        if percent != last["percent"] and now - last["at"] >= PROGRESS_EVERY_SECONDS:
+            last.update(at=now, percent=percent)
+            Video.objects.filter(pk=video_id).update(ladder_progress=percent)
+            cache.touch(_lock_key(video_id), TRANSCODE_LOCK_SECONDS)
+
+    return record
+
+
+def _ladder_upload(*, storage: Storage, out: Path, prefix: str, lock: str) -> None:
+    for path in sorted(p for p in out.rglob("*") if p.is_file()):
+        name = prefix + path.relative_to(out).as_posix()
+        with open(path, "rb") as handle:
+            saved = storage.save(name, File(handle))
+        if saved != name:  # a fresh run's names are free; a changed one would break the playlists
+            raise OSError(f"the media storage renamed {name} to {saved}")
+        cache.touch(lock, TRANSCODE_LOCK_SECONDS)
+
+
+def _ladder_publish(*, video_id: int, source_name: str, prefix: str, facts: SourceFacts) -> bool:
+    """Point the video at its complete ladder, with the facts read; False if the source was
+    replaced meanwhile (that source's own transcode is queued)."""
+    with transaction.atomic():
+        updated = Video.objects.filter(pk=video_id, source=source_name).update(
+            ladder_path=prefix,
+            ladder_state=LadderState.READY,
+            ladder_progress=100,
+            ladder_error="",
+            duration=max(1, round(facts.duration)),
+            width=facts.width,
+            height=facts.height,
+            video_codec=facts.video_codec,
+            audio_codec=facts.audio_codec,
+            facts_checked_at=timezone.now(),
+            facts_error="",
+        )
+    return bool(updated)
+
+
+def video_poster_cards_make(*, video_id: int) -> None:
+    """Catalogue cards from the published ladder's poster (when staff uploaded no thumbnail)."""
+    video = Video.objects.filter(pk=video_id).first()
+    if video is None or not video.ladder_path or video.thumbnail:
+        return
+    with video.source.storage.open(video.ladder_path + POSTER, "rb") as poster:
+        image = poster.read()
+    try:
+        stem = _card_images_store(video_id=video_id, image=image)
+    except ValidationError:
+        return
+    Video.objects.filter(pk=video_id).update(card_image=stem)
+
+
+def _ladders_unused_delete(*, storage: Storage, video_id: int, keep: str) -> None:
+    folder = f"hls/{video_id}"
+    try:
+        runs, _ = storage.listdir(folder)
+    except FileNotFoundError:
+        return
+    for run in runs:
+        if f"{folder}/{run}/" != keep:
+            _storage_tree_delete(storage=storage, prefix=f"{folder}/{run}/")
+
+
+def _storage_tree_delete(*, storage: Storage, prefix: str) -> None:
+    try:
+        folders, files = storage.listdir(prefix.rstrip("/"))
+    except FileNotFoundError:
+        return
+    for name in files:
+        storage.delete(prefix + name)
+    for folder in folders:
+        _storage_tree_delete(storage=storage, prefix=f"{prefix}{folder}/")
+    # The filesystem keeps empty folders; an object store has none.
+    with contextlib.suppress(NotImplementedError, OSError):
+        Path(storage.path(prefix)).rmdir()
+
+
+def video_media_delete(*, video_id: int, source_name: str) -> None:
+    """Delete a deleted video's uploaded source and every ladder it had (after its row is gone)."""
+    if source_name:
+        default_storage.delete(source_name)
+    _storage_tree_delete(storage=default_storage, prefix=f"hls/{video_id}/")

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 
 from videos import views
 
@@ -8,4 +8,6 @@ urlpatterns = [
     path("watch/<slug:slug>/", views.watch, name="watch"),
     path("playlists/<slug:slug>/", views.playlist, name="playlist"),
     path("videos/<int:video_id>/report/", views.player_report_create, name="report"),
+    # nginx answers /hls/ in production; this stand-in only with MEDIA_SERVE_FROM_DJANGO.
+    re_path(r"^hls/(?P<path>.+)$", views.ladder_file, name="ladder-file"),
 ]

@@ -1,9 +1,14 @@
 from __future__ import annotations
 
+import mimetypes
+import time
 from urllib.parse import urlsplit
 
+from django.conf import settings
+from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
+from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
@@ -11,6 +16,7 @@ from config.csp import BadSource, csp_source_validate
 from config.fragments import page_render
 from config.jsonbody import BodyError, json_request_validate
 from videos.cards import video_cards_html
+from videos.media import ladder_request_check
 from videos.models import Playlist, Video
 from videos.providers import parse_timestamp
 from videos.registry import page_context_get
@@ -25,6 +31,7 @@ from videos.selectors import (
     playlist_video_list,
     video_access_get,
     video_catalogue_list,
+    video_ladder_url_get,
     video_reportable_get,
 )
 from videos.services import video_duration_report, video_playback_problem_record
@@ -117,6 +124,10 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
             next_video=following,
             next_url=f"{following.get_absolute_url()}?list={found.slug}" if following else "",
         )
+    if video.source:
+        # An upload plays from nginx, through a URL bound to this browser's session cookie.
+        cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+        context["media_url"] = video_ladder_url_get(video=video, session_cookie=cookie)
     # Other apps' part of the page (analytics: the tracker's viewing session, resume, progress).
     context.update(page_context_get(request=request, video=video))
     # One fragment per version of the video (config/fragments.py); pages with a playlist in full.
@@ -189,3 +200,29 @@ def player_report_create(request: HttpRequest, video_id: int) -> JsonResponse:
     else:
         recorded = video_playback_problem_record(video=video, user=request.user, code=str(report.code))
     return JsonResponse({"recorded": recorded, "kind": report.kind})
+
+
+LADDER_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".jpg": "image/jpeg"}
+
+
+def ladder_file(request: HttpRequest, path: str) -> HttpResponseBase:
+    """What nginx's /hls/ location does (etc/nginx/watchpoint.conf.in), for `runserver` and the
+    tests' live server only (MEDIA_SERVE_FROM_DJANGO): the same signature check and headers.
+    In production nginx answers /hls/ itself; no media byte passes through Python."""
+    if not settings.MEDIA_SERVE_FROM_DJANGO:
+        raise Http404("Served by nginx")
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+    name = ladder_request_check(path=path, session_key=cookie, now=time.time())
+    if name is None:
+        return HttpResponseForbidden("This media link has expired or belongs to another session.")
+    try:
+        handle = default_storage.open(name, "rb")
+    except FileNotFoundError:
+        raise Http404("No such file") from None
+    suffix = "." + name.rsplit(".", 1)[-1]
+    content_type = LADDER_TYPES.get(suffix) or mimetypes.guess_type(name)[0] or "application/octet-stream"
+    response = FileResponse(handle, content_type=content_type)
+    # A run's files never change (a new transcode is a new folder): segments cached for good,
+    # playlists briefly (their URL expires anyway); private: members-only.
+    response["Cache-Control"] = "private, max-age=60" if suffix == ".m3u8" else "private, max-age=31536000, immutable"
+    return response

@@ -2,14 +2,25 @@
 
 from __future__ import annotations
 
+import subprocess
+import tempfile
+from pathlib import Path
 from typing import Any
 
+from django.conf import settings
+from django.core.files import File
 from django.core.management.base import BaseCommand
 from django.templatetags.static import static
 
-from videos.models import Playlist, PlaylistItem, Video
+from videos.models import LadderState, Playlist, PlaylistItem, Video
 from videos.providers import VideoSource
-from videos.services import DuplicateVideo, video_create_from_source
+from videos.services import (
+    DuplicateVideo,
+    video_create_from_source,
+    video_poster_cards_make,
+    video_publish_set,
+    video_transcode,
+)
 
 P = Video.Provider
 # (title, slug, provider, external id, duration, members only, description)
@@ -39,6 +50,9 @@ DEMO: list[tuple[str, str, str, str, int | None, bool, str]] = [
     ("The Vimeo player", "vimeo-player", P.VIMEO, "76979871", 62, True, "Vimeo's own player demo."),
     ("Wistia demo", "wistia-demo", P.WISTIA, "j38ihh83m5", None, True, "A Wistia-hosted demo video."),
 ]
+# An uploaded video, made here with ffmpeg's test sources (no internet) and transcoded at once: the
+# members-only HLS ladder served through signed URLs (videos/media.py).
+UPLOAD = ("Test pattern (uploaded, members only)", "test-pattern-upload", 20, "1280x720")
 PLAYLIST = ("Getting started", "getting-started", ["test-pattern-mp4", "test-pattern-hls", "big-buck-bunny"])
 
 
@@ -65,6 +79,7 @@ class Command(BaseCommand):
             except DuplicateVideo:
                 continue  # the same source is already there under another slug
             created += 1
+        created += self._upload_demo()
         title, slug, video_slugs = PLAYLIST
         playlist, _ = Playlist.objects.get_or_create(
             slug=slug, defaults={"title": title, "is_published": True, "description": "Three short videos to try."}
@@ -72,4 +87,44 @@ class Command(BaseCommand):
         for position, video_slug in enumerate(video_slugs, start=1):
             video = Video.objects.get(slug=video_slug)
             PlaylistItem.objects.get_or_create(playlist=playlist, video=video, defaults={"position": position})
-        self.stdout.write(f"demo catalogue: {created} video(s) created, {len(DEMO) - created} already there")
+        self.stdout.write(f"demo catalogue: {created} video(s) created, {len(DEMO) + 1 - created} already there")
+
+    def _upload_demo(self) -> int:
+        title, slug, seconds, size = UPLOAD
+        if Video.objects.filter(slug=slug).exists():
+            return 0
+        with tempfile.TemporaryDirectory(prefix="watchpoint-demo-") as directory:
+            clip = Path(directory) / "test-pattern.mp4"
+            made = subprocess.run(  # noqa: S603 (our arguments)
+                [
+                    settings.FFMPEG_BINARY,
+                    *("-v", "error", "-f", "lavfi", "-i", f"testsrc2=size={size}:rate=30"),
+                    *("-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000", "-t", str(seconds)),
+                    *("-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-c:a", "aac", str(clip)),
+                ],
+                capture_output=True,
+                check=False,
+            )
+            if made.returncode != 0:
+                self.stderr.write(f"demo upload skipped: ffmpeg could not make the clip ({made.stderr[-300:]!r})")
+                return 0
+            video = Video.objects.create(
+                title=title,
+                slug=slug,
+                provider=Video.Provider.FILE,
+                external_id=f"upload:{slug}",
+                description="Twenty seconds of a test pattern, uploaded and transcoded into an HLS ladder.",
+                members_only=True,
+                position=len(DEMO),
+                ladder_state=LadderState.QUEUED,
+            )
+            with open(clip, "rb") as handle:
+                video.source.save("test-pattern.mp4", File(handle))
+        outcome = video_transcode(video_id=video.pk)
+        if outcome != "ready":
+            video.refresh_from_db()
+            self.stderr.write(f"demo upload not transcoded ({outcome}): {video.ladder_error}")
+            return 1
+        video_poster_cards_make(video_id=video.pk)
+        video_publish_set(videos=[video], published=True)
+        return 1

@@ -1,0 +1,108 @@
+"""The watch page of an uploaded video plays its ladder through a URL signed for the member's
+session; Django's stand-in for nginx (development and tests only) checks it the same way."""
+
+from __future__ import annotations
+
+import re
+import time
+from html import unescape
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+from tests.factories import MemberFactory, VideoFactory
+from videos.media import ladder_request_check, ladder_url_sign
+
+pytestmark = pytest.mark.django_db
+
+LADDER = "hls/7/0123456789ab/"
+
+
+@pytest.fixture
+def ladder(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    default_storage.save(f"{LADDER}master.m3u8", ContentFile(b"#EXTM3U\n0/index.m3u8\n"))
+    default_storage.save(f"{LADDER}0/seg_00000.ts", ContentFile(b"G" * 376))
+    return VideoFactory(
+        provider="file", external_id="upload:a", source="sources/a.mp4", ladder_path=LADDER, ladder_state="ready"
+    )
+
+
+def _player_url(client, video) -> str:
+    html = client.get(video.get_absolute_url()).content.decode()
+    found = re.search(r'data-external-id="([^"]*)"', html)
+    assert found, "no player on the page"
+    return unescape(found.group(1))
+
+
+def test_the_watch_page_plays_the_ladder_through_a_url_signed_for_the_members_session(client, ladder):
+    client.force_login(MemberFactory())
+
+    url = _player_url(client, ladder)
+
+    assert url.startswith("/hls/")
+    assert url.endswith("/7/0123456789ab/master.m3u8")
+    session = client.cookies["sessionid"].value
+    assert ladder_request_check(path=url.removeprefix("/hls/"), session_key=session, now=time.time()) == (
+        f"{LADDER}master.m3u8"
+    )
+    assert ladder_request_check(path=url.removeprefix("/hls/"), session_key="another", now=time.time()) is None
+
+
+def test_an_upload_without_a_ladder_has_no_media_url(client, ladder):
+    ladder.ladder_path = ""
+    ladder.is_published = False
+    ladder.save()
+    client.force_login(MemberFactory(is_staff=True))
+
+    assert _player_url(client, ladder) == ""
+
+
+def test_the_stand_in_serves_the_session_its_files_with_nginxs_headers(client, ladder):
+    client.force_login(MemberFactory())
+    url = _player_url(client, ladder)
+
+    master = client.get(url)
+    segment = client.get(url.replace("master.m3u8", "0/seg_00000.ts"))
+
+    assert (master.status_code, master["Content-Type"]) == (200, "application/vnd.apple.mpegurl")
+    assert master["Cache-Control"] == "private, max-age=60"
+    assert (segment.status_code, segment["Content-Type"]) == (200, "video/mp2t")
+    assert segment["Cache-Control"] == "private, max-age=31536000, immutable"
+
+
+def test_the_stand_in_refuses_another_session_an_expired_link_and_is_off_unless_enabled(client, ladder, settings):
+    client.force_login(MemberFactory())
+    url = _player_url(client, ladder)
+    expired = ladder_url_sign(ladder_path=LADDER, session_key=client.cookies["sessionid"].value, expires=1)
+
+    assert client.get(expired).status_code == 403
+    client.cookies["sessionid"] = "someone-else"
+    assert client.get(url).status_code == 403
+    settings.MEDIA_SERVE_FROM_DJANGO = False
+    assert client.get(url).status_code == 404
+
+
+def test_the_admin_preview_of_an_upload_plays_from_a_url_signed_for_the_staff_session(client, ladder):
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+
+    html = client.get(f"/admin/videos/video/{ladder.pk}/change/").content.decode()
+
+    found = re.search(r'data-external-id="(/hls/[^"]+)"', html)
+    assert found, "no preview player"
+    session = client.cookies["sessionid"].value
+    assert ladder_request_check(
+        path=unescape(found.group(1)).removeprefix("/hls/"), session_key=session, now=time.time()
+    )
+
+
+def test_the_admin_preview_of_an_upload_waits_for_its_ladder(client, ladder):
+    ladder.ladder_path = ""
+    ladder.is_published = False
+    ladder.save()
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+
+    html = client.get(f"/admin/videos/video/{ladder.pk}/change/").content.decode()
+
+    assert "The preview plays once the transcoding is ready." in html

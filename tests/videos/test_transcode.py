@@ -1,0 +1,298 @@
+"""Uploaded sources become a complete HLS ladder, or fail with a reason and publish nothing
+(videos/media.py, videos/services.py `video_transcode`)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import m3u8
+import pytest
+from django.core.cache import cache
+from django.core.files.base import ContentFile
+from django.db import IntegrityError, transaction
+
+from tests.conftest import ROOT, wait_until
+from tests.factories import VideoFactory
+from tests.videos.clips import clip_make
+from videos.media import LADDER, ladder_plan, source_facts_read
+from videos.models import LadderState, Video
+from videos.services import TRANSCODE_LOCK_SECONDS, video_publish_set, video_transcode
+
+
+@pytest.fixture
+def media(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    settings.MEDIA_WORK_DIR = tmp_path / "work"
+    settings.MEDIA_TRANSCODE_MIN_FREE_BYTES = 0
+    return tmp_path
+
+
+def _upload(path: Path, **fields) -> Video:
+    video = Video.objects.get(
+        pk=VideoFactory(
+            provider=Video.Provider.FILE,
+            external_id=f"upload:{path.name}",
+            is_published=False,
+            published_at=None,
+            duration=None,
+            ladder_state=LadderState.QUEUED,
+            **fields,
+        ).pk
+    )
+    video.source.save(path.name, ContentFile(path.read_bytes()))
+    cache.delete(f"videos:transcode-lock:{video.pk}")
+    return video
+
+
+def _ladder(media: Path, video: Video) -> tuple[m3u8.M3U8, list[m3u8.M3U8]]:
+    folder = media / "media" / video.ladder_path
+    master = m3u8.load(str(folder / "master.m3u8"))
+    return master, [m3u8.load(str(folder / p.uri)) for p in master.playlists]
+
+
+def test_an_uploaded_source_becomes_a_complete_ladder_that_never_upscales(db, media):
+    video = _upload(clip_make(media / "talk.mp4", seconds=9, size="640x360"))
+
+    assert video_transcode(video_id=video.pk) == "ready"
+
+    video.refresh_from_db()
+    assert (video.ladder_state, video.ladder_progress, video.ladder_error) == ("ready", 100, "")
+    assert (video.duration, video.width, video.height) == (9, 640, 360)
+    master, renditions = _ladder(media, video)
+    # 240p and 360p only: a 360p source is never blown up to 480p or more.
+    assert [p.stream_info.resolution for p in master.playlists] == [(426, 240), (640, 360)]
+    assert all("avc1" in p.stream_info.codecs and "mp4a" in p.stream_info.codecs for p in master.playlists)
+    # Keyframes aligned: every rendition cuts its segments at the same times, of 4 s.
+    durations = [[s.duration for s in r.segments] for r in renditions]
+    assert durations[0] == durations[1] == [4.0, 4.0, 1.0]
+    assert all(r.is_endlist and r.playlist_type == "vod" for r in renditions)
+    assert (media / "media" / video.ladder_path / "poster.jpg").read_bytes()[:2] == b"\xff\xd8"
+    # Nothing left behind in the work dir.
+    assert not any((media / "work").iterdir())
+
+
+def test_transcodes_go_to_the_media_queue_not_the_background_one():
+    from config.celery_app import app
+
+    assert app.amqp.router.route({}, "media.video_transcode")["queue"].name == "media"
+
+
+def test_the_ladder_plan_takes_every_rung_up_to_the_source_and_the_source_height_below_the_lowest():
+    assert [r.height for r in ladder_plan(height=1080)] == [h for h, _ in LADDER]
+    assert [r.height for r in ladder_plan(height=719)] == [240, 360, 480]
+    assert [r.height for r in ladder_plan(height=181)] == [180]
+
+
+def test_a_source_without_audio_gets_a_video_only_ladder(db, media):
+    video = _upload(clip_make(media / "silent.mp4", size="320x240", audio=False))
+
+    assert video_transcode(video_id=video.pk) == "ready"
+
+    video.refresh_from_db()
+    master, _ = _ladder(media, video)
+    assert [p.stream_info.codecs for p in master.playlists] == ["avc1.4d400d"]
+    assert video.audio_codec == ""
+
+
+def test_a_source_of_odd_dimensions_becomes_even_sized_renditions(db, media):
+    video = _upload(clip_make(media / "odd.mkv", size="321x241", pix_fmt="yuv444p"))
+
+    assert video_transcode(video_id=video.pk) == "ready"
+
+    video.refresh_from_db()
+    master, _ = _ladder(media, video)
+    assert [p.stream_info.resolution for p in master.playlists] == [(320, 240)]
+    assert (video.width, video.height) == (321, 241)
+
+
+def _truncated(path: Path) -> Path:
+    clip_make(path, seconds=8)
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 3])
+    return path
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda p: (p / "notes.mp4").write_text("these are my notes, not a video") and p / "notes.mp4", "not a video"),
+        (lambda p: (p / "empty.mp4").write_bytes(b"") or p / "empty.mp4", "The file is empty."),
+        (lambda p: _truncated(p / "cut.mp4"), "truncated"),
+        (
+            lambda p: (
+                subprocess.run(
+                    ["ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine", "-t", "2", str(p / "song.m4a")], check=True
+                )
+                and p / "song.m4a"
+            ),
+            "no video track",
+        ),
+    ],
+    ids=["not-a-video", "empty", "truncated", "audio-only"],
+)
+def test_a_bad_source_fails_with_its_reason_and_publishes_nothing(db, media, make, message):
+    video = _upload(make(media))
+
+    assert video_transcode(video_id=video.pk) == "failed"
+
+    video.refresh_from_db()
+    assert video.ladder_state == "failed"
+    assert message in video.ladder_error
+    assert video.ladder_path == ""
+    assert not (media / "media" / "hls" / str(video.pk)).exists() or not any(
+        (media / "media" / "hls" / str(video.pk)).iterdir()
+    )
+    assert not any((media / "work").iterdir())
+    # ... and it cannot be published, by any path.
+    assert video_publish_set(videos=[video], published=True) == 0
+    video.is_published = True
+    with pytest.raises(IntegrityError), transaction.atomic():
+        video.save()
+
+
+def test_too_little_free_disk_space_fails_before_ffmpeg_runs(db, media, settings):
+    video = _upload(clip_make(media / "talk.mp4"))
+    settings.MEDIA_TRANSCODE_MIN_FREE_BYTES = 2**60
+
+    assert video_transcode(video_id=video.pk) == "failed"
+
+    video.refresh_from_db()
+    assert video.ladder_error.startswith("Not enough free disk space to transcode")
+
+
+def test_an_upload_can_be_published_once_its_ladder_is_ready(db, media):
+    video = _upload(clip_make(media / "talk.mp4"))
+    assert video_publish_set(videos=[video], published=True) == 0
+
+    video_transcode(video_id=video.pk)
+
+    assert video_publish_set(videos=[video], published=True) == 1
+    video.refresh_from_db()
+    assert video.is_published
+
+
+def test_a_second_delivery_while_one_runs_does_not_start_another_ffmpeg(db, media):
+    video = _upload(clip_make(media / "talk.mp4"))
+    cache.add(f"videos:transcode-lock:{video.pk}", "someone-else", timeout=TRANSCODE_LOCK_SECONDS)
+
+    assert video_transcode(video_id=video.pk) == "busy"
+    cache.delete(f"videos:transcode-lock:{video.pk}")
+
+
+def test_a_retry_deletes_the_folders_an_earlier_run_left_unpublished(db, media):
+    video = _upload(clip_make(media / "talk.mp4"))
+    stale = media / "media" / "hls" / str(video.pk) / "0123456789ab" / "0"
+    stale.mkdir(parents=True)
+    (stale / "seg_00000.ts").write_bytes(b"half a segment")
+
+    assert video_transcode(video_id=video.pk) == "ready"
+
+    video.refresh_from_db()
+    assert [p.name + "/" for p in (media / "media" / "hls" / str(video.pk)).iterdir()] == [
+        video.ladder_path.split("/")[-2] + "/"
+    ]
+
+
+# The killed run is a real process on a database file of its own (the test database may be in memory).
+_RUN = """
+import os, sys, django
+django.setup()
+from django.core.management import call_command
+from videos.models import Video
+from videos.services import video_transcode
+if sys.argv[1] == "setup":
+    call_command("migrate", verbosity=0)
+    video = Video.objects.create(title="t", slug="t", provider="file", external_id="upload:t", ladder_state="queued")
+    video.source.name = "sources/long.mp4"
+    video.save()
+    print(video.pk)
+else:
+    print(video_transcode(video_id=int(sys.argv[2])))
+"""
+
+
+@pytest.mark.integration
+def test_a_transcode_killed_midway_finishes_cleanly_on_retry(media):
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "config.settings_test",
+        "DATABASE_URL": f"sqlite:///{media / 'db.sqlite3'}",
+        "MEDIA_ROOT": str(media / "media"),
+        "MEDIA_WORK_DIR": str(media / "work"),
+        "MEDIA_TRANSCODE_MIN_FREE_MB": "0",
+    }
+    (media / "media" / "sources").mkdir(parents=True)
+    clip_make(media / "media" / "sources" / "long.mp4", seconds=24, size="854x480")
+
+    def run(*args: str) -> str:
+        done = subprocess.run(
+            [sys.executable, "-c", _RUN, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
+        )
+        assert done.returncode == 0, done.stderr[-3000:]
+        return done.stdout.strip().splitlines()[-1]
+
+    video_id = run("setup")
+    first = subprocess.Popen([sys.executable, "-c", _RUN, "transcode", video_id], cwd=ROOT, env=env)
+    work = media / "work" / video_id
+    # Killed once ffmpeg has written segments (what an OOM kill or a lost node looks like).
+    wait_until(lambda: any(work.rglob("seg_*.ts")), timeout=120)
+    os.kill(first.pid, signal.SIGKILL)
+    first.wait()
+    # ffmpeg died with it: nothing writes into the work dir any more.
+    time.sleep(1)
+    frozen = sorted((p.name, p.stat().st_size) for p in work.rglob("*") if p.is_file())
+    time.sleep(1)
+    assert sorted((p.name, p.stat().st_size) for p in work.rglob("*") if p.is_file()) == frozen
+
+    # The retry waits out the dead run's lock, then starts over.
+    deadline = time.monotonic() + TRANSCODE_LOCK_SECONDS + 10
+    while (outcome := run("transcode", video_id)) == "busy" and time.monotonic() < deadline:
+        time.sleep(2)
+
+    assert outcome == "ready"
+    row = sqlite3.connect(media / "db.sqlite3").execute(
+        "SELECT ladder_state, ladder_path, duration FROM videos_video WHERE id = ?", (int(video_id),)
+    )
+    state, path, duration = row.fetchone()
+    assert (state, duration) == ("ready", 24)
+    runs = list((media / "media" / "hls" / video_id).iterdir())
+    assert [f"hls/{video_id}/{r.name}/" for r in runs] == [path]
+    assert sorted(p.name for p in runs[0].iterdir()) == ["0", "1", "2", "master.m3u8", "poster.jpg"]
+    assert not work.exists()
+
+
+def test_deleting_an_upload_deletes_its_source_and_ladder(db, media, django_capture_on_commit_callbacks):
+    video = _upload(clip_make(media / "talk.mp4"))
+    video_transcode(video_id=video.pk)
+    video.refresh_from_db()
+    source = media / "media" / video.source.name
+    assert source.is_file()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        Video.objects.filter(pk=video.pk).delete()  # the admin's bulk delete path: no model delete()
+
+    assert not source.exists()
+    assert not (media / "media" / "hls" / str(video.pk)).exists()
+
+
+def test_a_failure_of_a_replaced_source_leaves_the_new_uploads_transcode_queued(db, media, monkeypatch):
+    video = _upload((media / "bad.mp4").write_text("not a video") and media / "bad.mp4")
+    real_read = source_facts_read
+
+    def replaced_meanwhile(*, path):
+        # Staff upload a new file while the old one is being read.
+        Video.objects.filter(pk=video.pk).update(source="sources/new.mp4", ladder_state=LadderState.QUEUED)
+        return real_read(path=path)
+
+    monkeypatch.setattr("videos.services.source_facts_read", replaced_meanwhile)
+
+    assert video_transcode(video_id=video.pk) == "failed"
+
+    video.refresh_from_db()
+    assert (video.ladder_state, video.ladder_error) == ("queued", "")

@@ -1,0 +1,294 @@
+"""Uploaded video sources into an HLS ladder, with ffprobe and ffmpeg on local files (no writes to
+the database or the media storage here: videos/services.py `video_transcode` does those).
+
+The ladder (`ladder_plan`): the rungs of LADDER no taller than the source (never upscaled), or the
+source's own height when it is shorter than the lowest rung. One ffmpeg run decodes the source once
+and encodes every rung: H.264 (yuv420p, main profile) + AAC stereo, MPEG-TS segments of
+SEGMENT_SECONDS. Keyframes are forced on the same timestamps in every rung (`-force_key_frames` by
+time, scene-cut keyframes off), so segment N of each rung starts on the same frame and a player
+switches rungs at any segment boundary. A master playlist names the rungs; a poster frame
+(videos/facts.py `poster_frame_grab`) goes beside it.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import ctypes
+import hashlib
+import hmac
+import re
+import signal
+import subprocess
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import m3u8
+from django.conf import settings
+
+from videos.facts import DEMUXERS, MAX_DURATION_SECONDS, FactsError, FactsUnavailable, file_probe, poster_frame_grab
+
+# (height, video kbit/s): Apple's HLS authoring figures, rounded, for H.264 at up to 30 fps.
+LADDER: tuple[tuple[int, int], ...] = ((240, 400), (360, 800), (480, 1400), (720, 2800), (1080, 5000))
+AUDIO_KBPS = 128
+SEGMENT_SECONDS = 4
+# A ladder shorter than this share of the source's declared duration means ffmpeg stopped early:
+# the file is truncated (its index promises more than its bytes hold) or damaged.
+COMPLETE_SHARE = 0.9
+MASTER = "master.m3u8"
+POSTER = "poster.jpg"
+
+
+class TranscodeFailed(Exception):
+    """The source cannot become a ladder; the message is for staff (shown in the admin)."""
+
+
+@dataclass(frozen=True)
+class SourceFacts:
+    duration: float
+    width: int
+    height: int
+    video_codec: str
+    audio_codec: str  # empty: no audio track
+
+    @property
+    def has_audio(self) -> bool:
+        return bool(self.audio_codec)
+
+
+@dataclass(frozen=True)
+class Rung:
+    height: int
+    video_kbps: int
+
+
+def source_facts_read(*, path: Path) -> SourceFacts:
+    """What ffprobe reads of an uploaded source; TranscodeFailed with the reason staff need."""
+    if not path.is_file() or path.stat().st_size == 0:
+        raise TranscodeFailed("The file is empty.")
+    try:
+        probe = file_probe(path=path)
+    except FactsUnavailable:
+        raise TranscodeFailed("The file is not a video ffprobe can read (MP4, MOV, MKV, WebM or MPEG-TS).") from None
+    except FactsError as exc:
+        raise TranscodeFailed(str(exc)) from None
+    streams = [s for s in probe.get("streams", []) if isinstance(s, dict)]  # type: ignore[attr-defined]
+    video = next((s for s in streams if s.get("codec_type") == "video"), None)
+    audio = next((s for s in streams if s.get("codec_type") == "audio"), None)
+    if video is None:
+        raise TranscodeFailed("The file has no video track.")
+    width, height = video.get("width"), video.get("height")
+    if not (isinstance(width, int) and isinstance(height, int) and width >= 2 and height >= 2):
+        raise TranscodeFailed("ffprobe could not read the video's dimensions.")
+    fmt = probe.get("format")
+    try:
+        duration = float(fmt.get("duration", 0)) if isinstance(fmt, dict) else 0.0
+    except (TypeError, ValueError):
+        duration = 0.0
+    if duration <= 0:
+        raise TranscodeFailed("ffprobe could not read the video's duration: the file may be truncated.")
+    if duration > MAX_DURATION_SECONDS:
+        raise TranscodeFailed(f"The video is longer than {MAX_DURATION_SECONDS // 3600} hours.")
+    return SourceFacts(
+        duration=duration,
+        width=width,
+        height=height,
+        video_codec=str(video.get("codec_name") or "")[:32],
+        audio_codec=str(audio.get("codec_name") or "")[:32] if audio else "",
+    )
+
+
+def ladder_plan(*, height: int) -> list[Rung]:
+    """The rungs for a source `height` pixels tall: never taller than it."""
+    rungs = [Rung(h, kbps) for h, kbps in LADDER if h <= height]
+    if not rungs:
+        # Shorter than the lowest rung: one rung at its own (even: H.264 4:2:0) height.
+        rungs = [Rung(max(2, height - height % 2), LADDER[0][1])]
+    return rungs
+
+
+def _ffmpeg_command(*, source: Path, out: Path, rungs: list[Rung], has_audio: bool) -> list[str]:
+    split = "".join(f"[s{i}]" for i in range(len(rungs)))
+    graph = [f"[0:v:0]format=yuv420p,split={len(rungs)}{split}"]
+    # -2: the width that keeps the aspect ratio, rounded to even (odd source dimensions included).
+    graph += [f"[s{i}]scale=-2:{rung.height}[v{i}]" for i, rung in enumerate(rungs)]
+    command = [
+        settings.FFMPEG_BINARY,
+        "-v",
+        "error",
+        "-nostdin",
+        "-y",
+        # As for the probe: the local file only, through the demuxers that open no other file.
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        DEMUXERS,
+        "-i",
+        str(source),
+        "-filter_complex",
+        ";".join(graph),
+    ]
+    for i, rung in enumerate(rungs):
+        command += [
+            "-map",
+            f"[v{i}]",
+            f"-c:v:{i}",
+            "libx264",
+            f"-b:v:{i}",
+            f"{rung.video_kbps}k",
+            f"-maxrate:v:{i}",
+            f"{rung.video_kbps * 11 // 10}k",
+            f"-bufsize:v:{i}",
+            f"{rung.video_kbps * 2}k",
+        ]
+    if has_audio:
+        for i in range(len(rungs)):
+            command += ["-map", "0:a:0", f"-c:a:{i}", "aac", f"-b:a:{i}", f"{AUDIO_KBPS}k"]
+        command += ["-ac", "2", "-ar", "48000"]
+    streams = " ".join(f"v:{i},a:{i}" if has_audio else f"v:{i}" for i in range(len(rungs)))
+    command += [
+        "-preset",
+        "veryfast",
+        "-profile:v",
+        "main",
+        "-sc_threshold",
+        "0",
+        "-force_key_frames",
+        f"expr:gte(t,n_forced*{SEGMENT_SECONDS})",
+        "-f",
+        "hls",
+        "-hls_time",
+        str(SEGMENT_SECONDS),
+        "-hls_playlist_type",
+        "vod",
+        "-hls_flags",
+        "independent_segments",
+        "-hls_segment_filename",
+        str(out / "%v" / "seg_%05d.ts"),
+        "-master_pl_name",
+        MASTER,
+        "-var_stream_map",
+        streams,
+        "-progress",
+        "pipe:1",
+        "-nostats",
+        str(out / "%v" / "index.m3u8"),
+    ]
+    return command
+
+
+def _die_with_parent() -> None:
+    # A SIGKILLed worker would leave ffmpeg writing into the work dir its retry empties: the kernel
+    # kills ffmpeg with its parent (Linux prctl PR_SET_PDEATHSIG = 1, SIGKILL = 9).
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)
+
+
+def ladder_build(
+    *, source: Path, out: Path, facts: SourceFacts, progress: Callable[[int], None] | None = None
+) -> list[Rung]:
+    """Encode `source` into the ladder under `out` (empty or absent) and check it is complete.
+
+    `progress` is called with 0..99 as ffmpeg reports its position. TranscodeFailed when ffmpeg
+    fails or stops short of the source's duration."""
+    rungs = ladder_plan(height=facts.height)
+    out.mkdir(parents=True, exist_ok=True)
+    command = _ffmpeg_command(source=source, out=out, rungs=rungs, has_audio=facts.has_audio)
+    # Generous: a 2-core box encodes a 720p ladder at about real time; a stuck ffmpeg is killed.
+    timeout = max(600.0, facts.duration * 10)
+    # ffmpeg's messages go to a file: a damaged source can log a line per bad packet, more than a
+    # pipe holds while we read its progress from the other one.
+    log = open(out.parent / "ffmpeg.log", "w+")  # noqa: SIM115 (closed below)
+    try:
+        proc = subprocess.Popen(  # noqa: S603 (our arguments; the file is local)
+            command, stdout=subprocess.PIPE, stderr=log, text=True, preexec_fn=_die_with_parent
+        )
+    except FileNotFoundError:
+        log.close()
+        raise TranscodeFailed("ffmpeg is not installed (bin/ffmpeg installs it).") from None
+    assert proc.stdout is not None  # noqa: S101 (PIPE above)
+    try:
+        for line in proc.stdout:
+            key, _, value = line.strip().partition("=")
+            if key == "out_time_us" and value.isdigit() and progress is not None:
+                progress(min(99, int(int(value) / 1e6 / facts.duration * 100)))
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        raise TranscodeFailed(f"ffmpeg did not finish within {timeout:.0f} s.") from None
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        log.seek(0)
+        stderr = log.read()[-4000:]
+        log.close()
+    if proc.returncode != 0:
+        last = stderr.strip().splitlines()[-1:] or ["no message"]
+        raise TranscodeFailed(f"ffmpeg could not transcode the file ({last[0][:200]}).")
+    _ladder_check(out=out, rungs=rungs, duration=facts.duration)
+    poster = poster_frame_grab(path=source, at_seconds=min(facts.duration * 0.1, 10.0))
+    if poster is None:
+        raise TranscodeFailed("ffmpeg could not take a poster frame from the file.")
+    (out / POSTER).write_bytes(poster)
+    return rungs
+
+
+def _ladder_check(*, out: Path, rungs: list[Rung], duration: float) -> None:
+    if not (out / MASTER).is_file():
+        raise TranscodeFailed("ffmpeg wrote no master playlist.")
+    for i in range(len(rungs)):
+        playlist = out / str(i) / "index.m3u8"
+        if not playlist.is_file():
+            raise TranscodeFailed(f"ffmpeg wrote no playlist for the {rungs[i].height}p rendition.")
+        parsed = m3u8.loads(playlist.read_text())
+        seconds = sum(float(segment.duration or 0) for segment in parsed.segments)
+        if not parsed.is_endlist or seconds < duration * COMPLETE_SHARE:
+            raise TranscodeFailed(
+                f"The file holds only {seconds:.0f} s of the {duration:.0f} s its header declares: "
+                "it is truncated or damaged."
+            )
+
+
+# --- Members-only delivery: signed ladder URLs that nginx checks (etc/nginx/watchpoint.conf.in) ---
+#
+# nginx's secure_link module, not auth_request: nginx checks each playlist and segment request by
+# itself (an MD5 over the URL's expiry and folder, the request's session cookie and a shared
+# secret), so no request reaches Python. The signature covers the ladder's folder, so one URL
+# prefix serves the master playlist, every rendition's playlist and segment (the playlists name
+# them relatively): nothing is rewritten per member. The session cookie in the hash binds the URL
+# to the member's browser session: another account (another cookie) or no cookie gets a 403, as
+# does the same browser after logout or a password change (Django gives it a new session key).
+LADDER_URL = re.compile(
+    r"^(?P<sig>[A-Za-z0-9_-]{22})/(?P<expires>[0-9]{1,12})/(?P<folder>[0-9]+/[0-9a-f]{12})/"
+    r"(?P<file>(?:[0-9]+/)?[A-Za-z0-9_.-]+)$"
+)
+
+
+def ladder_signature(*, expires: int, folder: str, session_key: str) -> str:
+    """nginx `secure_link_md5 "$expires/$folder $cookie_sessionid <secret>"`, base64url unpadded."""
+    text = f"{expires}/{folder} {session_key} {settings.MEDIA_URL_SIGNING_KEY}"
+    # MD5 is the one hash secure_link offers; the secret is in the hashed text, never in the URL.
+    digest = hashlib.md5(text.encode(), usedforsecurity=False).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def ladder_url_sign(*, ladder_path: str, session_key: str, expires: int) -> str:
+    """The signed URL of the master playlist of the ladder in `ladder_path` ("hls/<id>/<run>/")."""
+    folder = ladder_path.removeprefix("hls/").rstrip("/")
+    signature = ladder_signature(expires=expires, folder=folder, session_key=session_key)
+    return f"{settings.MEDIA_HLS_URL}{signature}/{expires}/{folder}/{MASTER}"
+
+
+def ladder_request_check(*, path: str, session_key: str, now: float) -> str | None:
+    """The storage name a signed ladder request names, or None when nginx would answer 403
+    (bad or foreign signature, expired). Used by the development stand-in for nginx."""
+    found = LADDER_URL.match(path)
+    if found is None or int(found["expires"]) < now:
+        return None
+    expected = ladder_signature(expires=int(found["expires"]), folder=found["folder"], session_key=session_key)
+    if not hmac.compare_digest(expected, found["sig"]):
+        return None
+    return f"hls/{found['folder']}/{found['file']}"
