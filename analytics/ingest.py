@@ -128,7 +128,17 @@ _SAME_SITE_FETCH = frozenset({"same-origin", "none"})
 def watch_ingest_app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     """WSGI handler of the two watch-batch paths (routed by config/dispatch.py ahead of Django)."""
     started = time.perf_counter()
-    status, headers, body = watch_ingest_respond(environ)
+    # Ahead of Django, the request_started/finished signals that manage database connections are
+    # not sent: do what they do for the one database this path may use (the catalogue snapshot's
+    # reload). Not close_old_connections(): django-cassandra-engine's alias would open a second
+    # Cassandra cluster connection in every web process. (Where Django routes the path, its own
+    # request cycle does this, and closing here would close a test's transaction under it.)
+    database = connections["default"]
+    database.close_if_unusable_or_obsolete()
+    try:
+        status, headers, body = watch_ingest_respond(environ)
+    finally:
+        database.close_if_unusable_or_obsolete()
     view = _VIEWS.get(environ.get("PATH_INFO", ""), "analytics:watch-batch")
     counter_inc("watchpoint_http_requests", flush=False, view=view, status=str(status))
     histogram_observe("watchpoint_http_request_duration_seconds", time.perf_counter() - started, view=view)
@@ -179,16 +189,7 @@ def _handle(environ: dict[str, Any]) -> IngestAnswer:
         )
     except BodyError as exc:
         return _refused(exc.status, exc.message, errors=exc.errors)
-    # Outside Django's request cycle the request_started/finished signals that manage database
-    # connections are not sent: do what they do for the one database this path may use (the
-    # catalogue snapshot's reload). Not close_old_connections(): django-cassandra-engine's alias
-    # would open a second Cassandra cluster connection in every web process.
-    database = connections["default"]
-    database.close_if_unusable_or_obsolete()
-    try:
-        return watch_batch_ingest(batch=batch)
-    finally:
-        database.close_if_unusable_or_obsolete()
+    return watch_batch_ingest(batch=batch)
 
 
 def _body(environ: dict[str, Any]) -> bytes:

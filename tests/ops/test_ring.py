@@ -285,14 +285,17 @@ class Load:
             clients[member.pk] = client
         load = cls(clients, [VideoFactory(members_only=False, duration=600).pk for _ in range(videos)])
         # Client times strictly increase with the batch index, so the newest batch per member and
-        # video is the last one posted: its last second is the resume position.
-        t0 = now_ms() - max(3 * 3_600_000, batches * 10_000 + 600_000)
+        # video is the last one posted: its last second is the resume position. They span the last
+        # 15 minutes: within the late window the endpoint accepts, for as long as a test posts.
+        span = 15 * 60_000
+        step = min(10_000, span // batches)
+        t0 = now_ms() - span
         sessions = {(u, v): uuid.uuid4() for u in clients for v in load.videos}
         keys = list(sessions)
         for i in range(batches):
             user_id, video_id = keys[i % len(keys)]
             start = (i // len(keys)) * 10 % 590
-            body = batch_body(video_id, sessions[(user_id, video_id)], range(start, start + 10), t0=t0 + i * 10_000)
+            body = batch_body(video_id, sessions[(user_id, video_id)], range(start, start + 10), t0=t0 + i * step)
             load.plan.append((user_id, body))
         return load
 
