@@ -243,15 +243,12 @@ def viewing_session_token_sign(*, claims: SessionClaims) -> str:
     )
 
 
-def viewing_session_token_read(*, token: str, max_age_seconds: int | None = None) -> SessionClaims | None:
-    """The claims of a genuine token signed at most `max_age_seconds` ago (default: its life plus the
-    late window, when an outbox may still resend what was recorded under it); None for anything
-    else (forged, old, malformed)."""
-    if max_age_seconds is None:
-        limits = acceptance_limits_get()
-        max_age_seconds = limits.token_ttl_seconds + limits.late_window_seconds
+def viewing_session_token_read(*, token: str) -> SessionClaims | None:
+    """The claims of a genuine token signed at most its life plus the late window ago (an outbox
+    may still resend what was recorded under it); None for anything else (forged, old, malformed)."""
+    limits = acceptance_limits_get()
     try:
-        raw = signing.loads(token, salt=TOKEN_SALT, max_age=max_age_seconds)
+        raw = signing.loads(token, salt=TOKEN_SALT, max_age=limits.token_ttl_seconds + limits.late_window_seconds)
         return SessionClaims(
             user_id=int(raw["u"]),
             video_id=int(raw["v"]),
