@@ -8,10 +8,18 @@ analytics/rollups.py (staff figures).
 
 from __future__ import annotations
 
+import time
+
 from analytics.cassandra import cassandra_execute_all, cassandra_prepared
 
 HIDE = "UPDATE {ks}.member_videos SET hidden = true WHERE user_id = ? AND video_id = ?"
-MARK_WATCHED = "UPDATE {ks}.member_videos SET marked_watched = true WHERE user_id = ? AND video_id = ?"
+# The position is cleared with the server's time as its write time (microseconds, like the drain's
+# client-time writes of it): "Mark as watched" ends the resume offer, a batch watched later (newer
+# event time) offers it again, and a late batch watched before the mark does not bring it back.
+MARK_WATCHED = (
+    "UPDATE {ks}.member_videos USING TIMESTAMP ? SET marked_watched = true, position = null "
+    "WHERE user_id = ? AND video_id = ?"
+)
 FORGET = "DELETE FROM {ks}.member_videos WHERE user_id = ? AND video_id = ?"
 FORGET_COVERAGE = "DELETE FROM {ks}.member_video_coverage WHERE user_id = ? AND video_id = ?"
 
@@ -22,7 +30,9 @@ def member_video_hide(*, user_id: int, video_id: int) -> None:
 
 
 def member_video_mark_watched(*, user_id: int, video_id: int) -> None:
-    cassandra_execute_all([(cassandra_prepared(MARK_WATCHED), (user_id, video_id))])
+    """Complete the video for the member and stop offering to resume it."""
+    now_micros = time.time_ns() // 1000
+    cassandra_execute_all([(cassandra_prepared(MARK_WATCHED), (now_micros, user_id, video_id))])
 
 
 def member_video_mark_unwatched(*, user_id: int, video_id: int) -> None:

@@ -26,6 +26,7 @@ from analytics.services import member_video_hide, member_video_mark_unwatched, m
 from tests.analytics.helpers import now_ms, stored_state, utc
 from tests.conftest import CASSANDRA_DBS
 from tests.factories import VideoFactory
+from tests.videos.test_page_context import tracker_config
 
 pytestmark = pytest.mark.django_db(databases=CASSANDRA_DBS)
 
@@ -105,6 +106,29 @@ def test_mark_as_watched_completes_and_mark_as_unwatched_forgets(member, video):
     member_video_mark_unwatched(user_id=member.pk, video_id=video.pk)
     assert video_progress_map(user_id=member.pk, durations=durations(video)) == {}
     assert resume_position_get(user_id=member.pk, video_id=video.pk) is None
+
+
+def test_mark_as_watched_ends_the_resume_offer_until_the_member_watches_again(member, video):
+    watch(member.pk, video.pk, range(39), t0=now_ms() - 600_000)
+    assert resume_position_get(user_id=member.pk, video_id=video.pk) == 38
+
+    member_video_mark_watched(user_id=member.pk, video_id=video.pk)
+    assert resume_position_get(user_id=member.pk, video_id=video.pk) is None
+    watch(member.pk, video.pk, range(39, 45), t0=now_ms() - 300_000)  # watched before the mark, arrives late
+    assert resume_position_get(user_id=member.pk, video_id=video.pk) is None
+
+    watch(member.pk, video.pk, range(100, 110), t0=now_ms() - 1_000)  # watched again, after the mark
+    assert resume_position_get(user_id=member.pk, video_id=video.pk) == 109
+
+
+def test_the_watch_page_offers_no_resume_after_mark_as_watched(client, member, video):
+    client.force_login(member)
+    watch(member.pk, video.pk, range(39), t0=now_ms() - 600_000)
+    assert tracker_config(client.get(video.get_absolute_url()).content.decode())["resumePosition"] == 38
+
+    client.post(reverse("analytics:member-video-action", args=[video.pk, "watched"]))
+
+    assert tracker_config(client.get(video.get_absolute_url()).content.decode())["resumePosition"] is None
 
 
 def test_the_progress_buttons_post_and_redirect_back(client, member, video):
