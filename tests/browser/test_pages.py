@@ -147,3 +147,29 @@ def test_the_resume_bar_sits_under_the_player_without_covering_the_title(page, l
     assert player["y"] + player["height"] <= bar["y"] <= title["y"]  # under the player, above the title
     page.set_viewport_size(PHONE)
     screenshot(page, "pages-resume-bar-phone")
+
+
+def test_an_unbroken_long_title_wraps_instead_of_widening_any_page(page, live_server):
+    """A 200-character title with no space made the watch page 4,055 px wide, the player stretched."""
+    prepare(page)
+    title = "W" * 200
+    video = sample_video(title=title, slug="long-title", external_id=static("video/sample-30s.mp4"), duration=30)
+    video.description = "x" * 300
+    video.save()
+    playlist = PlaylistFactory(title="P" * 200, is_published=True)
+    PlaylistItemFactory(playlist=playlist, video=video, position=1)
+    log_in(page, live_server, MemberFactory())
+
+    for name, url in (
+        ("watch", video.get_absolute_url()),
+        ("watch-in-playlist", f"{video.get_absolute_url()}?list={playlist.slug}"),
+        ("playlist", playlist.get_absolute_url()),
+        ("home", "/"),
+        ("search", f"/?q={title}"),
+    ):
+        for size, viewport in (("desktop", DESKTOP), ("phone", PHONE)):
+            page.set_viewport_size(viewport)
+            page.goto(url)
+            widest = page.evaluate("document.documentElement.scrollWidth")
+            screenshot(page, f"pages-long-title-{name}-{size}")
+            assert widest <= viewport["width"], (name, size, widest)
