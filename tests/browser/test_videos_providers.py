@@ -115,6 +115,20 @@ def test_a_youtube_video_plays_through_the_iframe_api_on_the_privacy_enhanced_ho
     screenshot(page, "videos-watch-youtube")
 
 
+def test_a_provider_that_cannot_be_reached_gets_a_message_that_blames_nobody(page, live_server):
+    prepare(page)
+    page.route("https://www.youtube.com/iframe_api", lambda route: route.abort("connectionrefused"))
+    video = VideoFactory(provider="youtube", external_id="aqz-KE-bpKQ", members_only=False)
+
+    page.goto(video.get_absolute_url())
+    page.wait_for_selector("[data-watchpoint-player][data-player-state='failed']")
+
+    message = page.locator(".player-failed").inner_text()
+    screenshot(page, "provider-unreachable")
+    assert message == "The YouTube player is not responding right now. Please try again in a few minutes: your place is saved."
+    assert "your connection" not in message.lower()
+
+
 def test_a_youtube_scrub_without_our_seek_is_noticed_as_a_seek(page, live_server):
     prepare(page)
     stand_in_youtube(page)

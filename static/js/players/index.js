@@ -87,7 +87,10 @@ for (const element of document.querySelectorAll("[data-watchpoint-player]")) {
     console.error("watchpoint player: could not start", err);
     const message = document.createElement("p");
     message.className = "player-failed";
-    message.textContent = "The video player could not load. Check your connection and reload the page.";
+    // Nobody here knows whose fault it is (the provider, the network between, or us), so the
+    // message blames no one and says what to do; the member's place is kept by the server.
+    const host = element.dataset.providerName || "video";
+    message.textContent = `The ${host} player is not responding right now. Please try again in a few minutes: your place is saved.`;
     element.replaceChildren(message);
   });
 }
