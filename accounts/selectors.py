@@ -21,6 +21,19 @@ from accounts.models import EmailAddressRequest, User
 Member = User
 
 
+def session_end_reason(*, user_id: object) -> str:
+    """Why a session that named this account no longer logs it in (accounts/middleware.py)."""
+    user = User.objects.filter(pk=user_id).only("is_active").first() if str(user_id).isdigit() else None
+    if user is None:
+        return "You were logged out: this account no longer exists."
+    if not user.is_active:
+        return "You were logged out: this account has been deactivated."
+    return (
+        "You were logged out on this device because the account's password was changed. "
+        "Log in with the new password; if you did not change it, reset it now."
+    )
+
+
 def member_is_confirmed(*, user: User | AnonymousUser) -> bool:
     """True once the member has confirmed at least one email address (members-only videos need it)."""
     return bool(user.is_authenticated) and EmailAddress.objects.filter(user=user, verified=True).exists()

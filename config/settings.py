@@ -71,6 +71,8 @@ MIDDLEWARE = [
     # The session's member read by accounts.backends (one plain SELECT).
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
+    # After both: a device whose session the account ended (a password change elsewhere) is told why.
+    "accounts.middleware.ended_session_notice_middleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "allauth.account.middleware.AccountMiddleware",
 ]

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import pytest
 from django.contrib.sessions.models import Session
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -38,6 +39,48 @@ def test_a_password_change_elsewhere_ends_the_session(client, member):
     member.set_password("a-new-password-0123")
     member.save()
     assert client.get(reverse("accounts:overview")).status_code == 302
+
+
+def test_a_password_change_on_one_device_tells_the_other_why_it_was_logged_out(client, member):
+    member.set_password("the-old-password-0123")
+    member.save()
+    here, elsewhere = Client(), client
+    here.force_login(member)
+    elsewhere.force_login(member)
+
+    changed = here.post(
+        reverse("account_change_password"),
+        {"oldpassword": "the-old-password-0123", "password1": "a-new-password-0123", "password2": "a-new-password-0123"},
+    )
+    assert changed.status_code == 302
+    assert here.get(reverse("accounts:overview")).status_code == 200  # this device stays logged in
+
+    page = elsewhere.get(reverse("accounts:overview"), follow=True)
+    assert page.redirect_chain[0][0].startswith(reverse("account_login"))
+    assert "because the account&#x27;s password was changed" in page.content.decode()
+    # Told once: the next page is a plain logged-out page.
+    assert "password was changed" not in elsewhere.get(reverse("account_login")).content.decode()
+
+
+def test_the_password_change_page_says_other_devices_are_logged_out(client, member):
+    client.force_login(member)
+    page = client.get(reverse("account_change_password")).content.decode()
+    assert "Every other device logged in to this account is logged out at once" in page
+    assert "stay logged in too" not in page
+
+
+def test_a_deactivated_member_is_told_why_the_session_ended(client, member):
+    client.force_login(member)
+    member.is_active = False
+    member.save()
+    page = client.get(reverse("accounts:overview"), follow=True).content.decode()
+    assert "this account has been deactivated" in page
+
+
+def test_a_normal_logout_shows_no_ended_session_notice(client, member):
+    client.force_login(member)
+    client.post(reverse("account_logout"))
+    assert "You were logged out" not in client.get(reverse("account_login")).content.decode()
 
 
 def test_a_deactivated_member_s_session_ends(client, member):
