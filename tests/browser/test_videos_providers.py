@@ -125,7 +125,9 @@ def test_a_provider_that_cannot_be_reached_gets_a_message_that_blames_nobody(pag
 
     message = page.locator(".player-failed").inner_text()
     screenshot(page, "provider-unreachable")
-    assert message == "The YouTube player is not responding right now. Please try again in a few minutes: your place is saved."
+    assert message == (
+        "The YouTube player is not responding right now. Please try again in a few minutes: your place is saved."
+    )
     assert "your connection" not in message.lower()
 
 
