@@ -23,7 +23,8 @@ Member = User
 
 def session_end_reason(*, user_id: object) -> str:
     """Why a session that named this account no longer logs it in (accounts/middleware.py)."""
-    user = User.objects.filter(pk=user_id).only("is_active").first() if str(user_id).isdigit() else None
+    pk = str(user_id)
+    user = User.objects.filter(pk=pk).only("is_active").first() if pk.isdigit() else None
     if user is None:
         return "You were logged out: this account no longer exists."
     if not user.is_active:
