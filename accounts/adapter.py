@@ -1,11 +1,12 @@
 from __future__ import annotations
 
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit, urlunsplit
 
 from allauth.account import app_settings
 from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.models import EmailAddress
+from allauth.account.utils import get_next_redirect_url
 from allauth.core import context as allauth_context
 from django.conf import settings
 from django.contrib import messages
@@ -51,6 +52,17 @@ class AccountAdapter(DefaultAccountAdapter):
             return False
         confirmed: bool = super().confirm_email(request, email_address)
         return confirmed
+
+    def get_email_confirmation_url(self, request: HttpRequest, emailconfirmation: Any) -> str:
+        # The page the member wanted when they signed up (the gate's "Sign up" link carries it as
+        # `next`) travels in the link: the confirmation page posts it back, so the member returns
+        # there whichever browser opens the link (allauth resumes a pending login to it only in
+        # the browser that signed up). Site paths only, as allauth validates every `next`.
+        url: str = super().get_email_confirmation_url(request, emailconfirmation)
+        wanted = get_next_redirect_url(request)
+        if wanted and wanted.startswith("/") and not wanted.startswith("//"):
+            url = f"{url}?{urlencode({'next': wanted})}"
+        return url
 
     def send_mail(self, template_prefix: str, email: str, context: dict[str, Any]) -> None:
         # Our emails tell members how long a confirmation link lasts; say what the setting says.

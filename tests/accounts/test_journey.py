@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 from django.core import mail
+from django.test import Client
 from django.urls import reverse
 
 from accounts.models import User
@@ -101,3 +102,46 @@ def test_a_password_reset_link_works_only_once(client, member):
 
     assert response.context["token_fail"] is True
     assert "This link no longer works" in response.content.decode()
+
+
+def _sign_up_from(client, *, email: str, wanted: str) -> str:
+    """Sign up from a page's "Sign up" link (`?next=`), as the members-only gate offers it; return
+    the confirmation link's path."""
+    signup = reverse("account_signup") + f"?next={wanted}"
+    assert f'name="next" value="{wanted}"' in client.get(signup).content.decode()
+    response = client.post(signup, {"email": email, "password1": PASSWORD, "password2": PASSWORD, "next": wanted})
+    assert response.status_code == 302
+    return link_in_last_mail("/accounts/confirm-email/")
+
+
+@pytest.mark.django_db
+def test_after_confirming_in_the_same_browser_the_member_returns_to_the_page_they_wanted(client, email):
+    wanted = "/videos/some-video/?list=intro"
+    confirm_path = _sign_up_from(client, email=email, wanted=wanted)
+
+    page = client.get(confirm_path)
+    response = client.post(confirm_path, {"next": page.context["redirect_field_value"]})
+
+    assert response.status_code == 302
+    assert response.url == wanted
+    assert client.get(reverse("accounts:overview")).status_code == 200
+
+
+@pytest.mark.django_db
+def test_after_confirming_on_another_device_the_link_still_leads_to_the_page_they_wanted(client, email):
+    wanted = "/videos/some-video/"
+    confirm_path = _sign_up_from(client, email=email, wanted=wanted)
+    other = Client()
+
+    page = other.get(confirm_path)
+    assert f'name="next" value="{wanted}"' in page.content.decode()
+    response = other.post(confirm_path, {"next": page.context["redirect_field_value"]})
+
+    assert response.status_code == 302
+    assert response.url == wanted
+
+
+@pytest.mark.django_db
+def test_a_confirmation_link_never_leads_off_site(client, email):
+    confirm_path = _sign_up_from(client, email=email, wanted="https://evil.example/")
+    assert "evil.example" not in confirm_path
