@@ -5,6 +5,7 @@ import logging
 from typing import Any, cast
 
 from allauth.account import app_settings as allauth_settings
+from allauth.account.adapter import get_adapter
 from allauth.account.models import EmailAddress
 from allauth.account.views import ConfirmEmailView
 from allauth.core import ratelimit
@@ -96,6 +97,8 @@ def account_delete(request: HttpRequest) -> HttpResponse:
         if limited is not None:
             return limited
         if form.is_valid():
+            # Read before the rows go: a confirmed address only (an unconfirmed one may be anybody's).
+            address = EmailAddress.objects.filter(user=user, verified=True, primary=True).first()
             try:
                 member_account_delete(user=user)
             except Exception:
@@ -109,6 +112,12 @@ def account_delete(request: HttpRequest) -> HttpResponse:
                 )
                 return redirect("accounts:delete")
             logout(request)
+            if address is not None:
+                # The member's receipt (and an alarm if it was not them), sent after the commit by
+                # the email queue like every account email; the address is then forgotten.
+                get_adapter(request).send_mail(
+                    "account/email/account_deleted", address.email, {"timestamp": timezone.now()}
+                )
             messages.success(request, "Your account and everything we kept about it have been deleted.")
             return redirect("/")
     return render(request, "account/delete.html", {"form": form})

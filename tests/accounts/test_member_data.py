@@ -7,12 +7,14 @@ from collections.abc import Iterator
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.core import mail
 from django.core.exceptions import ImproperlyConfigured
 from django.urls import reverse
 
 from accounts.models import User
 from accounts.registry import member_data_handlers, member_data_register, member_data_unregister
 from accounts.services import member_account_delete, member_data_export
+from tests.factories import MemberFactory
 
 MEMBER_PASSWORD = "correct horse battery staple"
 # Every registered handler runs, the analytics app's Cassandra one included.
@@ -119,6 +121,37 @@ def test_deleting_the_account_calls_every_eraser_removes_the_user_and_logs_out(c
     assert not User.objects.filter(pk=member.pk).exists()
     assert not EmailAddress.objects.filter(email=member.email).exists()
     assert "_auth_user_id" not in client.session
+
+
+@EVERY_STORE
+def test_deleting_the_account_emails_the_confirmed_address_a_receipt(client, member, fake_store):
+    client.force_login(member)
+    mail.outbox.clear()
+
+    client.post(reverse("accounts:delete"), {"password": MEMBER_PASSWORD})
+
+    (sent,) = mail.outbox
+    assert sent.to == [member.email]
+    assert sent.subject == "Your Watchpoint account was deleted"
+    assert "everything else we kept about you have been erased" in sent.body
+    assert "If you did not ask for this" in sent.body
+
+
+@EVERY_STORE
+def test_no_deletion_email_goes_to_an_unconfirmed_address_or_after_a_failed_deletion(client, fake_store):
+    unconfirmed = MemberFactory(confirmed=False)
+    client.force_login(unconfirmed)
+    mail.outbox.clear()
+    client.post(reverse("accounts:delete"), {"password": MEMBER_PASSWORD})
+    assert not User.objects.filter(pk=unconfirmed.pk).exists()
+    assert mail.outbox == []
+
+    member = MemberFactory()
+    fake_store.fail = True
+    client.force_login(member)
+    client.post(reverse("accounts:delete"), {"password": MEMBER_PASSWORD})
+    assert User.objects.filter(pk=member.pk).exists()
+    assert mail.outbox == []
 
 
 @pytest.mark.django_db
