@@ -16,7 +16,8 @@ from accounts.selectors import email_address_pending_cutoff
 
 logger = logging.getLogger(__name__)
 
-EXPORT_FORMAT = "watchpoint-member-data/1"
+# 2: watching history as ranges of seconds, times with their offset, the players' reports.
+EXPORT_FORMAT = "watchpoint-member-data/2"
 
 
 def member_username_sync(*, user: User) -> None:

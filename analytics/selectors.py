@@ -527,16 +527,18 @@ def member_watch_days_get(*, user_id: int) -> list[Any]:
 
 def member_watch_data_export(*, user_id: int) -> dict[str, Any]:
     """Everything Watchpoint stores about a member's watching: positions and per-session history,
-    each video named by its title and its page's path on the site (deleted videos: null)."""
+    each video named by its title and its page's path on the site (a deleted video: the title it
+    last had, no path). Times are UTC with their offset; a session's seconds are listed as the
+    ranges of consecutive seconds it covered (a two-hour film is a line, not 7,200 numbers)."""
     from videos.selectors import video_links_in_bulk
 
     session = cassandra_session()
     state = list(session.execute(cassandra_prepared(SELECT_STATE), (user_id,)))
     days = sorted({row.day for row in member_watch_days_get(user_id=user_id)})
-    history: dict[tuple[str, int, str], list[int]] = defaultdict(list)
+    history: dict[tuple[str, int, str], set[int]] = defaultdict(set)
     for day in days:
         for row in session.execute(cassandra_prepared(SELECT_DAY_EVENTS), (user_id, day)):
-            history[(str(day), row.video_id, str(row.session_id))].append(row.position)
+            history[(str(day), row.video_id, str(row.session_id))].add(row.position)
     links = video_links_in_bulk(video_ids=sorted({r.video_id for r in state} | {v for _, v, _ in history}))
 
     def named(video_id: int) -> dict[str, Any]:
@@ -548,7 +550,8 @@ def member_watch_data_export(*, user_id: int) -> dict[str, Any]:
             named(row.video_id)
             | {
                 "resume_position_seconds": row.position,
-                "last_watched": row.last_watched.isoformat() if row.last_watched else None,
+                # Naive from the driver, in UTC: said so, with the offset.
+                "last_watched": row.last_watched.replace(tzinfo=UTC).isoformat() if row.last_watched else None,
                 "seconds_watched": watched_seconds_sum(buckets=row.watched_buckets),
                 "removed_from_continue_watching": bool(row.hidden),
                 "marked_watched": bool(row.marked_watched),
@@ -556,10 +559,27 @@ def member_watch_data_export(*, user_id: int) -> dict[str, Any]:
             for row in state
         ],
         "history": [
-            {"day": day} | named(video_id) | {"viewing_session": sid, "seconds": sorted(positions)}
+            {"day": day}
+            | named(video_id)
+            | {
+                "viewing_session": sid,
+                "seconds_watched": len(positions),
+                "ranges": [{"from": first, "to": last} for first, last in seconds_ranges(positions)],
+            }
             for (day, video_id, sid), positions in sorted(history.items())
         ],
     }
+
+
+def seconds_ranges(seconds: set[int] | list[int]) -> list[tuple[int, int]]:
+    """Consecutive seconds as inclusive (first, last) ranges: {0, 1, 2, 5} -> [(0, 2), (5, 5)]."""
+    ranges: list[tuple[int, int]] = []
+    for second in sorted(seconds):
+        if ranges and second == ranges[-1][1] + 1:
+            ranges[-1] = (ranges[-1][0], second)
+        else:
+            ranges.append((second, second))
+    return ranges
 
 
 # --- The recount's read (analytics.recount) -----------------------------------------------------

@@ -30,3 +30,10 @@ class VideosConfig(AppConfig):
         from videos.admin import unavailable_videos_card
 
         admin_card_register(name="unavailable-videos", card=unavailable_videos_card)
+
+        # The member's data export and erasure (accounts/services.py) include what their players reported.
+        from accounts.registry import member_data_register
+        from videos.selectors import member_video_reports_export
+        from videos.services import member_video_reports_erase
+
+        member_data_register(name="reports", exporter=member_video_reports_export, eraser=member_video_reports_erase)

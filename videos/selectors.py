@@ -19,7 +19,7 @@ from django.db.models import Count, Q, QuerySet
 
 from accounts.selectors import Member, member_confirmed_cache_clear, member_is_confirmed_cached
 from videos.media import ladder_url_sign
-from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem
+from videos.models import Playlist, PlaylistItem, Video, VideoDurationVote, VideoPlaybackProblem
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -348,3 +348,31 @@ def video_ladder_url_get(*, video: Video, session_cookie: str) -> str:
         return ""
     expires = int(time.time()) + (video.duration or 0) + settings.MEDIA_URL_TTL_SECONDS
     return ladder_url_sign(ladder_path=video.ladder_path, session_key=session_cookie, expires=expires)
+
+
+def member_video_reports_export(user: Member) -> dict[str, object]:
+    """The member's section of their data export: what their players reported to the site (the
+    durations they measured and the playback problems they met), each with the video named."""
+    votes = VideoDurationVote.objects.filter(user=user).select_related("video").order_by("created_at")
+    problems = VideoPlaybackProblem.objects.filter(user=user).select_related("video").order_by("created_at")
+    return {
+        "duration_reports": [
+            {
+                "video_id": vote.video_id,
+                "title": vote.video.title,
+                "seconds": vote.seconds,
+                "reported_at": vote.created_at.isoformat(),
+            }
+            for vote in votes
+        ],
+        "playback_problems": [
+            {
+                "video_id": problem.video_id,
+                "title": problem.video.title,
+                "code": problem.code,
+                "day": problem.day.isoformat(),
+                "reported_at": problem.created_at.isoformat(),
+            }
+            for problem in problems
+        ],
+    }

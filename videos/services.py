@@ -512,3 +512,9 @@ def video_media_delete(*, video_id: int, source_name: str) -> None:
     if source_name:
         default_storage.delete(source_name)
     _storage_tree_delete(storage=default_storage, prefix=f"hls/{video_id}/")
+
+
+def member_video_reports_erase(user: Member) -> None:
+    """The videos app's eraser of a member's data: their players' duration and problem reports."""
+    VideoDurationVote.objects.filter(user=user).delete()
+    VideoPlaybackProblem.objects.filter(user=user).delete()

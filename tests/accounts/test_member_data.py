@@ -195,3 +195,30 @@ def test_registering_a_different_handler_under_a_taken_name_is_refused(fake_stor
         member_data_register(name="fake_store", exporter=lambda user: {}, eraser=lambda user: None)
     # Registering the very same functions again (ready() running twice) is fine.
     member_data_register(name="fake_store", exporter=fake_store.export, eraser=fake_store.erase)
+
+
+@pytest.mark.django_db
+def test_the_export_holds_the_member_s_player_reports_and_erasure_removes_them(member):
+    from datetime import date
+
+    from tests.factories import VideoFactory
+    from videos.models import VideoDurationVote, VideoPlaybackProblem
+
+    video, other = VideoFactory(title="Knife skills"), VideoFactory()
+    VideoDurationVote.objects.create(video=video, user=member, seconds=312)
+    VideoPlaybackProblem.objects.create(video=video, user=member, code="150", day=date(2026, 12, 1))
+    VideoDurationVote.objects.create(video=other, user=MemberFactory(), seconds=1)  # someone else's
+
+    reports = member_data_export(user=member)["sections"]["reports"]
+
+    assert [(r["title"], r["seconds"]) for r in reports["duration_reports"]] == [("Knife skills", 312)]
+    assert [(r["title"], r["code"], r["day"]) for r in reports["playback_problems"]] == [
+        ("Knife skills", "150", "2026-12-01")
+    ]
+    assert reports["duration_reports"][0]["reported_at"].endswith("+00:00")
+
+    handler = next(h for h in member_data_handlers() if h.name == "reports")
+    handler.eraser(member)
+    assert not VideoDurationVote.objects.filter(user=member).exists()
+    assert not VideoPlaybackProblem.objects.filter(user=member).exists()
+    assert VideoDurationVote.objects.count() == 1

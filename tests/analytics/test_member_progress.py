@@ -7,6 +7,7 @@ test_reliability.py); these tests pin down what members see.
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.urls import reverse
@@ -146,6 +147,19 @@ def test_the_progress_buttons_post_and_redirect_back(client, member, video):
     assert client.post(reverse("analytics:member-video-action", args=[video.pk, "explode"])).status_code == 404
 
 
+def test_the_export_lists_seconds_as_ranges_and_times_with_their_offset(member, video):
+    watch(member.pk, video.pk, [*range(0, 120), *range(300, 310), 400])
+
+    exported = member_watch_data_export(user_id=member.pk)
+
+    (entry,) = exported["history"]
+    assert entry["ranges"] == [{"from": 0, "to": 119}, {"from": 300, "to": 309}, {"from": 400, "to": 400}]
+    assert entry["seconds_watched"] == 131
+    last = datetime.fromisoformat(exported["videos"][0]["last_watched"])
+    assert last.utcoffset() == timedelta(0)
+    assert abs((datetime.now(UTC) - last).total_seconds()) < 4_000
+
+
 def test_export_holds_positions_and_history_and_erase_removes_every_row(member, video):
     session = uuid.uuid4()
     watch(member.pk, video.pk, range(5), session=session)
@@ -154,7 +168,8 @@ def test_export_holds_positions_and_history_and_erase_removes_every_row(member, 
     assert exported["videos"][0]["video_id"] == video.pk
     assert exported["videos"][0]["resume_position_seconds"] == 4
     assert exported["history"][0]["viewing_session"] == str(session)
-    assert exported["history"][0]["seconds"] == [0, 1, 2, 3, 4]
+    assert exported["history"][0]["ranges"] == [{"from": 0, "to": 4}]
+    assert exported["history"][0]["seconds_watched"] == 5
 
     day = utc(now_ms() - 3_600_000).date()
     ks = cassandra_keyspace()
