@@ -13,6 +13,7 @@ from django.dispatch import receiver
 from django.urls import reverse
 from django.utils import timezone
 
+from videos.search import search_document
 from videos.thumbnails import thumbnail_reencode, thumbnail_validate
 
 
@@ -140,6 +141,8 @@ class Video(Versioned):
     unavailable_code = models.CharField(max_length=32, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+    # The title's and description's search terms (videos/search.py), kept by save().
+    search_document = models.TextField(blank=True, default="", editable=False)
 
     objects = VersionedQuerySet["Video"].as_manager()
 
@@ -158,6 +161,13 @@ class Video(Versioned):
 
     def __str__(self) -> str:
         return self.title
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.search_document = search_document(self.title, self.description)
+        update_fields = kwargs.get("update_fields")
+        if update_fields and {"title", "description"} & set(update_fields) and "search_document" not in update_fields:
+            kwargs["update_fields"] = [*update_fields, "search_document"]
+        super().save(*args, **kwargs)
 
     def get_absolute_url(self) -> str:
         return reverse("videos:watch", kwargs={"slug": self.slug})

@@ -14,12 +14,14 @@ from typing import Generic, NamedTuple, TypeVar, cast
 from cachetools import TTLCache
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
-from django.db import DatabaseError
+from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.db import DatabaseError, connection
 from django.db.models import Count, Q, QuerySet
 
 from accounts.selectors import Member, member_confirmed_cache_clear, member_is_confirmed_cached
 from videos.media import ladder_url_sign
 from videos.models import Playlist, PlaylistItem, Video, VideoDurationVote, VideoPlaybackProblem
+from videos.search import search_query_terms
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -36,10 +38,23 @@ def video_member_visible_list() -> QuerySet[Video]:
 
 
 def video_catalogue_list(*, search: str = "") -> QuerySet[Video]:
-    """Published, available videos in catalogue order, optionally matching `search` in title or description."""
+    """Published, available videos in catalogue order, optionally matching every word of `search`
+    in title or description, words stemmed and spellings folded (videos/search.py)."""
     qs = video_member_visible_list().order_by("position", "-published_at", "-id")
-    for word in search.split()[:8]:
-        qs = qs.filter(Q(title__icontains=word) | Q(description__icontains=word))
+    terms = search_query_terms(search)
+    if not search.strip():
+        return qs
+    if not terms:
+        return qs.none()  # only punctuation: nothing can match
+    if connection.vendor == "postgresql":
+        # Full-text search over the stored terms, through the GIN index of migration 0007 (the
+        # annotation is that index's expression); `plainto_tsquery` ANDs the terms.
+        vector = SearchVector("search_document", config="simple")
+        return qs.annotate(search_vector=vector).filter(
+            search_vector=SearchQuery(" ".join(terms), config="simple", search_type="plain")
+        )
+    for term in terms:
+        qs = qs.filter(search_document__contains=f" {term} ")
     return qs
 
 

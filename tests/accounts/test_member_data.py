@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from allauth.account.models import EmailAddress
@@ -204,10 +205,12 @@ def test_the_export_holds_the_member_s_player_reports_and_erasure_removes_them(m
     from tests.factories import VideoFactory
     from videos.models import VideoDurationVote, VideoPlaybackProblem
 
-    video, other = VideoFactory(title="Knife skills"), VideoFactory()
+    video: Any = VideoFactory(title="Knife skills")
+    other: Any = VideoFactory()
+    someone: Any = MemberFactory()
     VideoDurationVote.objects.create(video=video, user=member, seconds=312)
     VideoPlaybackProblem.objects.create(video=video, user=member, code="150", day=date(2026, 12, 1))
-    VideoDurationVote.objects.create(video=other, user=MemberFactory(), seconds=1)  # someone else's
+    VideoDurationVote.objects.create(video=other, user=someone, seconds=1)  # someone else's
 
     reports = member_data_export(user=member)["sections"]["reports"]
 

@@ -46,6 +46,60 @@ def test_the_catalogue_searches_titles_and_descriptions(client):
     assert sorted(titles) == ["Bread", "Knife skills"]
 
 
+@pytest.mark.parametrize(
+    ("query", "expected"),
+    [
+        ("colour", ["Color theory", "Colour grading"]),  # British query, American title too
+        ("color", ["Color theory", "Colour grading"]),
+        ("watching", ["Watch list"]),  # stemmed
+        ("organise", ["Organizing a shoot"]),
+        ("CATALOGUE", ["The catalog tour"]),
+        ("café", ["Cafe lighting", "Lighting"]),  # title or description, accents dropped
+        ("colour watch", []),  # every word must match
+        ("grading colours", ["Colour grading"]),
+        ("...", []),
+    ],
+)
+def test_search_stems_words_and_folds_spellings_the_same_on_every_database(client, query, expected):
+    for title in ("Color theory", "Colour grading", "Watch list", "Organizing a shoot", "The catalog tour"):
+        VideoFactory(title=title)
+    VideoFactory(title="Lighting", description="Café lighting on a budget")
+    VideoFactory(title="Cafe lighting")
+
+    response = client.get(reverse("videos:catalogue"), {"q": query})
+
+    assert sorted(v.title for v in response.context["videos"]) == sorted(expected)
+
+
+def test_postgresql_search_uses_the_full_text_index():
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("the GIN index exists on PostgreSQL only (SQLite matches with LIKE)")
+    from videos.selectors import video_catalogue_list
+
+    VideoFactory(title="Colour grading")
+    query = video_catalogue_list(search="colours")
+    sql, params = query.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+
+    assert "videos_video_search_gin" in plan, plan
+    assert [v.title for v in query] == ["Colour grading"]
+
+
+def test_a_renamed_video_is_found_by_its_new_title(client):
+    video: Any = VideoFactory(title="Knife skills")
+    video.title = "Sharpening"
+    video.save(update_fields=["title"])
+
+    titles = [v.title for v in client.get(reverse("videos:catalogue"), {"q": "sharpen"}).context["videos"]]
+
+    assert titles == ["Sharpening"]
+
+
 def card_titles(response: Any) -> list[str]:
     """The titles of the page's catalogue cards, in order (browsing pages come from a fragment
     rendered once, so the page's HTML, not the test client's captured contexts, says what it lists)."""
