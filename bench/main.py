@@ -59,7 +59,9 @@ def ensure_wrk() -> None:
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
-        "--stages", default="1,2,3,4,5,6,7,8,media", help="comma-separated stages to run (1 always runs, unless only media)"
+        "--stages",
+        default="1,2,3,4,5,6,7,8,media",
+        help="comma-separated stages to run (1 always runs, unless only media)",
     )
     parser.add_argument("--quick", action="store_true", help="media stage: fewer and shorter runs")
     parser.add_argument("--batches", type=int, default=20_000, help="10-event batches for stages 1-2")

@@ -17,6 +17,7 @@ helpers' parts of the stage), when those modules exist.
 
 from __future__ import annotations
 
+import functools
 import importlib
 import os
 import re
@@ -27,6 +28,7 @@ import subprocess
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from django.conf import settings
 from django.test import Client
@@ -92,7 +94,7 @@ server {{
 
 def _popen(command: list[str], *, env: dict[str, str], log_name: str) -> subprocess.Popen[bytes]:
     with open(VAR / log_name, "wb") as out:
-        proc = subprocess.Popen(  # noqa: S603 (our arguments)
+        proc = subprocess.Popen(
             command, cwd=ROOT, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
     CHILDREN.append(proc)
@@ -147,7 +149,7 @@ def _ladder(media_root: Path, *, seconds: int) -> Video:
     shutil.rmtree(media_root / "hls" / str(video.pk), ignore_errors=True)
     with tempfile.TemporaryDirectory(prefix="bench-media-") as work:
         clip = Path(work) / "clip.mp4"
-        subprocess.run(  # noqa: S603 (our arguments)
+        subprocess.run(
             [
                 settings.FFMPEG_BINARY,
                 *("-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=30"),
@@ -187,7 +189,10 @@ def _nginx_start(*, env: dict[str, str], media_root: Path) -> subprocess.Popen[b
     main = (ROOT / "etc" / "nginx" / "nginx.conf.in").read_text()
     main = main.replace("@USER@", "user www-data;" if root else "").replace("@DIR@", str(directory))
     main = main.replace("@TEMP@", temp)
-    main = main.replace(f"include {directory}/watchpoint.conf;", f"include {directory}/watchpoint.conf;\n    include {directory}/bench.conf;")
+    main = main.replace(
+        f"include {directory}/watchpoint.conf;",
+        f"include {directory}/watchpoint.conf;\n    include {directory}/bench.conf;",
+    )
     (directory / "nginx.conf").write_text(main)
     nginx = shutil.which("nginx") or "/usr/sbin/nginx"
     proc = _popen(
@@ -203,7 +208,7 @@ _SIZE = {"B": 1, "KB": 2**10, "MB": 2**20, "GB": 2**30, "TB": 2**40}
 
 
 def _wrk(*, url: str, cookie: str, seconds: float, connections: int = 16) -> dict[str, float]:
-    out = subprocess.run(  # noqa: S603 (our arguments)
+    out = subprocess.run(
         [wrk_ensure(), "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s", "-H", f"Cookie: {cookie}", url],
         check=True,
         capture_output=True,
@@ -241,9 +246,7 @@ def _startup_seconds(*, url: str, session_key: str, loads: int) -> list[float]:
     results = []
     executable = shutil.which("chromium") or "/usr/bin/chromium"
     with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=executable, args=CHROMIUM_ARGS, headless=True
-        )
+        browser = playwright.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS, headless=True)
         try:
             for _ in range(loads):
                 # A fresh profile each time: nothing cached, as a member's first visit.
@@ -251,9 +254,9 @@ def _startup_seconds(*, url: str, session_key: str, loads: int) -> list[float]:
                 context.add_cookies([{"name": "sessionid", "value": session_key, "domain": "127.0.0.1", "path": "/"}])
                 page = context.new_page()
                 console: list[str] = []
-                page.on("console", lambda message: console.append(message.text))
-                page.on("requestfailed", lambda request: console.append(f"failed: {request.url}"))
-                page.on("response", lambda r: console.append(f"{r.status} {r.url}") if r.status >= 400 else None)
+                page.on("console", functools.partial(_console_line, console))
+                page.on("requestfailed", functools.partial(_failed_request, console))
+                page.on("response", functools.partial(_error_response, console))
                 page.add_init_script(watcher)
                 page.goto(url)
                 # Polled in the page (the site's CSP forbids the eval behind wait_for_function).
@@ -261,8 +264,11 @@ def _startup_seconds(*, url: str, session_key: str, loads: int) -> list[float]:
                     playing_at = page.evaluate(
                         """() => new Promise((resolve, reject) => {
                           const give_up = Date.now() + 15000;
-                          const check = () => window.__playingAt !== null ? resolve(window.__playingAt)
-                            : Date.now() > give_up ? reject(new Error('no playing event in 15 s')) : setTimeout(check, 10);
+                          const check = () => {
+                            if (window.__playingAt !== null) resolve(window.__playingAt);
+                            else if (Date.now() > give_up) reject(new Error('no playing event in 15 s'));
+                            else setTimeout(check, 10);
+                          };
                           check();
                         })"""
                     )
@@ -274,6 +280,19 @@ def _startup_seconds(*, url: str, session_key: str, loads: int) -> list[float]:
         finally:
             browser.close()
     return results
+
+
+def _console_line(log: list[str], message: Any) -> None:
+    log.append(str(message.text))
+
+
+def _failed_request(log: list[str], request: Any) -> None:
+    log.append(f"failed: {request.url}")
+
+
+def _error_response(log: list[str], response: Any) -> None:
+    if response.status >= 400:
+        log.append(f"{response.status} {response.url}")
 
 
 def _helper_lines(module: str, *, quick: bool) -> list[str]:
@@ -310,9 +329,7 @@ def stage_media(*, quick: bool = False) -> tuple[list[Row], list[str], list[str]
     client.force_login(member)
     session_key = client.cookies["sessionid"].value
     cookie = f"sessionid={session_key}"
-    master = ladder_url_sign(
-        ladder_path=video.ladder_path, session_key=session_key, expires=int(time.time()) + 3600
-    )
+    master = ladder_url_sign(ladder_path=video.ladder_path, session_key=session_key, expires=int(time.time()) + 3600)
     base = master.rsplit("/", 1)[0]
     folder = video.ladder_path.removeprefix("hls/").rstrip("/")
     segment = "0/seg_00001.ts"
@@ -402,7 +419,12 @@ def stage_media(*, quick: bool = False) -> tuple[list[Row], list[str], list[str]
                 )
             )
             if name == "signed":
-                targets.append(_target("delivery ≥ 0.8 x unauthorised (req/s and bytes/s)", min(ratio_rate, ratio_bytes) >= RATIO_TARGET))
+                targets.append(
+                    _target(
+                        "delivery ≥ 0.8 x unauthorised (req/s and bytes/s)",
+                        min(ratio_rate, ratio_bytes) >= RATIO_TARGET,
+                    )
+                )
         # gunicorn logs every request it serves: none of the signed segments may be there.
         reached = web_log.read_text().count('"method": ') - reached_before
         net = {group: max(0.0, python_cpu[group] - idle_cpu[group]) for group in python_cpu}
