@@ -12,7 +12,8 @@ run: setup
 test: venv services
 	WATCHPOINT_DISRUPTIVE_TESTS=1 $(VENV)/bin/pytest
 
-services:
+# bin/nginx reads the media settings through the venv's Python (config/env.py).
+services: venv
 	bin/services start
 
 services-stop:

@@ -16,6 +16,7 @@ from bench.common import loadavg, log, setup, stored_events, synthetic_batches, 
 from bench.disk import stage_disk
 from bench.e2e import E2E_DURATION, SESSIONS_PER_MEMBER, stage_e2e
 from bench.ingest import stage_ingest
+from bench.media import stage_media
 from bench.pages import (
     BROWSING_P95_TARGET_MS,
     HOME_TARGET_PAGES_S,
@@ -33,7 +34,9 @@ Stages: 1 raw baseline (driver only); 2 worker ingestion (stream -> Celery drain
 3 end to end (wrk -> ingest (granian) -> stream -> drain -> Cassandra, with CPU per batch/event of each
 process group from /proc); 4 resume reads; 5 worker RSS and bytes on disk (restarts Cassandra);
 6 rollup recomputation; 7 staff analytics page; 8 members' pages under load (home and watch page
-saturated by wrk, then 50 browsing members open loop, against gunicorn as deployed).
+saturated by wrk, then 50 browsing members open loop, against gunicorn as deployed); media: uploaded
+videos through nginx (signed segment vs unauthorised nginx, vs auth_request; Python CPU per segment;
+start-up in chromium), then the transcode and upload figures (`--stages media` runs it alone).
 --ring N repeats 1, 2, 3, 4 on an N-node ring. --soak MINUTES holds stage 3's load at 80 % of its
 maximum (or --soak-rate) and samples rates, stream depth and memory every 10 s.
 """
@@ -55,7 +58,12 @@ def ensure_wrk() -> None:
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--stages", default="1,2,3,4,5,6,7,8", help="comma-separated stages to run (1 always runs)")
+    parser.add_argument(
+        "--stages",
+        default="1,2,3,4,5,6,7,8,media",
+        help="comma-separated stages to run (1 always runs, unless only media)",
+    )
+    parser.add_argument("--quick", action="store_true", help="media stage: fewer and shorter runs")
     parser.add_argument("--batches", type=int, default=20_000, help="10-event batches for stages 1-2")
     parser.add_argument("--members", type=int, default=200, help="members of stages 1-2's synthetic batches")
     parser.add_argument(
@@ -107,10 +115,15 @@ def parse() -> argparse.Namespace:
 
 def main() -> None:
     args = parse()
-    stages = {int(s) for s in args.stages.split(",") if s.strip()} | {1}
+    names = {s.strip() for s in args.stages.split(",") if s.strip()}
+    media = "media" in names
+    stages = {int(s) for s in names - {"media"}} | {1}
     if args.analytics_only:
         stages = {6, 7}
     VAR.mkdir(exist_ok=True)
+    if names == {"media"}:
+        media_only(quick=args.quick)
+        return
     if stages & {3, 8} or args.soak or args.ring:
         ensure_wrk()
     log("setting up bench keyspaces, members and videos")
@@ -241,11 +254,20 @@ def main() -> None:
             # pages_stage's ratio is against the target: ≥ 1 for rates, ≤ 1 for the latency.
             met = float(to_target) >= 1 if name in targets_of else float(to_target) <= 1
             targets.append(_target(label, met))
+    media_targets: list[str] = []
+    media_lines: list[str] = []
+    if media:
+        media_rows, media_targets, media_lines = stage_media(quick=args.quick)
+        rows += media_rows
     print(header)
     for name, result, ratio, detail in rows:
         print(f"{name:<48} {result:>22} {ratio:>6}  {detail}")
     if targets:
         print("targets (issue #12): " + "; ".join(targets))
+    if media:
+        print("targets (issue #21, media): " + "; ".join(media_targets))
+        for line in media_lines:
+            print(line)
     print(f"load average (1, 5, 15 min) after the stages: {loadavg()} on {os.cpu_count()} CPUs")
     if mismatch:
         raise SystemExit("MISMATCH: not every accepted event is stored")
@@ -253,6 +275,25 @@ def main() -> None:
         soak(args, e2e_rate)
     if args.ring:
         ring_compare(args, users, vids, batches, {name: result for name, result, _, _ in rows})
+
+
+def media_only(*, quick: bool) -> None:
+    """`--stages media`: the media stage alone, on the bench's database (migrated, static files
+    collected for the DEBUG-off gunicorn), without stage 1's set-up."""
+    from django.core.management import call_command
+
+    log("stage media alone: migrating the bench database, collecting static files")
+    call_command("migrate", verbosity=0)
+    call_command("collectstatic", interactive=False, verbosity=0)
+    rows, media_targets, lines = stage_media(quick=quick)
+    print(f"\nWatchpoint benchmark, media stage  parameters: {json.dumps({'quick': quick, 'cpus': os.cpu_count()})}")
+    print(f"{'stage':<48} {'result':>22} {'ratio':>6}  detail")
+    for name, result, ratio, detail in rows:
+        print(f"{name:<48} {result:>22} {ratio:>6}  {detail}")
+    print("targets (issue #21, media): " + "; ".join(media_targets))
+    for line in lines:
+        print(line)
+    print(f"load average (1, 5, 15 min) after the stage: {loadavg()} on {os.cpu_count()} CPUs")
 
 
 def soak(args: argparse.Namespace, e2e_rate: float) -> None:

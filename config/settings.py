@@ -428,9 +428,10 @@ MEDIA_URL_SIGNING_KEY = env.media_signing_key
 MEDIA_URL_TTL_SECONDS = env.media_url_ttl_seconds
 # Signed, members-only HLS ladders: nginx serves them under this prefix (etc/nginx/watchpoint.conf.in).
 MEDIA_HLS_URL = "/hls/"
-# `runserver` (and the tests' live server) have no nginx in front: Django answers /hls/ with the
-# same check (videos/views.py ladder_file). Off in production, where nginx serves it.
-MEDIA_SERVE_FROM_DJANGO = DEBUG
+# The tests' live server has no nginx in front: Django answers /hls/ there with the same check
+# (videos/views.py ladder_file; config/settings_test.py turns it on). Off otherwise, `make run`
+# included: nginx serves the ladders (bin/services starts it), no media byte passes through Python.
+MEDIA_SERVE_FROM_DJANGO = False
 MEDIA_TRANSCODE_MIN_FREE_BYTES = env.media_transcode_min_free_mb * 2**20
 MEDIA_WORK_DIR = env.media_work_dir
 

@@ -292,3 +292,22 @@ def ladder_request_check(*, path: str, session_key: str, now: float) -> str | No
     if not hmac.compare_digest(expected, found["sig"]):
         return None
     return f"hls/{found['folder']}/{found['file']}"
+
+
+def ladder_bucket_policy(*, bucket: str, proxy_cidrs: list[str]) -> dict[str, object]:
+    """The S3 bucket policy that lets nginx (MEDIA_STORAGE=s3) read the ladders unsigned: anonymous
+    GET of `hls/*` from the proxies' addresses only. nginx has checked each member's signed URL
+    before it asks (etc/nginx/watchpoint.conf.in); the sources and everything else stay private."""
+    return {
+        "Version": "2012-10-17",
+        "Statement": [
+            {
+                "Sid": "WatchpointProxyReadsLadders",
+                "Effect": "Allow",
+                "Principal": {"AWS": ["*"]},
+                "Action": ["s3:GetObject"],
+                "Resource": [f"arn:aws:s3:::{bucket}/hls/*"],
+                "Condition": {"IpAddress": {"aws:SourceIp": proxy_cidrs}},
+            }
+        ],
+    }

@@ -202,7 +202,15 @@ def player_report_create(request: HttpRequest, video_id: int) -> JsonResponse:
     return JsonResponse({"recorded": recorded, "kind": report.kind})
 
 
-LADDER_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".jpg": "image/jpeg"}
+# As nginx's /hls/ location (etc/nginx/watchpoint.conf.in): mimetypes would say .ts is Qt Linguist.
+LADDER_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".m4s": "video/iso.segment",
+    ".mp4": "video/mp4",
+    ".vtt": "text/vtt",
+    ".jpg": "image/jpeg",
+}
 
 
 def ladder_file(request: HttpRequest, path: str) -> HttpResponseBase:

@@ -257,3 +257,40 @@ def test_after_logout_the_members_browser_is_refused_by_nginx(site: Site) -> Non
     # Django told the browser to drop its session cookie: what it sends now gets 403 at nginx.
     assert re.search(r'sessionid=""', response.getheader("set-cookie") or "")
     assert get(site, master)[0] == 403
+
+
+def test_after_a_password_change_the_urls_issued_before_are_refused_by_nginx(site: Site) -> None:
+    cookie = site.b
+    master = master_url(site, cookie)
+    assert get(site, master, cookie=cookie)[0] == 200
+    status, headers, body = get(site, "/accounts/password/change/", cookie=cookie)
+    assert status == 200
+    token = re.search(rb'name="csrfmiddlewaretoken" value="([^"]+)"', body)
+    csrf_cookie = re.search(r"csrftoken=([^;]+)", headers.get("set-cookie", ""))
+    assert token
+    assert csrf_cookie
+    conn = http.client.HTTPConnection(*site.proxy, timeout=10)
+    new_password = "another horse battery staple 9"
+    conn.request(
+        "POST",
+        "/accounts/password/change/",
+        body=(
+            f"csrfmiddlewaretoken={token.group(1).decode()}&oldpassword=correct+horse+battery+staple"
+            f"&password1={new_password.replace(' ', '+')}&password2={new_password.replace(' ', '+')}"
+        ),
+        headers={
+            "Cookie": f"sessionid={cookie}; csrftoken={csrf_cookie.group(1)}",
+            "Content-Type": "application/x-www-form-urlencoded",
+        },
+    )
+    response = conn.getresponse()
+    response.read()
+    conn.close()
+    assert response.status == 302
+    # Django gave the browser a new session key: the URLs signed for the old one are refused...
+    renewed = re.search(r"sessionid=([a-z0-9]+);", response.getheader("set-cookie") or "")
+    assert renewed
+    assert renewed.group(1) != cookie
+    assert get(site, master, cookie=renewed.group(1))[0] == 403
+    # ...and the watch page signs new ones for the new key.
+    assert get(site, master_url(site, renewed.group(1)), cookie=renewed.group(1))[0] == 200

@@ -1,4 +1,4 @@
-"""`make run`'s last step (bin/run): runserver and a worker with embedded beat under honcho."""
+"""`make run`'s last step (bin/run): runserver, a worker with embedded beat and the ingest process under honcho."""
 
 from __future__ import annotations
 
@@ -16,12 +16,13 @@ from tests.conftest import ROOT, free_port, session_processes, wait_until
 
 
 @pytest.mark.integration
-def test_bin_run_serves_the_site_with_a_worker_and_beat_and_ctrl_c_stops_both(tmp_path, settings):
+def test_bin_run_serves_the_site_with_a_worker_beat_and_ingest_and_ctrl_c_stops_them(tmp_path, settings):
     port = free_port()
     schedule = tmp_path / "celerybeat-schedule"
     env = {
         **{k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "EMAIL_"))},
         "RUNSERVER_ADDR": f"127.0.0.1:{port}",
+        "INGEST_BIND": f"127.0.0.1:{free_port()}",
         # Its own state, never `make run`'s: schedule, relational database, broker database.
         "BEAT_SCHEDULE_FILE": str(schedule),
         "DATABASE_URL": f"sqlite:///{tmp_path / 'db.sqlite3'}",
@@ -52,8 +53,8 @@ def test_bin_run_serves_the_site_with_a_worker_and_beat_and_ctrl_c_stops_both(tm
         assert "beat: Starting" in text, text[-3000:]
         assert list(tmp_path.glob("celerybeat-schedule*")), "beat did not use BEAT_SCHEDULE_FILE"
         # honcho starts each process in a session of its own and logs its pid.
-        children = [int(pid) for pid in re.findall(r"(?:web|worker)\.1 started \(pid=(\d+)\)", text)]
-        assert len(children) == 2, text[-3000:]
+        children = [int(pid) for pid in re.findall(r"(?:web|worker|ingest)\.1 started \(pid=(\d+)\)", text)]
+        assert len(children) == 3, text[-3000:]
         assert all(session_processes(pid) for pid in children)
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends to the terminal's foreground group

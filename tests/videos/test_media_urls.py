@@ -106,3 +106,15 @@ def test_the_admin_preview_of_an_upload_waits_for_its_ladder(client, ladder):
     html = client.get(f"/admin/videos/video/{ladder.pk}/change/").content.decode()
 
     assert "The preview plays once the transcoding is ready." in html
+
+
+def test_the_watch_page_of_an_upload_allows_media_from_its_own_origin_only(client, ladder):
+    # nginx serves the ladder on the site's origin (local files and S3 alike): the policy names
+    # no other media or connect source.
+    client.force_login(MemberFactory())
+
+    policy = client.get(ladder.get_absolute_url())["Content-Security-Policy"]
+
+    directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
+    assert directives["media-src"] == "'self' blob:"
+    assert directives["connect-src"] == "'self'"
