@@ -18,9 +18,9 @@ class VideosConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from videos.models import Playlist, PlaylistItem, Video
+        from videos.models import Playlist, PlaylistItem, Section, Video
 
-        for model in (Video, Playlist, PlaylistItem):
+        for model in (Video, Playlist, PlaylistItem, Section):
             name = model.__name__.lower()
             post_save.connect(_catalogue_changed, sender=model, dispatch_uid=f"videos.snapshot_on_save.{name}")
             post_delete.connect(_catalogue_changed, sender=model, dispatch_uid=f"videos.snapshot_on_delete.{name}")
