@@ -469,7 +469,7 @@ class VideoAdmin(VideoModelAdmin):
 
 
 class SectionInline(SortableTabularInline, SectionInlineBase):
-    # A playlist with sections is a course (docs/courses.md); sections are dragged like items.
+    # A playlist with sections is a course (docs/architecture.md, "Courses"); sections are dragged like items.
     model = Section
     extra = 0
     fields = ("position", "title")

@@ -1,4 +1,4 @@
-"""A member's progress through a course, from their per-video progress (docs/courses.md).
+"""A member's progress through a course, from their per-video progress (docs/architecture.md, "Courses").
 
 Pure: the course page's view passes the outline (videos.selectors.course_outline_get) and the
 progress map analytics put in its context (one `member_videos` partition read, videos.registry);

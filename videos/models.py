@@ -223,7 +223,7 @@ class Playlist(Versioned):
 
 
 class Section(models.Model):
-    """A titled, ordered part of a playlist: a playlist with sections is a course (docs/courses.md).
+    """A titled, ordered part of a playlist: a playlist with sections is a course (docs/architecture.md, "Courses").
 
     Items are listed section by section (by `position`), then by their own position; items without
     a section come first, untitled. A playlist without sections is listed as before."""
