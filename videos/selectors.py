@@ -481,3 +481,9 @@ def video_ladder_url_get(*, video: Video, session_cookie: str) -> str:
         return ""
     expires = int(time.time()) + (video.duration or 0) + settings.MEDIA_URL_TTL_SECONDS
     return ladder_url_sign(ladder_path=video.ladder_path, session_key=session_cookie, expires=expires)
+
+
+def course_enrolments_export(*, user_id: int) -> list[dict[str, str]]:
+    """The member's course starts, for their data export (accounts.registry)."""
+    rows = CourseEnrolment.objects.filter(user_id=user_id).select_related("playlist").order_by("started_at", "id")
+    return [{"course": row.playlist.title, "started_at": row.started_at.isoformat()} for row in rows]

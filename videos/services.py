@@ -530,3 +530,8 @@ def course_enrolments_record(*, user: Member, video_id: int) -> int:
     # Two tabs opening at once: the unique constraint keeps the first start.
     CourseEnrolment.objects.bulk_create(missing, ignore_conflicts=True)
     return len(missing)
+
+
+def course_enrolments_erase(*, user_id: int) -> None:
+    """Forget the member's course starts (account deletion; idempotent)."""
+    CourseEnrolment.objects.filter(user_id=user_id).delete()

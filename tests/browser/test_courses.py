@@ -46,7 +46,7 @@ def watched(user_id: int, video_id: int, seconds: range, *, t0: int) -> None:
 
 
 def test_a_member_finishes_a_course_with_sections(browser, live_server, member, worker_counting_at_once):
-    course = PlaylistFactory(title="Test patterns course", slug="patterns")
+    course = PlaylistFactory.create(title="Test patterns course", slug="patterns")
     basics = Section.objects.create(playlist=course, title="Basics", position=1)
     practice = Section.objects.create(playlist=course, title="Practice", position=2)
     intro = sample_video(title="Introduction", slug="intro", duration=6)

@@ -35,7 +35,7 @@ def watch(user_id: int, video_id: int, positions: Any, *, t0: int | None = None)
 def course(db: None) -> Any:
     """Two sections, listed in section order whatever the items' own positions: Basics (1, 2),
     then Practice (3)."""
-    playlist = PlaylistFactory(title="Knife skills")
+    playlist = PlaylistFactory.create(title="Knife skills")
     practice = Section.objects.create(playlist=playlist, title="Practice", position=2)
     basics = Section.objects.create(playlist=playlist, title="Basics", position=1)
     videos = [VideoFactory(title=t, members_only=False, duration=100) for t in ("Grip", "Chop", "Julienne")]
@@ -179,3 +179,19 @@ def test_a_playlist_without_sections_is_listed_as_before(client, member):
     assert "▶ Play from the start" in html
     assert "Start course" not in html
     assert html.index(first.title) < html.index(second.title)
+
+
+def test_course_starts_are_in_the_members_export_and_go_with_their_data(client, member, dripped):
+    from accounts.services import member_data_export
+
+    playlist, first, _later = dripped
+    client.force_login(member)
+    client.get(first.get_absolute_url())
+
+    exported = member_data_export(user=member)["sections"]["courses"]
+    assert [row["course"] for row in exported] == [playlist.title]
+
+    from accounts.services import member_account_delete
+
+    member_account_delete(user=member)
+    assert not CourseEnrolment.objects.exists()
