@@ -65,6 +65,25 @@ def test_a_course_lists_its_sections_in_order_with_each_items_progress(client, m
     assert "Completed on" not in html
 
 
+def test_the_course_page_reads_one_progress_partition_and_a_bounded_number_of_rows(
+    client, member, course, monkeypatch, django_assert_max_num_queries
+):
+    from analytics import pages
+
+    playlist, _videos = course
+    reads: list[int] = []
+    real = pages.video_progress_map
+    monkeypatch.setattr(pages, "video_progress_map", lambda **kw: reads.append(kw["user_id"]) or real(**kw))
+    client.force_login(member)
+    client.get(playlist.get_absolute_url())  # warm the catalogue snapshot and the session
+
+    # The session and member (2), the playlist, its items, its sections, the enrolment: whatever
+    # the number of items.
+    with django_assert_max_num_queries(8):
+        assert client.get(playlist.get_absolute_url()).status_code == 200
+    assert reads == [member.pk, member.pk]
+
+
 def test_nothing_started_offers_start_course_and_all_done_offers_watch_again_with_the_date(client, member, course):
     playlist, videos = course
     client.force_login(member)
