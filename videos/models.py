@@ -244,7 +244,14 @@ class PlaylistItem(models.Model):
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="playlist_items")
     position = models.PositiveIntegerField(default=0)
     # Deleting a section keeps its items, unsectioned (listed first).
-    section = models.ForeignKey(Section, on_delete=models.SET_NULL, null=True, blank=True, related_name="items")
+    section = models.ForeignKey(
+        Section,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
+        help_text="A course lists its items section by section. Save a new section first to choose it here.",
+    )
     # Drip: the item opens this many days after the member first opened an item of the playlist
     # (CourseEnrolment.started_at); 0 = open from the start.
     drip_days = models.PositiveSmallIntegerField(
