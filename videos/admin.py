@@ -23,7 +23,7 @@ from django.utils.timesince import timesince
 
 from config.formatting import clock
 from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
-from videos.models import LadderState, Playlist, PlaylistItem, Video
+from videos.models import LadderState, Playlist, PlaylistItem, Section, Video
 from videos.providers import UnsupportedVideoURL
 from videos.selectors import (
     video_ladder_url_get,
@@ -49,10 +49,11 @@ if TYPE_CHECKING:
     VideoModelAdmin = admin.ModelAdmin[Video]
     PlaylistModelAdmin = admin.ModelAdmin[Playlist]
     PlaylistItemInlineBase = admin.TabularInline[PlaylistItem, Playlist]
+    SectionInlineBase = admin.TabularInline[Section, Playlist]
 else:
     VideoModelForm = forms.ModelForm
     VideoModelAdmin = PlaylistModelAdmin = admin.ModelAdmin
-    PlaylistItemInlineBase = admin.TabularInline
+    PlaylistItemInlineBase = SectionInlineBase = admin.TabularInline
 
 
 # The session cookie of the staff member whose change page is rendering (VideoAdmin.change_view).
@@ -467,14 +468,32 @@ class VideoAdmin(VideoModelAdmin):
         self.message_user(request, f"{count} video(s) marked available.", messages.SUCCESS)
 
 
+class SectionInline(SortableTabularInline, SectionInlineBase):
+    # A playlist with sections is a course (docs/architecture.md, "Courses"); sections are dragged like items.
+    model = Section
+    extra = 0
+    fields = ("position", "title")
+    ordering = ("position", "id")
+
+
 class PlaylistItemInline(SortableTabularInline, PlaylistItemInlineBase):
     # Staff drag rows to order the playlist (django-admin-sortable2 keeps `position` in a hidden
-    # field and renumbers on save); no positions to type.
+    # field and renumbers on save); no positions to type. In a course, items are listed section
+    # by section (the section's order first), in this order within each.
     model = PlaylistItem
     extra = 1
-    fields = ("position", "video")
+    fields = ("position", "video", "section", "drip_days")
     autocomplete_fields = ("video",)
     ordering = ("position", "id")
+
+    def formfield_for_foreignkey(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        if db_field.name == "section":
+            # Only this playlist's sections (saved ones: add a section, save, then assign items).
+            match = request.resolver_match
+            playlist_id = match.kwargs.get("object_id") if match is not None else None
+            sections = Section.objects.filter(playlist_id=str(playlist_id)) if playlist_id else None
+            kwargs["queryset"] = sections if sections is not None else Section.objects.none()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Playlist)
@@ -483,7 +502,7 @@ class PlaylistAdmin(SortableAdminBase, PlaylistModelAdmin):
     list_filter = ("is_published",)
     search_fields = ("title", "description")
     prepopulated_fields = {"slug": ("title",)}
-    inlines = (PlaylistItemInline,)
+    inlines = (SectionInline, PlaylistItemInline)
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[Playlist]:
         return super().get_queryset(request).annotate(video_count=Count("items"))

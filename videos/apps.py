@@ -18,12 +18,25 @@ class VideosConfig(AppConfig):
     def ready(self) -> None:
         from django.db.models.signals import post_delete, post_save
 
-        from videos.models import Playlist, PlaylistItem, Video
+        from videos.models import Playlist, PlaylistItem, Section, Video
 
-        for model in (Video, Playlist, PlaylistItem):
+        for model in (Video, Playlist, PlaylistItem, Section):
             name = model.__name__.lower()
             post_save.connect(_catalogue_changed, sender=model, dispatch_uid=f"videos.snapshot_on_save.{name}")
             post_delete.connect(_catalogue_changed, sender=model, dispatch_uid=f"videos.snapshot_on_delete.{name}")
+
+        # Course starts are the member's data: in their export, gone with their account.
+        from accounts.registry import member_data_register
+        from videos.selectors import course_enrolments_export
+        from videos.services import course_enrolments_erase
+
+        def _export(user: Any) -> list[dict[str, str]]:
+            return course_enrolments_export(user_id=user.pk)
+
+        def _erase(user: Any) -> None:
+            course_enrolments_erase(user_id=user.pk)
+
+        member_data_register(name="courses", exporter=_export, eraser=_erase)
 
         # Published videos that no longer play, first thing on the admin index (config/admin_cards.py).
         from config.admin_cards import admin_card_register

@@ -4,6 +4,7 @@ from collections.abc import Iterable
 from typing import Any, TypeVar
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
 from django.core.validators import FileExtensionValidator
 from django.db import models, transaction
@@ -231,10 +232,41 @@ class Playlist(Versioned):
         return reverse("videos:playlist", kwargs={"slug": self.slug})
 
 
+class Section(models.Model):
+    """A titled, ordered part of a playlist: a playlist with sections is a course (docs/architecture.md, "Courses").
+
+    Items are listed section by section (by `position`), then by their own position; items without
+    a section come first, untitled. A playlist without sections is listed as before."""
+
+    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="sections")
+    title = models.CharField(max_length=200)
+    position = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        ordering = ("position", "id")
+
+    def __str__(self) -> str:
+        return self.title
+
+
 class PlaylistItem(models.Model):
     playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="items")
     video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="playlist_items")
     position = models.PositiveIntegerField(default=0)
+    # Deleting a section keeps its items, unsectioned (listed first).
+    section = models.ForeignKey(
+        Section,
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="items",
+        help_text="A course lists its items section by section. Save a new section first to choose it here.",
+    )
+    # Drip: the item opens this many days after the member first opened an item of the playlist
+    # (CourseEnrolment.started_at); 0 = open from the start.
+    drip_days = models.PositiveSmallIntegerField(
+        default=0, help_text="Days after the member starts the course before this item opens (0: at once)."
+    )
 
     class Meta:
         ordering = ("position", "id")
@@ -244,6 +276,28 @@ class PlaylistItem(models.Model):
 
     def __str__(self) -> str:
         return f"{self.playlist} #{self.position}: {self.video}"
+
+    def clean(self) -> None:
+        super().clean()
+        if self.section_id is not None and self.section is not None and self.section.playlist_id != self.playlist_id:
+            raise ValidationError({"section": "Choose a section of this playlist."})
+
+
+class CourseEnrolment(models.Model):
+    """When a member first opened an item of a playlist (the watch page, server clock): the start
+    from which its dripped items open. Written once (videos.services.course_enrolments_record)."""
+
+    playlist = models.ForeignKey(Playlist, on_delete=models.CASCADE, related_name="enrolments")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    started_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=("user", "playlist"), name="course_enrolment_one_per_member"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.user_id} in {self.playlist_id} since {self.started_at:%Y-%m-%d}"
 
 
 class VideoDurationVote(models.Model):

@@ -8,7 +8,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Generic, NamedTuple, TypeVar, cast
 
 from cachetools import TTLCache
@@ -16,15 +16,33 @@ from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.postgres.search import SearchQuery, SearchVector
 from django.db import DatabaseError, connection
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet
+from django.utils import timezone
 
 from accounts.selectors import Member, member_confirmed_cache_clear, member_is_confirmed_cached
 from videos.media import ladder_url_sign
-from videos.models import Playlist, PlaylistItem, Video, VideoDurationVote, VideoPlaybackProblem
+from videos.models import (
+    CourseEnrolment,
+    Playlist,
+    PlaylistItem,
+    Section,
+    Video,
+    VideoDurationVote,
+    VideoPlaybackProblem,
+)
 from videos.search import search_query_terms
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
+
+# A playlist's order, everywhere: section by section (unsectioned items first), then the items'
+# own positions. Without sections this is the items' positions, as before sections existed.
+PLAYLIST_ITEM_ORDER = (
+    F("section__position").asc(nulls_first=True),
+    F("section_id").asc(nulls_first=True),
+    "position",
+    "id",
+)
 
 
 def video_published_list() -> QuerySet[Video]:
@@ -74,7 +92,70 @@ def playlist_video_list(*, playlist: Playlist) -> list[Video]:
     items = PlaylistItem.objects.filter(
         playlist=playlist, video__is_published=True, video__is_unavailable=False
     ).select_related("video")
-    return [item.video for item in items.order_by("position", "id")]
+    return [item.video for item in items.order_by(*PLAYLIST_ITEM_ORDER)]
+
+
+@dataclass(frozen=True)
+class CourseItem:
+    video: Video
+    number: int  # 1-based, in the playlist's order
+    drip_days: int
+    # When a dripped item opens for the member; None when open, or not started (`locked` says).
+    opens_at: datetime | None
+    locked: bool
+
+
+@dataclass(frozen=True)
+class CourseSection:
+    title: str  # "" for the unsectioned items listed first
+    items: list[CourseItem]
+
+
+@dataclass(frozen=True)
+class CourseOutline:
+    """A playlist as its page lists it to one member: its sections (one untitled section when it
+    has none), their published, available items in order, and each item's drip lock."""
+
+    playlist: Playlist
+    sections: list[CourseSection]
+    has_sections: bool
+    started_at: datetime | None  # the member's CourseEnrolment (None: not started, or a visitor)
+
+    @property
+    def items(self) -> list[CourseItem]:
+        return [item for section in self.sections for item in section.items]
+
+
+def course_outline_get(
+    *, playlist: Playlist, user: Member | AnonymousUser, now: datetime | None = None
+) -> CourseOutline:
+    """The playlist's outline for `user` (two queries; a third for a member's enrolment)."""
+    rows = list(
+        PlaylistItem.objects.filter(playlist=playlist, video__is_published=True, video__is_unavailable=False)
+        .select_related("video")
+        .order_by(*PLAYLIST_ITEM_ORDER)
+    )
+    titles = dict(Section.objects.filter(playlist=playlist).values_list("pk", "title"))
+    started_at = None
+    if user.is_authenticated:
+        started_at = (
+            CourseEnrolment.objects.filter(user_id=user.pk, playlist=playlist)
+            .values_list("started_at", flat=True)
+            .first()
+        )
+    is_staff = bool(user.is_authenticated and user.is_staff)
+    now = now or timezone.now()
+    sections: list[CourseSection] = []
+    current: object = object()  # the section of the previous row (none yet)
+    for number, row in enumerate(rows, start=1):
+        opens_at = started_at + timedelta(days=row.drip_days) if started_at is not None else None
+        locked = bool(row.drip_days) and not is_staff and (opens_at is None or opens_at > now)
+        item = CourseItem(row.video, number, row.drip_days, opens_at if locked else None, locked)
+        if row.section_id != current:
+            current = row.section_id
+            sections.append(CourseSection(titles.get(row.section_id, "") if row.section_id else "", []))
+        sections[-1].items.append(item)
+    return CourseOutline(playlist, sections, has_sections=bool(titles), started_at=started_at)
 
 
 # The watch-tracking endpoint asks "may this member report this video?" for every batch of every
@@ -107,6 +188,9 @@ def video_watchable_get(*, user: Member | AnonymousUser, video_id: int) -> Video
         return None
     if video.members_only and not member_is_confirmed_cached(user=user):
         return None
+    # A dripped item not open yet: no renewed token, no progress actions (the watch page refuses it).
+    if video_drip_lock_get(user=user, video_id=video_id) is not None:
+        return None
     return video
 
 
@@ -129,12 +213,61 @@ class Access(enum.Enum):
     WATCH = "watch"
     LOG_IN = "log_in"  # members-only, visitor is anonymous
     CONFIRM_EMAIL = "confirm_email"  # members-only, member has not confirmed an address
+    LOCKED = "locked"  # a dripped course item that has not opened for this member yet
+
+
+@dataclass(frozen=True)
+class DripLock:
+    """A dripped item not open yet: when it opens for the member (None: they have not started the
+    course, so it opens `days` days after they do)."""
+
+    opens_at: datetime | None
+    days: int
 
 
 @dataclass(frozen=True)
 class WatchAccess:
     video: Video
     access: Access
+    lock: DripLock | None = None
+
+
+def catalogue_video_playlists_get(*, video_id: int) -> list[tuple[int, int]]:
+    """(playlist id, drip days) of each published playlist holding the video (the snapshot)."""
+    try:
+        return catalogue_snapshot_get().video_playlists.get(video_id, [])
+    except CatalogueUnavailable:  # never loaded: ask the database
+        return list(
+            PlaylistItem.objects.filter(video_id=video_id, playlist__is_published=True).values_list(
+                "playlist_id", "drip_days"
+            )
+        )
+
+
+def video_drip_lock_get(*, user: Member | AnonymousUser, video_id: int, now: datetime | None = None) -> DripLock | None:
+    """The drip lock on a video for `user`, or None when drip does not keep them from it.
+
+    A video is locked while it is a dripped item (drip_days > 0) of a published playlist and no
+    published playlist holding it has opened it for the member: an item opens `drip_days` after
+    the member's CourseEnrolment.started_at (an undripped item opens at once). Staff are never
+    locked out. No query unless the video is dripped somewhere (the catalogue snapshot says)."""
+    holders = catalogue_video_playlists_get(video_id=video_id)
+    if not holders or any(not days for _, days in holders) or (user.is_authenticated and user.is_staff):
+        return None
+    started: dict[int, datetime] = {}
+    if user.is_authenticated:
+        started = dict(
+            CourseEnrolment.objects.filter(user_id=user.pk, playlist_id__in=[p for p, _ in holders]).values_list(
+                "playlist_id", "started_at"
+            )
+        )
+    opens = [started[p] + timedelta(days=days) for p, days in holders if p in started]
+    if not opens:
+        return DripLock(opens_at=None, days=min(days for _, days in holders))
+    first = min(opens)
+    if first <= (now or timezone.now()):
+        return None
+    return DripLock(opens_at=first, days=min(days for _, days in holders))
 
 
 def video_access_get(*, user: Member | AnonymousUser, slug: str) -> WatchAccess | None:
@@ -154,7 +287,8 @@ def video_access_get(*, user: Member | AnonymousUser, slug: str) -> WatchAccess 
     if not video.is_published and not is_staff:
         return None
     if is_staff or not video.members_only or member_is_confirmed_cached(user=user):
-        return WatchAccess(video, Access.WATCH)
+        lock = video_drip_lock_get(user=user, video_id=video.pk)
+        return WatchAccess(video, Access.WATCH if lock is None else Access.LOCKED, lock)
     if not user.is_authenticated:
         return WatchAccess(video, Access.LOG_IN)
     return WatchAccess(video, Access.CONFIRM_EMAIL)
@@ -253,6 +387,9 @@ class Catalogue:
     by_slug: dict[str, Video]  # every published video, unavailable ones included (their watch page)
     playlists: list[Playlist]  # published, each with `video_count` (its published, available videos)
     playlist_videos: dict[str, list[Video]]  # playlist slug -> its published, available videos, in order
+    # video id -> (playlist id, drip days) of each published playlist holding it (a first opening
+    # starts each: videos.services.course_enrolments_record; drip: video_drip_lock_get)
+    video_playlists: dict[int, list[tuple[int, int]]]
 
 
 def _catalogue_load() -> Catalogue:
@@ -261,12 +398,15 @@ def _catalogue_load() -> Catalogue:
     visible = {video.pk: video for video in listed}
     playlists = list(Playlist.objects.filter(is_published=True))
     items: dict[int, list[Video]] = {playlist.pk: [] for playlist in playlists}
-    for playlist_id, video_id in (
-        PlaylistItem.objects.filter(playlist_id__in=list(items), video_id__in=list(visible))
-        .order_by("position", "id")
-        .values_list("playlist_id", "video_id")
+    video_playlists: dict[int, list[tuple[int, int]]] = {}
+    for playlist_id, video_id, drip_days in (
+        PlaylistItem.objects.filter(playlist_id__in=list(items), video__is_published=True)
+        .order_by(*PLAYLIST_ITEM_ORDER)
+        .values_list("playlist_id", "video_id", "drip_days")
     ):
-        items[playlist_id].append(visible[video_id])
+        video_playlists.setdefault(video_id, []).append((playlist_id, drip_days))
+        if video_id in visible:
+            items[playlist_id].append(visible[video_id])
     for playlist in playlists:
         playlist.video_count = len(items[playlist.pk])  # type: ignore[attr-defined]
     return Catalogue(
@@ -275,6 +415,7 @@ def _catalogue_load() -> Catalogue:
         by_slug={video.slug: video for video in published},
         playlists=playlists,
         playlist_videos={playlist.slug: items[playlist.pk] for playlist in playlists},
+        video_playlists=video_playlists,
     )
 
 
@@ -391,3 +532,9 @@ def member_video_reports_export(user: Member) -> dict[str, object]:
             for problem in problems
         ],
     }
+
+
+def course_enrolments_export(*, user_id: int) -> list[dict[str, str]]:
+    """The member's course starts, for their data export (accounts.registry)."""
+    rows = CourseEnrolment.objects.filter(user_id=user_id).select_related("playlist").order_by("started_at", "id")
+    return [{"course": row.playlist.title, "started_at": row.started_at.isoformat()} for row in rows]

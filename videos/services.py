@@ -24,9 +24,9 @@ from django.utils.text import slugify
 from accounts.selectors import Member, member_is_confirmed
 from videos.facts import FactsError, FactsUnavailable, VideoFacts, card_images_make, video_facts_read
 from videos.media import POSTER, SourceFacts, TranscodeFailed, ladder_build, source_facts_read
-from videos.models import LadderState, Video, VideoDurationVote, VideoPlaybackProblem
+from videos.models import CourseEnrolment, LadderState, Video, VideoDurationVote, VideoPlaybackProblem
 from videos.providers import VideoSource, parse_video_url
-from videos.selectors import video_published_snapshot_clear
+from videos.selectors import catalogue_video_playlists_get, video_published_snapshot_clear
 
 logger = logging.getLogger(__name__)
 # Availability flags only staff set (admin action); the server's check never clears them.
@@ -518,3 +518,26 @@ def member_video_reports_erase(user: Member) -> None:
     """The videos app's eraser of a member's data: their players' duration and problem reports."""
     VideoDurationVote.objects.filter(user=user).delete()
     VideoPlaybackProblem.objects.filter(user=user).delete()
+
+
+def course_enrolments_record(*, user: Member, video_id: int) -> int:
+    """The member opened the video's watch page: each published playlist holding it that they had
+    not started yet starts now (server clock; the start its dripped items count from). Written
+    once per member and playlist, never moved: returns how many started now."""
+    playlist_ids = [playlist_id for playlist_id, _ in catalogue_video_playlists_get(video_id=video_id)]
+    if not playlist_ids:
+        return 0
+    known = set(
+        CourseEnrolment.objects.filter(user_id=user.pk, playlist_id__in=playlist_ids).values_list(
+            "playlist_id", flat=True
+        )
+    )
+    missing = [CourseEnrolment(user_id=user.pk, playlist_id=p) for p in playlist_ids if p not in known]
+    # Two tabs opening at once: the unique constraint keeps the first start.
+    CourseEnrolment.objects.bulk_create(missing, ignore_conflicts=True)
+    return len(missing)
+
+
+def course_enrolments_erase(*, user_id: int) -> None:
+    """Forget the member's course starts (account deletion; idempotent)."""
+    CourseEnrolment.objects.filter(user_id=user_id).delete()

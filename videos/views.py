@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import mimetypes
 import time
+from typing import Any
 from urllib.parse import urlsplit
 
 from django.conf import settings
@@ -16,6 +17,7 @@ from config.csp import BadSource, csp_source_validate
 from config.fragments import page_render
 from config.jsonbody import BodyError, json_request_validate
 from videos.cards import video_cards_html
+from videos.courses import course_progress_from, playlist_percent
 from videos.media import ladder_request_check
 from videos.models import Playlist, Video
 from videos.providers import parse_timestamp
@@ -26,6 +28,7 @@ from videos.selectors import (
     Catalogue,
     CatalogueUnavailable,
     catalogue_snapshot_get,
+    course_outline_get,
     playlist_catalogue_list,
     playlist_published_get,
     playlist_video_list,
@@ -34,7 +37,7 @@ from videos.selectors import (
     video_ladder_url_get,
     video_reportable_get,
 )
-from videos.services import video_duration_report, video_playback_problem_record
+from videos.services import course_enrolments_record, video_duration_report, video_playback_problem_record
 
 CATALOGUE_PAGE_SIZE = 24
 
@@ -69,6 +72,12 @@ def catalogue(request: HttpRequest) -> HttpResponse:
     context: dict[str, object] = {"videos": videos}
     context.update(page_context_get(request=request, videos=videos, continue_watching=first))
     progress = context.get("progress_map")
+    if playlists is not None and request.user.is_authenticated and isinstance(progress, dict):
+        # Each playlist card's completion for this member (first page: progress covers every
+        # published video); shown in the cards' slot.
+        context["playlist_percents"] = _playlist_percents(snapshot=snapshot, progress=progress)
+    else:
+        context["playlist_percents"] = {}
     context["cards_html"] = video_cards_html(videos=videos, progress=progress if isinstance(progress, dict) else {})
     # Browsing pages are one fragment per version of what they show (config/fragments.py); a
     # search (any text) is rendered in full.
@@ -82,12 +91,21 @@ def catalogue(request: HttpRequest) -> HttpResponse:
 
 
 def playlist(request: HttpRequest, slug: str) -> HttpResponse:
+    """A playlist's page, which is its course page: sections, each item's progress and drip date,
+    the member's course completion and the Start / Continue / Watch again button."""
     found = playlist_published_get(slug=slug)
     if found is None:
         raise Http404("No such playlist")
-    videos = playlist_video_list(playlist=found)
-    context: dict[str, object] = {"playlist": found, "videos": videos}
+    outline = course_outline_get(playlist=found, user=request.user)
+    videos = [item.video for item in outline.items]
+    context: dict[str, object] = {"playlist": found, "videos": videos, "outline": outline}
+    # Analytics' part: the member's progress on these videos (one member_videos partition read).
     context.update(page_context_get(request=request, videos=videos))
+    progress = context.get("progress_map")
+    if request.user.is_authenticated:
+        context["course"] = course_progress_from(
+            items=outline.items, progress=progress if isinstance(progress, dict) else {}
+        )
     return render(request, "videos/playlist.html", context)
 
 
@@ -97,12 +115,18 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
         raise Http404("No such video")
     video = result.video
     if result.access is not Access.WATCH:
-        # 403 with a page that says what to do next, not a bare redirect to the login form.
-        return render(request, "videos/gate.html", {"video": video, "access": result.access.value}, status=403)
+        # 403 with a page that says what to do next, not a bare redirect to the login form (or,
+        # for a dripped course item, when it opens); no viewing session is issued.
+        gate = {"video": video, "access": result.access.value, "lock": result.lock}
+        return render(request, "videos/gate.html", gate, status=403)
 
     if video.is_unavailable and not request.user.is_staff:
         # An old link to a video the server found gone: a sentence, no player (nothing would play).
         return render(request, "videos/unavailable.html", {"video": video}, status=410)
+
+    if request.user.is_authenticated:
+        # The first opening of an item starts its courses (the drip's day 0).
+        course_enrolments_record(user=request.user, video_id=video.pk)
 
     # A ?t= deep link wins; otherwise the video's default start (from the pasted URL or staff).
     # A member's saved position is offered on top of either by the tracker's resume prompt.
@@ -139,6 +163,14 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
         # The file's own origin joins media-src/connect-src for this response only (config/csp.py).
         response.csp_media_sources = [file_origin]  # type: ignore[attr-defined]
     return response
+
+
+def _playlist_percents(*, snapshot: Catalogue | None, progress: dict[int, Any]) -> dict[int, int]:
+    if snapshot is None:
+        return {}
+    return {
+        p.pk: playlist_percent(videos=snapshot.playlist_videos[p.slug], progress=progress) for p in snapshot.playlists
+    }
 
 
 def _catalogue_snapshot() -> Catalogue | None:
