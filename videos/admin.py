@@ -21,11 +21,12 @@ from django.utils.html import format_html, strip_tags
 from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
-from config.formatting import clock
+from config.formatting import ClockField, clock
 from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
 from videos.models import LadderState, Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL
 from videos.selectors import (
+    video_file_origin,
     video_ladder_url_get,
     video_playback_problem_count,
     video_playback_problem_count_annotate,
@@ -34,6 +35,7 @@ from videos.selectors import (
 from videos.services import (
     DuplicateVideo,
     video_available_set,
+    video_facts_refresh,
     video_facts_refresh_enqueue,
     video_publish_set,
     video_slug_make,
@@ -334,6 +336,12 @@ class VideoAdmin(VideoModelAdmin):
             queryset=super().get_queryset(request), since=timezone.now() - PROBLEM_WINDOW
         )
 
+    def formfield_for_dbfield(self, db_field: Any, request: HttpRequest, **kwargs: Any) -> Any:
+        # Staff type durations as they read them (10:35), not as a bare number of seconds.
+        if db_field.name == "duration":
+            return ClockField(required=False, label="Duration")
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     def get_form(self, request: HttpRequest, obj: Video | None = None, change: bool = False, **kwargs: Any) -> Any:
         if obj is None:
             kwargs["form"] = VideoAddForm
@@ -354,8 +362,33 @@ class VideoAdmin(VideoModelAdmin):
             # storage moved it in place; the media worker transcodes it.
             video_source_accept(video=obj)
             return
+        if obj.provider == Video.Provider.FILE and not obj.source:
+            # An external file: its facts are read now, within the fetch rules' time and size
+            # bounds (videos/fetch.py), so the save page says what is known or what is not.
+            read = video_facts_refresh(video_id=obj.pk)
+            if read is not None:
+                self._facts_report(request, read)
+            return
         # Duration, author, thumbnail cards and availability come from the host, off the request.
         video_facts_refresh_enqueue(video_id=obj.pk)
+
+    def _facts_report(self, request: HttpRequest, video: Video) -> None:
+        if video.facts_error or video.is_unavailable:
+            self.message_user(
+                request,
+                f"The file's facts could not be read: {video.facts_error or video.unavailable_code}. Until they "
+                "are, its duration is unknown: members see the time they watched instead of a progress bar, and "
+                "staff analytics show no completion. Check the URL, or enter the duration below.",
+                messages.WARNING,
+            )
+            return
+        known = [f"duration {clock(video.duration)}" if video.duration else "duration unknown"]
+        if video.width and video.height:
+            known.append(f"{video.width}x{video.height}")
+        if video.video_codec:
+            known.append(f"{video.video_codec}/{video.audio_codec or 'no audio'}")
+        level = messages.SUCCESS if video.duration else messages.WARNING
+        self.message_user(request, f"Facts read from the file: {', '.join(known)}.", level)
 
     @admin.display(description="Transcoding")
     def ladder_status(self, obj: Video) -> str:
@@ -416,6 +449,12 @@ class VideoAdmin(VideoModelAdmin):
             # A TemplateResponse renders after the view returns: render it while the value is set.
             if isinstance(response, TemplateResponse):
                 response.render()
+                video = response.context_data.get("original") if response.context_data else None
+                origin = video_file_origin(video=video) if isinstance(video, Video) else None
+                if origin:
+                    # The preview plays the external file: its origin joins media-src/connect-src of
+                    # this response only, as on its watch page (config/csp.py).
+                    response.csp_media_sources = [origin]  # type: ignore[attr-defined]
             return response
         finally:
             _preview_session.reset(token)

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, NamedTuple, TypeVar, cast
+from urllib.parse import urlsplit
 
 from cachetools import TTLCache
 from django.conf import settings
@@ -18,6 +19,7 @@ from django.db import DatabaseError
 from django.db.models import Count, Q, QuerySet
 
 from accounts.selectors import Member, member_confirmed_cache_clear, member_is_confirmed_cached
+from config.csp import BadSource, csp_source_validate
 from videos.media import ladder_url_sign
 from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem
 
@@ -348,3 +350,16 @@ def video_ladder_url_get(*, video: Video, session_cookie: str) -> str:
         return ""
     expires = int(time.time()) + (video.duration or 0) + settings.MEDIA_URL_TTL_SECONDS
     return ladder_url_sign(ladder_path=video.ladder_path, session_key=session_cookie, expires=expires)
+
+
+def video_file_origin(*, video: Video) -> str | None:
+    """The origin an external file plays from, for the CSP of the pages that play it (the watch
+    page, the admin preview); None for other providers, the site's own files ("/static/...") and
+    anything that is not a plain scheme://host[:port] (config/csp.py would refuse it anyway)."""
+    if video.provider != Video.Provider.FILE:
+        return None
+    try:
+        parts = urlsplit(video.external_id)
+        return csp_source_validate(f"{parts.scheme}://{parts.netloc}") if parts.scheme and parts.netloc else None
+    except (ValueError, BadSource):
+        return None
