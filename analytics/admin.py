@@ -242,25 +242,28 @@ def _stale(as_of: datetime | None) -> bool:
     return as_of is not None and datetime.now(tz=UTC) - as_of > timedelta(minutes=STALE_MINUTES)
 
 
-def _cards(data: VideoAnalytics, *, duration_known: bool) -> list[tuple[str, str, str]]:
-    """(label, the chosen range's figure, the all-time figure beside it): the big number follows
-    the range. Completion needs the video's duration: unknown, it says so instead of a 0 %."""
+def _cards(data: VideoAnalytics, *, duration_known: bool) -> list[tuple[str, str, str, str]]:
+    """(label, the chosen range's figure, a detail of it, the all-time figure beside it): the big
+    number follows the range. Completion needs the video's duration: unknown, it says so instead
+    of a 0 %."""
     r, t = data.range_total, data.total
 
     def rate(figures: RollupFigures) -> str:
-        if not duration_known:
-            return "duration unknown"
-        return f"{_percent(figures.completion_rate)} ({counted(figures.completions, 'member')})"
+        return _percent(figures.completion_rate) if duration_known else "duration unknown"
 
+    def completed(figures: RollupFigures) -> str:
+        return f"{counted(figures.completions, 'member')} completed" if duration_known else ""
+
+    alltime_rate = f"{rate(t)} ({counted(t.completions, 'member')})" if duration_known else rate(t)
     return [
-        ("Views", f"{r.views:,}", f"{t.views:,}"),
-        ("Unique members", f"{r.members:,}", f"{t.members:,}"),
-        ("Watch time", watch_time(r.watch_seconds), watch_time(t.watch_seconds)),
-        ("Completion rate", rate(r), rate(t)),
-        ("Average per member", _duration(r.average_watch_per_member), _duration(t.average_watch_per_member)),
-        ("Average per session", _duration(r.average_watch_per_session), _duration(t.average_watch_per_session)),
-        ("Viewing sessions", f"{r.sessions:,}", f"{t.sessions:,}"),
-        ("Re-watched seconds", f"{r.rewatch_seconds:,}", f"{t.rewatch_seconds:,}"),
+        ("Views", f"{r.views:,}", "", f"{t.views:,}"),
+        ("Unique members", f"{r.members:,}", "", f"{t.members:,}"),
+        ("Watch time", watch_time(r.watch_seconds), "", watch_time(t.watch_seconds)),
+        ("Completion rate", rate(r), completed(r), alltime_rate),
+        ("Average per member", _duration(r.average_watch_per_member), "", _duration(t.average_watch_per_member)),
+        ("Average per session", _duration(r.average_watch_per_session), "", _duration(t.average_watch_per_session)),
+        ("Viewing sessions", f"{r.sessions:,}", "", f"{t.sessions:,}"),
+        ("Re-watched seconds", f"{r.rewatch_seconds:,}", "", f"{t.rewatch_seconds:,}"),
     ]
 
 

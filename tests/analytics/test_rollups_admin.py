@@ -68,12 +68,13 @@ def test_the_video_page_shows_exact_figures_both_charts_and_when_they_were_compu
 
     assert response.status_code == 200
     html = response.content.decode()
-    cards = {label: value for label, value, _ in response.context["cards"]}
+    cards = {label: value for label, value, *_ in response.context["cards"]}
     # Sessions: 120 s, 30 s, 20 s today and 5 s yesterday; views need 10 s (the video is 120 s).
     assert cards["Views"] == "3"
     assert cards["Unique members"] == "3"
     assert cards["Viewing sessions"] == "4"
-    assert cards["Completion rate"] == "33.3% (1 member)"  # member 1 of 3 covered ≥ 90 %
+    assert cards["Completion rate"] == "33.3%"  # member 1 of 3 covered ≥ 90 %
+    assert "<strong>33.3%</strong><span>1 member completed</span><span>All time: 33.3% (1 member)</span>" in html
     assert cards["Re-watched seconds"] == "20"  # member 2 watched 0-19 twice
     assert 'class="wp-chart daily"' in html
     assert 'class="wp-chart retention"' in html
@@ -114,7 +115,7 @@ def test_a_video_of_unknown_length_watched_to_a_day_in_gets_a_bounded_chart_and_
     assert "24:00:00" in html  # the time axis still spans the whole day
 
     assert "Duration unknown" in html
-    cards = {label: (value, alltime) for label, value, alltime in response.context["cards"]}
+    cards = {label: (value, alltime) for label, value, _, alltime in response.context["cards"]}
     assert cards["Completion rate"] == ("duration unknown", "duration unknown")  # not a 0 % as if known
 
     response = staff_client.get(reverse("analytics_admin:video-csv", args=[video.pk]), {"range": "7"})
@@ -242,10 +243,10 @@ def test_range_members_are_distinct_and_the_range_retention_covers_only_the_rang
     url = reverse("analytics_admin:video", args=[video.pk])
     response = staff_client.get(url, {"range": "custom", "since": since, "until": today().isoformat()})
     html = response.content.decode()
-    cards = {label: (value, alltime) for label, value, alltime in response.context["cards"]}
+    cards = {label: (value, alltime) for label, value, _, alltime in response.context["cards"]}
     assert cards["Views"] == ("3", "4")
     assert cards["Unique members"] == ("2", "2")
-    assert cards["Completion rate"] == ("50.0% (1 member)", "100.0% (2 members)")
+    assert cards["Completion rate"] == ("50.0%", "100.0% (2 members)")
     assert "<strong>3</strong><span>All time: 4</span>" in html
     assert '<h2 id="figures-h">Custom range' in html
     assert "What the figures mean" in html
@@ -256,7 +257,7 @@ def test_watch_time_is_shown_as_hours_minutes_seconds(staff_client, watched_vide
     html = staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk]) + "?range=7").content.decode()
     cards = {
         label: value
-        for label, value, _ in staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk])).context[
+        for label, value, *_ in staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk])).context[
             "cards"
         ]
     }
@@ -316,7 +317,7 @@ def test_the_playlist_funnel_counts_members_who_started_any_video_by_video_and_o
     assert figures("7") == week
     html = response.content.decode()
     assert "Last 7 days" in html
-    assert "4 members started any video" in html
+    assert "4 members played any of its videos" in html
     assert "Bread course" in staff_client.get(reverse("analytics_admin:dashboard")).content.decode()
 
 

@@ -77,6 +77,17 @@ def test_the_per_video_analytics_page_renders_both_charts_for_demo_traffic(page,
     assert page.locator("svg.wp-sparkline").count() >= 3
     screenshot(page, "analytics-dashboard")
 
+    # The playlist funnel: members who started any of its videos in the range, per video.
+    from tests.factories import PlaylistFactory, PlaylistItemFactory
+
+    playlist = PlaylistFactory(title="Kitchen basics")
+    for position, item in enumerate(demo_traffic):
+        PlaylistItemFactory(playlist=playlist, video=item, position=position)
+    page.goto(reverse("analytics_admin:playlist", args=[playlist.pk]) + "?range=7")
+    assert page.get_by_role("heading", name="Last 7 days").is_visible()
+    assert page.locator(".wp-funnel tbody tr").count() == 3
+    screenshot(page, "analytics-playlist-funnel-7-days")
+
 
 def test_staff_follow_the_admin_index_card_to_a_video_page_readable_at_1280_px(page, live_server, demo_traffic):
     log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
