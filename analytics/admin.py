@@ -8,14 +8,18 @@ login) and mounted under /admin/analytics/ by config/urls.py. They read only rol
 from __future__ import annotations
 
 import csv
+import io
 import logging
+import zipfile
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 from cassandra import DriverException
 from django import forms
+from django.conf import settings
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
+from django.template.defaultfilters import pluralize, slugify
 from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path
@@ -24,12 +28,15 @@ from analytics.charts import daily_chart, retention_chart, sparkline
 from analytics.rollups import VIEW_SECONDS
 from analytics.selectors import (
     COMPLETION_SHARE,
+    FUNNEL_MAX_DAYS,
     RetentionCurve,
+    RollupFigures,
     VideoAnalytics,
     analytics_dashboard_get,
     analytics_glance_get,
     playlist_funnel_get,
     video_analytics_get,
+    video_last_titles_get,
 )
 from config.formatting import clock
 from videos.selectors import (
@@ -80,6 +87,12 @@ def _range(request: HttpRequest) -> tuple[RangeForm, date, date]:
     return form, today - timedelta(days=29), today
 
 
+def _range_name(form: RangeForm) -> str:
+    """ "Last 7 days" or "Custom range": what the page's headings call the chosen range."""
+    choice = form.cleaned_data.get("range", "30") if form.is_bound and form.is_valid() else "30"
+    return "Custom range" if choice == "custom" else dict(RANGES)[choice]
+
+
 def _video(video_id: int) -> Any:
     video = video_staff_get(video_id=video_id)
     if video is None:
@@ -93,6 +106,24 @@ def _percent(value: float | None) -> str:
 
 def _duration(value: float | None) -> str:
     return "—" if value is None else clock(value)
+
+
+def counted(count: int, noun: str) -> str:
+    """ "1 view", "2 views", "1,234 members": a count with its noun in the right number."""
+    return f"{count:,} {noun}{pluralize(count)}"
+
+
+def video_titles_with_deleted(*, video_ids: list[int]) -> dict[int, str]:
+    """Each video's title; a deleted video's last title (kept in its rollup row by
+    analytics.services.video_last_title_keep) marked "(deleted)". Only the ids the catalogue no
+    longer has cost a Cassandra read (one partition row each)."""
+    titles = video_titles_in_bulk(video_ids=video_ids)
+    gone = [v for v in video_ids if v not in titles]
+    kept = video_last_titles_get(video_ids=gone) if gone else {}
+    for video_id in gone:
+        last = kept.get(video_id)
+        titles[video_id] = f"{last} (deleted)" if last else f"Video {video_id} (deleted)"
+    return titles
 
 
 def watch_time(seconds: float) -> str:
@@ -112,8 +143,11 @@ DEFINITIONS = (
     ),
     (
         "Viewing session",
-        "A load of the watch page by a confirmed member that played at least one second. Reloading a "
-        "video more than 10 times in 60 minutes continues the latest session instead of starting another.",
+        "One load of the watch page by a confirmed member that played at least one second. A member starts "
+        f"at most {settings.WATCH_SESSIONS_PER_VIDEO_PER_HOUR} sessions of a video in any 60 minutes: past "
+        "that, loading the page again continues their latest session. A load that played nothing holds its "
+        f"place only while its page could still play ({settings.WATCH_TOKEN_TTL_SECONDS // 60} minutes after "
+        "the page was closed), so reloads alone never merge later plays.",
     ),
     (
         "Unique members",
@@ -158,9 +192,12 @@ def video_analytics_view(request: HttpRequest, video_id: int) -> TemplateRespons
     ranged = data.range_retention
     range_label = f"{since:%-d %b %Y} \u2013 {until:%-d %b %Y}"
     range_buckets = [(b, ranged.share(v)) for b, v in enumerate(ranged.buckets)] if ranged else []
+    duration_known = bool(video.duration)
     context = {
         **admin.site.each_context(request),
         "title": f"Analytics: {video.title}",
+        "duration_known": duration_known,
+        "range_name": _range_name(form),
         "video": video,
         "data": data,
         "form": form,
@@ -168,8 +205,8 @@ def video_analytics_view(request: HttpRequest, video_id: int) -> TemplateRespons
         "until": until,
         "freshness": FRESHNESS,
         "stale": _stale(data.as_of),
-        "cards": _cards(data),
-        "range_rows": _day_rows(data),
+        "cards": _cards(data, duration_known=duration_known),
+        "range_rows": _day_rows(data, duration_known=duration_known),
         "definitions": DEFINITIONS,
         "range_label": range_label,
         "retention_svg": _retention_svg(ranged, duration=duration, period=range_label, cls="retention"),
@@ -205,33 +242,32 @@ def _stale(as_of: datetime | None) -> bool:
     return as_of is not None and datetime.now(tz=UTC) - as_of > timedelta(minutes=STALE_MINUTES)
 
 
-def _cards(data: VideoAnalytics) -> list[tuple[str, str, str]]:
-    t, r = data.total, data.range_total
+def _cards(data: VideoAnalytics, *, duration_known: bool) -> list[tuple[str, str, str, str]]:
+    """(label, the chosen range's figure, a detail of it, the all-time figure beside it): the big
+    number follows the range. Completion needs the video's duration: unknown, it says so instead
+    of a 0 %."""
+    r, t = data.range_total, data.total
+
+    def rate(figures: RollupFigures) -> str:
+        return _percent(figures.completion_rate) if duration_known else "duration unknown"
+
+    def completed(figures: RollupFigures) -> str:
+        return f"{counted(figures.completions, 'member')} completed" if duration_known else ""
+
+    alltime_rate = f"{rate(t)} ({counted(t.completions, 'member')})" if duration_known else rate(t)
     return [
-        ("Views", f"{t.views:,}", f"{r.views:,} in range"),
-        ("Unique members", f"{t.members:,}", f"{r.members:,} in range (distinct)"),
-        ("Watch time", watch_time(t.watch_seconds), f"{watch_time(r.watch_seconds)} in range"),
-        (
-            "Average per session",
-            _duration(t.average_watch_per_session),
-            f"{_duration(r.average_watch_per_session)} in range",
-        ),
-        (
-            "Average per member",
-            _duration(t.average_watch_per_member),
-            f"{_duration(r.average_watch_per_member)} in range",
-        ),
-        (
-            "Completion rate",
-            _percent(t.completion_rate),
-            f"{t.completions:,} members completed; {_percent(r.completion_rate)} ({r.completions:,}) in range",
-        ),
-        ("Re-watched seconds", f"{t.rewatch_seconds:,}", f"{r.rewatch_seconds:,} in range"),
-        ("Viewing sessions", f"{t.sessions:,}", f"{r.sessions:,} in range"),
+        ("Views", f"{r.views:,}", "", f"{t.views:,}"),
+        ("Unique members", f"{r.members:,}", "", f"{t.members:,}"),
+        ("Watch time", watch_time(r.watch_seconds), "", watch_time(t.watch_seconds)),
+        ("Completion rate", rate(r), completed(r), alltime_rate),
+        ("Average per member", _duration(r.average_watch_per_member), "", _duration(t.average_watch_per_member)),
+        ("Average per session", _duration(r.average_watch_per_session), "", _duration(t.average_watch_per_session)),
+        ("Viewing sessions", f"{r.sessions:,}", "", f"{t.sessions:,}"),
+        ("Re-watched seconds", f"{r.rewatch_seconds:,}", "", f"{t.rewatch_seconds:,}"),
     ]
 
 
-def _day_rows(data: VideoAnalytics) -> list[dict[str, Any]]:
+def _day_rows(data: VideoAnalytics, *, duration_known: bool) -> list[dict[str, Any]]:
     return [
         {
             "day": d.day,
@@ -240,7 +276,7 @@ def _day_rows(data: VideoAnalytics) -> list[dict[str, Any]]:
             "sessions": d.sessions,
             "watch": watch_time(d.watch_seconds),
             "average": _duration(d.average_watch_per_session),
-            "completion": _percent(d.completion_rate),
+            "completion": _percent(d.completion_rate) if duration_known else "duration unknown",
             "rewatch": d.rewatch_seconds,
         }
         for d in reversed(data.days)
@@ -248,16 +284,18 @@ def _day_rows(data: VideoAnalytics) -> list[dict[str, Any]]:
 
 
 def video_analytics_csv(request: HttpRequest, video_id: int) -> HttpResponse:
-    """One video's daily figures for the chosen range, then its all-time retention curve."""
+    """The video page's tables for the chosen range, one CSV file each in a zip: daily figures, the
+    range's totals beside all time, and both retention curves. Every row names the video by id and
+    title, so files of several exports can be put together."""
     video = _video(video_id)
     _, since, until = _range(request)
     data = video_analytics_get(video_id=video.pk, since=since, until=until)
-    response = HttpResponse(content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="video-{video.pk}-analytics-{since}-{until}.csv"'
-    out = csv.writer(response)
-    out.writerow(["# daily figures", f"video {video.pk}", f"as of {data.as_of.isoformat() if data.as_of else ''}"])
-    out.writerow(
+    named = [video.pk, video.title]
+    files: dict[str, list[list[Any]]] = {}
+    files["daily.csv"] = [
         [
+            "video_id",
+            "video_title",
             "day",
             "views",
             "unique_members",
@@ -267,62 +305,89 @@ def video_analytics_csv(request: HttpRequest, video_id: int) -> HttpResponse:
             "completions",
             "completion_rate",
             "rewatched_seconds",
-        ]
-    )
-    for d in data.days:
-        average = d.average_watch_per_session
-        rate = d.completion_rate
-        out.writerow(
+        ],
+        *[
             [
+                *named,
                 d.day.isoformat(),
                 d.views,
                 d.members,
                 d.sessions,
                 d.watch_seconds,
-                "" if average is None else f"{average:.1f}",
+                _decimal(d.average_watch_per_session, 1),
                 d.completions,
-                "" if rate is None else f"{rate:.4f}",
+                _decimal(d.completion_rate, 4) if video.duration else "",
                 d.rewatch_seconds,
             ]
-        )
-    r = data.range_total
-    out.writerow([])
-    out.writerow(["# range", since.isoformat(), until.isoformat()])
-    out.writerow(["views", "unique_members", "sessions", "watch_seconds", "completions", "rewatched_seconds"])
-    out.writerow([r.views, r.members, r.sessions, r.watch_seconds, r.completions, r.rewatch_seconds])
-    if data.range_retention:
-        curve = data.range_retention
-        out.writerow(["kind", "index", "position_seconds", "viewers", "share"])
-        for b, count in enumerate(curve.buckets):
-            out.writerow(["range_percent", b, b * curve.duration // 100, count, f"{curve.share(count):.4f}"])
-        _spans_write(out, curve, kind="range_second")
-    out.writerow([])
-    out.writerow(["# retention (all time)", f"{data.retention.members if data.retention else 0} viewers"])
-    out.writerow(["kind", "index", "position_seconds", "viewers", "share"])
-    if data.retention:
-        curve = data.retention
-        for b, count in enumerate(curve.buckets):
-            out.writerow(["percent", b, b * curve.duration // 100, count, f"{curve.share(count):.4f}"])
-        _spans_write(out, curve, kind="second")
+            for d in data.days
+        ],
+    ]
+    files["totals.csv"] = [
+        [
+            "video_id",
+            "video_title",
+            "period",
+            "since",
+            "until",
+            "views",
+            "unique_members",
+            "sessions",
+            "watch_seconds",
+            "completions",
+            "rewatched_seconds",
+        ],
+        *[
+            [
+                *named,
+                period,
+                first,
+                last,
+                f.views,
+                f.members,
+                f.sessions,
+                f.watch_seconds,
+                f.completions,
+                f.rewatch_seconds,
+            ]
+            for period, first, last, f in (
+                ("range", since.isoformat(), until.isoformat(), data.range_total),
+                ("all_time", "", "", data.total),
+            )
+        ],
+    ]
+    for name, curve in (("retention-range.csv", data.range_retention), ("retention-all-time.csv", data.retention)):
+        rows: list[list[Any]] = [["video_id", "video_title", "kind", "index", "position_seconds", "viewers", "share"]]
+        if curve:
+            for b, count in enumerate(curve.buckets):
+                rows.append([*named, "percent", b, b * curve.duration // 100, count, f"{curve.share(count):.4f}"])
+            step, viewers = curve.spans()
+            # Past RETENTION_POINTS seconds a row is a span of `step` seconds, with its mean viewers.
+            kind = "second" if step == 1 else f"span_of_{step}_seconds"
+            for i, mean in enumerate(viewers):
+                shown = int(mean) if step == 1 else f"{mean:.2f}"
+                rows.append([*named, kind, i, i * step, shown, f"{curve.share(mean):.4f}"])
+        files[name] = rows
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        for name, rows in files.items():
+            text = io.StringIO()
+            csv.writer(text).writerows(rows)
+            archive.writestr(name, text.getvalue())
+    stem = f"{slugify(video.title)[:60] or 'video'}-{video.pk}-analytics-{since}-{until}"
+    response = HttpResponse(buffer.getvalue(), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{stem}.zip"'
     return response
 
 
-def _spans_write(out: Any, curve: RetentionCurve, *, kind: str) -> None:
-    """A curve's per-second rows, at most RETENTION_POINTS of them: past that many seconds, a row
-    is a span of equal seconds (its index, first second and mean viewers), as the chart draws."""
-    step, viewers = curve.spans()
-    if step > 1:
-        out.writerow([f"# {kind} rows: spans of {step} seconds, mean viewers over each"])
-    for s, count in enumerate(viewers):
-        shown = int(count) if step == 1 else f"{count:.2f}"
-        out.writerow([kind, s, s * step, shown, f"{curve.share(count):.4f}"])
+def _decimal(value: float | None, places: int) -> str:
+    return "" if value is None else f"{value:.{places}f}"
 
 
 def analytics_dashboard_view(request: HttpRequest) -> TemplateResponse:
     today = datetime.now(tz=UTC).date()
     dash = analytics_dashboard_get(today=today)
     ids = {row.video_id for rows in dash.top.values() for row in rows}
-    titles = video_titles_in_bulk(video_ids=sorted(ids))
+    titles = video_titles_with_deleted(video_ids=sorted(ids))
     tables = []
     for (window, metric), rows in sorted(dash.top.items()):
         tables.append(
@@ -332,7 +397,7 @@ def analytics_dashboard_view(request: HttpRequest) -> TemplateResponse:
                     {
                         "rank": row.rank,
                         "video_id": row.video_id,
-                        "title": titles.get(row.video_id, f"Video {row.video_id} (deleted)"),
+                        "title": titles[row.video_id],
                         "views": row.views,
                         "watch": watch_time(row.watch_seconds),
                         "spark": sparkline(
@@ -365,13 +430,19 @@ def analytics_dashboard_view(request: HttpRequest) -> TemplateResponse:
 
 
 def playlist_funnel_view(request: HttpRequest, playlist_id: int) -> TemplateResponse:
-    """Of the members who started a published playlist's first video, who went on, item by item."""
+    """Of the members who started any video of a published playlist in the chosen range, how many
+    started and completed each video (counted by video, so reordering never changes a figure)."""
     playlist = playlist_catalogue_list().filter(pk=playlist_id).first()
     if playlist is None:
         raise Http404("No such published playlist")
+    form, since, until = _range(request)
+    if (until - since).days + 1 > FUNNEL_MAX_DAYS:
+        form.add_error(None, f"A playlist funnel spans at most {FUNNEL_MAX_DAYS} days.")
+        since, until = until - timedelta(days=29), until
     videos = playlist_video_list(playlist=playlist)
     ids = [v.pk for v in videos]
-    funnel = playlist_funnel_get(video_ids=ids, durations=video_durations_in_bulk(video_ids=ids))
+    durations = video_durations_in_bulk(video_ids=ids)
+    funnel = playlist_funnel_get(video_ids=ids, durations=durations, since=since, until=until)
     titles = {v.pk: v.title for v in videos}
 
     def share(count: int) -> str:
@@ -382,6 +453,11 @@ def playlist_funnel_view(request: HttpRequest, playlist_id: int) -> TemplateResp
         "title": f"Playlist funnel: {playlist.title}",
         "playlist": playlist,
         "funnel": funnel,
+        "form": form,
+        "since": since,
+        "until": until,
+        "range_name": _range_name(form) if not form.errors else "Last 30 days",
+        "entrants": counted(funnel.entrants, "member"),
         "steps": [
             {
                 "position": i,
@@ -389,13 +465,14 @@ def playlist_funnel_view(request: HttpRequest, playlist_id: int) -> TemplateResp
                 "title": titles.get(step.video_id, f"Video {step.video_id}"),
                 "started": step.started,
                 "started_share": share(step.started),
-                "completed": step.completed,
-                "completed_share": share(step.completed),
+                "completed": step.completed if durations.get(step.video_id) else None,
+                "completed_share": share(step.completed) if durations.get(step.video_id) else "duration unknown",
             }
             for i, step in enumerate(funnel.steps, start=1)
         ],
         "completed_all_share": share(funnel.completed_all) if funnel.completed_all is not None else "—",
         "completion_share": f"{COMPLETION_SHARE:.0%}",
+        "query": request.GET.urlencode(),
     }
     return TemplateResponse(request, "analytics/admin/playlist.html", context)
 
@@ -406,7 +483,7 @@ def analytics_admin_urls() -> list[URLPattern]:
     return [
         path("", site.admin_view(analytics_dashboard_view), name="dashboard"),
         path("videos/<int:video_id>/", site.admin_view(video_analytics_view), name="video"),
-        path("videos/<int:video_id>/export.csv", site.admin_view(video_analytics_csv), name="video-csv"),
+        path("videos/<int:video_id>/export.zip", site.admin_view(video_analytics_csv), name="video-csv"),
         path("playlists/<int:playlist_id>/", site.admin_view(playlist_funnel_view), name="playlist"),
     ]
 
@@ -422,7 +499,7 @@ def analytics_glance_card(request: HttpRequest) -> str:
     except (DriverException, OSError):
         logger.warning("admin index: analytics card unavailable", exc_info=True)
         return render_to_string("analytics/admin/_glance.html", {"unavailable": True}, request=request)
-    titles = video_titles_in_bulk(video_ids=[row.video_id for row in glance.top])
+    titles = video_titles_with_deleted(video_ids=[row.video_id for row in glance.top])
     context = {
         "unavailable": False,
         "view_seconds": VIEW_SECONDS,
@@ -432,8 +509,8 @@ def analytics_glance_card(request: HttpRequest) -> str:
         "top": [
             {
                 "video_id": row.video_id,
-                "title": titles.get(row.video_id, f"Video {row.video_id} (deleted)"),
-                "views": f"{row.views:,}",
+                "title": titles[row.video_id],
+                "views": counted(row.views, "view"),
                 "watch": watch_time(row.watch_seconds),
             }
             for row in glance.top

@@ -36,14 +36,16 @@ class AnalyticsConfig(AppConfig):
         member_data_register(name="watching", exporter=_export, eraser=_erase)
 
         from django.contrib.auth import get_user_model, user_logged_out
-        from django.db.models.signals import pre_save
+        from django.db.models.signals import pre_delete, pre_save
 
-        from analytics.receivers import revoke_on_credentials_change, revoke_on_logout
+        from analytics.receivers import keep_title_on_video_delete, revoke_on_credentials_change, revoke_on_logout
 
         user_logged_out.connect(revoke_on_logout, dispatch_uid="analytics.revoke_on_logout")
         pre_save.connect(
             revoke_on_credentials_change, sender=get_user_model(), dispatch_uid="analytics.revoke_on_credentials"
         )
+        # By label: analytics imports no videos model.
+        pre_delete.connect(keep_title_on_video_delete, sender="videos.Video", dispatch_uid="analytics.keep_title")
 
         # /healthz and /metrics reach Cassandra, the workers and the pipeline only through these
         # (config/ imports no app module).

@@ -306,6 +306,9 @@ class VideoRollup(DjangoCassandraModel):
     total_rewatch_seconds = columns.BigInt(static=True)
     duration = columns.Integer(static=True)
     total_as_of = columns.DateTime(static=True)
+    # The video's title when its totals were last computed, and when it was deleted: the pages
+    # still name a deleted video by it (analytics.services.video_last_title_keep).
+    title = columns.Text(static=True)
 
     class Meta:
         get_pk_field = "video_id"

@@ -158,7 +158,12 @@ def _continue_watching_html(*, request: HttpRequest, rows: list[tuple[Video, Vid
     cards = []
     for video, progress in rows:
         fragment = fragment_get(template_name="analytics/_continue_watching_card.html", shared={"video": video})
-        values = {"position": clock(progress.position or 0), "percent": int(progress.percent), **member}
+        values = {
+            "position": clock(progress.position or 0),
+            "percent": int(progress.percent),
+            "watched": clock(progress.watched_seconds),
+            **member,
+        }
         cards.append(fragment.fill(values))
     row = fragment_get(template_name="analytics/_continue_watching.html", shared={"started": bool(rows)})
     # Our own autoescaped templates, escaped values.

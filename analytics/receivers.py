@@ -1,4 +1,5 @@
-"""Signal receivers: what ends a member's watch tokens. Connected in AnalyticsConfig.ready()."""
+"""Signal receivers: what ends a member's watch tokens, and a deleted video's last title. Connected in
+AnalyticsConfig.ready()."""
 
 from __future__ import annotations
 
@@ -36,3 +37,16 @@ def _revoke_quietly(user_id: int) -> None:
         member_ingest_revoke(user_id=user_id)
     except RedisError:
         logger.warning("could not revoke the ingest tokens of member %s", user_id, exc_info=True)
+
+
+def keep_title_on_video_delete(sender: Any, instance: Any, **kwargs: Any) -> None:
+    """A video about to be deleted: its title stays readable by the staff analytics."""
+    from cassandra import DriverException
+
+    from analytics.services import video_last_title_keep
+
+    # Cassandra down must not block the deletion: the title from the video's last rollup stays.
+    try:
+        video_last_title_keep(video_id=instance.pk, title=instance.title)
+    except (DriverException, OSError):
+        logger.warning("could not keep the title of deleted video %s", instance.pk, exc_info=True)

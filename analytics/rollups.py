@@ -59,7 +59,7 @@ from analytics.cassandra import (
 )
 from analytics.models import VIDEO_MEMBER_SHARDS
 from analytics.selectors import BUCKETS, ROLLUP_JOB, RollupFigures, coverage_bitmap, is_complete
-from videos.selectors import video_durations_in_bulk
+from videos.selectors import video_durations_in_bulk, video_titles_in_bulk
 
 logger = logging.getLogger(__name__)
 
@@ -204,6 +204,7 @@ UPSERT_RETENTION = (
     "UPDATE {ks}.video_retention USING TTL ? AND TIMESTAMP ? SET duration = ?, members = ?, viewers = ?, plays = ?, "
     "buckets = ?, as_of = ? WHERE video_id = ? AND period = ?"
 )
+UPSERT_TITLE = "UPDATE {ks}.video_rollups USING TIMESTAMP ? SET title = ? WHERE video_id = ?"
 DELETE_RETENTION = "DELETE FROM {ks}.video_retention USING TIMESTAMP ? WHERE video_id = ? AND period = ?"
 UPSERT_DAY_VIDEO = (
     "UPDATE {ks}.day_videos USING TTL ? AND TIMESTAMP ? SET views = ?, members = ?, watch_seconds = ? "
@@ -314,7 +315,7 @@ def _backfill_statements(
     ]
 
 
-def _video_totals_refresh(*, video_id: int, duration: int | None) -> int:
+def _video_totals_refresh(*, video_id: int, duration: int | None, title: str | None) -> int:
     """Recompute one video's all-time figures and curve; returns the coverage cells read."""
     read_at = time.time()
     select = cassandra_prepared(SELECT_VIDEO_MEMBERS)
@@ -355,6 +356,8 @@ def _video_totals_refresh(*, video_id: int, duration: int | None) -> int:
                 cassandra_prepared(UPSERT_RETENTION),
                 (0, ts, curve.duration, curve.members, curve.viewers, [], curve.buckets, as_of, video_id, ALL),
             ),
+            # A deleted video (no title any more) keeps the one written last.
+            *([(cassandra_prepared(UPSERT_TITLE), (ts, title, video_id))] if title else []),
         ]
     )
     return sum(len(s) for s in coverage.values())
@@ -378,6 +381,7 @@ def video_rollups_recompute(
     """
     pairs = [(v, d) for v, days in video_days.items() for d in sorted(set(days))]
     durations = video_durations_in_bulk(video_ids=list(video_days))
+    titles = video_titles_in_bulk(video_ids=list(video_days))
     total = len(pairs) + len(video_days)
     result = RecomputeResult()
     select = cassandra_prepared(SELECT_DAY_SESSIONS)
@@ -401,7 +405,7 @@ def video_rollups_recompute(
         if progress:
             progress(result.days, total)
     for video_id in video_days:
-        _video_totals_refresh(video_id=video_id, duration=durations.get(video_id))
+        _video_totals_refresh(video_id=video_id, duration=durations.get(video_id), title=titles.get(video_id))
         result.videos += 1
         if progress:
             progress(result.days + result.videos, total)

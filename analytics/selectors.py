@@ -142,9 +142,6 @@ SELECT_TOP = (
 SELECT_DAY_VIDEOS = "SELECT video_id, views, members, watch_seconds FROM {ks}.day_videos WHERE day = ?"
 SELECT_ROLLUP_RUN = "SELECT updated_at FROM {ks}.rollup_checkpoints WHERE name = ?"
 SELECT_DAY_MEMBERS = "SELECT user_id, coverage FROM {ks}.video_day_members WHERE video_id = ? AND day = ?"
-SELECT_MEMBER_COUNTS = (
-    "SELECT user_id, collection_count(seconds) AS covered FROM {ks}.video_members WHERE video_id = ? AND shard = ?"
-)
 
 
 # The rollup beat job's name in rollup_checkpoints (analytics.rollups.CHECKPOINT).
@@ -452,60 +449,79 @@ def analytics_glance_get(*, today: date, top: int = 5) -> Glance:
     )
 
 
-# A funnel reads every member row of each item; this bounds the reads of one page.
+# A funnel reads each item's member rows for each day of its range; these bound one page's reads
+# (FUNNEL_MAX_ITEMS * FUNNEL_MAX_DAYS partitions at most).
 FUNNEL_MAX_ITEMS = 50
+FUNNEL_MAX_DAYS = 90
+SELECT_DAY_MEMBER_COVERAGE = "SELECT user_id, coverage FROM {ks}.video_day_members WHERE video_id = ? AND day = ?"
 
 
 @dataclass(frozen=True)
 class FunnelStep:
     video_id: int
-    started: int  # of the members who started item 1, how many started this item
-    completed: int  # ... and how many completed it (coverage ≥ COMPLETION_SHARE of its duration)
+    started: int  # members who played at least one second of this video in the range
+    completed: int  # ... whose coverage over the range reaches COMPLETION_SHARE of its duration
 
 
 @dataclass(frozen=True)
 class PlaylistFunnel:
-    entrants: int  # members who started item 1
-    steps: list[FunnelStep]
+    entrants: int  # members who started any of the playlist's videos in the range
+    steps: list[FunnelStep]  # in the order asked for; each counted by video id alone
     completed_all: int | None  # entrants who completed every item (None when truncated)
     truncated: bool  # the playlist has more than FUNNEL_MAX_ITEMS items; only the first are shown
+    unknown_durations: int = 0  # items whose duration is unknown: nobody can complete them
 
 
-def playlist_funnel_get(*, video_ids: list[int], durations: dict[int, int | None]) -> PlaylistFunnel:
-    """Of the members who started a playlist's first video, how many started and completed each.
+def playlist_funnel_get(
+    *, video_ids: list[int], durations: dict[int, int | None], since: date, until: date
+) -> PlaylistFunnel:
+    """For a playlist's videos over a date range: the members who started any of them, and per
+    video how many started and completed it.
 
-    From video_members (all-time coverage within raw-event retention; an erased member stays as
-    their anonymous id, so the funnel does not change when members leave). Cost bound: 8 partition
-    reads per item (its VIDEO_MEMBER_SHARDS), at most FUNNEL_MAX_ITEMS items, all concurrent;
-    `collection_count` makes Cassandra return one (member id, covered seconds) pair per member of
-    each item instead of the coverage sets, so the page transfers Σ members(item) small rows.
+    Each step is keyed by its video id: its figures depend only on that video's watching, so
+    reordering the playlist moves rows but never changes them. From video_day_members (the rollups'
+    exact per-member, per-day coverage; an erased member stays as their anonymous id). Cost bound:
+    one partition read per item per day, at most FUNNEL_MAX_ITEMS * FUNNEL_MAX_DAYS, all concurrent;
+    completion ORs each member's day bitmaps, as the video page's range figures do.
     """
-    from analytics.models import VIDEO_MEMBER_SHARDS
-
+    if (until - since).days + 1 > FUNNEL_MAX_DAYS:
+        raise ValueError(f"a funnel spans at most {FUNNEL_MAX_DAYS} days")
     items = video_ids[:FUNNEL_MAX_ITEMS]
-    statement = cassandra_prepared(SELECT_MEMBER_COUNTS)
-    results = _concurrent([(statement, (v, shard)) for v in items for shard in range(VIDEO_MEMBER_SHARDS)])
-    per_item: list[dict[int, int]] = []
-    for i in range(len(items)):
-        counts: dict[int, int] = {}
-        for rows in results[i * VIDEO_MEMBER_SHARDS : (i + 1) * VIDEO_MEMBER_SHARDS]:
-            counts.update({r.user_id: r.covered or 0 for r in rows if r.covered})
-        per_item.append(counts)
-    entrants = set(per_item[0]) if per_item else set()
+    days = [since + timedelta(days=i) for i in range((until - since).days + 1)]
+    statement = cassandra_prepared(SELECT_DAY_MEMBER_COVERAGE)
+    results = _concurrent([(statement, (v, day)) for v in items for day in days])
+    entrants: set[int] = set()
+    finished: set[int] | None = None
     steps = []
-    finished = set(entrants)
-    for video_id, counts in zip(items, per_item, strict=True):
+    for i, video_id in enumerate(items):
+        coverage: dict[int, int] = {}
+        for rows in results[i * len(days) : (i + 1) * len(days)]:
+            for r in rows:
+                coverage[r.user_id] = coverage.get(r.user_id, 0) | int.from_bytes(r.coverage or b"", "little")
+        started = {u for u, c in coverage.items() if c}
         duration = durations.get(video_id)
-        started = entrants & set(counts)
-        done = {u for u in started if is_complete(seconds=counts[u], duration=duration)}
-        finished &= done
+        done = {u for u in started if is_complete(seconds=coverage[u].bit_count(), duration=duration)}
+        entrants |= started
+        finished = done if finished is None else finished & done
         steps.append(FunnelStep(video_id=video_id, started=len(started), completed=len(done)))
+    truncated = len(video_ids) > len(items)
     return PlaylistFunnel(
         entrants=len(entrants),
         steps=steps,
-        completed_all=None if len(video_ids) > len(items) else len(finished),
-        truncated=len(video_ids) > len(items),
+        completed_all=None if truncated else len(finished or set()),
+        truncated=truncated,
+        unknown_durations=sum(1 for v in items if not durations.get(v)),
     )
+
+
+SELECT_LAST_TITLE = "SELECT title FROM {ks}.video_rollups WHERE video_id = ? LIMIT 1"
+
+
+def video_last_titles_get(*, video_ids: list[int]) -> dict[int, str]:
+    """The titles the rollups kept for these videos (deleted ones: their last title); one
+    partition row each, read at once."""
+    results = _concurrent([(cassandra_prepared(SELECT_LAST_TITLE), (v,)) for v in video_ids])
+    return {v: rows[0].title for v, rows in zip(video_ids, results, strict=True) if rows and rows[0].title}
 
 
 # --- Member data: the export (registered with accounts' member-data registry) and the erasure's index

@@ -22,6 +22,7 @@ MARK_WATCHED = (
 )
 FORGET = "DELETE FROM {ks}.member_videos WHERE user_id = ? AND video_id = ?"
 FORGET_COVERAGE = "DELETE FROM {ks}.member_video_coverage WHERE user_id = ? AND video_id = ?"
+KEEP_TITLE = "UPDATE {ks}.video_rollups SET title = ? WHERE video_id = ?"
 
 
 def member_video_hide(*, user_id: int, video_id: int) -> None:
@@ -40,3 +41,9 @@ def member_video_mark_unwatched(*, user_id: int, video_id: int) -> None:
     cassandra_execute_all(
         [(cassandra_prepared(statement), (user_id, video_id)) for statement in (FORGET, FORGET_COVERAGE)]
     )
+
+
+def video_last_title_keep(*, video_id: int, title: str) -> None:
+    """Keep a video's title in its rollup partition (no TTL: a static column), so staff pages and
+    exports name it after the catalogue deleted it."""
+    cassandra_execute_all([(cassandra_prepared(KEEP_TITLE), (title, video_id))])

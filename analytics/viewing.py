@@ -38,7 +38,9 @@ def viewing_session_start(*, user_id: int, video_id: int, members_only: bool) ->
 
     A member gets at most WATCH_SESSIONS_PER_VIDEO_PER_HOUR new sessions of one video in any 60
     minutes (a sliding window); past that, the page gets a fresh token for their latest session of
-    the video, so reloading cannot mint views. If Redis is down the token is still signed (the page
+    the video, so reloading cannot mint views. A session that never played frees its place once no
+    page can play it any more (its token expired unrenewed): loads that played nothing do not make
+    later plays share a session. If Redis is down the token is still signed (the page
     works; its batches wait in the tracker's outbox until the endpoint takes them again).
     """
     now_ms = int(time.time() * 1000)
@@ -50,7 +52,14 @@ def viewing_session_start(*, user_id: int, video_id: int, members_only: bool) ->
                 ISSUED_KEY.format(user_id=user_id, video_id=video_id),
                 LATEST_KEY.format(user_id=user_id, video_id=video_id),
             ],
-            args=[settings.WATCH_SESSIONS_PER_VIDEO_PER_HOUR, now_ms, 3_600_000, str(session_id)],
+            args=[
+                settings.WATCH_SESSIONS_PER_VIDEO_PER_HOUR,
+                now_ms,
+                3_600_000,
+                str(session_id),
+                SESSION_KEY.format(session_id=""),
+                settings.WATCH_TOKEN_TTL_SECONDS * 1000,
+            ],
         )
     except RedisError:
         logger.warning("viewing session issued without Redis (its batches will wait for it)")
@@ -78,8 +87,27 @@ def viewing_session_renew(*, user_id: int, claims: SessionClaims, members_only: 
     now_ms = int(time.time() * 1000)
     if start_ms is not None and start_ms // DAY_MS != now_ms // DAY_MS:
         return viewing_session_start(user_id=user_id, video_id=claims.video_id, members_only=members_only)
+    if start_ms is None and not _unplayed_place_keep(user_id=user_id, video_id=claims.video_id, claims=claims):
+        # It gave its place up (it had not played and its token had expired): this page starts
+        # again under the cap, as a new load would; it played nothing, so nothing is lost.
+        return viewing_session_start(user_id=user_id, video_id=claims.video_id, members_only=members_only)
     renewed = SessionClaims(user_id, claims.video_id, claims.session_id, now_ms, claims.generation, members_only)
     return ViewingSession(claims.session_id, viewing_session_token_sign(claims=renewed), now_ms)
+
+
+def _unplayed_place_keep(*, user_id: int, video_id: int, claims: SessionClaims) -> bool:
+    """Refresh the place of a session that has not played yet (its token is renewed now); False
+    when it no longer has one. Redis down: kept (the cap is not enforced without Redis anyway)."""
+    try:
+        kept = stream_client().zadd(
+            ISSUED_KEY.format(user_id=user_id, video_id=video_id),
+            {str(claims.session_id): int(time.time() * 1000)},
+            xx=True,
+            ch=True,
+        )
+    except RedisError:
+        return True
+    return bool(kept)
 
 
 def session_start_get(*, session_id: uuid.UUID) -> int | None:
@@ -99,13 +127,27 @@ def member_ingest_generation_get(*, user_id: int) -> int:
 
 # Issuing a viewing session (watch page): the member's generation, and whether the cap of new
 # sessions for this video in the last window is reached (then the latest session is returned for
-# reuse). KEYS: 1 generation, 2 issued sessions (sorted set), 3 latest session id.
-# ARGV: 1 cap, 2 now ms, 3 window ms, 4 the new session's id.
+# reuse, and its place refreshed). Past the cap, a session that never played and whose page's
+# token has expired (its last issue or renewal older than the hold) can never play: it gives its
+# place up first, so loads that played nothing do not merge later plays (the rule in DEFINITIONS).
+# KEYS: 1 generation, 2 issued sessions (sorted set: id -> last issue or renewal), 3 latest
+# session id. ARGV: 1 cap, 2 now ms, 3 window ms, 4 the new session's id, 5 the session state key
+# before the id (wp:watch:session:), 6 hold ms (the token's life).
 _ISSUE_LUA = """
 local gen = redis.call('GET', KEYS[1]) or '0'
-local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])
+local now, window, cap = tonumber(ARGV[2]), tonumber(ARGV[3]), tonumber(ARGV[1])
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', now - window)
-if redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[1]) then return {gen, redis.call('GET', KEYS[3]) or ''} end
+if redis.call('ZCARD', KEYS[2]) >= cap then
+  -- At most `cap` members: the set only grows below the cap.
+  for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', now - tonumber(ARGV[6]))) do
+    if redis.call('EXISTS', ARGV[5] .. id) == 0 then redis.call('ZREM', KEYS[2], id) end
+  end
+end
+if redis.call('ZCARD', KEYS[2]) >= cap then
+  local latest = redis.call('GET', KEYS[3]) or ''
+  if latest ~= '' then redis.call('ZADD', KEYS[2], 'XX', now, latest) end
+  return {gen, latest}
+end
 redis.call('ZADD', KEYS[2], now, ARGV[4])
 redis.call('PEXPIRE', KEYS[2], window)
 redis.call('SET', KEYS[3], ARGV[4], 'PX', window)

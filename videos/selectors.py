@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Generic, NamedTuple, TypeVar, cast
+from urllib.parse import urlsplit
 
 from cachetools import TTLCache
 from django.conf import settings
@@ -20,6 +21,7 @@ from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
 from accounts.selectors import Member, member_confirmed_cache_clear, member_is_confirmed_cached
+from config.csp import BadSource, csp_source_validate
 from videos.media import ladder_url_sign
 from videos.models import (
     CourseEnrolment,
@@ -538,3 +540,16 @@ def course_enrolments_export(*, user_id: int) -> list[dict[str, str]]:
     """The member's course starts, for their data export (accounts.registry)."""
     rows = CourseEnrolment.objects.filter(user_id=user_id).select_related("playlist").order_by("started_at", "id")
     return [{"course": row.playlist.title, "started_at": row.started_at.isoformat()} for row in rows]
+
+
+def video_file_origin(*, video: Video) -> str | None:
+    """The origin an external file plays from, for the CSP of the pages that play it (the watch
+    page, the admin preview); None for other providers, the site's own files ("/static/...") and
+    anything that is not a plain scheme://host[:port] (config/csp.py would refuse it anyway)."""
+    if video.provider != Video.Provider.FILE:
+        return None
+    try:
+        parts = urlsplit(video.external_id)
+        return csp_source_validate(f"{parts.scheme}://{parts.netloc}") if parts.scheme and parts.netloc else None
+    except (ValueError, BadSource):
+        return None

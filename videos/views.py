@@ -3,7 +3,6 @@ from __future__ import annotations
 import mimetypes
 import time
 from typing import Any
-from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.core.files.storage import default_storage
@@ -13,7 +12,6 @@ from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_POST
 
-from config.csp import BadSource, csp_source_validate
 from config.fragments import page_render
 from config.jsonbody import BodyError, json_request_validate
 from videos.cards import video_cards_html
@@ -34,6 +32,7 @@ from videos.selectors import (
     playlist_video_list,
     video_access_get,
     video_catalogue_list,
+    video_file_origin,
     video_ladder_url_get,
     video_reportable_get,
 )
@@ -158,7 +157,7 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     response = page_render(
         request=request, template_name="videos/watch.html", shared=shared, context=context, cached=found is None
     )
-    file_origin = _origin(video.external_id) if video.provider == Video.Provider.FILE else None
+    file_origin = video_file_origin(video=video)
     if file_origin:
         # The file's own origin joins media-src/connect-src for this response only (config/csp.py).
         response.csp_media_sources = [file_origin]  # type: ignore[attr-defined]
@@ -190,16 +189,6 @@ def _playlist_with_videos(*, slug: str) -> tuple[Playlist | None, list[Video]]:
         return playlist, snapshot.playlist_videos[slug]
     found = playlist_published_get(slug=slug)
     return found, playlist_video_list(playlist=found) if found is not None else []
-
-
-def _origin(url: str) -> str | None:
-    """The origin of an absolute URL; None for the site's own files ("/static/...") and for
-    anything that is not a plain scheme://host[:port] (config/csp.py would refuse it anyway)."""
-    try:
-        parts = urlsplit(url)
-        return csp_source_validate(f"{parts.scheme}://{parts.netloc}") if parts.scheme and parts.netloc else None
-    except (ValueError, BadSource):
-        return None
 
 
 def _error(status: int, message: str, **extra: object) -> JsonResponse:

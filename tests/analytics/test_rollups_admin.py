@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import zipfile
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -67,12 +68,13 @@ def test_the_video_page_shows_exact_figures_both_charts_and_when_they_were_compu
 
     assert response.status_code == 200
     html = response.content.decode()
-    cards = {label: value for label, value, _ in response.context["cards"]}
+    cards = {label: value for label, value, *_ in response.context["cards"]}
     # Sessions: 120 s, 30 s, 20 s today and 5 s yesterday; views need 10 s (the video is 120 s).
     assert cards["Views"] == "3"
     assert cards["Unique members"] == "3"
     assert cards["Viewing sessions"] == "4"
     assert cards["Completion rate"] == "33.3%"  # member 1 of 3 covered ≥ 90 %
+    assert "<strong>33.3%</strong><span>1 member completed</span><span>All time: 33.3% (1 member)</span>" in html
     assert cards["Re-watched seconds"] == "20"  # member 2 watched 0-19 twice
     assert 'class="wp-chart daily"' in html
     assert 'class="wp-chart retention"' in html
@@ -112,19 +114,30 @@ def test_a_video_of_unknown_length_watched_to_a_day_in_gets_a_bounded_chart_and_
     assert len(response.content) < 200_000  # was 4 MiB
     assert "24:00:00" in html  # the time axis still spans the whole day
 
+    assert "Duration unknown" in html
+    cards = {label: (value, alltime) for label, value, _, alltime in response.context["cards"]}
+    assert cards["Completion rate"] == ("duration unknown", "duration unknown")  # not a 0 % as if known
+
     response = staff_client.get(reverse("analytics_admin:video-csv", args=[video.pk]), {"range": "7"})
     assert response.status_code == 200
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
-    spans = {kind: [r for r in rows if r and r[0] == kind] for kind in ("range_second", "second")}
-    for kind, found in spans.items():
-        assert 0 < len(found) <= RETENTION_POINTS, kind
-    assert len(rows) < 7 + 2 * (100 + RETENTION_POINTS) + 20
+    tables = export_tables(response)
     assert len(response.content) < 100_000  # was 5.4 MiB
-    # Each row is a span of seconds: its start, and the mean viewers over it (both at 0, 1 later).
-    first, last = spans["second"][0], spans["second"][-1]
-    assert first[2] == "0"
-    assert float(first[3]) == 2.0
-    assert int(last[2]) <= 86_400 < int(last[2]) + 86_400 // RETENTION_POINTS + 1
+    for name in ("retention-range.csv", "retention-all-time.csv"):
+        spans = [r for r in tables[name][1:] if r[2].startswith("span_of_")]
+        assert 0 < len(spans) <= RETENTION_POINTS, name
+        # Each row is a span of seconds: its start, and the mean viewers over it (both at 0, 1 later).
+        first, last = spans[0], spans[-1]
+        assert first[4] == "0"
+        assert float(first[5]) == 2.0
+        assert int(last[4]) <= 86_400 < int(last[4]) + 86_400 // RETENTION_POINTS + 1
+    assert {r[9] for r in tables["daily.csv"][1:]} == {""}  # no completion rate without a duration
+
+
+def export_tables(response) -> dict[str, list[list[str]]]:
+    """The export's zip: file name -> its CSV rows."""
+    assert response["Content-Type"] == "application/zip"
+    with zipfile.ZipFile(io.BytesIO(response.content)) as archive:
+        return {name: list(csv.reader(io.StringIO(archive.read(name).decode()))) for name in archive.namelist()}
 
 
 def test_the_video_page_refuses_a_backwards_custom_range_and_falls_back_to_30_days(staff_client, watched_video):
@@ -136,21 +149,28 @@ def test_the_video_page_refuses_a_backwards_custom_range_and_falls_back_to_30_da
     assert len(response.context["data"].days) == 30
 
 
-def test_the_csv_export_has_the_daily_figures_and_the_retention_curve(staff_client, watched_video):
+def test_the_export_is_a_zip_of_one_csv_per_table_each_naming_the_video(staff_client, watched_video):
     response = staff_client.get(reverse("analytics_admin:video-csv", args=[watched_video.pk]), {"range": "7"})
 
     assert response.status_code == 200
-    assert response["Content-Type"].startswith("text/csv")
-    rows = list(csv.reader(io.StringIO(response.content.decode())))
-    daily = {r[0]: r for r in rows if r and r[0][:2] == "20"}
+    assert f'filename="knife-skills-{watched_video.pk}-analytics-' in response["Content-Disposition"]
+    tables = export_tables(response)
+    assert sorted(tables) == ["daily.csv", "retention-all-time.csv", "retention-range.csv", "totals.csv"]
+    for rows in tables.values():
+        assert rows[0][:2] == ["video_id", "video_title"]
+        assert {tuple(r[:2]) for r in rows[1:]} == {(str(watched_video.pk), "Knife skills")}
+    daily = {r[2]: r for r in tables["daily.csv"][1:]}
     assert len(daily) == 7
-    assert daily[today().isoformat()][1:5] == ["3", "2", "3", "170"]
-    percents = [r for r in rows if r and r[0] == "percent"]
-    seconds = [r for r in rows if r and r[0] == "second"]
+    assert daily[today().isoformat()][3:7] == ["3", "2", "3", "170"]
+    totals = {r[2]: r[5:] for r in tables["totals.csv"][1:]}
+    assert totals == {"range": ["3", "3", "4", "175", "1", "20"], "all_time": ["3", "3", "4", "175", "1", "20"]}
+    rows = tables["retention-all-time.csv"][1:]
+    percents = [r for r in rows if r[2] == "percent"]
+    seconds = [r for r in rows if r[2] == "second"]
     assert len(percents) == 100
     assert len(seconds) == 120
-    assert seconds[0][3:] == ["3", "1.0000"]  # all three members watched second 0
-    assert seconds[119][3:] == ["1", "0.3333"]
+    assert seconds[0][5:] == ["3", "1.0000"]  # all three members watched second 0
+    assert seconds[119][5:] == ["1", "0.3333"]
 
 
 def test_the_dashboard_lists_top_videos_with_a_sparkline_each(staff_client, watched_video):
@@ -218,8 +238,17 @@ def test_range_members_are_distinct_and_the_range_retention_covers_only_the_rang
     assert curve.buckets == [sum(1 for c in cover.values() if b in c) for b in range(100)]
     assert expected["days"][today()]["members"] == 2
 
-    html = staff_client.get(reverse("analytics_admin:video", args=[video.pk]) + "?range=7").content.decode()
-    assert "2 in range (distinct)" in html
+    # The big numbers follow the chosen range; all time stands beside each.
+    since = (today() - timedelta(days=1)).isoformat()
+    url = reverse("analytics_admin:video", args=[video.pk])
+    response = staff_client.get(url, {"range": "custom", "since": since, "until": today().isoformat()})
+    html = response.content.decode()
+    cards = {label: (value, alltime) for label, value, _, alltime in response.context["cards"]}
+    assert cards["Views"] == ("3", "4")
+    assert cards["Unique members"] == ("2", "2")
+    assert cards["Completion rate"] == ("50.0%", "100.0% (2 members)")
+    assert "<strong>3</strong><span>All time: 4</span>" in html
+    assert '<h2 id="figures-h">Custom range' in html
     assert "What the figures mean" in html
     assert "at least 10 distinct seconds" in html
 
@@ -228,7 +257,7 @@ def test_watch_time_is_shown_as_hours_minutes_seconds(staff_client, watched_vide
     html = staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk]) + "?range=7").content.decode()
     cards = {
         label: value
-        for label, value, _ in staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk])).context[
+        for label, value, *_ in staff_client.get(reverse("analytics_admin:video", args=[watched_video.pk])).context[
             "cards"
         ]
     }
@@ -251,13 +280,13 @@ def test_the_admin_index_has_an_analytics_card_linking_to_the_dashboard(watched_
     assert "0:02:55" in html  # the 7 days' watch time
 
 
-def test_the_playlist_funnel_counts_members_who_started_the_first_video(staff_client):
+def test_the_playlist_funnel_counts_members_who_started_any_video_by_video_and_over_a_range(staff_client):
     from tests.factories import PlaylistFactory, PlaylistItemFactory
+    from videos.models import PlaylistItem
 
     playlist = PlaylistFactory(title="Bread course")
     one, two, three = (VideoFactory(duration=50, title=f"Part {n}") for n in (1, 2, 3))
-    for position, video in enumerate((one, two, three)):
-        PlaylistItemFactory(playlist=playlist, video=video, position=position)
+    items = [PlaylistItemFactory(playlist=playlist, video=v, position=p) for p, v in enumerate((one, two, three))]
     start = day_start_ms(today()) + 1000
     for member in (21, 22, 23):
         watch_batches_store(batches=session_batches(member, one.pk, list(range(50)), start_ms=start))
@@ -265,15 +294,66 @@ def test_the_playlist_funnel_counts_members_who_started_the_first_video(staff_cl
     watch_batches_store(batches=session_batches(22, two.pk, list(range(10)), start_ms=start))
     watch_batches_store(batches=session_batches(21, three.pk, list(range(46)), start_ms=start))
     watch_batches_store(batches=session_batches(24, three.pk, list(range(50)), start_ms=start))  # skipped part 1
+    # Ten days ago: outside "Last 7 days", inside "Last 30 days".
+    old = day_start_ms(today() - timedelta(days=10)) + 1000
+    watch_batches_store(batches=session_batches(25, two.pk, list(range(50)), start_ms=old))
     rollups_refresh()
+    url = reverse("analytics_admin:playlist", args=[playlist.pk])
 
-    response = staff_client.get(reverse("analytics_admin:playlist", args=[playlist.pk]))
+    def figures(range_: str) -> tuple[int, dict[int, tuple[int, int]], int | None]:
+        funnel = staff_client.get(url, {"range": range_}).context["funnel"]
+        return funnel.entrants, {s.video_id: (s.started, s.completed) for s in funnel.steps}, funnel.completed_all
 
-    funnel = response.context["funnel"]
-    assert funnel.entrants == 3
-    assert [(s.started, s.completed) for s in funnel.steps] == [(3, 3), (2, 1), (1, 1)]
-    assert funnel.completed_all == 1
+    week = figures("7")
+    # Member 24 started with part 3: they count (the issue's "40 s of item 3 showed as 0 started").
+    assert week == (4, {one.pk: (3, 3), two.pk: (2, 1), three.pk: (2, 2)}, 1)
+    assert figures("30") == (5, {one.pk: (3, 3), two.pk: (3, 2), three.pk: (2, 2)}, 1)
+
+    # Reordering the playlist moves the rows and changes no figure.
+    for item, new_position in zip(items, (2, 0, 1), strict=True):
+        stored = PlaylistItem.objects.get(pk=item.pk)
+        stored.position = new_position
+        stored.save()
+    response = staff_client.get(url, {"range": "7"})
+    assert [s.video_id for s in response.context["funnel"].steps] == [two.pk, three.pk, one.pk]
+    assert figures("7") == week
+    html = response.content.decode()
+    assert "Last 7 days" in html
+    assert "4 members played any of its videos" in html
     assert "Bread course" in staff_client.get(reverse("analytics_admin:dashboard")).content.decode()
+
+
+def test_the_staff_pages_name_a_deleted_video_by_its_last_title(staff_client, watched_video):
+    video_id = watched_video.pk
+    watched_video.title = "Knife skills, part 1"  # renamed after its last rollup
+    watched_video.save()
+
+    watched_video.delete()
+
+    dashboard = staff_client.get(reverse("analytics_admin:dashboard")).content.decode()
+    assert "Knife skills, part 1 (deleted)" in dashboard
+    assert f"Video {video_id} (deleted)" not in dashboard
+    client = Client()
+    client.force_login(MemberFactory.create(is_staff=True, is_superuser=True))
+    assert "Knife skills, part 1 (deleted)" in client.get(reverse("admin:index")).content.decode()
+
+
+def test_the_admin_index_card_writes_one_view_and_two_views(staff_client):
+    one, two = VideoFactory(duration=60, title="Solo"), VideoFactory(duration=60, title="Duo")
+    start = day_start_ms(today()) + 1000
+    watch_batches_store(batches=session_batches(41, one.pk, list(range(20)), start_ms=start))
+    for member in (41, 42):
+        watch_batches_store(batches=session_batches(member, two.pk, list(range(20)), start_ms=start))
+    rollups_refresh()
+    client = Client()
+    client.force_login(MemberFactory.create(is_staff=True, is_superuser=True))
+
+    html = client.get(reverse("admin:index")).content.decode()
+
+    card = html.split('id="analytics-glance"', 1)[1].split("</table>", 1)[0]
+    assert "<td>1 view</td>" in card
+    assert "<td>2 views</td>" in card
+    assert "1 views" not in card
 
 
 def test_the_member_data_export_names_each_video_with_its_title_and_page():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +22,7 @@ from analytics.acceptance import SessionClaims, viewing_session_token_sign
 from analytics.cassandra import cassandra_keyspace, cassandra_session
 from analytics.rollups import rollups_refresh
 from analytics.selectors import video_analytics_get
-from analytics.stream import STREAM
+from analytics.stream import ISSUED_KEY, STREAM
 from analytics.viewing import member_ingest_generation_get
 from tests.analytics.helpers import drained, now_ms, session_started, stored_state
 from tests.conftest import CASSANDRA_DBS, wait_until
@@ -595,3 +596,44 @@ def test_renewing_while_redis_is_down_is_a_503_not_a_500(client, member, video, 
 
     assert answer.status_code == 503
     assert answer["Retry-After"] == "5"
+
+
+@pytest.mark.django_db
+def test_loads_that_played_nothing_give_their_place_up_once_their_token_expired(client, member, video, redis, settings):
+    # The counting rule of a viewing session (analytics.admin.DEFINITIONS): one load that played;
+    # past the cap a load continues the latest session, but loads that never played (and whose
+    # page can no longer play: token expired) do not count, so later plays stay separate.
+    settings.WATCH_TOKEN_TTL_SECONDS = 1
+    client.force_login(member)
+    cap = settings.WATCH_SESSIONS_PER_VIDEO_PER_HOUR
+    idle = [tracker_config(client, video)["sessionId"] for _ in range(cap)]
+    played = tracker_config(client, video)
+    assert played["sessionId"] == idle[-1]  # at the cap, young unplayed loads still hold their places
+
+    time.sleep(1.1)
+    plays = []
+    for _ in range(3):
+        config = tracker_config(client, video)
+        assert post(client, body(config, range(5))).status_code == 202
+        plays.append(config["sessionId"])
+    assert len(set(plays)) == 3
+    assert not set(plays) & set(idle)
+
+    # Played sessions keep their places: once the cap is full of them, a load continues the latest.
+    for _ in range(cap - 3):
+        config = tracker_config(client, video)
+        session_started(config["sessionId"], ms_ago=0)
+    time.sleep(1.1)
+    latest = tracker_config(client, video)["sessionId"]
+    assert tracker_config(client, video)["sessionId"] == latest
+    assert redis.zcard(ISSUED_KEY.format(user_id=member.pk, video_id=video.pk)) == cap
+
+
+def test_the_definition_on_the_staff_pages_states_the_same_rule():
+    from django.conf import settings
+
+    from analytics.admin import DEFINITIONS
+
+    meaning = dict(DEFINITIONS)["Viewing session"]
+    assert f"at most {settings.WATCH_SESSIONS_PER_VIDEO_PER_HOUR} sessions of a video in any 60 minutes" in meaning
+    assert "loads alone never merge later plays" in meaning

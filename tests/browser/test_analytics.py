@@ -77,6 +77,17 @@ def test_the_per_video_analytics_page_renders_both_charts_for_demo_traffic(page,
     assert page.locator("svg.wp-sparkline").count() >= 3
     screenshot(page, "analytics-dashboard")
 
+    # The playlist funnel: members who started any of its videos in the range, per video.
+    from tests.factories import PlaylistFactory, PlaylistItemFactory
+
+    playlist = PlaylistFactory(title="Kitchen basics")
+    for position, item in enumerate(demo_traffic):
+        PlaylistItemFactory(playlist=playlist, video=item, position=position)
+    page.goto(reverse("analytics_admin:playlist", args=[playlist.pk]) + "?range=7")
+    assert page.get_by_role("heading", name="Last 7 days").is_visible()
+    assert page.locator(".wp-funnel tbody tr").count() == 3
+    screenshot(page, "analytics-playlist-funnel-7-days")
+
 
 def test_staff_follow_the_admin_index_card_to_a_video_page_readable_at_1280_px(page, live_server, demo_traffic):
     log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
@@ -96,7 +107,9 @@ def test_staff_follow_the_admin_index_card_to_a_video_page_readable_at_1280_px(p
     definitions = page.locator(".wp-definitions")
     definitions.scroll_into_view_if_needed()
     assert definitions.get_by_text("distinct seconds of the video").first.is_visible()
-    assert page.get_by_text("in range (distinct)").is_visible()
+    # The big numbers are the range's; all time stands beside each, labelled.
+    assert page.get_by_role("heading", name="Last 30 days").is_visible()
+    assert page.locator(".wp-card span", has_text="All time:").count() == 8
     # Nothing wider than the window: no column or chart cut off at 1280 px.
     overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
     assert overflow <= 0
@@ -107,9 +120,22 @@ def test_the_video_list_shows_its_analytics_column_at_1280_px(page, live_server)
     VideoFactory(title="Knife skills: the claw grip", duration=420)
     log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
 
+    VideoFactory(
+        title="An external file whose facts could not be read",
+        provider="file",
+        external_id="https://files.example.com/v/clip.mp4",
+        facts_error="files.example.com points at a private or reserved network address; it is not fetched.",
+    )
     page.goto(reverse("admin:videos_video_changelist"))
-    analytics_header = page.locator("th.column-analytics_link")
-    box = analytics_header.bounding_box()
     screenshot(page, "videos-changelist-1280")
-    assert box is not None
-    assert box["x"] + box["width"] <= 1280, "the Analytics column is cut off at 1280 px"
+    # The list scrolls inside its own box: a column past that box's right edge is off-screen.
+    results = page.locator("#changelist .results").bounding_box()
+    assert results is not None
+    for column in ("analytics_link", "facts_state", "recent_problems"):
+        box = page.locator(f"th.column-{column}").bounding_box()
+        assert box is not None
+        assert box["x"] + box["width"] <= min(1280, results["x"] + results["width"]), f"{column} is cut off"
+    assert page.evaluate("(e => e.scrollWidth - e.clientWidth)(document.querySelector('#changelist .results'))") <= 0
+    assert page.get_by_text("Could not read:").is_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0

@@ -11,6 +11,7 @@ from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
+from config.formatting import clock
 from tests.factories import MemberFactory, PlaylistFactory, PlaylistItemFactory, VideoFactory
 from videos.models import Video, VideoPlaybackProblem
 from videos.services import video_playback_problem_record
@@ -117,8 +118,8 @@ def test_the_video_list_shows_thumbnail_provider_duration_and_flags(staff_client
     assert "i.ytimg.com" not in html
     assert "10:35" in html
     assert "YouTube" in html
-    for column in ("column-is_published", "column-members_only", "column-is_unavailable"):
-        assert column in html
+    assert "column-status_flags" in html
+    assert "Published<br>Members only" in html
 
 
 def test_staff_filter_the_list_to_unavailable_videos(staff_client):
@@ -377,3 +378,75 @@ def test_the_admin_index_has_no_warning_when_all_play(staff_client):
     VideoFactory()
 
     assert "Unavailable videos" not in staff_client.get("/admin/").content.decode()
+
+
+# --- External file URLs, honest (issue #21 part 6) ------------------------------------------------
+
+from tests.videos.standins import SAMPLE_MP4  # noqa: E402
+
+
+def test_saving_an_external_file_reads_its_facts_at_once_and_says_what_is_known(staff_client, standin: StandIn):
+    standin.files["/media/clip.mp4"] = SAMPLE_MP4
+
+    response = staff_client.post(ADD_URL, add_form(standin.url("/media/clip.mp4"), title="Clip"), follow=True)
+
+    video = Video.objects.get(title="Clip")
+    assert video.duration == 6
+    assert video.facts_checked_at is not None
+    assert not video.facts_error
+    shown = [str(m) for m in response.context["messages"]]
+    assert any(m.startswith(f"Facts read from the file: duration {clock(video.duration)}, ") for m in shown), shown
+
+
+def test_a_file_whose_facts_cannot_be_read_is_saved_with_a_clear_warning(staff_client, standin: StandIn):
+    standin.files["/media/fake.mp4"] = b"<html>not a video</html>"
+
+    response = staff_client.post(ADD_URL, add_form(standin.url("/media/fake.mp4"), title="Fake"), follow=True)
+
+    video = Video.objects.get(title="Fake")
+    assert video.duration is None
+    warnings = [str(m) for m in response.context["messages"] if m.level_tag == "warning"]
+    assert len(warnings) == 1
+    assert warnings[0].startswith("The file's facts could not be read: ")
+    assert "its duration is unknown" in warnings[0]
+
+
+def test_the_change_page_lets_the_preview_play_an_external_file_and_only_there(staff_client):
+    video = VideoFactory(provider="file", external_id="https://cdn.example.com/v/clip.mp4")
+    other = VideoFactory(provider="youtube")
+
+    header = staff_client.get(f"/admin/videos/video/{video.pk}/change/")["Content-Security-Policy"]
+
+    assert "media-src 'self' blob: https://cdn.example.com;" in header
+    assert "connect-src 'self' https://cdn.example.com;" in header
+    for url in (f"/admin/videos/video/{other.pk}/change/", "/admin/videos/video/"):
+        assert "cdn.example.com" not in staff_client.get(url)["Content-Security-Policy"]
+
+
+@pytest.mark.parametrize(("typed", "seconds"), [("10:35", 635), ("1:01:40", 3700), ("90:00", 5400), ("42", 42)])
+def test_staff_enter_a_duration_as_minutes_and_seconds(staff_client, typed, seconds):
+    response = staff_client.post(ADD_URL, add_form("https://www.youtube.com/watch?v=dQw4w9WgXcQ", duration=typed))
+
+    assert response.status_code == 302, response.content.decode()[:3000]
+    video = Video.objects.get()
+    assert video.duration == seconds
+    shown = staff_client.get(f"/admin/videos/video/{video.pk}/change/").content.decode()
+    assert f'name="duration" value="{clock(seconds)}"' in shown
+
+
+@pytest.mark.parametrize(
+    ("typed", "error"),
+    [
+        ("1:2", "Enter a duration as m:ss or h:mm:ss (for example 10:35 or 1:01:40)."),
+        ("1:75:00", "Enter a duration as m:ss or h:mm:ss (for example 10:35 or 1:01:40)."),
+        ("ten minutes", "Enter a duration as m:ss or h:mm:ss (for example 10:35 or 1:01:40)."),
+        ("-5", "Enter a duration as m:ss or h:mm:ss (for example 10:35 or 1:01:40)."),
+        ("25:00:00", "A duration is at most 24:00:00."),
+    ],
+)
+def test_a_duration_that_is_not_a_time_is_refused_with_the_expected_form(staff_client, typed, error):
+    response = staff_client.post(ADD_URL, add_form("https://www.youtube.com/watch?v=dQw4w9WgXcQ", duration=typed))
+
+    assert response.status_code == 200
+    assert error in response.content.decode()
+    assert not Video.objects.exists()

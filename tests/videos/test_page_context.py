@@ -249,6 +249,19 @@ def test_each_member_s_continue_watching_card_shows_their_own_position_and_token
     assert 'name="next" value="/#continue-watching"' in rows[0]
 
 
+def test_a_continue_watching_card_of_a_video_of_unknown_length_shows_the_time_watched_not_a_bar(client, member):
+    video = VideoFactory(title="Length unknown", members_only=False, duration=None)
+    watch(member.pk, video.pk, range(0, 40))
+    client.force_login(member)
+
+    html = client.get(reverse("videos:catalogue")).content.decode()
+
+    row = html.split('id="continue-watching"', 1)[1].split("</section>", 1)[0]
+    assert "0:40 watched" in row
+    assert "<progress" not in row
+    assert "/ </span>" not in row
+
+
 def test_browsing_the_catalogue_reads_no_catalogue_rows_and_a_saved_change_shows_at_once(client, member):
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
