@@ -45,6 +45,17 @@ class AnalyticsConfig(AppConfig):
             revoke_on_credentials_change, sender=get_user_model(), dispatch_uid="analytics.revoke_on_credentials"
         )
 
+        # The students report recounts a course whose items change (a lazy sender: analytics does
+        # not import videos' models).
+        from django.db.models.signals import post_delete, post_save
+
+        from analytics.receivers import recount_course_on_items_change
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                recount_course_on_items_change, sender="videos.PlaylistItem", dispatch_uid=f"analytics.course_{signal}"
+            )
+
         # /healthz and /metrics reach Cassandra, the workers and the pipeline only through these
         # (config/ imports no app module).
         probe_register(name="cassandra", probe=cassandra_probe)

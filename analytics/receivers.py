@@ -36,3 +36,14 @@ def _revoke_quietly(user_id: int) -> None:
         member_ingest_revoke(user_id=user_id)
     except RedisError:
         logger.warning("could not revoke the ingest tokens of member %s", user_id, exc_info=True)
+
+
+def recount_course_on_items_change(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # An item added to or removed from a playlist changes every member's total and % in the students
+    # report: the whole course is recounted by a worker, after the commit (the task reads the items).
+    from django.db import transaction
+
+    from analytics.tasks import course_members_recount_task
+
+    playlist_id = instance.playlist_id
+    transaction.on_commit(lambda: course_members_recount_task.delay(playlist_id))

@@ -17,6 +17,7 @@ from django.conf import settings
 from analytics.cassandra import ROWS_PER_BATCH, SET_ELEMENTS_PER_BATCH, BatchPacker, cassandra_prepared
 from analytics.selectors import coverage_bucket_counts_get
 from analytics.stream import COUNTS_DUE_KEY, COUNTS_FIRST_KEY, erased_members_get, stream_client
+from analytics.students import course_members_refresh
 
 UPDATE_WATCHED = (
     "UPDATE {ks}.member_videos USING TIMESTAMP ? SET watched_buckets = watched_buckets + ? "
@@ -102,3 +103,5 @@ def watched_counts_refresh(*, buckets: list[tuple[int, int, int]]) -> None:
     for user_id, counts in coverage_bucket_counts_get(rows_of=rows_of).items():
         packer.rows([(update, (read_at, by_bucket, user_id, v), len(by_bucket)) for v, by_bucket in counts.items()])
     packer.execute()
+    # The students report follows the counts it is computed from (and the positions stored with them).
+    course_members_refresh(touched={(u, v) for u, video_buckets in rows_of.items() for v, _ in video_buckets})

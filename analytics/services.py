@@ -9,6 +9,7 @@ analytics/rollups.py (staff figures).
 from __future__ import annotations
 
 from analytics.cassandra import cassandra_execute_all, cassandra_prepared
+from analytics.students import course_members_refresh
 
 HIDE = "UPDATE {ks}.member_videos SET hidden = true WHERE user_id = ? AND video_id = ?"
 MARK_WATCHED = "UPDATE {ks}.member_videos SET marked_watched = true WHERE user_id = ? AND video_id = ?"
@@ -23,6 +24,7 @@ def member_video_hide(*, user_id: int, video_id: int) -> None:
 
 def member_video_mark_watched(*, user_id: int, video_id: int) -> None:
     cassandra_execute_all([(cassandra_prepared(MARK_WATCHED), (user_id, video_id))])
+    course_members_refresh(touched=[(user_id, video_id)])
 
 
 def member_video_mark_unwatched(*, user_id: int, video_id: int) -> None:
@@ -30,3 +32,4 @@ def member_video_mark_unwatched(*, user_id: int, video_id: int) -> None:
     cassandra_execute_all(
         [(cassandra_prepared(statement), (user_id, video_id)) for statement in (FORGET, FORGET_COVERAGE)]
     )
+    course_members_refresh(touched=[(user_id, video_id)])

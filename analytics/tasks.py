@@ -76,3 +76,20 @@ def rollups_refresh_task() -> int:
     finally:
         with contextlib.suppress(LockError):  # expired during a very long run
             lock.release()
+
+
+# Idempotent (a recomputation), so retried on transient failures like the drain.
+@shared_task(
+    name="analytics.course_members_recount",
+    acks_late=True,
+    autoretry_for=TRANSIENT,
+    retry_backoff=1,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=10,
+    ignore_result=True,
+)
+def course_members_recount_task(playlist_id: int) -> int:
+    from analytics.students import course_members_recount
+
+    return course_members_recount(playlist_id=playlist_id)

@@ -348,3 +348,28 @@ def video_ladder_url_get(*, video: Video, session_cookie: str) -> str:
         return ""
     expires = int(time.time()) + (video.duration or 0) + settings.MEDIA_URL_TTL_SECONDS
     return ladder_url_sign(ladder_path=video.ladder_path, session_key=session_cookie, expires=expires)
+
+
+def playlist_video_ids_containing(*, video_ids: list[int]) -> dict[int, list[int]]:
+    """Every playlist holding any of these videos → all its video ids in its order (the students
+    report's course items: every item staff put in the playlist, published or not)."""
+    playlist_ids = PlaylistItem.objects.filter(video_id__in=video_ids).values("playlist_id")
+    items: dict[int, list[int]] = {}
+    rows = PlaylistItem.objects.filter(playlist_id__in=playlist_ids).order_by("playlist_id", "position", "id")
+    for playlist_id, video_id in rows.values_list("playlist_id", "video_id"):
+        items.setdefault(playlist_id, []).append(video_id)
+    return items
+
+
+def playlist_video_ids_get(*, playlist_id: int) -> list[int]:
+    """All the playlist's video ids in its order (published or not), for the students report."""
+    rows = PlaylistItem.objects.filter(playlist_id=playlist_id).order_by("position", "id")
+    return list(rows.values_list("video_id", flat=True))
+
+
+def playlist_staff_get(*, playlist_id: int) -> Playlist | None:
+    return Playlist.objects.filter(pk=playlist_id).first()
+
+
+def playlist_ids_all() -> list[int]:
+    return list(Playlist.objects.order_by("pk").values_list("pk", flat=True))
