@@ -22,9 +22,9 @@ from analytics.selectors import COMPLETION_SHARE
 from analytics.students import (
     COMPLETED,
     FILTERS,
+    IN_PROGRESS,
     INACTIVE,
     INACTIVE_DAYS,
-    IN_PROGRESS,
     NOT_STARTED,
     STARTED,
     course_students_csv_rows,
