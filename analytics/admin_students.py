@@ -66,7 +66,7 @@ def course_students_view(request: HttpRequest, playlist_id: int) -> HttpResponse
     playlist = _playlist(playlist_id)
     query = StudentsQuery(request.GET)
     if not query.is_valid():
-        fields = ", ".join(f"{name}: {' '.join(errors)}" for name, errors in query.errors.items())
+        fields = ", ".join(f"{name}: {' '.join(str(e) for e in errors)}" for name, errors in query.errors.items())
         return HttpResponseBadRequest(f"Bad report parameters ({fields})", content_type="text/plain")
     status = query.cleaned_data["status"] or STARTED
     sort = query.cleaned_data["sort"] or "last"

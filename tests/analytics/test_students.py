@@ -68,9 +68,10 @@ def order_rows(playlist_id: int) -> set[tuple]:
     return found
 
 
-def page(playlist_id: int, **kwargs):
-    options = {"status": "started", "sort": "last", "descending": True, "cursor": None} | kwargs
-    return course_students_page(playlist_id=playlist_id, **options)
+def page(playlist_id: int, *, status="started", sort="last", cursor=None, limit=50):
+    return course_students_page(
+        playlist_id=playlist_id, status=status, sort=sort, descending=True, cursor=cursor, limit=limit
+    )
 
 
 def test_watching_updates_the_report_exactly_and_a_replay_changes_nothing(course, member):
