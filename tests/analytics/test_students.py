@@ -18,6 +18,7 @@ from analytics.drain import watch_batches_store
 from analytics.erasure import member_watch_data_erase
 from analytics.services import member_video_mark_unwatched, member_video_mark_watched
 from analytics.students import course_members_recount, course_students_page
+from config.celery_app import app as celery_app
 from tests.analytics.helpers import now_ms
 from tests.conftest import CASSANDRA_DBS
 from tests.factories import MemberFactory, PlaylistFactory, PlaylistItemFactory, VideoFactory
@@ -26,8 +27,13 @@ pytestmark = pytest.mark.django_db(databases=CASSANDRA_DBS)
 
 
 @pytest.fixture(autouse=True)
-def _recount_at_once(settings):
+def _recount_and_report_at_once(settings):
+    # The drain's recount at once, and its students-report task run in this process (Celery's eager
+    # mode: the same task code, without a worker; test_students_pipeline.py goes through one).
     settings.WATCH_COUNT_REFRESH_SECONDS = 0
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = False
 
 
 @pytest.fixture
