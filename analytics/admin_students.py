@@ -15,6 +15,7 @@ from django import forms
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.template.response import TemplateResponse
+from django.urls import reverse
 from django.utils.http import urlencode
 
 from analytics.admin import watch_time
@@ -83,26 +84,31 @@ def course_students_view(request: HttpRequest, playlist_id: int) -> HttpResponse
         return HttpResponseBadRequest("Bad report cursor", content_type="text/plain")
     now = datetime.now(tz=UTC)
     base = {"status": status, "sort": sort, "dir": "desc" if descending else "asc"}
+    # One reverse() for the page, not one per row: the rows' cells are plain strings for the template.
+    member_url = reverse("admin:accounts_user_change", args=[0]).replace("/0/", "/{}/")
     rows = []
     for row in page.rows:
         p = row.progress
         last = p.last_watched.replace(tzinfo=UTC) if p and p.last_watched else None
+        idle = (now - last).days if last and p and p.status == IN_PROGRESS else 0
         rows.append(
             {
-                "user_id": row.user_id,
+                "url": member_url.format(row.user_id),
                 "email": row.email,
                 "status": "Not started" if p is None else FILTER_LABELS[p.status],
+                "inactive": f"inactive {idle} days" if idle >= INACTIVE_DAYS else "",
                 "percent": "—" if p is None else f"{p.percent} %",
                 "items": "—" if p is None else f"{p.items_completed} of {p.items_total}",
                 "watch": "—" if p is None else watch_time(p.watch_seconds),
-                "last": last,
-                "inactive_days": (now - last).days if last and p and p.status == IN_PROGRESS else None,
+                "last_iso": last.isoformat() if last else "",
+                "last": last.strftime("%Y-%m-%d %H:%M UTC") if last else "—",
             }
         )
 
-    def sort_link(key: str) -> str:
+    def sort_header(key: str, label: str) -> dict[str, str]:
         flip = "asc" if sort == key and descending else "desc"
-        return "?" + urlencode({"status": status, "sort": key, "dir": flip})
+        arrow = (" ▼" if descending else " ▲") if key == sort else ""
+        return {"label": label + arrow, "url": "?" + urlencode({"status": status, "sort": key, "dir": flip})}
 
     video_ids = playlist_video_ids_get(playlist_id=playlist.pk)
     titles = video_titles_in_bulk(video_ids=video_ids)
@@ -114,7 +120,8 @@ def course_students_view(request: HttpRequest, playlist_id: int) -> HttpResponse
         "filters": [(key, label, "?" + urlencode({**base, "status": key})) for key, label in FILTER_LABELS.items()],
         "status": status,
         "status_label": FILTER_LABELS[status],
-        "sorts": [(key, label, sort_link(key)) for key, label in SORT_LABELS.items()],
+        "headers": {key: sort_header(key, label) for key, label in SORT_LABELS.items()},
+        "sort_label": SORT_LABELS[sort].lower(),
         "sort": sort,
         "descending": descending,
         "sortable": status not in (INACTIVE, NOT_STARTED),

@@ -25,7 +25,9 @@ def copy_rows(path, *instances) -> None:
     with sqlite3.connect(path) as db:
         for instance in instances:
             row = {f.column: f.get_prep_value(getattr(instance, f.attname)) for f in instance._meta.concrete_fields}
-            values = {k: v.replace(tzinfo=None).isoformat(" ") if isinstance(v, datetime) else v for k, v in row.items()}
+            values = {
+                k: v.replace(tzinfo=None).isoformat(" ") if isinstance(v, datetime) else v for k, v in row.items()
+            }
             table = type(instance)._meta.db_table
             db.execute(
                 f"INSERT INTO {table} ({', '.join(values)}) VALUES ({', '.join('?' * len(values))})",
