@@ -7,16 +7,20 @@ analytics.students (course_members / course_member_order): one slice and one row
 from __future__ import annotations
 
 import csv
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
+from cassandra import DriverException
 from django import forms
 from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
+from django.template.loader import render_to_string
 from django.template.response import TemplateResponse
 from django.urls import reverse
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString
 
 from analytics.admin import watch_time
 from analytics.selectors import COMPLETION_SHARE
@@ -30,8 +34,16 @@ from analytics.students import (
     STARTED,
     course_students_csv_rows,
     course_students_page,
+    member_courses_get,
 )
-from videos.selectors import playlist_staff_get, playlist_video_ids_get, video_titles_in_bulk
+from videos.selectors import (
+    playlist_staff_get,
+    playlist_titles_in_bulk,
+    playlist_video_ids_get,
+    video_titles_in_bulk,
+)
+
+logger = logging.getLogger(__name__)
 
 FILTER_LABELS = {
     STARTED: "Everyone who started",
@@ -146,3 +158,39 @@ def course_students_csv(request: HttpRequest, playlist_id: int) -> StreamingHttp
     response = StreamingHttpResponse(lines(), content_type="text/csv; charset=utf-8")
     response["Content-Disposition"] = f'attachment; filename="course-{playlist.pk}-students.csv"'
     return response
+
+
+def member_progress_panel(request: HttpRequest, member: Any) -> SafeString:
+    """The member's courses and videos with progress, on their admin page (accounts.registry)."""
+    try:
+        data = member_courses_get(user_id=member.pk)
+    except (DriverException, OSError):
+        logger.warning("member admin page: progress unavailable", exc_info=True)
+        return render_to_string("analytics/admin/_member_progress.html", {"unavailable": True}, request=request)
+    titles = video_titles_in_bulk(video_ids=[v for v, _, _, _ in data.videos])
+    course_titles = playlist_titles_in_bulk(playlist_ids=[p for p, _ in data.courses])
+    context = {
+        "courses": [
+            {
+                "title": course_titles.get(playlist_id, f"Playlist {playlist_id}"),
+                "url": reverse("analytics_admin:students", args=[playlist_id]),
+                "status": FILTER_LABELS[p.status],
+                "percent": f"{p.percent} %",
+                "items": f"{p.items_completed} of {p.items_total}",
+                "watch": watch_time(p.watch_seconds),
+                "last": p.last_watched.replace(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC") if p.last_watched else "—",
+            }
+            for playlist_id, p in data.courses
+        ],
+        "videos": [
+            {
+                "title": titles.get(video_id, f"Video {video_id} (deleted)"),
+                "watched": watch_time(seconds),
+                "duration": watch_time(duration) if (duration := data.durations.get(video_id)) else "unknown",
+                "completed": completed,
+                "last": last.replace(tzinfo=UTC).strftime("%Y-%m-%d %H:%M UTC") if last else "—",
+            }
+            for video_id, seconds, completed, last in data.videos
+        ],
+    }
+    return render_to_string("analytics/admin/_member_progress.html", context, request=request)

@@ -69,6 +69,12 @@ class AnalyticsConfig(AppConfig):
 
         admin_card_register(name="watch-analytics", card=analytics_glance_card)
 
+        # A member's admin page shows their courses and videos with progress (the students report's rules).
+        from accounts.registry import member_admin_panel_register
+        from analytics.admin_students import member_progress_panel
+
+        member_admin_panel_register(name="watch-progress", panel=member_progress_panel)
+
         # The watch-batch paths ahead of Django's stack (settings.ROUTES_AHEAD_OF_DJANGO names this handler).
         from analytics.ingest import watch_ingest_app
         from config.dispatch import route_handler_register

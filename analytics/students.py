@@ -424,3 +424,41 @@ def course_students_csv_rows(*, playlist_id: int, now: datetime | None = None) -
         if not result.has_more_pages:
             return
         result.fetch_next_page()
+
+
+# --- A member's courses and videos (their admin page) ---------------------------------------------
+
+SELECT_MEMBER_STATE = (
+    "SELECT video_id, position, last_watched, watched_buckets, marked_watched FROM {ks}.member_videos WHERE user_id = ?"
+)
+
+
+@dataclass(frozen=True)
+class MemberCourses:
+    courses: list[tuple[int, CourseProgress]]  # (playlist id, progress), most recently watched first
+    videos: list[tuple[int, int, bool, datetime | None]]  # (video id, seconds watched, completed, last watched)
+    durations: dict[int, int | None]
+
+
+def member_courses_get(*, user_id: int) -> MemberCourses:
+    """The member's progress in every course they started and on every video they touched, computed
+    live from their member_videos partition (one read) with the report's own rules."""
+    rows = list(
+        cassandra_session().execute(cassandra_prepared(SELECT_MEMBER_STATE), (user_id,), execution_profile=READ_PROFILE)
+    )
+    video_ids = [row.video_id for row in rows]
+    courses = playlist_video_ids_containing(video_ids=video_ids) if video_ids else {}
+    durations = video_durations_in_bulk(video_ids=sorted(set(video_ids) | {v for vs in courses.values() for v in vs}))
+    progress = [
+        (playlist_id, p)
+        for playlist_id, items in courses.items()
+        if (p := course_progress_compute(rows=rows, video_ids=items, durations=durations)) is not None
+    ]
+    progress.sort(key=lambda pair: -pair[1].last_watched_ms)
+    videos = []
+    for row in rows:
+        seconds = watched_seconds_sum(buckets=row.watched_buckets)
+        done = bool(row.marked_watched) or is_complete(seconds=seconds, duration=durations.get(row.video_id))
+        videos.append((row.video_id, seconds, done, row.last_watched))
+    videos.sort(key=lambda v: v[3].isoformat() if v[3] else "", reverse=True)
+    return MemberCourses(courses=progress, videos=videos, durations=durations)

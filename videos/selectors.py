@@ -373,3 +373,7 @@ def playlist_staff_get(*, playlist_id: int) -> Playlist | None:
 
 def playlist_ids_all() -> list[int]:
     return list(Playlist.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def playlist_titles_in_bulk(*, playlist_ids: list[int]) -> dict[int, str]:
+    return dict(Playlist.objects.filter(pk__in=playlist_ids).values_list("pk", "title"))

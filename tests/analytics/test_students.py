@@ -193,3 +193,19 @@ def test_the_csv_streams_every_member_who_started(client, course):
     assert sorted(int(line[0]) for line in lines[1:]) == sorted(m.pk for m in members)
     assert {line[6] for line in lines[1:]} == {"20"}
     assert all(datetime.fromisoformat(line[7]).tzinfo is not None for line in lines[1:])
+
+
+def test_a_members_admin_page_lists_their_courses_and_videos_with_progress(client, course, member):
+    playlist, (v1, v2, _) = course
+    watch(member.pk, v1.pk, range(0, 95))
+    watch(member.pk, v2.pk, range(0, 30))
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+    response = client.get(reverse("admin:accounts_user_change", args=[member.pk]))
+    assert response.status_code == 200
+    panel = response.content.decode().split('id="watch-progress"')[1]
+    assert playlist.title in panel
+    assert "1 of 3" in panel  # items completed
+    assert "33 %" in panel
+    assert v1.title in panel
+    assert v2.title in panel
+    assert reverse("analytics_admin:students", args=[playlist.pk]) in panel
