@@ -80,6 +80,14 @@ def _course_ensure() -> int:
 
 def _load(playlist_id: int, user_ids: list[int]) -> tuple[int, float]:
     """One row and 6 order rows per started member, written as the report writes them."""
+    # A previous run's rows go first (its "last watched" values differ): whole partitions, 10 deletes,
+    # before the clock below is read: the new rows' timestamps come after the tombstones'.
+    session = cassandra_session()
+    session.execute(cassandra_prepared(DELETE_COURSE), (playlist_id,))
+    for status in (STARTED, IN_PROGRESS, COMPLETED):
+        for sort in SORTS:
+            session.execute(cassandra_prepared(DELETE_ORDER_PARTITION), (playlist_id, status, sort))
+    time.sleep(0.01)
     rng = random.Random(9)
     now_ms = int(time.time() * 1000)
     read_at = now_ms * 1000
@@ -99,12 +107,6 @@ def _load(playlist_id: int, user_ids: list[int]) -> tuple[int, float]:
                 by_partition.setdefault((status, sort), []).append(
                     (insert, (playlist_id, status, sort, value, user_id, read_at), 0)
                 )
-    # A previous run's rows go first (its "last watched" values differ): whole partitions, 10 deletes.
-    session = cassandra_session()
-    session.execute(cassandra_prepared(DELETE_COURSE), (playlist_id,))
-    for status in (STARTED, IN_PROGRESS, COMPLETED):
-        for sort in SORTS:
-            session.execute(cassandra_prepared(DELETE_ORDER_PARTITION), (playlist_id, status, sort))
     t = time.perf_counter()
     written = 0
     for part in [rows, *by_partition.values()]:
