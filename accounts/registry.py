@@ -25,6 +25,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from django.utils.safestring import SafeString
+
 from accounts.models import User
 from config.registry import Registry
 
@@ -59,3 +61,19 @@ def member_data_unregister(*, name: str) -> None:
 def member_data_handlers() -> list[MemberDataHandler]:
     """Every registered handler, in registration order."""
     return list(_handlers.values())
+
+
+# --- Panels on a member's admin page: other apps show what they hold about the member there ------
+
+MemberAdminPanel = Callable[[Any, User], SafeString]  # (request, member) -> HTML (render_to_string's)
+
+_panels: Registry[MemberAdminPanel] = Registry("member admin panel")
+
+
+def member_admin_panel_register(*, name: str, panel: MemberAdminPanel) -> None:
+    """Show `panel`'s HTML on every member's admin change page (accounts imports no other app)."""
+    _panels.register(name, panel)
+
+
+def member_admin_panels() -> list[MemberAdminPanel]:
+    return list(_panels.values())

@@ -151,3 +151,16 @@ def member_credentials_changing(*, user: User) -> bool:
     deactivates them: one query, against the row as stored."""
     before = User.objects.filter(pk=user.pk).values_list("password", "is_active").first()
     return before is not None and (before[0] != user.password or (before[1] and not user.is_active))
+
+
+def member_emails_in_bulk(*, user_ids: list[int]) -> dict[int, str]:
+    """Member id → email address, for staff reports (missing ids: deleted members)."""
+    return dict(User.objects.filter(pk__in=user_ids).values_list("pk", "email"))
+
+
+def member_confirmed_page(*, after_id: int, limit: int) -> list[tuple[int, str]]:
+    """Active members with a confirmed address, by id after `after_id`: (id, email), at most `limit`.
+    The members a course could have (the students report's "not started")."""
+    confirmed = EmailAddress.objects.filter(verified=True).values("user_id")
+    rows = User.objects.filter(is_active=True, pk__gt=after_id, pk__in=confirmed).order_by("pk")
+    return list(rows.values_list("pk", "email")[:limit])

@@ -477,6 +477,17 @@ def playlist_funnel_view(request: HttpRequest, playlist_id: int) -> TemplateResp
     return TemplateResponse(request, "analytics/admin/playlist.html", context)
 
 
+def students_admin_urls() -> list[URLPattern]:
+    """The students report (analytics/admin_students.py), under the same namespace and login."""
+    from analytics.admin_students import course_students_csv, course_students_view
+
+    site = admin.site
+    return [
+        path("courses/<int:playlist_id>/students/", site.admin_view(course_students_view), name="students"),
+        path("courses/<int:playlist_id>/students.csv", site.admin_view(course_students_csv), name="students-csv"),
+    ]
+
+
 def analytics_admin_urls() -> list[URLPattern]:
     """Mounted at /admin/analytics/ (namespace `analytics_admin`); staff only through admin_view."""
     site = admin.site
@@ -485,6 +496,7 @@ def analytics_admin_urls() -> list[URLPattern]:
         path("videos/<int:video_id>/", site.admin_view(video_analytics_view), name="video"),
         path("videos/<int:video_id>/export.zip", site.admin_view(video_analytics_csv), name="video-csv"),
         path("playlists/<int:playlist_id>/", site.admin_view(playlist_funnel_view), name="playlist"),
+        *students_admin_urls(),
     ]
 
 

@@ -47,6 +47,17 @@ class AnalyticsConfig(AppConfig):
         # By label: analytics imports no videos model.
         pre_delete.connect(keep_title_on_video_delete, sender="videos.Video", dispatch_uid="analytics.keep_title")
 
+        # The students report recounts a course whose items change (a lazy sender: analytics does
+        # not import videos' models).
+        from django.db.models.signals import post_delete, post_save
+
+        from analytics.receivers import recount_course_on_items_change
+
+        for signal in (post_save, post_delete):
+            signal.connect(
+                recount_course_on_items_change, sender="videos.PlaylistItem", dispatch_uid=f"analytics.course_{signal}"
+            )
+
         # /healthz and /metrics reach Cassandra, the workers and the pipeline only through these
         # (config/ imports no app module).
         probe_register(name="cassandra", probe=cassandra_probe)
@@ -59,6 +70,12 @@ class AnalyticsConfig(AppConfig):
         from config.admin_cards import admin_card_register
 
         admin_card_register(name="watch-analytics", card=analytics_glance_card)
+
+        # A member's admin page shows their courses and videos with progress (the students report's rules).
+        from accounts.registry import member_admin_panel_register
+        from analytics.admin_students import member_progress_panel
+
+        member_admin_panel_register(name="watch-progress", panel=member_progress_panel)
 
         # The watch-batch paths ahead of Django's stack (settings.ROUTES_AHEAD_OF_DJANGO names this handler).
         from analytics.ingest import watch_ingest_app

@@ -18,7 +18,9 @@ from analytics.drain import INSERT_CHANGE
 from analytics.models import VIDEO_MEMBER_SHARDS
 from analytics.selectors import coverage_bitmap, member_watch_days_get
 from analytics.stream import ERASED_KEY, stream_client
+from analytics.students import course_member_erase
 from analytics.viewing import member_ingest_revoke
+from videos.selectors import playlist_ids_all
 
 DELETE_DAY_EVENTS = "DELETE FROM {ks}.watch_events WHERE user_id = ? AND day = ?"
 DELETE_SESSIONS = "DELETE FROM {ks}.video_sessions WHERE video_id = ? AND day = ? AND user_id = ?"
@@ -164,6 +166,7 @@ def member_watch_data_erase(*, user_id: int) -> None:
     statements.append((cassandra_prepared(DELETE_STATE), (user_id,)))
     statements.append((cassandra_prepared(DELETE_COVERAGE), (user_id,)))
     cassandra_execute_all(statements)
+    course_member_erase(user_id=user_id, playlist_ids=playlist_ids_all())
     # Last: the index is what a retry would walk if anything above failed.
     cassandra_execute_all([(cassandra_prepared(DELETE_DAYS), (user_id,))])
     client.delete(anonymous_key)

@@ -394,3 +394,61 @@ class RollupCheckpoint(DjangoCassandraModel):
 
     class Meta:
         get_pk_field = "name"
+
+
+# --- Staff course report (analytics/students.py keeps these; docs/architecture.md) ---------------
+
+
+class CourseMember(DjangoCassandraModel):
+    """Per course (a playlist), each member who started it: the students report's exact figures.
+
+    Partition (playlist_id), clustering (user_id): one row of ~60 bytes per member who started any of
+    the course's videos (100,000 members: ~6 MB). Derived, never incremented: each row is recomputed
+    from the member's member_videos rows of the course's videos (one partition read) whenever the
+    drain's watched-count recount, "mark (un)watched" or a change of the playlist's items touches
+    them, and written `USING TIMESTAMP <time of that read>` (the later read wins); a recomputation
+    that finds the same figures writes nothing, so replays change nothing. `items_total` is the
+    course's item count at that read. No TTL (progress is kept like member_videos); STCS,
+    tombstones purged once repaired.
+    """
+
+    __table_name__ = "course_members"
+    __options__: ClassVar[dict[str, object]] = {"compaction": _STCS}
+
+    playlist_id = columns.BigInt(partition_key=True)
+    user_id = columns.BigInt(primary_key=True)
+    items_completed = columns.Integer()
+    items_total = columns.Integer()
+    watch_seconds = columns.BigInt()
+    last_watched = columns.DateTime()
+    as_of = columns.DateTime()
+
+    class Meta:
+        get_pk_field = "playlist_id"
+
+
+class CourseMemberOrder(DjangoCassandraModel):
+    """The students report's orderings: course_members sorted by one figure within one status.
+
+    Partition ((playlist_id, status, sort)): status `started` (everyone), `in_progress` or
+    `completed`; sort `last` (last watched, ms), `percent` (% of items completed) or `watch` (distinct
+    seconds watched). Clustering (value, user_id): a page of the report is one slice read from a
+    cursor, forwards or backwards, whatever the course's size ("inactive 14 days" is the `in_progress`
+    / `last` partition read oldest first up to the cut-off). Each member has 6 rows (2 statuses x 3
+    sorts), rewritten with their course_members row (old entries deleted 1 us before the new ones).
+    Two racing recomputations can leave an entry whose value is no longer the member's: the reader
+    checks each entry against course_members and skips stale ones, so the report
+    shows only course_members' figures. No TTL; STCS, tombstones purged once repaired.
+    """
+
+    __table_name__ = "course_member_order"
+    __options__: ClassVar[dict[str, object]] = {"compaction": _STCS}
+
+    playlist_id = columns.BigInt(partition_key=True)
+    status = columns.Text(partition_key=True)
+    sort = columns.Text(partition_key=True)
+    value = columns.BigInt(primary_key=True)
+    user_id = columns.BigInt(primary_key=True)
+
+    class Meta:
+        get_pk_field = "playlist_id"

@@ -50,3 +50,14 @@ def keep_title_on_video_delete(sender: Any, instance: Any, **kwargs: Any) -> Non
         video_last_title_keep(video_id=instance.pk, title=instance.title)
     except (DriverException, OSError):
         logger.warning("could not keep the title of deleted video %s", instance.pk, exc_info=True)
+
+
+def recount_course_on_items_change(sender: Any, instance: Any, **kwargs: Any) -> None:
+    # An item added to or removed from a playlist changes every member's total and % in the students
+    # report: the whole course is recounted by a worker, after the commit (the task reads the items).
+    from django.db import transaction
+
+    from analytics.tasks import course_members_recount_task
+
+    playlist_id = instance.playlist_id
+    transaction.on_commit(lambda: course_members_recount_task.delay(playlist_id))

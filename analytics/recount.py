@@ -51,6 +51,7 @@ end
 return due
 """
 COUNTS_CLAIM_LIMIT = 2000  # rows per claim (Lua's unpack takes a few thousand values at most)
+COURSE_REFRESH_PAIRS = 2000  # (member, video) pairs per students-report task
 
 
 def watched_counts_schedule(*, buckets: list[tuple[int, int, int]], now_ms: int | None = None) -> None:
@@ -102,3 +103,11 @@ def watched_counts_refresh(*, buckets: list[tuple[int, int, int]]) -> None:
     for user_id, counts in coverage_bucket_counts_get(rows_of=rows_of).items():
         packer.rows([(update, (read_at, by_bucket, user_id, v), len(by_bucket)) for v, by_bucket in counts.items()])
     packer.execute()
+    # The students report follows the counts it is computed from (and the positions stored with
+    # them), in a task of its own: it reads the catalogue (which courses hold these videos), and the
+    # drain must not wait for, or fail with, the relational database.
+    from analytics.tasks import course_members_refresh_task  # tasks import the drain, which imports this
+
+    touched = sorted({(u, v) for u, video_buckets in rows_of.items() for v, _ in video_buckets})
+    for start in range(0, len(touched), COURSE_REFRESH_PAIRS):
+        course_members_refresh_task.delay(touched[start : start + COURSE_REFRESH_PAIRS])

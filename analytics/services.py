@@ -11,6 +11,7 @@ from __future__ import annotations
 import time
 
 from analytics.cassandra import cassandra_execute_all, cassandra_prepared
+from analytics.students import course_members_refresh
 
 HIDE = "UPDATE {ks}.member_videos SET hidden = true WHERE user_id = ? AND video_id = ?"
 # The position is cleared with the server's time as its write time (microseconds, like the drain's
@@ -34,6 +35,7 @@ def member_video_mark_watched(*, user_id: int, video_id: int) -> None:
     """Complete the video for the member and stop offering to resume it."""
     now_micros = time.time_ns() // 1000
     cassandra_execute_all([(cassandra_prepared(MARK_WATCHED), (now_micros, user_id, video_id))])
+    course_members_refresh(touched=[(user_id, video_id)])
 
 
 def member_video_mark_unwatched(*, user_id: int, video_id: int) -> None:
@@ -41,6 +43,7 @@ def member_video_mark_unwatched(*, user_id: int, video_id: int) -> None:
     cassandra_execute_all(
         [(cassandra_prepared(statement), (user_id, video_id)) for statement in (FORGET, FORGET_COVERAGE)]
     )
+    course_members_refresh(touched=[(user_id, video_id)])
 
 
 def video_last_title_keep(*, video_id: int, title: str) -> None:

@@ -9,6 +9,7 @@ from cassandra.cluster import NoHostAvailable
 from celery import shared_task
 from celery.signals import worker_process_init, worker_ready
 from django.conf import settings
+from django.db import DatabaseError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import LockError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -76,3 +77,36 @@ def rollups_refresh_task() -> int:
     finally:
         with contextlib.suppress(LockError):  # expired during a very long run
             lock.release()
+
+
+# Idempotent (a recomputation), so retried on transient failures like the drain.
+@shared_task(
+    name="analytics.course_members_recount",
+    acks_late=True,
+    autoretry_for=(*TRANSIENT, DatabaseError),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=10,
+    ignore_result=True,
+)
+def course_members_recount_task(playlist_id: int) -> int:
+    from analytics.students import course_members_recount
+
+    return course_members_recount(playlist_id=playlist_id)
+
+
+@shared_task(
+    name="analytics.course_members_refresh",
+    acks_late=True,
+    autoretry_for=(*TRANSIENT, DatabaseError),
+    retry_backoff=1,
+    retry_backoff_max=60,
+    retry_jitter=True,
+    max_retries=None,
+    ignore_result=True,
+)
+def course_members_refresh_task(touched: list[tuple[int, int]]) -> int:
+    from analytics.students import course_members_refresh
+
+    return course_members_refresh(touched=[(int(u), int(v)) for u, v in touched])

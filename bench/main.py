@@ -9,6 +9,8 @@ import os
 import shutil
 import subprocess
 
+from django.core.management import call_command
+
 from accounts.services import member_demo_ensure
 from bench import VAR
 from bench.analytics import analytics_rows
@@ -27,6 +29,7 @@ from bench.raw import stage_raw
 from bench.resume import stage_resume
 from bench.ring import ring_compare
 from bench.soak import soak_verdicts, stage_soak
+from bench.students import students_rows
 
 DESCRIPTION = """Watchpoint benchmark: every stage of the watch pipeline on the real services, in one run.
 
@@ -34,9 +37,10 @@ Stages: 1 raw baseline (driver only); 2 worker ingestion (stream -> Celery drain
 3 end to end (wrk -> ingest (granian) -> stream -> drain -> Cassandra, with CPU per batch/event of each
 process group from /proc); 4 resume reads; 5 worker RSS and bytes on disk (restarts Cassandra);
 6 rollup recomputation; 7 staff analytics page; 8 members' pages under load (home and watch page
-saturated by wrk, then 50 browsing members open loop, against gunicorn as deployed); media: uploaded
-videos through nginx (signed segment vs unauthorised nginx, vs auth_request; Python CPU per segment;
-start-up in chromium), then the transcode and upload figures (`--stages media` runs it alone).
+saturated by wrk, then 50 browsing members open loop, against gunicorn as deployed); 9 the staff
+students report of a course with --students-members members (load, page p95, streamed CSV); media:
+uploaded videos through nginx (signed segment vs unauthorised nginx, vs auth_request; Python CPU per
+segment; start-up in chromium), then the transcode and upload figures (`--stages media` runs it alone).
 --ring N repeats 1, 2, 3, 4 on an N-node ring. --soak MINUTES holds stage 3's load at 80 % of its
 maximum (or --soak-rate) and samples rates, stream depth and memory every 10 s.
 """
@@ -60,7 +64,7 @@ def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument(
         "--stages",
-        default="1,2,3,4,5,6,7,8,media",
+        default="1,2,3,4,5,6,7,8,9,media",
         help="comma-separated stages to run (1 always runs, unless only media)",
     )
     parser.add_argument("--quick", action="store_true", help="media stage: fewer and shorter runs")
@@ -93,6 +97,12 @@ def parse() -> argparse.Namespace:
     parser.add_argument("--analytics-members", type=int, default=2000)
     parser.add_argument("--page-requests", type=int, default=50, help="stage 7: requests timed")
     parser.add_argument("--analytics-only", action="store_true", help="run only stages 6-7 (after set-up)")
+    parser.add_argument("--students-members", type=int, default=100_000, help="stage 9: the course's enrolled members")
+    parser.add_argument(
+        "--students-only",
+        action="store_true",
+        help="run only stage 9, without the shared set-up (which drops the bench keyspaces): migrate and sync only",
+    )
     parser.add_argument("--pages-seconds", type=float, default=15, help="stage 8: seconds of each wrk run / browsing")
     parser.add_argument("--pages-connections", type=int, default=20, help="stage 8: wrk connections")
     parser.add_argument("--ring", type=int, metavar="N", help="also run stages 1-4 on an N-node ring, side by side")
@@ -123,6 +133,15 @@ def main() -> None:
     VAR.mkdir(exist_ok=True)
     if names == {"media"}:
         media_only(quick=args.quick)
+        return
+    if args.students_only:
+        call_command("migrate", verbosity=0)
+        call_command("sync_cassandra", verbosity=0)
+        students, verdicts = students_rows(args.students_members, args.page_requests)
+        print(f"\n{'stage':<48} {'result':>22} {'ratio':>6}  detail")
+        for name, result, ratio, detail in students:
+            print(f"{name:<48} {result:>22} {ratio:>6}  {detail}")
+        print("targets (issue #22): " + "; ".join(_target(label, met) for label, met in verdicts))
         return
     if stages & {3, 8} or args.soak or args.ring:
         ensure_wrk()
@@ -254,6 +273,10 @@ def main() -> None:
             # pages_stage's ratio is against the target: ≥ 1 for rates, ≤ 1 for the latency.
             met = float(to_target) >= 1 if name in targets_of else float(to_target) <= 1
             targets.append(_target(label, met))
+    if 9 in stages:
+        students, verdicts = students_rows(args.students_members, args.page_requests)
+        rows += students
+        targets += [_target(label, met) for label, met in verdicts]
     media_targets: list[str] = []
     media_lines: list[str] = []
     if media:

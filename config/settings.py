@@ -277,6 +277,7 @@ CELERY_TASK_QUEUES = (
 CELERY_TASK_ROUTES = {
     "analytics.watch_stream_drain": {"queue": "watch"},
     "analytics.rollups_*": {"queue": "rollups"},
+    "analytics.course_members_*": {"queue": "rollups"},
     "accounts.email_send": {"queue": "email"},
     "accounts.email_addresses_pending_expire": {"queue": "background"},
     # Video facts and availability checks (videos/tasks.py): outbound HTTP and ffprobe, seconds each.

@@ -553,3 +553,32 @@ def video_file_origin(*, video: Video) -> str | None:
         return csp_source_validate(f"{parts.scheme}://{parts.netloc}") if parts.scheme and parts.netloc else None
     except (ValueError, BadSource):
         return None
+
+
+def playlist_video_ids_containing(*, video_ids: list[int]) -> dict[int, list[int]]:
+    """Every playlist holding any of these videos → all its video ids in its order (the students
+    report's course items: every item staff put in the playlist, published or not)."""
+    playlist_ids = PlaylistItem.objects.filter(video_id__in=video_ids).values("playlist_id")
+    items: dict[int, list[int]] = {}
+    rows = PlaylistItem.objects.filter(playlist_id__in=playlist_ids).order_by("playlist_id", "position", "id")
+    for playlist_id, video_id in rows.values_list("playlist_id", "video_id"):
+        items.setdefault(playlist_id, []).append(video_id)
+    return items
+
+
+def playlist_video_ids_get(*, playlist_id: int) -> list[int]:
+    """All the playlist's video ids in its order (published or not), for the students report."""
+    rows = PlaylistItem.objects.filter(playlist_id=playlist_id).order_by("position", "id")
+    return list(rows.values_list("video_id", flat=True))
+
+
+def playlist_staff_get(*, playlist_id: int) -> Playlist | None:
+    return Playlist.objects.filter(pk=playlist_id).first()
+
+
+def playlist_ids_all() -> list[int]:
+    return list(Playlist.objects.order_by("pk").values_list("pk", flat=True))
+
+
+def playlist_titles_in_bulk(*, playlist_ids: list[int]) -> dict[int, str]:
+    return dict(Playlist.objects.filter(pk__in=playlist_ids).values_list("pk", "title"))

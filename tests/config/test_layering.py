@@ -50,6 +50,7 @@ TEMPLATE_OWNERS = {
     "analytics": "analytics",
     "admin/videos": "videos",
     "admin/analytics": "analytics",
+    "admin/accounts": "accounts",
 }
 
 _APP_DOTTED = re.compile(rf"(?:{'|'.join(APPS)})(?:\.\w+)+")
