@@ -38,12 +38,14 @@ class AnalyticsConfig(AppConfig):
         from django.contrib.auth import get_user_model, user_logged_out
         from django.db.models.signals import pre_save
 
-        from analytics.receivers import revoke_on_credentials_change, revoke_on_logout
+        from analytics.receivers import revoke_on_credentials_change, revoke_on_entitlement_end, revoke_on_logout
+        from billing.signals import entitlement_ended
 
         user_logged_out.connect(revoke_on_logout, dispatch_uid="analytics.revoke_on_logout")
         pre_save.connect(
             revoke_on_credentials_change, sender=get_user_model(), dispatch_uid="analytics.revoke_on_credentials"
         )
+        entitlement_ended.connect(revoke_on_entitlement_end, dispatch_uid="analytics.revoke_on_entitlement_end")
 
         # /healthz and /metrics reach Cassandra, the workers and the pipeline only through these
         # (config/ imports no app module).

@@ -114,7 +114,7 @@ class VideoAddForm(VideoModelForm):
             "start_seconds",
             "thumbnail",
             "position",
-            "members_only",
+            "access",
             "is_published",
         )
 
@@ -237,13 +237,13 @@ class VideoAdmin(VideoModelAdmin):
         "provider",
         "duration_display",
         "is_published",
-        "members_only",
+        "access",
         "is_unavailable",
         "facts_state",
         "recent_problems",
     )
     list_display_links = ("thumbnail_tag", "title")
-    list_filter = ("provider", "is_published", "members_only", UnavailableFilter)
+    list_filter = ("provider", "is_published", "access", UnavailableFilter)
     search_fields = ("title",)
     ordering = ("position", "-published_at", "-id")
     actions = ("publish", "unpublish", "mark_unavailable", "mark_available", "transcode")
@@ -307,7 +307,7 @@ class VideoAdmin(VideoModelAdmin):
                     "thumbnail",
                     "position",
                     "is_published",
-                    "members_only",
+                    "access",
                     "published_at",
                 )
             },
@@ -479,8 +479,8 @@ class PlaylistItemInline(SortableTabularInline, PlaylistItemInlineBase):
 
 @admin.register(Playlist)
 class PlaylistAdmin(SortableAdminBase, PlaylistModelAdmin):
-    list_display = ("title", "video_count", "is_published", "updated_at")
-    list_filter = ("is_published",)
+    list_display = ("title", "video_count", "is_published", "access", "updated_at")
+    list_filter = ("is_published", "access")
     search_fields = ("title", "description")
     prepopulated_fields = {"slug": ("title",)}
     inlines = (PlaylistItemInline,)

@@ -26,7 +26,9 @@ from videos.selectors import (
     Catalogue,
     CatalogueUnavailable,
     catalogue_snapshot_get,
+    plans_opening_list,
     playlist_catalogue_list,
+    playlist_paid_access_held,
     playlist_published_get,
     playlist_video_list,
     video_access_get,
@@ -85,6 +87,11 @@ def playlist(request: HttpRequest, slug: str) -> HttpResponse:
     found = playlist_published_get(slug=slug)
     if found is None:
         raise Http404("No such playlist")
+    if not playlist_paid_access_held(user=request.user, playlist=found):
+        plans = plans_opening_list(playlist=found) if request.user.is_authenticated else []
+        return render(
+            request, "videos/gate.html", {"playlist": found, "plans": plans, "access": "subscribe"}, status=403
+        )
     videos = playlist_video_list(playlist=found)
     context: dict[str, object] = {"playlist": found, "videos": videos}
     context.update(page_context_get(request=request, videos=videos))
@@ -98,7 +105,10 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     video = result.video
     if result.access is not Access.WATCH:
         # 403 with a page that says what to do next, not a bare redirect to the login form.
-        return render(request, "videos/gate.html", {"video": video, "access": result.access.value}, status=403)
+        plans = plans_opening_list(video=video) if result.access is Access.SUBSCRIBE else []
+        return render(
+            request, "videos/gate.html", {"video": video, "access": result.access.value, "plans": plans}, status=403
+        )
 
     if video.is_unavailable and not request.user.is_staff:
         # An old link to a video the server found gone: a sentence, no player (nothing would play).

@@ -34,7 +34,7 @@ def add_form(url: str, title: str = "Pasted video", **extra) -> dict:
         "description": "",
         "duration": "",
         "position": "0",
-        "members_only": "on",
+        "access": "members",
         "is_published": "on",
         **extra,
     }
@@ -117,7 +117,7 @@ def test_the_video_list_shows_thumbnail_provider_duration_and_flags(staff_client
     assert "i.ytimg.com" not in html
     assert "10:35" in html
     assert "YouTube" in html
-    for column in ("column-is_published", "column-members_only", "column-is_unavailable"):
+    for column in ("column-is_published", "column-access", "column-is_unavailable"):
         assert column in html
 
 
@@ -283,7 +283,7 @@ def test_a_jpeg_thumbnail_loses_its_exif_and_trailing_bytes_and_keeps_its_format
         "description": "",
         "duration": "600",
         "position": "0",
-        "members_only": "on",
+        "access": "members",
         "is_published": "on",
         "published_at_0": "2026-01-01",
         "published_at_1": "00:00:00",
