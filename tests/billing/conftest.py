@@ -174,6 +174,16 @@ def paid_video(plan: Any) -> Any:
 
 
 @pytest.fixture
+def redis() -> Any:
+    """The real Redis of the watch stream (the tests' own database), emptied for this test."""
+    from analytics.stream import stream_client
+
+    client = stream_client()
+    client.flushdb()
+    return client
+
+
+@pytest.fixture
 def customer(db: None, member: Any) -> Any:
     from billing.models import Customer
 
