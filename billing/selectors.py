@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from django.conf import settings
@@ -176,3 +176,58 @@ def member_billing_export(*, user_id: int) -> dict[str, Any]:
             for invoice in Invoice.objects.filter(user_id=user_id)
         ],
     }
+
+
+@dataclass(frozen=True)
+class RevenueFigures:
+    """Revenue on the staff analytics pages (definitions in analytics/admin.py REVENUE_DEFINITIONS)."""
+
+    subscribers_by_plan: list[tuple[str, int]]  # (plan name, members with access now)
+    mrr_by_currency: dict[str, int]  # minor units
+    days: list[date]
+    new_per_day: list[int]
+    churned_per_day: list[int]
+    trials_ended: int
+    trials_converted: int
+    paying_members: dict[int, tuple[str, str]]  # user id -> (plan name, email): paid access open now
+
+
+def revenue_figures_get(*, today: date, days: int = 30) -> RevenueFigures:
+    now = billing_now()
+    start = today - timedelta(days=days - 1)
+    span = [start + timedelta(days=i) for i in range(days)]
+    subs = list(Subscription.objects.select_related("plan", "user"))
+    open_subs = [s for s in subs if s.plan is not None and subscription_grants_access(subscription=s, now=now)]
+    by_plan: dict[str, set[int]] = {}
+    mrr: dict[str, int] = {}
+    paying: dict[int, tuple[str, str]] = {}
+    for sub in open_subs:
+        plan = sub.plan
+        if plan is None:
+            continue
+        by_plan.setdefault(plan.name, set()).add(sub.user_id)
+        if sub.status != Subscription.Status.TRIALING:
+            monthly = plan.amount if plan.interval == Plan.Interval.MONTH else round(plan.amount / 12)
+            mrr[plan.currency] = mrr.get(plan.currency, 0) + monthly
+            paying[sub.user_id] = (plan.name, sub.user.email)
+    new = dict.fromkeys(span, 0)
+    churned = dict.fromkeys(span, 0)
+    for sub in subs:
+        created = sub.created_at.date()
+        if created in new:
+            new[created] += 1
+        if sub.status in (Subscription.Status.CANCELED, Subscription.Status.UNPAID) or sub.revoked_at:
+            end = sub.revoked_at or sub.ended_at or sub.current_period_end
+            if end is not None and end.date() in churned:
+                churned[end.date()] += 1
+    trials = [s for s in subs if s.had_trial and (s.trial_end is None or s.trial_end <= now)]
+    return RevenueFigures(
+        subscribers_by_plan=sorted(((name, len(users)) for name, users in by_plan.items()), key=lambda r: -r[1]),
+        mrr_by_currency=mrr,
+        days=span,
+        new_per_day=[new[d] for d in span],
+        churned_per_day=[churned[d] for d in span],
+        trials_ended=len(trials),
+        trials_converted=sum(1 for s in trials if s.converted_at is not None),
+        paying_members=paying,
+    )

@@ -267,3 +267,25 @@ def test_without_stripe_settings_the_pricing_page_says_plans_are_off_and_the_web
     settings.BILLING_ENABLED = False
     assert b"not available" in client.get(reverse("billing:pricing")).content
     assert client.post("/billing/webhook/", b"{}", content_type="application/json").status_code == 404
+
+
+@pytest.mark.integration
+@pytest.mark.django_db(databases=CASSANDRA_DBS)
+def test_the_revenue_page_shows_subscribers_mrr_trial_conversion_and_churn_risk(client, member, plan, billing):
+    from tests.factories import MemberFactory
+
+    subscribe(member, plan)
+    trialist = MemberFactory()
+    sub = subscribe(trialist, plan, status="trialing", trial_end=int(time.time()) + 86400)
+    Subscription.objects.filter(pk=sub.pk).update(trial_end=timezone.now() - timedelta(seconds=1), status="active")
+    Subscription.objects.filter(pk=sub.pk).update(converted_at=timezone.now())
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+
+    page = client.get(reverse("analytics_admin:revenue")).content.decode()
+
+    assert "Active subscribers" in page
+    assert "MRR (USD)" in page
+    assert "18.00" in page  # two paying members of a 9.00 monthly plan
+    assert "100.0%" in page  # the one ended trial converted
+    assert member.email in page  # never watched: a churn risk
+    assert "never watched" in page
