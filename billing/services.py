@@ -200,7 +200,12 @@ def webhook_event_process(*, payload: bytes, signature: str) -> WebhookResult:
         except IntegrityError:
             return WebhookResult(event_id, "duplicate")
         handler = _HANDLERS.get(event_type)
-        outcome = handler(obj=obj, created=created, ended=ended) if handler is not None else "ignored"
+        try:
+            outcome = handler(obj=obj, created=created, ended=ended) if handler is not None else "ignored"
+        except (ValueError, TypeError, AttributeError, KeyError):
+            # Signed but not shaped as we read it: nothing of it is kept (the transaction rolls back).
+            logger.warning("webhook %s (%s) could not be read", event_id, event_type, exc_info=True)
+            raise WebhookRefused("unreadable event") from None
         record.outcome = outcome
         record.save(update_fields=["outcome"])
     for user_id in ended:

@@ -263,3 +263,12 @@ def test_the_webhook_is_csrf_exempt_but_takes_only_posts(billing):
     from django.test import Client
 
     assert Client(enforce_csrf_checks=True).get("/billing/webhook/").status_code == 405
+
+
+def test_a_signed_event_we_cannot_read_is_a_400_and_records_nothing(live_server, member, customer, plan):
+    charge = {"id": "ch_1", "customer": customer.stripe_customer_id, "amount": "nine", "amount_refunded": {}}
+
+    status, _ = post_webhook(live_server.url, event("charge.refunded", charge))
+
+    assert status == 400
+    assert WebhookEvent.objects.count() == 0
