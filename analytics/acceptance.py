@@ -226,6 +226,8 @@ class SessionClaims:
     issued_at_ms: int
     generation: int
     members: bool = False
+    # Issued for a paid video to a member holding a plan that opens it (billing).
+    paid: bool = False
 
 
 def viewing_session_token_sign(*, claims: SessionClaims) -> str:
@@ -237,6 +239,7 @@ def viewing_session_token_sign(*, claims: SessionClaims) -> str:
             "t": claims.issued_at_ms,
             "g": claims.generation,
             "m": int(claims.members),
+            "p": int(claims.paid),
         },
         salt=TOKEN_SALT,
         compress=False,
@@ -256,6 +259,7 @@ def viewing_session_token_read(*, token: str) -> SessionClaims | None:
             issued_at_ms=int(raw["t"]),
             generation=int(raw["g"]),
             members=bool(raw["m"]),
+            paid=bool(raw.get("p", 0)),
         )
     except (signing.BadSignature, KeyError, TypeError, ValueError):
         return None
@@ -294,6 +298,7 @@ class VideoLimits:
     duration: int | None
     members_only: bool = False
     available: bool = True
+    paid: bool = False
 
 
 def watch_batch_accept(
@@ -323,6 +328,8 @@ def watch_batch_accept(
         raise BatchRefused(410, "this video is no longer available")
     if video.members_only and not claims.members:
         raise BatchRefused(403, "this video is now for members only; reload the page")
+    if video.paid and not claims.paid:
+        raise BatchRefused(403, "this video now needs a paid plan; reload the page")
     skew = limits.clock_skew_ms
     # Seconds recorded while the token was valid, and never older than the late window: an outbox
     # resend still lands, a hoarded token or a made-up past does not.

@@ -32,22 +32,29 @@ from analytics.selectors import (
     RetentionCurve,
     RollupFigures,
     VideoAnalytics,
+    VideoProgress,
     analytics_dashboard_get,
     analytics_glance_get,
     playlist_funnel_get,
     video_analytics_get,
     video_last_titles_get,
+    video_progress_map,
 )
+from billing.selectors import revenue_figures_get
 from config.formatting import clock
 from videos.selectors import (
     playlist_catalogue_list,
     playlist_video_list,
     video_durations_in_bulk,
+    video_published_durations,
     video_staff_get,
     video_titles_in_bulk,
 )
 
 logger = logging.getLogger(__name__)
+
+# A paying member who has watched nothing for this many days is listed as a churn risk.
+CHURN_RISK_DAYS = 14
 
 RANGES = (("7", "Last 7 days"), ("30", "Last 30 days"), ("90", "Last 90 days"), ("custom", "Custom"))
 MAX_RANGE_DAYS = 400
@@ -488,6 +495,98 @@ def students_admin_urls() -> list[URLPattern]:
     ]
 
 
+REVENUE_DEFINITIONS = (
+    (
+        "Active subscribers",
+        "Members whose subscription opens its plan now: active or trialing, past_due within the "
+        "grace period, canceled or unpaid before the paid period's end; a refund or a dispute ends it.",
+    ),
+    (
+        "MRR",
+        "Monthly recurring revenue: the plan price of every subscriber with access who is not in a trial, "
+        "yearly plans divided by 12, per currency, before coupons and taxes (those are Stripe's).",
+    ),
+    ("New", "Subscriptions created on that UTC day (as Stripe's webhook reached us)."),
+    (
+        "Churned",
+        "Subscriptions that ended on that UTC day: the paid period's end of a canceled or unpaid one, or "
+        "the moment a refund or a dispute removed access.",
+    ),
+    ("Trial conversion", "Of the subscriptions whose trial has ended, the share that became active (paid)."),
+    (
+        "Watch time by plan",
+        "Distinct seconds of published videos watched, all time, by the members paying for "
+        "each plan now (their progress rows; a member with two plans counts once, under the first).",
+    ),
+    (
+        "Churn risk",
+        f"Members paying now who have not watched anything for {CHURN_RISK_DAYS} days, with the last "
+        "video they watched (at most the first 500 paying members are read).",
+    ),
+)
+
+
+def revenue_view(request: HttpRequest) -> TemplateResponse:
+    """Revenue beside watching: subscribers, MRR, new and churned per day, trial conversion, watch
+    time by plan and the paying members at risk (no watching for CHURN_RISK_DAYS)."""
+    today = datetime.now(tz=UTC).date()
+    figures = revenue_figures_get(today=today)
+    durations = video_published_durations()
+    cutoff = datetime.now(tz=UTC) - timedelta(days=CHURN_RISK_DAYS)
+    watch_by_plan: dict[str, int] = {}
+    at_risk: list[tuple[str, str, VideoProgress | None]] = []
+    unavailable = False
+    for user_id, (plan_name, email) in list(figures.paying_members.items())[:500]:
+        try:
+            progress = video_progress_map(user_id=user_id, durations=durations)
+        except DriverException:
+            unavailable = True
+            break
+        watch_by_plan[plan_name] = watch_by_plan.get(plan_name, 0) + sum(p.watched_seconds for p in progress.values())
+        watched = [p for p in progress.values() if p.last_watched is not None]
+        last = max(watched, key=lambda p: p.last_watched or cutoff, default=None)
+        if last is None or last.last_watched is None or last.last_watched < cutoff:
+            at_risk.append((email, plan_name, last))
+    titles = video_titles_in_bulk(video_ids=sorted({last.video_id for _, _, last in at_risk if last}))
+    ended, converted = figures.trials_ended, figures.trials_converted
+    context = {
+        **admin.site.each_context(request),
+        "title": "Revenue and watching",
+        "totals": [
+            ("Active subscribers", f"{sum(n for _, n in figures.subscribers_by_plan):,}"),
+            *[
+                (f"MRR ({currency.upper()})", f"{amount / 100:,.2f}")
+                for currency, amount in figures.mrr_by_currency.items()
+            ],
+            ("New, last 30 days", f"{sum(figures.new_per_day):,}"),
+            ("Churned, last 30 days", f"{sum(figures.churned_per_day):,}"),
+            ("Trial conversion", _percent(converted / ended if ended else None)),
+        ],
+        "by_plan": [
+            {"plan": name, "subscribers": n, "watch": watch_time(watch_by_plan.get(name, 0))}
+            for name, n in figures.subscribers_by_plan
+        ],
+        "daily": [
+            {"day": day, "new": new, "churned": gone}
+            for day, new, gone in zip(figures.days, figures.new_per_day, figures.churned_per_day, strict=True)
+        ],
+        "at_risk": [
+            {
+                "email": email,
+                "plan": plan_name,
+                "video": titles.get(last.video_id, "") if last else "",
+                "video_id": last.video_id if last else None,
+                "when": last.last_watched if last else None,
+            }
+            for email, plan_name, last in at_risk
+        ],
+        "unavailable": unavailable,
+        "churn_days": CHURN_RISK_DAYS,
+        "definitions": REVENUE_DEFINITIONS,
+    }
+    return TemplateResponse(request, "analytics/admin/revenue.html", context)
+
+
 def analytics_admin_urls() -> list[URLPattern]:
     """Mounted at /admin/analytics/ (namespace `analytics_admin`); staff only through admin_view."""
     site = admin.site
@@ -497,6 +596,7 @@ def analytics_admin_urls() -> list[URLPattern]:
         path("videos/<int:video_id>/export.zip", site.admin_view(video_analytics_csv), name="video-csv"),
         path("playlists/<int:playlist_id>/", site.admin_view(playlist_funnel_view), name="playlist"),
         *students_admin_urls(),
+        path("revenue/", site.admin_view(revenue_view), name="revenue"),
     ]
 
 

@@ -38,7 +38,13 @@ class AnalyticsConfig(AppConfig):
         from django.contrib.auth import get_user_model, user_logged_out
         from django.db.models.signals import pre_delete, pre_save
 
-        from analytics.receivers import keep_title_on_video_delete, revoke_on_credentials_change, revoke_on_logout
+        from analytics.receivers import (
+            keep_title_on_video_delete,
+            revoke_on_credentials_change,
+            revoke_on_entitlement_end,
+            revoke_on_logout,
+        )
+        from billing.signals import entitlement_ended
 
         user_logged_out.connect(revoke_on_logout, dispatch_uid="analytics.revoke_on_logout")
         pre_save.connect(
@@ -57,6 +63,8 @@ class AnalyticsConfig(AppConfig):
             signal.connect(
                 recount_course_on_items_change, sender="videos.PlaylistItem", dispatch_uid=f"analytics.course_{signal}"
             )
+
+        entitlement_ended.connect(revoke_on_entitlement_end, dispatch_uid="analytics.revoke_on_entitlement_end")
 
         # /healthz and /metrics reach Cassandra, the workers and the pipeline only through these
         # (config/ imports no app module).

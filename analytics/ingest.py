@@ -115,7 +115,11 @@ def _token_member(token: str) -> int | None:
 def video_limits_get(video_id: int) -> VideoLimits | None:
     # The per-process catalogue snapshot (videos.selectors): no SQL query per batch.
     found = video_published_access().get(video_id)
-    return None if found is None else VideoLimits(video_id, found.duration, found.members_only, found.available)
+    return (
+        None
+        if found is None
+        else VideoLimits(video_id, found.duration, found.members_only, found.available, found.paid)
+    )
 
 
 # --- WSGI -----------------------------------------------------------------------------------------

@@ -42,7 +42,7 @@ from analytics.selectors import VideoProgress, completed_count, continue_watchin
 from analytics.viewing import viewing_session_start
 from config.formatting import clock
 from config.fragments import csrf_input, fragment_get
-from videos.selectors import video_member_visible_in_bulk, video_published_durations
+from videos.selectors import member_video_ids_paid_filter, video_member_visible_in_bulk, video_published_durations
 
 logger = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ class Video(Protocol):
     def is_published(self) -> bool: ...
     @property
     def members_only(self) -> bool: ...
+    @property
+    def access(self) -> str: ...
 
 
 def member_outbox_key(*, user_id: int) -> str:
@@ -132,7 +134,9 @@ def page_context(
     if continue_watching:
         started = continue_watching_from(progress=progress)
         # Unavailable videos leave the row (the server's availability check decides).
-        visible = video_member_visible_in_bulk(video_ids=[p.video_id for p in started]) if started else {}
+        # So do paid videos the member holds no plan for (any more).
+        open_ids = member_video_ids_paid_filter(user=user, video_ids=[p.video_id for p in started]) if started else []
+        visible = video_member_visible_in_bulk(video_ids=open_ids) if open_ids else {}
         rows = [(visible[p.video_id], p) for p in started if p.video_id in visible]
 
     tracker = _tracker_config(user=user, video=video, resume=resume) if video is not None else None
@@ -215,7 +219,9 @@ def _tracker_config(*, user: Any, video: Video, resume: int | None) -> dict[str,
     if not member_is_confirmed_cached(user=user):
         return None
     user_id = user.pk
-    viewing = viewing_session_start(user_id=user_id, video_id=video.pk, members_only=video.members_only)
+    viewing = viewing_session_start(
+        user_id=user_id, video_id=video.pk, members_only=video.members_only, paid=video.access == "paid"
+    )
     endpoint, beacon, renew = _tracker_endpoints()
     return {
         "videoId": video.pk,

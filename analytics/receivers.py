@@ -28,6 +28,11 @@ def revoke_on_credentials_change(sender: Any, instance: Any, update_fields: Any 
         _revoke_quietly(instance.pk)
 
 
+def revoke_on_entitlement_end(sender: Any, user_id: int, **kwargs: Any) -> None:
+    # A paid plan's access ended (billing): open watch pages of paid videos stop at their next batch.
+    _revoke_quietly(user_id)
+
+
 def _revoke_quietly(user_id: int) -> None:
     # Imported here: the receivers are connected while the apps load, before services can be.
     from analytics.viewing import member_ingest_revoke

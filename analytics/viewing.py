@@ -33,7 +33,7 @@ class ViewingSession:
     issued_at_ms: int
 
 
-def viewing_session_start(*, user_id: int, video_id: int, members_only: bool) -> ViewingSession:
+def viewing_session_start(*, user_id: int, video_id: int, members_only: bool, paid: bool = False) -> ViewingSession:
     """A server-issued viewing session for one watch page load of a confirmed member.
 
     A member gets at most WATCH_SESSIONS_PER_VIDEO_PER_HOUR new sessions of one video in any 60
@@ -66,18 +66,21 @@ def viewing_session_start(*, user_id: int, video_id: int, members_only: bool) ->
         generation, latest = 0, b""
     if latest:
         session_id = uuid.UUID(latest.decode())
-    claims = SessionClaims(user_id, video_id, session_id, now_ms, int(generation), members_only)
+    claims = SessionClaims(user_id, video_id, session_id, now_ms, int(generation), members_only, paid)
     return ViewingSession(session_id, viewing_session_token_sign(claims=claims), now_ms)
 
 
-def viewing_session_renew(*, user_id: int, claims: SessionClaims, members_only: bool) -> ViewingSession:
+def viewing_session_renew(
+    *, user_id: int, claims: SessionClaims, members_only: bool, paid: bool = False
+) -> ViewingSession:
     """A fresh token for the member's open watch page (the tracker renews while the page is visible).
 
     `claims` are the page's current token's, already read and found to be this member's; the caller
-    has checked the member may still watch the video. The same session while its day is open; once
-    the session's day has ended (a page left open across midnight) a new session, so no session
-    ever adds watching to a day other than the one it started on. Raises BatchRefused (403) when the
-    member's tokens were revoked (logout, password change).
+    has checked the member may still watch the video (a paid one: they hold a plan opening it). The
+    same session while its day is open; once the session's day has ended (a page left open across
+    midnight) a new session, so no session ever adds watching to a day other than the one it started
+    on. Raises BatchRefused (403) when the member's tokens were revoked (logout, password change,
+    the end of a paid plan).
     """
     if claims.user_id != user_id:
         raise BatchRefused(403, "token missing, expired or not yours; reload the page")
@@ -86,12 +89,12 @@ def viewing_session_renew(*, user_id: int, claims: SessionClaims, members_only: 
     start_ms = session_start_get(session_id=claims.session_id)
     now_ms = int(time.time() * 1000)
     if start_ms is not None and start_ms // DAY_MS != now_ms // DAY_MS:
-        return viewing_session_start(user_id=user_id, video_id=claims.video_id, members_only=members_only)
+        return viewing_session_start(user_id=user_id, video_id=claims.video_id, members_only=members_only, paid=paid)
     if start_ms is None and not _unplayed_place_keep(user_id=user_id, video_id=claims.video_id, claims=claims):
         # It gave its place up (it had not played and its token had expired): this page starts
         # again under the cap, as a new load would; it played nothing, so nothing is lost.
-        return viewing_session_start(user_id=user_id, video_id=claims.video_id, members_only=members_only)
-    renewed = SessionClaims(user_id, claims.video_id, claims.session_id, now_ms, claims.generation, members_only)
+        return viewing_session_start(user_id=user_id, video_id=claims.video_id, members_only=members_only, paid=paid)
+    renewed = SessionClaims(user_id, claims.video_id, claims.session_id, now_ms, claims.generation, members_only, paid)
     return ViewingSession(claims.session_id, viewing_session_token_sign(claims=renewed), now_ms)
 
 

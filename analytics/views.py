@@ -74,7 +74,9 @@ def watch_token_renew(request: HttpRequest) -> JsonResponse:
     if video is None or video.is_unavailable or not member_is_confirmed_cached(user=user):
         return _error(403, "you may no longer watch this video here; reload the page")
     try:
-        viewing = viewing_session_renew(user_id=user.pk, claims=claims, members_only=video.members_only)
+        viewing = viewing_session_renew(
+            user_id=user.pk, claims=claims, members_only=video.members_only, paid=video.access == "paid"
+        )
     except BatchRefused as exc:
         return _error(exc.status, exc.message)
     except RedisError:

@@ -87,7 +87,7 @@ def videos_ensure(*, prefix: str, count: int, duration: int) -> list[tuple[int, 
                 "external_id": f"{prefix}{i:06d}"[:40],
                 "duration": duration,
                 "is_published": True,
-                "members_only": False,
+                "access": "public",
             },
         )
         vids.append((video.pk, int(video.duration or duration)))

@@ -141,7 +141,7 @@ def _ladder(media_root: Path, *, seconds: int) -> Video:
         slug=SLUG,
         provider=Video.Provider.FILE,
         external_id=f"upload:{SLUG}",
-        members_only=True,
+        access="members",
         ladder_state=LadderState.QUEUED,
     )
     run = secrets.token_hex(6)

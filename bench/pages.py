@@ -248,7 +248,7 @@ def pages_seed(*, members: int = 50, videos: int = 48, watched_per_member: int =
                     slug=f"bench-video-{n}",
                     description="A description a few words long, as staff write them.",
                     duration=300 + n * 7,
-                    members_only=n % 3 != 0,
+                    access="members" if n % 3 != 0 else "public",
                     is_published=True,
                     position=n,
                 )

@@ -32,6 +32,9 @@ PROVIDER_FRAME_ORIGINS = ("https://www.youtube-nocookie.com", "https://player.vi
 # None: every thumbnail is uploaded by staff or downloaded by the server (videos/facts.py) and
 # served by us, so no provider learns who browses the catalogue.
 PROVIDER_IMAGE_ORIGINS: tuple[str, ...] = ()
+# Forms whose answer redirects to Stripe's hosted pages (billing: Checkout, the Customer Portal);
+# browsers apply form-action to the redirect too.
+STRIPE_HOSTED_ORIGINS = ("https://checkout.stripe.com", "https://billing.stripe.com")
 
 BASE_POLICY: dict[str, tuple[str, ...]] = {
     "default-src": (SELF,),
@@ -46,7 +49,7 @@ BASE_POLICY: dict[str, tuple[str, ...]] = {
     "font-src": (SELF,),
     "object-src": ("'none'",),
     "base-uri": (SELF,),
-    "form-action": (SELF,),
+    "form-action": (SELF, *STRIPE_HOSTED_ORIGINS),
     "frame-ancestors": ("'none'",),
 }
 

@@ -189,6 +189,19 @@ class Settings(BaseSettings):
     email_url: str = "console://"
     default_from_email: str = "Watchpoint <no-reply@watchpoint.local>"
 
+    # --- Billing (billing/): Stripe. Without STRIPE_SECRET_KEY paid plans are off (the admin says so).
+    # Test mode: sk_test_... keys; `bin/stripe-mock env` prints settings for the offline API mock.
+    stripe_secret_key: str | None = None
+    stripe_publishable_key: str | None = None
+    # The endpoint's signing secret (whsec_...): webhooks without a valid signature are refused.
+    stripe_webhook_secret: str | None = None
+    # Only for stripe-mock (tests, offline runs); unset: Stripe's own API.
+    stripe_api_base: str | None = None
+    # Seconds a webhook's signed timestamp may be old (the SDK's tolerance; replays past it are refused).
+    stripe_webhook_tolerance_seconds: int = Field(default=300, ge=30, le=3600)
+    # A past_due subscription keeps its access this many days (with a banner and an email).
+    billing_past_due_grace_days: int = Field(default=3, ge=0, le=60)
+
     @field_validator("django_allowed_hosts", "django_csrf_trusted_origins", "cassandra_hosts", mode="before")
     @classmethod
     def _split_csv(cls, value: Any) -> Any:
@@ -315,6 +328,11 @@ class Settings(BaseSettings):
         if self.media_url_secret:
             return self.media_url_secret
         return hmac.new(self.django_secret_key.encode(), b"watchpoint.media-url", hashlib.sha256).hexdigest()
+
+    @property
+    def billing_enabled(self) -> bool:
+        """Paid plans need both the API key and the webhook secret (access follows the webhooks)."""
+        return bool(self.stripe_secret_key and self.stripe_webhook_secret)
 
     @property
     def json_logs(self) -> bool:

@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "accounts",
     "videos",
     "analytics",
+    "billing",
 ]
 
 MIDDLEWARE = [
@@ -89,6 +90,7 @@ TEMPLATES = [
                 "django.contrib.messages.context_processors.messages",
                 "accounts.context_processors.membership",
                 "analytics.context_processors.tracking",
+                "billing.context_processors.billing_notice",
             ],
             # {% slot %}: the per-request parts of a page rendered once per version (config/fragments.py);
             # {{ seconds|clock }}: durations as every app shows them (config/formatting.py).
@@ -284,6 +286,7 @@ CELERY_TASK_ROUTES = {
     "videos.*": {"queue": "background"},
     # Transcodes of uploaded videos (videos/tasks.py): minutes of ffmpeg each, on their own worker.
     "media.*": {"queue": "media"},
+    "billing.*": {"queue": "background"},
 }
 # Redis redelivers a message nobody acknowledged after this long (e.g. its worker was SIGKILLed).
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": env.celery_broker_visibility_timeout}
@@ -300,6 +303,8 @@ CELERY_BEAT_SCHEDULE = {
     # them at once, this only tidies the table.
     "email-addresses-pending-expire": {"task": "accounts.email_addresses_pending_expire", "schedule": 3600.0},
     # The server re-checks that every published video still plays (videos/tasks.py).
+    # Entitlements that ended by the clock (a period's end, a grace period) revoke open watch tokens.
+    "billing-entitlements-expire": {"task": "billing.entitlements_expire", "schedule": 60.0},
     "videos-availability-check": {
         "task": "videos.video_availability_check_all",
         "schedule": float(VIDEO_AVAILABILITY_CHECK_SECONDS),
@@ -355,6 +360,10 @@ ACCOUNT_RATE_LIMITS = {
     "reauthenticate": "10/m/user",
     # Download my data (accounts.views.data_export) reads every store the member has data in.
     "member_data_export": "3/h/user",
+    # Stripe's webhook deliveries (billing.views.webhook): generous, but a flood of forged posts is cut.
+    "billing_webhook": "300/m/ip",
+    # Starting a Checkout or Portal session calls Stripe's API.
+    "billing_session": "10/m/user",
 }
 # Behind N proxies, the client IP (for the per-IP limits) is the N-th address from the right of
 # X-Forwarded-For; with 0 it is REMOTE_ADDR.
@@ -455,6 +464,15 @@ if not DEBUG:
         SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
     # SSL redirect is usually done by the proxy in front; check --deploy should not insist.
     SILENCED_SYSTEM_CHECKS = [] if SECURE_SSL_REDIRECT else ["security.W008"]
+
+# --- Billing (billing/, docs/operations.md): Stripe through its SDK; off without the keys.
+BILLING_ENABLED = env.billing_enabled
+STRIPE_SECRET_KEY = env.stripe_secret_key
+STRIPE_PUBLISHABLE_KEY = env.stripe_publishable_key
+STRIPE_WEBHOOK_SECRET = env.stripe_webhook_secret
+STRIPE_API_BASE = env.stripe_api_base
+STRIPE_WEBHOOK_TOLERANCE_SECONDS = env.stripe_webhook_tolerance_seconds
+BILLING_PAST_DUE_GRACE_DAYS = env.billing_past_due_grace_days
 
 # --- Operations: /metrics (config/metrics.py) answers staff sessions or this bearer token.
 METRICS_TOKEN = env.metrics_token

@@ -40,6 +40,7 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("accounts/", include("accounts.urls")),
     path("accounts/", include("allauth.urls")),
+    path("billing/", include("billing.urls")),
     path("", include("analytics.urls")),
     path("", include("videos.urls")),
 ]

@@ -37,7 +37,7 @@ class VideoFactory(factory.django.DjangoModelFactory[Video]):
     external_id = factory.Sequence(lambda n: f"vid{n:08d}")
     duration = 600
     is_published = True
-    members_only = True
+    access = "members"
     published_at = factory.LazyFunction(timezone.now)
 
 

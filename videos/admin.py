@@ -117,7 +117,7 @@ class VideoAddForm(VideoModelForm):
             "start_seconds",
             "thumbnail",
             "position",
-            "members_only",
+            "access",
             "is_published",
         )
 
@@ -245,7 +245,7 @@ class VideoAdmin(VideoModelAdmin):
         "recent_problems",
     )
     list_display_links = ("thumbnail_tag", "title")
-    list_filter = ("provider", "is_published", "members_only", UnavailableFilter)
+    list_filter = ("provider", "is_published", "access", UnavailableFilter)
     search_fields = ("title",)
     ordering = ("position", "-published_at", "-id")
     actions = ("publish", "unpublish", "mark_unavailable", "mark_available", "transcode")
@@ -310,7 +310,7 @@ class VideoAdmin(VideoModelAdmin):
                     "thumbnail",
                     "position",
                     "is_published",
-                    "members_only",
+                    "access",
                     "published_at",
                 )
             },
@@ -426,7 +426,7 @@ class VideoAdmin(VideoModelAdmin):
         flags = [
             obj.get_provider_display(),
             "Published" if obj.is_published else "Not published",
-            "Members only" if obj.members_only else "Open to all",
+            {"public": "Open to all", "members": "Members only", "paid": "Paid plans"}.get(obj.access, obj.access),
         ]
         if obj.is_unavailable:
             flags.append("Unavailable")
@@ -549,8 +549,8 @@ class PlaylistItemInline(SortableTabularInline, PlaylistItemInlineBase):
 
 @admin.register(Playlist)
 class PlaylistAdmin(SortableAdminBase, PlaylistModelAdmin):
-    list_display = ("title", "video_count", "is_published", "updated_at")
-    list_filter = ("is_published",)
+    list_display = ("title", "video_count", "is_published", "access", "updated_at")
+    list_filter = ("is_published", "access")
     search_fields = ("title", "description")
     prepopulated_fields = {"slug": ("title",)}
     inlines = (SectionInline, PlaylistItemInline)

@@ -71,6 +71,16 @@ class LadderState(models.TextChoices):
     FAILED = "failed", "Failed"
 
 
+class AccessLevel(models.TextChoices):
+    """Who may watch a video or open a playlist. "paid": members holding one of the plans that open
+    it (billing.Plan.videos / .playlists, related name `plans`; a plan opening a playlist opens its
+    videos too)."""
+
+    PUBLIC = "public", "Public"
+    MEMBERS = "members", "Any confirmed member"
+    PAID = "paid", "Paid plans"
+
+
 class Video(Versioned):
     """A video in the catalogue, hosted by a provider (or a self-hosted file) and embedded here."""
 
@@ -129,7 +139,7 @@ class Video(Versioned):
     # every rendition, the master playlist and the poster are in place; empty until then.
     ladder_path = models.CharField(max_length=100, blank=True, editable=False)
     is_published = models.BooleanField(default=False)
-    members_only = models.BooleanField(default=True)
+    access = models.CharField(max_length=8, choices=AccessLevel.choices, default=AccessLevel.MEMBERS)
     published_at = models.DateTimeField(null=True, blank=True)
     # Catalogue order: lower first; equal positions fall back to the newest first.
     position = models.PositiveIntegerField(default=0, help_text="Lower numbers come first in the catalogue.")
@@ -174,6 +184,16 @@ class Video(Versioned):
         return reverse("videos:watch", kwargs={"slug": self.slug})
 
     @property
+    def members_only(self) -> bool:
+        """Not public: any confirmed member, or paid (the name from before access levels; assigning
+        it picks public or any confirmed member)."""
+        return self.access != AccessLevel.PUBLIC
+
+    @members_only.setter
+    def members_only(self, value: bool) -> None:
+        self.access = AccessLevel.MEMBERS if value else AccessLevel.PUBLIC
+
+    @property
     def thumbnail_url(self) -> str | None:
         """Staff's upload, else the card the server made; always served by us (no hotlinking)."""
         if self.thumbnail:
@@ -216,6 +236,9 @@ class Playlist(Versioned):
     slug = models.SlugField(max_length=220, unique=True)
     description = models.TextField(blank=True)
     is_published = models.BooleanField(default=False)
+    # Public by default: a playlist's page lists its videos, each gated by its own level, as before
+    # access levels; "paid" gates the page and opens its videos to the plans that open it.
+    access = models.CharField(max_length=8, choices=AccessLevel.choices, default=AccessLevel.PUBLIC)
     videos = models.ManyToManyField(Video, through="PlaylistItem", related_name="playlists")
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)

@@ -57,3 +57,29 @@ def page_context_get(
     for provider in _providers.values():
         context.update(provider(request=request, videos=videos, video=video, continue_watching=continue_watching))
     return context
+
+
+# --- Paid access -------------------------------------------------------------------------------------
+# Which plans a member holds now is billing's to say (videos imports no billing module): billing
+# registers one provider from its AppConfig.ready(); without it (or with billing off) nobody holds
+# a plan, so "paid" videos are open to staff only.
+
+
+class EntitlementProvider(Protocol):
+    def __call__(self, *, user_id: int) -> frozenset[int]: ...
+
+
+_entitlements: Registry[EntitlementProvider] = Registry("entitlement provider")
+
+
+def entitlement_register(*, name: str, provider: EntitlementProvider) -> None:
+    """Register `provider`, which answers the ids of the plans a member's access follows now."""
+    _entitlements.register(name, provider)
+
+
+def member_plan_ids_get(*, user_id: int) -> frozenset[int]:
+    """The ids of the plans the member is entitled to now (every registered provider's, merged)."""
+    held: frozenset[int] = frozenset()
+    for provider in _entitlements.values():
+        held |= provider(user_id=user_id)
+    return held

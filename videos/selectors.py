@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Generic, NamedTuple, TypeVar, cast
+from typing import Any, Generic, NamedTuple, TypeVar, cast
 from urllib.parse import urlsplit
 
 from cachetools import TTLCache
@@ -24,6 +24,7 @@ from accounts.selectors import Member, member_confirmed_cache_clear, member_is_c
 from config.csp import BadSource, csp_source_validate
 from videos.media import ladder_url_sign
 from videos.models import (
+    AccessLevel,
     CourseEnrolment,
     Playlist,
     PlaylistItem,
@@ -32,6 +33,7 @@ from videos.models import (
     VideoDurationVote,
     VideoPlaybackProblem,
 )
+from videos.registry import member_plan_ids_get
 from videos.search import search_query_terms
 
 logger = logging.getLogger(__name__)
@@ -190,10 +192,71 @@ def video_watchable_get(*, user: Member | AnonymousUser, video_id: int) -> Video
         return None
     if video.members_only and not member_is_confirmed_cached(user=user):
         return None
+    if video.access == AccessLevel.PAID and not video_paid_access_held(user=user, video_id=video.pk):
+        return None
     # A dripped item not open yet: no renewed token, no progress actions (the watch page refuses it).
     if video_drip_lock_get(user=user, video_id=video_id) is not None:
         return None
     return video
+
+
+def video_paid_plan_ids(*, video_id: int) -> frozenset[int]:
+    """The plans that open a paid video: its own, and those of the paid playlists it is in (the
+    access snapshot; empty for an unpublished or unknown video)."""
+    found = video_published_access().get(video_id)
+    return found.plan_ids if found is not None else frozenset()
+
+
+def video_paid_access_held(*, user: Member | AnonymousUser, video_id: int) -> bool:
+    """Whether `user` holds a plan that opens the paid video now (staff always do)."""
+    if not user.is_authenticated:
+        return False
+    if user.is_staff:
+        return True
+    return bool(member_plan_ids_get(user_id=user.pk) & video_paid_plan_ids(video_id=video_id))
+
+
+def plans_opening_list(*, video: Video | None = None, playlist: Playlist | None = None) -> list[Any]:
+    """The active plans (billing.Plan rows, reached through their `plans` relation: videos imports
+    no billing module) that open a paid video or playlist: what its gate offers."""
+    if video is not None:
+        ids = set(video_paid_plan_ids(video_id=video.pk))
+    elif playlist is not None:
+        ids = set(Playlist.objects.filter(pk=playlist.pk).values_list("plans", flat=True)) - {None}
+    else:
+        return []
+    plan_model = Video._meta.get_field("plans").related_model
+    return list(plan_model._default_manager.filter(pk__in=ids, is_active=True))
+
+
+def playlist_paid_access_held(*, user: Member | AnonymousUser, playlist: Playlist) -> bool:
+    """Whether `user` may open the playlist's page: any visitor for a public one, a confirmed member
+    for "any member", a plan that opens it (or staff) for a paid one."""
+    if playlist.access == AccessLevel.PUBLIC:
+        return True
+    if not user.is_authenticated or not member_is_confirmed_cached(user=user):
+        return False
+    if playlist.access == AccessLevel.MEMBERS or user.is_staff:
+        return True
+    opened_by = frozenset(Playlist.objects.filter(pk=playlist.pk).values_list("plans", flat=True)) - {None}
+    return bool(member_plan_ids_get(user_id=user.pk) & opened_by)
+
+
+def member_video_ids_paid_filter(*, user: Member | AnonymousUser, video_ids: list[int]) -> list[int]:
+    """`video_ids` without the paid videos `user` holds no plan for ("Continue watching" offers
+    only what the member may still watch)."""
+    access = video_published_access()
+    paid = [video_id for video_id in video_ids if video_id in access and access[video_id].paid]
+    if not paid:
+        return video_ids
+    if not user.is_authenticated:
+        held: frozenset[int] = frozenset()
+    elif user.is_staff:
+        return video_ids
+    else:
+        held = member_plan_ids_get(user_id=user.pk)
+    closed = {video_id for video_id in paid if not held & access[video_id].plan_ids}
+    return [video_id for video_id in video_ids if video_id not in closed]
 
 
 def video_watchable_cache_clear() -> None:
@@ -216,6 +279,7 @@ class Access(enum.Enum):
     LOG_IN = "log_in"  # members-only, visitor is anonymous
     CONFIRM_EMAIL = "confirm_email"  # members-only, member has not confirmed an address
     LOCKED = "locked"  # a dripped course item that has not opened for this member yet
+    SUBSCRIBE = "subscribe"  # paid, the member holds none of the plans that open it
 
 
 @dataclass(frozen=True)
@@ -288,7 +352,12 @@ def video_access_get(*, user: Member | AnonymousUser, slug: str) -> WatchAccess 
     is_staff = bool(user.is_authenticated and user.is_staff)
     if not video.is_published and not is_staff:
         return None
-    if is_staff or not video.members_only or member_is_confirmed_cached(user=user):
+    if is_staff or not video.members_only:
+        lock = None if is_staff else video_drip_lock_get(user=user, video_id=video.pk)
+        return WatchAccess(video, Access.WATCH if lock is None else Access.LOCKED, lock)
+    if member_is_confirmed_cached(user=user):
+        if video.access == AccessLevel.PAID and not video_paid_access_held(user=user, video_id=video.pk):
+            return WatchAccess(video, Access.SUBSCRIBE)
         lock = video_drip_lock_get(user=user, video_id=video.pk)
         return WatchAccess(video, Access.WATCH if lock is None else Access.LOCKED, lock)
     if not user.is_authenticated:
@@ -359,20 +428,42 @@ class PublishedAccess(NamedTuple):
     duration: int | None
     members_only: bool
     available: bool
+    paid: bool = False
+    # The plans that open a paid video: its own and its paid playlists' (billing.Plan, related name
+    # `plans`).
+    plan_ids: frozenset[int] = frozenset()
 
 
-_access_snapshot = _Snapshot(
-    lambda: {
-        pk: PublishedAccess(duration, members_only, not unavailable)
-        for pk, duration, members_only, unavailable in video_published_list().values_list(
-            "pk", "duration", "members_only", "is_unavailable"
+def _access_load() -> dict[int, PublishedAccess]:
+    opened: dict[int, set[int]] = {}
+    for video_id, plan_id in (
+        video_published_list().filter(access=AccessLevel.PAID, plans__isnull=False).values_list("pk", "plans")
+    ):
+        opened.setdefault(video_id, set()).add(plan_id)
+    for video_id, plan_id in PlaylistItem.objects.filter(
+        playlist__access=AccessLevel.PAID, playlist__plans__isnull=False, video__access=AccessLevel.PAID
+    ).values_list("video_id", "playlist__plans"):
+        opened.setdefault(video_id, set()).add(plan_id)
+    return {
+        pk: PublishedAccess(
+            duration,
+            access != AccessLevel.PUBLIC,
+            not unavailable,
+            access == AccessLevel.PAID,
+            frozenset(opened.get(pk, ())),
+        )
+        for pk, duration, access, unavailable in video_published_list().values_list(
+            "pk", "duration", "access", "is_unavailable"
         )
     }
-)
+
+
+_access_snapshot = _Snapshot(_access_load)
 
 
 def video_published_access() -> dict[int, PublishedAccess]:
-    """Duration, members-only flag and availability of every published video, keyed by id: a
+    """Duration, access level (and the plans of a paid one) and availability of every published
+    video, keyed by id: a
     per-process snapshot at most CATALOGUE_SNAPSHOT_SECONDS old, so staff tightening a video's
     access reaches the watch endpoint within that time. Read-only. Raises CatalogueUnavailable if
     it has never loaded."""

@@ -24,7 +24,7 @@ from django.utils.text import slugify
 from accounts.selectors import Member, member_is_confirmed
 from videos.facts import FactsError, FactsUnavailable, VideoFacts, card_images_make, video_facts_read
 from videos.media import POSTER, SourceFacts, TranscodeFailed, ladder_build, source_facts_read
-from videos.models import CourseEnrolment, LadderState, Video, VideoDurationVote, VideoPlaybackProblem
+from videos.models import AccessLevel, CourseEnrolment, LadderState, Video, VideoDurationVote, VideoPlaybackProblem
 from videos.providers import VideoSource, parse_video_url
 from videos.selectors import catalogue_video_playlists_get, video_published_snapshot_clear
 
@@ -93,7 +93,7 @@ def video_create_from_source(
     source_url: str = "",
     description: str = "",
     duration: int | None = None,
-    members_only: bool = True,
+    access: str = AccessLevel.MEMBERS,
     is_published: bool = False,
     position: int = 0,
 ) -> Video:
@@ -110,7 +110,7 @@ def video_create_from_source(
         external_id=source.external_id,
         source_url=source_url,
         duration=duration,
-        members_only=members_only,
+        access=access,
         is_published=is_published,
         position=position,
         published_at=timezone.now() if is_published else None,

@@ -27,7 +27,9 @@ from videos.selectors import (
     CatalogueUnavailable,
     catalogue_snapshot_get,
     course_outline_get,
+    plans_opening_list,
     playlist_catalogue_list,
+    playlist_paid_access_held,
     playlist_published_get,
     playlist_video_list,
     video_access_get,
@@ -95,6 +97,11 @@ def playlist(request: HttpRequest, slug: str) -> HttpResponse:
     found = playlist_published_get(slug=slug)
     if found is None:
         raise Http404("No such playlist")
+    if not playlist_paid_access_held(user=request.user, playlist=found):
+        plans = plans_opening_list(playlist=found) if request.user.is_authenticated else []
+        return render(
+            request, "videos/gate.html", {"playlist": found, "plans": plans, "access": "subscribe"}, status=403
+        )
     outline = course_outline_get(playlist=found, user=request.user)
     videos = [item.video for item in outline.items]
     context: dict[str, object] = {"playlist": found, "videos": videos, "outline": outline}
@@ -115,8 +122,10 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     video = result.video
     if result.access is not Access.WATCH:
         # 403 with a page that says what to do next, not a bare redirect to the login form (or,
-        # for a dripped course item, when it opens); no viewing session is issued.
-        gate = {"video": video, "access": result.access.value, "lock": result.lock}
+        # for a dripped course item, when it opens; for a paid one, the plans that open it); no
+        # viewing session is issued.
+        plans = plans_opening_list(video=video) if result.access is Access.SUBSCRIBE else []
+        gate = {"video": video, "access": result.access.value, "lock": result.lock, "plans": plans}
         return render(request, "videos/gate.html", gate, status=403)
 
     if video.is_unavailable and not request.user.is_staff:

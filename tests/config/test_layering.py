@@ -19,13 +19,15 @@ from django.template import engines
 
 ROOT = Path(__file__).resolve().parent.parent.parent
 TEMPLATES = ROOT / "templates"
-APPS = ("accounts", "videos", "analytics")
+APPS = ("accounts", "videos", "analytics", "billing")
 
 # What an app offers the others: reads, writes, and the registries the others fill.
 PUBLIC = {
     "accounts": {"selectors", "services", "registry"},
     "videos": {"selectors", "services", "registry"},
     "analytics": set[str](),
+    # Its signal (analytics revokes watch tokens when an entitlement ends) and its reads.
+    "billing": {"selectors", "services", "signals"},
 }
 
 # Settings Django, allauth or Celery read by name: Django imports these itself (or, for Celery, they
@@ -51,6 +53,7 @@ TEMPLATE_OWNERS = {
     "admin/videos": "videos",
     "admin/analytics": "analytics",
     "admin/accounts": "accounts",
+    "billing": "billing",
 }
 
 _APP_DOTTED = re.compile(rf"(?:{'|'.join(APPS)})(?:\.\w+)+")

@@ -35,7 +35,7 @@ def add_form(url: str, title: str = "Pasted video", **extra) -> dict:
         "description": "",
         "duration": "",
         "position": "0",
-        "members_only": "on",
+        "access": "members",
         "is_published": "on",
         **extra,
     }
@@ -284,7 +284,7 @@ def test_a_jpeg_thumbnail_loses_its_exif_and_trailing_bytes_and_keeps_its_format
         "description": "",
         "duration": "600",
         "position": "0",
-        "members_only": "on",
+        "access": "members",
         "is_published": "on",
         "published_at_0": "2026-01-01",
         "published_at_1": "00:00:00",

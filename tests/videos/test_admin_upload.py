@@ -39,7 +39,7 @@ def upload_form(source, title: str = "Uploaded talk", **extra) -> dict:
         "description": "",
         "duration": "",
         "position": "0",
-        "members_only": "on",
+        "access": "members",
         **extra,
     }
 

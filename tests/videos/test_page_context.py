@@ -326,7 +326,7 @@ def test_a_field_added_to_a_template_shows_its_new_value_at_once_on_both_pages(c
         ("title", "A new title", "A new title", "home watch"),
         ("description", "A new description", "A new description", "watch"),
         ("duration", 3723, "1:02:03", "home watch"),
-        ("members_only", True, "Members</span>", "home watch"),
+        ("access", "members", "Members</span>", "home watch"),
         ("thumbnail", "thumbnails/new-poster.jpg", "thumbnails/new-poster.jpg", "home"),
         ("provider", "vimeo", "Vimeo", "home watch"),
     ],

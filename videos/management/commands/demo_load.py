@@ -12,7 +12,7 @@ from django.core.files import File
 from django.core.management.base import BaseCommand
 from django.templatetags.static import static
 
-from videos.models import LadderState, Playlist, PlaylistItem, Video
+from videos.models import AccessLevel, LadderState, Playlist, PlaylistItem, Video
 from videos.providers import VideoSource
 from videos.services import (
     DuplicateVideo,
@@ -72,7 +72,7 @@ class Command(BaseCommand):
                     slug=slug,
                     description=description,
                     duration=duration,
-                    members_only=members_only,
+                    access=AccessLevel.MEMBERS if members_only else AccessLevel.PUBLIC,
                     is_published=True,
                     position=position,
                 )
@@ -114,7 +114,7 @@ class Command(BaseCommand):
                 provider=Video.Provider.FILE,
                 external_id=f"upload:{slug}",
                 description="Twenty seconds of a test pattern, uploaded and transcoded into an HLS ladder.",
-                members_only=True,
+                access=AccessLevel.MEMBERS,
                 position=len(DEMO),
                 ladder_state=LadderState.QUEUED,
             )
