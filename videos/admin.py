@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
 from config.formatting import clock
+from videos.admin_upload import upload_urls
 from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
 from videos.models import LadderState, Playlist, PlaylistItem, Video
 from videos.providers import UnsupportedVideoURL
@@ -30,8 +31,10 @@ from videos.selectors import (
     video_playback_problem_count,
     video_playback_problem_count_annotate,
     video_unavailable_published_list,
+    video_upload_complete_get,
 )
 from videos.services import (
+    SOURCE_EXTENSIONS,
     DuplicateVideo,
     video_available_set,
     video_facts_refresh_enqueue,
@@ -41,6 +44,7 @@ from videos.services import (
     video_source_check,
     video_transcode_enqueue,
     video_unavailable_set,
+    video_upload_spend,
 )
 
 # Django's classes are generic only in django-stubs; subscripting them at runtime fails.
@@ -62,7 +66,6 @@ _preview_session: ContextVar[str] = ContextVar("videos_admin_preview_session", d
 PROBLEM_WINDOW = timedelta(hours=24)
 
 
-SOURCE_EXTENSIONS = ["mp4", "m4v", "mov", "mkv", "webm", "ts"]
 SOURCE_HELP = (
     "A video file (MP4, MOV, MKV, WebM or MPEG-TS) to transcode for members; it can be published once "
     "its status says Ready."
@@ -72,6 +75,25 @@ PUBLISH_WAIT = (
     "An uploaded video can be published only once its HLS ladder is ready: save it unpublished, "
     "and publish it when its Transcoding status says Ready."
 )
+
+
+def upload_field() -> forms.UUIDField:
+    # The token of a complete resumable upload (js/admin/upload_progress.js sends the file in parts
+    # first, then the form with this instead of the file): videos/admin_upload.py.
+    return forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+
+def source_upload_take(form: forms.ModelForm[Video]) -> None:
+    """A complete resumable upload named by the form becomes the source (a storage name)."""
+    upload_id = form.cleaned_data.get("upload")
+    if not upload_id:
+        return
+    upload = video_upload_complete_get(upload_id=upload_id)
+    if upload is None:
+        form.add_error("source", "The upload is not complete (or was used already): choose the file again.")
+        return
+    form.cleaned_data["source"] = upload.name
+    form.cleaned_data["upload"] = upload
 
 
 def source_size_check(form: forms.ModelForm[Video]) -> None:
@@ -101,12 +123,14 @@ class VideoAddForm(VideoModelForm):
         ),
         widget=forms.URLInput(attrs={"size": 80, "autofocus": True}),
     )
+    upload = upload_field()
 
     class Meta:
         model = Video
         fields = (
             "url",
             "source",
+            "upload",
             "title",
             "slug",
             "description",
@@ -145,6 +169,7 @@ class VideoAddForm(VideoModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        source_upload_take(self)
         source_size_check(self)
         if cleaned.get("source") and not self.has_error("source"):
             if cleaned.get("url"):
@@ -192,6 +217,8 @@ class VideoAddForm(VideoModelForm):
 class VideoChangeForm(VideoModelForm):
     """The change page: staff may upload a (new) source; the old ladder plays until the new one is ready."""
 
+    upload = upload_field()
+
     class Meta:
         model = Video
         # The admin's fieldsets pick the rest; naming them all here would build unused fields.
@@ -205,6 +232,7 @@ class VideoChangeForm(VideoModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        source_upload_take(self)
         source_size_check(self)
         if "source" in self.changed_data and not cleaned.get("source") and self.instance.ladder_path:
             self.add_error("source", "An uploaded video keeps its file; delete the video instead.")
@@ -259,7 +287,7 @@ class VideoAdmin(VideoModelAdmin):
             self.admin_site.admin_view(self.ladder_status_view),
             name="videos_video_ladder",
         )
-        return [status, *super().get_urls()]
+        return [status, *upload_urls(self), *super().get_urls()]
 
     def ladder_status_view(self, request: HttpRequest, video_id: int) -> JsonResponse:
         """The transcoding status the change page polls (js/admin/ladder_status.js)."""
@@ -297,7 +325,20 @@ class VideoAdmin(VideoModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("title", "slug", "description")}),
-        ("Source", {"fields": ("provider", "external_id", "source_url", "source", "ladder_status", "player_preview")}),
+        (
+            "Source",
+            {
+                "fields": (
+                    "provider",
+                    "external_id",
+                    "source_url",
+                    "source",
+                    "upload",
+                    "ladder_status",
+                    "player_preview",
+                )
+            },
+        ),
         (
             "Catalogue",
             {
@@ -349,7 +390,10 @@ class VideoAdmin(VideoModelAdmin):
         if obj.is_published and obj.published_at is None:
             obj.published_at = timezone.now()
         super().save_model(request, obj, form, change)
-        if "source" in form.changed_data and obj.source:
+        upload = form.cleaned_data.get("upload")
+        if upload:
+            video_upload_spend(upload=upload)
+        if ("source" in form.changed_data or upload) and obj.source:
             # Django streamed the upload to a temp file (FILE_UPLOAD_MAX_MEMORY_SIZE) and the
             # storage moved it in place; the media worker transcodes it.
             video_source_accept(video=obj)

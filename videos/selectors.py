@@ -6,6 +6,7 @@ import enum
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -14,12 +15,14 @@ from typing import Generic, NamedTuple, TypeVar, cast
 from cachetools import TTLCache
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
+from django.core.files.storage import default_storage
 from django.db import DatabaseError
 from django.db.models import Count, Q, QuerySet
 
 from accounts.selectors import Member, member_confirmed_cache_clear, member_is_confirmed_cached
 from videos.media import ladder_url_sign
-from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem
+from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem, VideoUpload
+from videos.uploads import upload_parts_stored
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -348,3 +351,22 @@ def video_ladder_url_get(*, video: Video, session_cookie: str) -> str:
         return ""
     expires = int(time.time()) + (video.duration or 0) + settings.MEDIA_URL_TTL_SECONDS
     return ladder_url_sign(ladder_path=video.ladder_path, session_key=session_cookie, expires=expires)
+
+
+def video_upload_get(*, member: Member, upload_id: uuid.UUID) -> VideoUpload | None:
+    """The upload `member` started (another staff member's is not theirs to send parts to)."""
+    return VideoUpload.objects.filter(pk=upload_id, created_by=member).first()
+
+
+def video_upload_complete_get(*, upload_id: uuid.UUID) -> VideoUpload | None:
+    """A complete upload not yet any video's source (the admin form's token)."""
+    return VideoUpload.objects.filter(pk=upload_id, completed_at__isnull=False).first()
+
+
+def video_upload_parts_stored(*, upload: VideoUpload) -> dict[int, int]:
+    """The parts stored so far, {number: length}."""
+    stored = upload_parts_stored(
+        storage=default_storage, upload_id=str(upload.id), name=upload.name, s3_upload_id=upload.s3_upload_id
+    )
+    # The filesystem's markers exist only for whole parts.
+    return {n: upload.part_length(n) if length < 0 else length for n, length in stored.items()}

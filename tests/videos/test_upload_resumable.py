@@ -1,0 +1,227 @@
+"""Resumable uploads in parts from the video admin (videos/admin_upload.py, videos/uploads.py) on the
+filesystem storage: staff only, CSRF on every write, the size capped at the start and per part, a
+part cut off mid-way sent again, and the file reaching a video only once complete."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+from django.test import Client
+
+from tests.factories import MemberFactory
+from tests.videos.test_admin_upload import ADD_URL, upload_form
+from videos.models import Video, VideoUpload
+from videos.uploads import PART_SIZE_MIN
+
+pytestmark = pytest.mark.django_db
+
+START_URL = "/admin/videos/video/upload/"
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path / "media"
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def staff():
+    return MemberFactory(is_staff=True, is_superuser=True)
+
+
+@pytest.fixture
+def staff_client(client, staff):
+    client.force_login(staff)
+    return client
+
+
+def payload(size: int) -> bytes:
+    # Not a video: the protocol does not look inside (the transcode reads the file).
+    return os.urandom(size)
+
+
+def start(client: Client, *, size: int, filename: str = "talk.mp4", **extra: Any) -> Any:
+    return client.post(START_URL, {"filename": filename, "size": size}, content_type="application/json", **extra)
+
+
+def put_part(client: Client, state: dict[str, Any], number: int, data: bytes, **extra: Any) -> Any:
+    target = client.get(f"{state['url']}part/{number}/").json()["url"]
+    return client.put(target, data, content_type="application/octet-stream", **extra)
+
+
+def send_all(client: Client, data: bytes) -> dict[str, Any]:
+    state = start(client, size=len(data)).json()
+    size = state["part_size"]
+    for number in range(1, state["parts"] + 1):
+        assert put_part(client, state, number, data[(number - 1) * size : number * size]).status_code == 204
+    assert client.post(f"{state['url']}complete/").json()["complete"] is True
+    return state
+
+
+def test_staff_upload_a_file_in_parts_and_saving_the_form_makes_it_the_videos_source(
+    staff_client, media_root, django_capture_on_commit_callbacks, monkeypatch
+):
+    data = payload(PART_SIZE_MIN + 12345)
+    queued: list[int] = []
+    monkeypatch.setattr("videos.tasks.video_transcode_task.delay", queued.append)
+
+    state = send_all(staff_client, data)
+    assert (state["parts"], state["part_size"]) == (2, PART_SIZE_MIN)
+    assert not Video.objects.exists()  # complete, but no video's until the form is saved
+    with django_capture_on_commit_callbacks(execute=True):
+        response = staff_client.post(ADD_URL, upload_form("", upload=state["id"]))
+
+    assert response.status_code == 302, response.context["adminform"].form.errors
+    video = Video.objects.get()
+    assert (video.provider, video.ladder_state, video.is_published) == ("file", "queued", False)
+    assert (media_root / video.source.name).read_bytes() == data
+    assert queued == [video.pk]
+    assert not VideoUpload.objects.exists()
+    assert sorted(p.name for p in (media_root / "uploads").iterdir()) == []
+
+
+def test_an_incomplete_upload_cannot_become_a_source_and_nothing_is_saved(staff_client, media_root):
+    data = payload(PART_SIZE_MIN + 10)
+    state = start(staff_client, size=len(data)).json()
+    assert put_part(staff_client, state, 1, data[:PART_SIZE_MIN]).status_code == 204
+
+    response = staff_client.post(ADD_URL, upload_form("", upload=state["id"]))
+    assert response.status_code == 200
+    assert "The upload is not complete" in str(response.context["adminform"].form.errors)
+    refused = staff_client.post(f"{state['url']}complete/")
+    assert refused.status_code == 409
+    assert "part 2" in refused.json()["error"]
+    assert not Video.objects.exists()
+    assert not list((media_root / "sources").glob("*")) if (media_root / "sources").exists() else True
+
+
+def test_a_complete_upload_becomes_the_source_of_one_video_only(staff_client, media_root, monkeypatch):
+    monkeypatch.setattr("videos.tasks.video_transcode_task.delay", lambda video_id: None)
+    state = send_all(staff_client, payload(1000))
+    assert staff_client.post(ADD_URL, upload_form("", upload=state["id"])).status_code == 302
+
+    again = staff_client.post(ADD_URL, upload_form("", title="Copy", upload=state["id"]))
+    assert again.status_code == 200
+    assert "was used already" in str(again.context["adminform"].form.errors)
+    assert Video.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("filename", "size", "message"),
+    [
+        ("notes.txt", 100, "not a video file"),
+        ("talk.mp4", 0, "The file is empty."),
+        ("talk.mp4", 3 * 2**20 + 1, "larger than the 3 MB allowed"),
+    ],
+    ids=["not-a-video-name", "empty", "over-the-cap"],
+)
+def test_an_upload_that_cannot_be_taken_is_refused_at_the_start(
+    staff_client, media_root, settings, filename, size, message
+):
+    settings.MEDIA_UPLOAD_MAX_BYTES = 3 * 2**20
+    response = start(staff_client, size=size, filename=filename)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+    assert not VideoUpload.objects.exists()
+    assert not (media_root / "uploads").exists() or not any((media_root / "uploads").iterdir())
+
+
+def test_a_part_longer_or_shorter_than_its_length_is_refused_and_not_counted(staff_client, media_root):
+    data = payload(PART_SIZE_MIN + 100)
+    state = start(staff_client, size=len(data)).json()
+
+    assert put_part(staff_client, state, 2, data[PART_SIZE_MIN:] + b"extra").status_code == 409
+    assert put_part(staff_client, state, 2, data[PART_SIZE_MIN:-1]).status_code == 409
+    assert staff_client.get(f"{state['url']}part/3/").status_code == 409
+    assert staff_client.put(f"{state['url']}part/3/", b"x", content_type="application/octet-stream").status_code == 409
+    assert staff_client.get(state["url"]).json()["stored"] == []
+    # The file on disk never grew past the declared size.
+    assert (media_root / "uploads" / f"{state['id']}.part").stat().st_size == len(data)
+
+
+def test_members_and_visitors_cannot_start_or_send_parts(client, staff_client, media_root):
+    state = start(staff_client, size=10).json()
+    member = Client()
+    member.force_login(MemberFactory())
+    for someone in (member, Client()):
+        assert start(someone, size=10).status_code == 302  # to the admin login
+        assert someone.put(f"{state['url']}part/1/", b"0123456789").status_code == 302
+    assert staff_client.get(state["url"]).json()["stored"] == []
+
+
+def test_another_staff_members_upload_is_not_found(staff_client, media_root):
+    state = start(staff_client, size=10).json()
+    other = Client()
+    other.force_login(MemberFactory(is_staff=True, is_superuser=True))
+    assert other.get(state["url"]).status_code == 404
+    assert (
+        other.put(f"{state['url']}part/1/", b"0123456789", content_type="application/octet-stream").status_code == 404
+    )
+
+
+def test_every_write_needs_the_csrf_token(staff, media_root):
+    strict = Client(enforce_csrf_checks=True)
+    strict.force_login(staff)
+    assert start(strict, size=10).status_code == 403
+    lenient = Client()
+    lenient.force_login(staff)
+    state = start(lenient, size=10).json()
+    assert strict.put(f"{state['url']}part/1/", b"0123456789").status_code == 403
+    assert strict.post(f"{state['url']}complete/").status_code == 403
+    assert lenient.get(state["url"]).json()["stored"] == []
+
+
+def test_a_connection_dropped_mid_part_resumes_and_the_stored_bytes_are_identical(
+    live_server, staff, media_root, settings
+):
+    """Over a real socket: the client sends half of part 2 and hangs up; the server keeps part 1,
+    counts no part 2, and after the resume the file is byte for byte the one sent."""
+    data = payload(2 * PART_SIZE_MIN + 777)
+    session = requests.Session()
+    browser = Client()
+    browser.force_login(staff)
+    session.cookies.set(settings.SESSION_COOKIE_NAME, browser.cookies[settings.SESSION_COOKIE_NAME].value)
+    session.cookies.set(settings.CSRF_COOKIE_NAME, "a" * 32)
+    headers = {"X-CSRFToken": "a" * 32, "Referer": live_server.url + "/admin/", "Origin": live_server.url}
+
+    state = session.post(
+        f"{live_server.url}{START_URL}", json={"filename": "a.mkv", "size": len(data)}, headers=headers
+    )
+    assert state.status_code == 201, state.text
+    state = state.json()
+    part = state["part_size"]
+    assert session.put(f"{live_server.url}{state['url']}part/1/", data=data[:part], headers=headers).status_code == 204
+
+    # Part 2: the headers promise the whole part, half of it is sent, then the connection drops.
+    address = urlsplit(live_server.url)
+    with socket.create_connection((address.hostname, address.port)) as sock:
+        cookies = "; ".join(f"{c.name}={c.value}" for c in session.cookies)
+        head = (
+            f"PUT {state['url']}part/2/ HTTP/1.1\r\nHost: {address.netloc}\r\nContent-Length: {part}\r\n"
+            f"Content-Type: application/octet-stream\r\nCookie: {cookies}\r\nX-CSRFToken: {'a' * 32}\r\n"
+            f"Origin: {live_server.url}\r\n\r\n"
+        )
+        sock.sendall(head.encode() + data[part : part + part // 2])
+        sock.shutdown(socket.SHUT_WR)
+        sock.recv(1000)
+
+    status = session.get(f"{live_server.url}{state['url']}").json()
+    assert status["stored"] == [1]
+    assert session.post(f"{live_server.url}{state['url']}complete/", headers=headers).status_code == 409
+    for number in range(1, state["parts"] + 1):
+        if number not in status["stored"]:
+            chunk = data[(number - 1) * part : number * part]
+            response = session.put(f"{live_server.url}{state['url']}part/{number}/", data=chunk, headers=headers)
+            assert response.status_code == 204
+    assert session.post(f"{live_server.url}{state['url']}complete/", headers=headers).json()["complete"]
+
+    name = VideoUpload.objects.get(pk=state["id"]).name
+    stored = Path(media_root / name)
+    assert hashlib.sha256(stored.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
