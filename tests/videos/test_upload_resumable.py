@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import socket
+from html import unescape
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+import m3u8
 import pytest
 import requests
+from django.core.cache import cache
 from django.test import Client
 
 from tests.factories import MemberFactory
+from tests.videos.clips import clip_make
 from tests.videos.test_admin_upload import ADD_URL, upload_form
 from videos.models import Video, VideoUpload
+from videos.services import video_publish_set, video_transcode
 from videos.uploads import PART_SIZE_MIN
 
 pytestmark = pytest.mark.django_db
@@ -56,8 +62,8 @@ def put_part(client: Client, state: dict[str, Any], number: int, data: bytes, **
     return client.put(target, data, content_type="application/octet-stream", **extra)
 
 
-def send_all(client: Client, data: bytes) -> dict[str, Any]:
-    state = start(client, size=len(data)).json()
+def send_all(client: Client, data: bytes, *, filename: str = "talk.mp4") -> dict[str, Any]:
+    state = start(client, size=len(data), filename=filename).json()
     size = state["part_size"]
     for number in range(1, state["parts"] + 1):
         assert put_part(client, state, number, data[(number - 1) * size : number * size]).status_code == 204
@@ -225,3 +231,47 @@ def test_a_connection_dropped_mid_part_resumes_and_the_stored_bytes_are_identica
     name = VideoUpload.objects.get(pk=state["id"]).name
     stored = Path(media_root / name)
     assert hashlib.sha256(stored.read_bytes()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def _body(response: Any) -> bytes:
+    return b"".join(response.streaming_content)
+
+
+def upload_transcode_play(client: Client, clip: Path, monkeypatch: Any) -> Video:
+    """Staff upload `clip` in parts and save the form; the transcode runs; the watch page's signed
+    URL then plays every rung (master, rendition playlists, their first segment)."""
+    monkeypatch.setattr("videos.tasks.video_transcode_task.delay", lambda video_id: None)
+    state = send_all(client, clip.read_bytes(), filename=clip.name)
+    assert client.post(ADD_URL, upload_form("", upload=state["id"])).status_code == 302
+    video = Video.objects.get()
+    cache.delete(f"videos:transcode-lock:{video.pk}")
+    assert video_transcode(video_id=video.pk) == "ready"
+    assert video_publish_set(videos=[video], published=True) == 1
+
+    # The change page's preview: the same signed URL a member's watch page gets, for this session.
+    html = client.get(f"/admin/videos/video/{video.pk}/change/").content.decode()
+    found = re.search(r'data-external-id="(/hls/[^"]+)"', html)
+    assert found, "no ladder URL in the preview"
+    master_url = unescape(found.group(1))
+    master = m3u8.loads(_body(client.get(master_url)).decode())
+    base = master_url.rsplit("/", 1)[0]
+    heights = []
+    for variant in master.playlists:
+        rendition = client.get(f"{base}/{variant.uri}")
+        assert rendition.status_code == 200
+        playlist = m3u8.loads(_body(rendition).decode())
+        folder = variant.uri.rsplit("/", 1)[0]
+        segment = client.get(f"{base}/{folder}/{playlist.segments[0].uri}")
+        assert (segment.status_code, segment["Content-Type"]) == (200, "video/mp2t")
+        assert _body(segment)[:1] == b"G"  # an MPEG-TS sync byte
+        heights.append(variant.stream_info.resolution[1])
+    assert heights == [240, 360]
+    return video
+
+
+def test_an_upload_in_parts_is_transcoded_and_plays_every_rung(staff_client, media_root, settings, monkeypatch):
+    settings.MEDIA_WORK_DIR = media_root.parent / "work"
+    settings.MEDIA_TRANSCODE_MIN_FREE_BYTES = 0
+    upload_transcode_play(
+        staff_client, clip_make(media_root.parent / "talk.mp4", seconds=3, size="640x360"), monkeypatch
+    )
