@@ -32,6 +32,7 @@ from videos.selectors import (
     video_playback_problem_count_annotate,
     video_unavailable_published_list,
     video_upload_complete_get,
+    video_upload_origin,
 )
 from videos.services import (
     SOURCE_EXTENSIONS,
@@ -450,6 +451,14 @@ class VideoAdmin(VideoModelAdmin):
     def analytics_link(self, obj: Video) -> str:
         # The staff analytics page (analytics/admin.py); its figures come from the rollup tables.
         return format_html('<a href="{}">Analytics</a>', reverse("analytics_admin:video", args=[obj.pk]))
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        response = super().render_change_form(request, context, *args, **kwargs)
+        # On S3 the browser PUTs the upload's parts to the store's origin (videos/uploads.py).
+        origin = video_upload_origin()
+        if origin:
+            response.csp_media_sources = [origin]
+        return response
 
     def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
         # The preview of an upload needs this staff member's signed ladder URL (bound to their

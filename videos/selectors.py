@@ -7,6 +7,7 @@ import logging
 import threading
 import time
 import uuid
+from urllib.parse import urlsplit
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,7 +23,7 @@ from django.db.models import Count, Q, QuerySet
 from accounts.selectors import Member, member_confirmed_cache_clear, member_is_confirmed_cached
 from videos.media import ladder_url_sign
 from videos.models import Playlist, PlaylistItem, Video, VideoPlaybackProblem, VideoUpload
-from videos.uploads import upload_parts_stored
+from videos.uploads import s3_client, upload_parts_stored
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -370,3 +371,12 @@ def video_upload_parts_stored(*, upload: VideoUpload) -> dict[int, int]:
     )
     # The filesystem's markers exist only for whole parts.
     return {n: upload.part_length(n) if length < 0 else length for n, length in stored.items()}
+
+
+def video_upload_origin() -> str:
+    """The origin browsers send upload parts to when it is not the site's: the S3 endpoint."""
+    client = s3_client(storage=default_storage)
+    if client is None:
+        return ""
+    parts = urlsplit(client.meta.endpoint_url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -160,3 +160,14 @@ def test_an_upload_in_parts_on_s3_is_transcoded_and_plays_every_rung(db, s3_medi
 
     assert default_storage.exists(video.source.name)
     assert not (s3_media / "media-unused").exists()
+
+
+def test_on_s3_the_upload_form_may_send_parts_to_the_stores_origin_only(db, s3_media, client):
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+    origin = s3_media_endpoint(s3_media)
+
+    policy = client.get("/admin/videos/video/add/")["Content-Security-Policy"]
+
+    connect = next(d for d in policy.split("; ") if d.startswith("connect-src"))
+    assert connect.split()[1:] == ["'self'", origin]
+    assert origin not in client.get("/admin/")["Content-Security-Policy"]
