@@ -457,7 +457,7 @@ class VideoAdmin(VideoModelAdmin):
         # On S3 the browser PUTs the upload's parts to the store's origin (videos/uploads.py).
         origin = video_upload_origin()
         if origin:
-            response.csp_media_sources = [origin]
+            response.csp_media_sources = [origin]  # type: ignore[attr-defined]
         return response
 
     def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:

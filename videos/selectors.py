@@ -7,11 +7,11 @@ import logging
 import threading
 import time
 import uuid
-from urllib.parse import urlsplit
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Generic, NamedTuple, TypeVar, cast
+from urllib.parse import urlsplit
 
 from cachetools import TTLCache
 from django.conf import settings
@@ -366,6 +366,9 @@ def video_upload_complete_get(*, upload_id: uuid.UUID) -> VideoUpload | None:
 
 def video_upload_parts_stored(*, upload: VideoUpload) -> dict[int, int]:
     """The parts stored so far, {number: length}."""
+    if upload.completed_at is not None:
+        # Joined into one file: the store no longer knows the upload (S3 forgets it once complete).
+        return {n: upload.part_length(n) for n in range(1, upload.part_count + 1)}
     stored = upload_parts_stored(
         storage=default_storage, upload_id=str(upload.id), name=upload.name, s3_upload_id=upload.s3_upload_id
     )

@@ -36,6 +36,7 @@ from videos.uploads import (
     upload_part_size,
     upload_part_url,
     upload_part_write,
+    upload_space_free,
 )
 
 logger = logging.getLogger(__name__)
@@ -547,6 +548,9 @@ def video_upload_start(*, member: Member, filename: str, size: int) -> VideoUplo
     if size > settings.MEDIA_UPLOAD_MAX_BYTES:
         limit = settings.MEDIA_UPLOAD_MAX_BYTES // 2**20
         raise UploadRefused(f"The file is larger than the {limit} MB allowed (MEDIA_UPLOAD_MAX_MB).")
+    free = upload_space_free(storage=default_storage)
+    if free is not None and free < size + settings.MEDIA_TRANSCODE_MIN_FREE_BYTES:
+        raise UploadRefused(f"Not enough free disk space for this file: {free // 2**20} MB free.")
     upload_id = uuid.uuid4()
     name = f"sources/{upload_id.hex}.{extension}"
     s3_upload_id = upload_begin(storage=default_storage, upload_id=str(upload_id), name=name, size=size)
@@ -607,15 +611,23 @@ def video_upload_part_store(*, upload: VideoUpload, number: int, length: int, bo
 def video_upload_complete(*, upload: VideoUpload) -> None:
     """Join the parts into the source file; UploadRefused (the upload stays resumable) while a
     part is missing or of the wrong length."""
-    if upload.completed_at is not None:
-        return
-    stored = video_upload_parts_stored(upload=upload)
-    wrong = [n for n in range(1, upload.part_count + 1) if stored.get(n) != upload.part_length(n)]
-    if wrong:
-        raise UploadRefused(f"{len(wrong)} part(s) missing or incomplete, the first part {wrong[0]}: send them again.")
-    upload_finish(storage=default_storage, upload_id=str(upload.id), name=upload.name, s3_upload_id=upload.s3_upload_id)
-    VideoUpload.objects.filter(pk=upload.pk).update(completed_at=timezone.now())
-    upload.completed_at = timezone.now()
+    with transaction.atomic():
+        # A second "complete" (a double click, a retry after a lost answer) waits here, then finds
+        # the upload complete instead of finishing it twice.
+        locked = VideoUpload.objects.select_for_update().get(pk=upload.pk)
+        if locked.completed_at is None:
+            stored = video_upload_parts_stored(upload=locked)
+            wrong = [n for n in range(1, locked.part_count + 1) if stored.get(n) != locked.part_length(n)]
+            if wrong:
+                raise UploadRefused(
+                    f"{len(wrong)} part(s) missing or incomplete, the first part {wrong[0]}: send them again."
+                )
+            upload_finish(
+                storage=default_storage, upload_id=str(locked.id), name=locked.name, s3_upload_id=locked.s3_upload_id
+            )
+            locked.completed_at = timezone.now()
+            locked.save(update_fields=["completed_at"])
+    upload.completed_at = locked.completed_at
 
 
 def video_upload_spend(*, upload: VideoUpload) -> None:

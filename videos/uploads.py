@@ -60,6 +60,15 @@ def _staged(storage: Storage, upload_id: str) -> tuple[Path, Path]:
     return folder / f"{upload_id}.part", folder / f"{upload_id}.parts"
 
 
+def upload_space_free(*, storage: Storage) -> int | None:
+    """Free bytes where the filesystem storage stages uploads; None on S3 (no disk of ours)."""
+    if s3_client(storage=storage) is not None:
+        return None
+    folder = Path(storage.path(STAGING))
+    folder.mkdir(parents=True, exist_ok=True)
+    return shutil.disk_usage(folder).free
+
+
 def upload_begin(*, storage: Storage, upload_id: str, name: str, size: int) -> str:
     """Start the upload of `size` bytes to `name`; the S3 multipart upload id ("" on the filesystem)."""
     client = s3_client(storage=storage)

@@ -14,7 +14,6 @@ from urllib.parse import urlsplit
 
 import boto3
 import pytest
-import requests
 from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -22,7 +21,7 @@ from django.core.files.storage import default_storage
 from tests.conftest import ROOT, free_port, wait_until
 from tests.factories import MemberFactory, VideoFactory
 from tests.videos.clips import clip_make
-from tests.videos.test_upload_resumable import start, upload_transcode_play
+from tests.videos.test_upload_resumable import http, start, upload_transcode_play
 from videos.models import LadderState, Video, VideoUpload
 from videos.services import video_transcode
 from videos.uploads import PART_SIZE_MIN
@@ -135,8 +134,9 @@ def test_an_upload_in_presigned_parts_resumes_after_a_drop_and_the_bucket_holds_
         assert found.startswith(s3_media_endpoint(s3_media))
         return found
 
-    assert requests.put(url(1), data=data[:size], timeout=30).status_code == 200
-    assert requests.put(url(2), data=data[size : 2 * size] + b"x", timeout=30).status_code >= 400
+    assert http("PUT", url(1), data=data[:size])[0] == 200
+    # Longer than the length signed into the URL: MinIO answers 4xx or closes the connection.
+    assert http("PUT", url(2), data=data[size : 2 * size] + b"x")[0] in (0, 400, 403)
     target = urlsplit(url(2))
     with socket.create_connection((target.hostname, target.port)) as sock:
         head = f"PUT {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\nContent-Length: {size}\r\n\r\n"
@@ -146,7 +146,7 @@ def test_an_upload_in_presigned_parts_resumes_after_a_drop_and_the_bucket_holds_
     assert not default_storage.exists(name)  # nothing in the bucket before it is complete
 
     for number in (2, 3):
-        assert requests.put(url(number), data=data[(number - 1) * size : number * size], timeout=30).status_code == 200
+        assert http("PUT", url(number), data=data[(number - 1) * size : number * size])[0] == 200
     assert client.post(f"{state['url']}complete/").json()["complete"] is True
     with default_storage.open(name, "rb") as stored:
         assert hashlib.sha256(stored.read()).hexdigest() == hashlib.sha256(data).hexdigest()
