@@ -26,7 +26,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.middleware.csrf import _get_new_csrf_string  # type: ignore[attr-defined]
+from django.middleware.csrf import _get_new_csrf_string
 from django.test import Client
 
 from accounts.models import User

@@ -116,7 +116,7 @@ def test_an_upload_on_s3_is_transcoded_from_the_bucket_into_a_ladder_in_the_buck
 
 
 def s3_media_endpoint(_: Path) -> str:
-    return str(default_storage.endpoint_url)  # type: ignore[attr-defined]
+    return str(default_storage.endpoint_url)
 
 
 def test_an_upload_in_presigned_parts_resumes_after_a_drop_and_the_bucket_holds_identical_bytes(db, s3_media, client):
@@ -158,7 +158,7 @@ def test_an_upload_in_parts_on_s3_is_transcoded_and_plays_every_rung(db, s3_medi
 
     video = upload_transcode_play(client, clip, monkeypatch)
 
-    assert default_storage.exists(video.source.name)
+    assert default_storage.exists(str(video.source.name))
     assert not (s3_media / "media-unused").exists()
 
 

@@ -194,7 +194,8 @@ def test_a_part_longer_or_shorter_than_its_length_is_refused_and_not_counted(sta
 def test_members_and_visitors_cannot_start_or_send_parts(client, staff_client, media_root):
     state = start(staff_client, size=10).json()
     member = Client()
-    member.force_login(MemberFactory())
+    someone_else: Any = MemberFactory()
+    member.force_login(someone_else)
     for someone in (member, Client()):
         assert start(someone, size=10).status_code == 302  # to the admin login
         assert someone.put(f"{state['url']}part/1/", b"0123456789").status_code == 302
@@ -204,7 +205,8 @@ def test_members_and_visitors_cannot_start_or_send_parts(client, staff_client, m
 def test_another_staff_members_upload_is_not_found(staff_client, media_root):
     state = start(staff_client, size=10).json()
     other = Client()
-    other.force_login(MemberFactory(is_staff=True, is_superuser=True))
+    other_staff: Any = MemberFactory(is_staff=True, is_superuser=True)
+    other.force_login(other_staff)
     assert other.get(state["url"]).status_code == 404
     assert (
         other.put(f"{state['url']}part/1/", b"0123456789", content_type="application/octet-stream").status_code == 404
