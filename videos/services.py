@@ -31,7 +31,6 @@ from videos.selectors import video_published_snapshot_clear, video_upload_parts_
 from videos.uploads import (
     PartRefused,
     upload_begin,
-    upload_discard,
     upload_finish,
     upload_part_size,
     upload_part_url,
@@ -634,12 +633,3 @@ def video_upload_spend(*, upload: VideoUpload) -> None:
     """The complete upload just became a video's source (saved with it): the token is spent, so
     no second video can share (and, deleted, delete) the same file."""
     VideoUpload.objects.filter(pk=upload.pk, completed_at__isnull=False).delete()
-
-
-def video_upload_discard(*, upload: VideoUpload) -> None:
-    """Drop an unfinished upload and its parts."""
-    if upload.completed_at is None:
-        upload_discard(
-            storage=default_storage, upload_id=str(upload.id), name=upload.name, s3_upload_id=upload.s3_upload_id
-        )
-    VideoUpload.objects.filter(pk=upload.pk).delete()

@@ -174,15 +174,3 @@ def upload_finish(*, storage: Storage, upload_id: str, name: str, s3_upload_id: 
     # Same filesystem (both under MEDIA_ROOT): a rename, whatever the size.
     data.rename(final)
     shutil.rmtree(parts_dir, ignore_errors=True)
-
-
-def upload_discard(*, storage: Storage, upload_id: str, name: str, s3_upload_id: str) -> None:
-    """Drop an unfinished upload's parts."""
-    client = s3_client(storage=storage)
-    if client is not None:
-        with contextlib.suppress(client.exceptions.NoSuchUpload):
-            client.abort_multipart_upload(Bucket=_bucket(storage), Key=name, UploadId=s3_upload_id)
-        return
-    data, parts = _staged(storage, upload_id)
-    data.unlink(missing_ok=True)
-    shutil.rmtree(parts, ignore_errors=True)
