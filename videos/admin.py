@@ -22,6 +22,7 @@ from django.utils.safestring import SafeString, mark_safe
 from django.utils.timesince import timesince
 
 from config.formatting import ClockField, clock
+from videos.admin_upload import upload_urls
 from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
 from videos.models import LadderState, Playlist, PlaylistItem, Section, Video
 from videos.providers import UnsupportedVideoURL
@@ -31,8 +32,11 @@ from videos.selectors import (
     video_playback_problem_count,
     video_playback_problem_count_annotate,
     video_unavailable_published_list,
+    video_upload_complete_get,
+    video_upload_origin,
 )
 from videos.services import (
+    SOURCE_EXTENSIONS,
     DuplicateVideo,
     video_available_set,
     video_facts_refresh,
@@ -43,6 +47,7 @@ from videos.services import (
     video_source_check,
     video_transcode_enqueue,
     video_unavailable_set,
+    video_upload_spend,
 )
 
 # Django's classes are generic only in django-stubs; subscripting them at runtime fails.
@@ -65,7 +70,6 @@ _preview_session: ContextVar[str] = ContextVar("videos_admin_preview_session", d
 PROBLEM_WINDOW = timedelta(hours=24)
 
 
-SOURCE_EXTENSIONS = ["mp4", "m4v", "mov", "mkv", "webm", "ts"]
 SOURCE_HELP = (
     "A video file (MP4, MOV, MKV, WebM or MPEG-TS) to transcode for members; it can be published once "
     "its status says Ready."
@@ -75,6 +79,25 @@ PUBLISH_WAIT = (
     "An uploaded video can be published only once its HLS ladder is ready: save it unpublished, "
     "and publish it when its Transcoding status says Ready."
 )
+
+
+def upload_field() -> forms.UUIDField:
+    # The token of a complete resumable upload (js/admin/upload_progress.js sends the file in parts
+    # first, then the form with this instead of the file): videos/admin_upload.py.
+    return forms.UUIDField(required=False, widget=forms.HiddenInput)
+
+
+def source_upload_take(form: forms.ModelForm[Video]) -> None:
+    """A complete resumable upload named by the form becomes the source (a storage name)."""
+    upload_id = form.cleaned_data.get("upload")
+    if not upload_id:
+        return
+    upload = video_upload_complete_get(upload_id=upload_id)
+    if upload is None:
+        form.add_error("source", "The upload is not complete (or was used already): choose the file again.")
+        return
+    form.cleaned_data["source"] = upload.name
+    form.cleaned_data["upload"] = upload
 
 
 def source_size_check(form: forms.ModelForm[Video]) -> None:
@@ -104,12 +127,14 @@ class VideoAddForm(VideoModelForm):
         ),
         widget=forms.URLInput(attrs={"size": 80, "autofocus": True}),
     )
+    upload = upload_field()
 
     class Meta:
         model = Video
         fields = (
             "url",
             "source",
+            "upload",
             "title",
             "slug",
             "description",
@@ -148,6 +173,7 @@ class VideoAddForm(VideoModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        source_upload_take(self)
         source_size_check(self)
         if cleaned.get("source") and not self.has_error("source"):
             if cleaned.get("url"):
@@ -195,6 +221,8 @@ class VideoAddForm(VideoModelForm):
 class VideoChangeForm(VideoModelForm):
     """The change page: staff may upload a (new) source; the old ladder plays until the new one is ready."""
 
+    upload = upload_field()
+
     class Meta:
         model = Video
         # The admin's fieldsets pick the rest; naming them all here would build unused fields.
@@ -208,6 +236,7 @@ class VideoChangeForm(VideoModelForm):
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean() or {}
+        source_upload_take(self)
         source_size_check(self)
         if "source" in self.changed_data and not cleaned.get("source") and self.instance.ladder_path:
             self.add_error("source", "An uploaded video keeps its file; delete the video instead.")
@@ -262,7 +291,7 @@ class VideoAdmin(VideoModelAdmin):
             self.admin_site.admin_view(self.ladder_status_view),
             name="videos_video_ladder",
         )
-        return [status, *super().get_urls()]
+        return [status, *upload_urls(self), *super().get_urls()]
 
     def ladder_status_view(self, request: HttpRequest, video_id: int) -> JsonResponse:
         """The transcoding status the change page polls (js/admin/ladder_status.js)."""
@@ -300,7 +329,20 @@ class VideoAdmin(VideoModelAdmin):
     )
     fieldsets = (
         (None, {"fields": ("title", "slug", "description")}),
-        ("Source", {"fields": ("provider", "external_id", "source_url", "source", "ladder_status", "player_preview")}),
+        (
+            "Source",
+            {
+                "fields": (
+                    "provider",
+                    "external_id",
+                    "source_url",
+                    "source",
+                    "upload",
+                    "ladder_status",
+                    "player_preview",
+                )
+            },
+        ),
         (
             "Catalogue",
             {
@@ -358,7 +400,10 @@ class VideoAdmin(VideoModelAdmin):
         if obj.is_published and obj.published_at is None:
             obj.published_at = timezone.now()
         super().save_model(request, obj, form, change)
-        if "source" in form.changed_data and obj.source:
+        upload = form.cleaned_data.get("upload")
+        if upload:
+            video_upload_spend(upload=upload)
+        if ("source" in form.changed_data or upload) and obj.source:
             # Django streamed the upload to a temp file (FILE_UPLOAD_MAX_MEMORY_SIZE) and the
             # storage moved it in place; the media worker transcodes it.
             video_source_accept(video=obj)
@@ -452,6 +497,14 @@ class VideoAdmin(VideoModelAdmin):
     def analytics_link(self, obj: Video) -> str:
         # The staff analytics page (analytics/admin.py); its figures come from the rollup tables.
         return format_html('<a href="{}">Analytics</a>', reverse("analytics_admin:video", args=[obj.pk]))
+
+    def render_change_form(self, request: HttpRequest, context: dict[str, Any], *args: Any, **kwargs: Any) -> Any:
+        response = super().render_change_form(request, context, *args, **kwargs)
+        # On S3 the browser PUTs the upload's parts to the store's origin (videos/uploads.py).
+        origin = video_upload_origin()
+        if origin:
+            response.csp_media_sources = [origin]  # type: ignore[attr-defined]
+        return response
 
     def change_view(self, request: HttpRequest, object_id: str, *args: Any, **kwargs: Any) -> Any:
         # The preview of an upload needs this staff member's signed ladder URL (bound to their

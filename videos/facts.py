@@ -428,7 +428,8 @@ def file_probe(*, path: Path) -> dict[str, object]:
         "-print_format",
         "json",
         "-show_entries",
-        "format=duration:stream=codec_type,codec_name,width,height",
+        # The rotation: a portrait phone video is stored landscape, turned when shown (videos/media.py).
+        "format=duration:stream=codec_type,codec_name,width,height:stream_tags=rotate:stream_side_data=rotation",
         "-i",
         str(path),
     ]

@@ -81,6 +81,10 @@ def source_facts_read(*, path: Path) -> SourceFacts:
     width, height = video.get("width"), video.get("height")
     if not (isinstance(width, int) and isinstance(height, int) and width >= 2 and height >= 2):
         raise TranscodeFailed("ffprobe could not read the video's dimensions.")
+    if _quarter_turned(video):
+        # A phone's portrait video: stored landscape with a rotation that ffmpeg applies when it
+        # decodes (autorotate), so the ladder is planned, and the facts recorded, as it is shown.
+        width, height = height, width
     fmt = probe.get("format")
     try:
         duration = float(fmt.get("duration", 0)) if isinstance(fmt, dict) else 0.0
@@ -97,6 +101,23 @@ def source_facts_read(*, path: Path) -> SourceFacts:
         video_codec=str(video.get("codec_name") or "")[:32],
         audio_codec=str(audio.get("codec_name") or "")[:32] if audio else "",
     )
+
+
+def _quarter_turned(video: dict[str, object]) -> bool:
+    """The stream is displayed turned by 90 or 270 degrees (its display matrix, or an old rotate tag)."""
+    side_data = video.get("side_data_list")
+    sides = side_data if isinstance(side_data, list) else []
+    angles: list[object] = [side.get("rotation") for side in sides if isinstance(side, dict)]
+    tags = video.get("tags")
+    if isinstance(tags, dict):
+        angles.append(tags.get("rotate"))
+    for angle in angles:
+        try:
+            if angle is not None and round(float(str(angle))) % 180 == 90:
+                return True
+        except ValueError:
+            continue
+    return False
 
 
 def ladder_plan(*, height: int) -> list[Rung]:

@@ -372,3 +372,33 @@ def _video_media_delete(sender: type[Video], instance: Video, **_: Any) -> None:
 
     video_id, source_name = instance.pk, str(instance.source.name or "")
     transaction.on_commit(lambda: video_media_delete(video_id=video_id, source_name=source_name))
+
+
+class VideoUpload(models.Model):
+    """A resumable upload of a video source in progress (videos/uploads.py): staff send it in parts,
+    each part retried until stored, and it becomes a video's `source` only once complete.
+
+    The id is the token the admin form carries; `name` is the storage name the finished file takes
+    (on S3 the multipart upload's key: the object exists only once the upload is completed)."""
+
+    id = models.UUIDField(primary_key=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    filename = models.CharField(max_length=255)
+    name = models.CharField(max_length=300, unique=True)
+    size = models.BigIntegerField()
+    part_size = models.BigIntegerField()
+    # S3's multipart upload id; empty on the filesystem storage.
+    s3_upload_id = models.CharField(max_length=1024, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.filename} ({self.size} bytes)"
+
+    @property
+    def part_count(self) -> int:
+        return max(1, -(-self.size // self.part_size))
+
+    def part_length(self, number: int) -> int:
+        """The exact length of part `number` (1-based): every part is full but the last."""
+        return min(self.part_size, self.size - (number - 1) * self.part_size)

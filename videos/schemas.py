@@ -29,3 +29,13 @@ class UnavailableReportIn(BaseModel):
 
 class PlayerReportIn(RootModel[DurationReportIn | UnavailableReportIn]):
     root: Annotated[DurationReportIn | UnavailableReportIn, Field(discriminator="kind")]
+
+
+class UploadStartIn(BaseModel):
+    """The admin's upload form starting a resumable upload (videos/admin_upload.py)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    filename: Annotated[StrictStr, Field(min_length=1, max_length=255)]
+    # Checked against MEDIA_UPLOAD_MAX_BYTES by the service, with a message that names the limit.
+    size: Annotated[StrictInt, Field(ge=0, le=2**62)]

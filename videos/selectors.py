@@ -6,6 +6,7 @@ import enum
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -16,6 +17,7 @@ from cachetools import TTLCache
 from django.conf import settings
 from django.contrib.auth.models import AnonymousUser
 from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection
 from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
@@ -32,9 +34,11 @@ from videos.models import (
     Video,
     VideoDurationVote,
     VideoPlaybackProblem,
+    VideoUpload,
 )
 from videos.registry import member_plan_ids_get
 from videos.search import search_query_terms
+from videos.uploads import s3_client, upload_parts_stored
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -673,3 +677,34 @@ def playlist_ids_all() -> list[int]:
 
 def playlist_titles_in_bulk(*, playlist_ids: list[int]) -> dict[int, str]:
     return dict(Playlist.objects.filter(pk__in=playlist_ids).values_list("pk", "title"))
+
+
+def video_upload_get(*, member: Member, upload_id: uuid.UUID) -> VideoUpload | None:
+    """The upload `member` started (another staff member's is not theirs to send parts to)."""
+    return VideoUpload.objects.filter(pk=upload_id, created_by=member).first()
+
+
+def video_upload_complete_get(*, upload_id: uuid.UUID) -> VideoUpload | None:
+    """A complete upload not yet any video's source (the admin form's token)."""
+    return VideoUpload.objects.filter(pk=upload_id, completed_at__isnull=False).first()
+
+
+def video_upload_parts_stored(*, upload: VideoUpload) -> dict[int, int]:
+    """The parts stored so far, {number: length}."""
+    if upload.completed_at is not None:
+        # Joined into one file: the store no longer knows the upload (S3 forgets it once complete).
+        return {n: upload.part_length(n) for n in range(1, upload.part_count + 1)}
+    stored = upload_parts_stored(
+        storage=default_storage, upload_id=str(upload.id), name=upload.name, s3_upload_id=upload.s3_upload_id
+    )
+    # The filesystem's markers exist only for whole parts.
+    return {n: upload.part_length(n) if length < 0 else length for n, length in stored.items()}
+
+
+def video_upload_origin() -> str:
+    """The origin browsers send upload parts to when it is not the site's: the S3 endpoint."""
+    client = s3_client(storage=default_storage)
+    if client is None:
+        return ""
+    parts = urlsplit(client.meta.endpoint_url)
+    return f"{parts.scheme}://{parts.netloc}"

@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import IO
 
 from django.conf import settings
 from django.core.cache import cache
@@ -24,9 +25,26 @@ from django.utils.text import slugify
 from accounts.selectors import Member, member_is_confirmed
 from videos.facts import FactsError, FactsUnavailable, VideoFacts, card_images_make, video_facts_read
 from videos.media import POSTER, SourceFacts, TranscodeFailed, ladder_build, source_facts_read
-from videos.models import AccessLevel, CourseEnrolment, LadderState, Video, VideoDurationVote, VideoPlaybackProblem
+from videos.models import (
+    AccessLevel,
+    CourseEnrolment,
+    LadderState,
+    Video,
+    VideoDurationVote,
+    VideoPlaybackProblem,
+    VideoUpload,
+)
 from videos.providers import VideoSource, parse_video_url
-from videos.selectors import catalogue_video_playlists_get, video_published_snapshot_clear
+from videos.selectors import catalogue_video_playlists_get, video_published_snapshot_clear, video_upload_parts_stored
+from videos.uploads import (
+    PartRefused,
+    upload_begin,
+    upload_finish,
+    upload_part_size,
+    upload_part_url,
+    upload_part_write,
+    upload_space_free,
+)
 
 logger = logging.getLogger(__name__)
 # Availability flags only staff set (admin action); the server's check never clears them.
@@ -541,3 +559,114 @@ def course_enrolments_record(*, user: Member, video_id: int) -> int:
 def course_enrolments_erase(*, user_id: int) -> None:
     """Forget the member's course starts (account deletion; idempotent)."""
     CourseEnrolment.objects.filter(user_id=user_id).delete()
+
+
+# --- Resumable uploads of sources (videos/uploads.py; the admin's video form sends them) ---
+
+# The containers ffprobe and ffmpeg open for a source (videos/facts.py DEMUXERS).
+SOURCE_EXTENSIONS = ["mp4", "m4v", "mov", "mkv", "webm", "ts"]
+# A presigned part URL is used at once; an hour covers a slow part and the browser's retries.
+UPLOAD_PART_URL_SECONDS = 3600
+
+
+class UploadRefused(ValueError):
+    """An upload request that cannot be honoured; the message is for staff."""
+
+
+def video_upload_start(*, member: Member, filename: str, size: int) -> VideoUpload:
+    """Begin a resumable upload of `size` bytes; UploadRefused for an empty file, one over
+    MEDIA_UPLOAD_MAX_BYTES or one whose name is not a video container's."""
+    extension = Path(filename).suffix.lower().removeprefix(".")
+    if extension not in SOURCE_EXTENSIONS:
+        raise UploadRefused("This is not a video file the site takes (MP4, MOV, MKV, WebM or MPEG-TS).")
+    if size <= 0:
+        raise UploadRefused("The file is empty.")
+    if size > settings.MEDIA_UPLOAD_MAX_BYTES:
+        limit = settings.MEDIA_UPLOAD_MAX_BYTES // 2**20
+        raise UploadRefused(f"The file is larger than the {limit} MB allowed (MEDIA_UPLOAD_MAX_MB).")
+    free = upload_space_free(storage=default_storage)
+    if free is not None and free < size + settings.MEDIA_TRANSCODE_MIN_FREE_BYTES:
+        raise UploadRefused(f"Not enough free disk space for this file: {free // 2**20} MB free.")
+    upload_id = uuid.uuid4()
+    name = f"sources/{upload_id.hex}.{extension}"
+    s3_upload_id = upload_begin(storage=default_storage, upload_id=str(upload_id), name=name, size=size)
+    return VideoUpload.objects.create(
+        id=upload_id,
+        created_by=member,
+        filename=filename[-255:],
+        name=name,
+        size=size,
+        part_size=upload_part_size(size=size),
+        s3_upload_id=s3_upload_id,
+    )
+
+
+def _part_check(*, upload: VideoUpload, number: int) -> int:
+    if upload.completed_at is not None:
+        raise UploadRefused("This upload is already complete.")
+    if not 1 <= number <= upload.part_count:
+        raise UploadRefused(f"This upload has parts 1 to {upload.part_count}, not {number}.")
+    return upload.part_length(number)
+
+
+def video_upload_part_url(*, upload: VideoUpload, number: int, local_url: str) -> str:
+    """Where the browser PUTs part `number`: the store's presigned URL (S3), else `local_url`."""
+    length = _part_check(upload=upload, number=number)
+    url = upload_part_url(
+        storage=default_storage,
+        name=upload.name,
+        s3_upload_id=upload.s3_upload_id,
+        number=number,
+        length=length,
+        expires=UPLOAD_PART_URL_SECONDS,
+    )
+    return url or local_url
+
+
+def video_upload_part_store(*, upload: VideoUpload, number: int, length: int, body: IO[bytes]) -> None:
+    """Store part `number` of `length` bytes from `body` (filesystem storage; on S3 the browser
+    sends parts to the store). UploadRefused when the length is not the part's."""
+    expected = _part_check(upload=upload, number=number)
+    if upload.s3_upload_id:
+        raise UploadRefused("Parts of this upload go to the media store, not here.")
+    if length != expected:
+        raise UploadRefused(f"Part {number} is {expected} bytes, not {length}.")
+    try:
+        upload_part_write(
+            storage=default_storage,
+            upload_id=str(upload.id),
+            number=number,
+            offset=(number - 1) * upload.part_size,
+            length=expected,
+            body=body,
+        )
+    except PartRefused as exc:
+        raise UploadRefused(str(exc)) from None
+
+
+def video_upload_complete(*, upload: VideoUpload) -> None:
+    """Join the parts into the source file; UploadRefused (the upload stays resumable) while a
+    part is missing or of the wrong length."""
+    with transaction.atomic():
+        # A second "complete" (a double click, a retry after a lost answer) waits here, then finds
+        # the upload complete instead of finishing it twice.
+        locked = VideoUpload.objects.select_for_update().get(pk=upload.pk)
+        if locked.completed_at is None:
+            stored = video_upload_parts_stored(upload=locked)
+            wrong = [n for n in range(1, locked.part_count + 1) if stored.get(n) != locked.part_length(n)]
+            if wrong:
+                raise UploadRefused(
+                    f"{len(wrong)} part(s) missing or incomplete, the first part {wrong[0]}: send them again."
+                )
+            upload_finish(
+                storage=default_storage, upload_id=str(locked.id), name=locked.name, s3_upload_id=locked.s3_upload_id
+            )
+            locked.completed_at = timezone.now()
+            locked.save(update_fields=["completed_at"])
+    upload.completed_at = locked.completed_at
+
+
+def video_upload_spend(*, upload: VideoUpload) -> None:
+    """The complete upload just became a video's source (saved with it): the token is spent, so
+    no second video can share (and, deleted, delete) the same file."""
+    VideoUpload.objects.filter(pk=upload.pk, completed_at__isnull=False).delete()

@@ -70,3 +70,36 @@ def test_staff_upload_a_clip_with_a_progress_bar_and_a_member_plays_its_ladder(p
     assert member_page.evaluate("window.__wp.player.duration()") == pytest.approx(10, abs=0.2)
     screenshot(member_page, "videos-watch-upload")
     member_page.context.close()
+
+
+def test_a_part_whose_connection_drops_is_sent_again_and_the_stored_file_is_the_one_chosen(
+    page, live_server, media, monkeypatch
+):
+    monkeypatch.setattr("videos.tasks.video_transcode_task.delay", lambda *_: None)
+    clip = clip_make(media / "talk.mp4", seconds=2, size="320x180")
+    prepare(page)
+    log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
+    dropped: list[str] = []
+
+    def drop_once(route):
+        if route.request.method == "PUT" and not dropped:
+            dropped.append(route.request.url)
+            route.abort("connectionreset")
+        else:
+            route.continue_()
+
+    page.route("**/admin/videos/video/upload/*/part/*/", drop_once)
+    page.add_init_script(RECORD_PROGRESS)
+    page.goto("/admin/videos/video/add/")
+    page.fill("#id_title", "Resumed talk")
+    page.set_input_files("#id_source", str(clip))
+    page.click("input[name=_save]")
+    page.wait_for_selector("text=trying again")
+    screenshot(page, "upload-retrying")
+    page.wait_for_url("**/admin/videos/video/", timeout=30_000)
+
+    shown = page.evaluate("sessionStorage.getItem('wpProgress')").split("|")
+    assert any("Part 1: connection lost; trying again in 1 s" in line for line in shown), shown
+    assert len(dropped) == 1
+    video = Video.objects.get()
+    assert (media / "media" / video.source.name).read_bytes() == clip.read_bytes()

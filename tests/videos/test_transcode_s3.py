@@ -3,11 +3,14 @@ upload's source and its whole ladder live in the bucket, and the transcode works
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
+import socket
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import boto3
 import pytest
@@ -15,11 +18,13 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from tests.conftest import ROOT, free_port
-from tests.factories import VideoFactory
+from tests.conftest import ROOT, free_port, wait_until
+from tests.factories import MemberFactory, VideoFactory
 from tests.videos.clips import clip_make
-from videos.models import LadderState, Video
+from tests.videos.test_upload_resumable import http, start, upload_transcode_play
+from videos.models import LadderState, Video, VideoUpload
 from videos.services import video_transcode
+from videos.uploads import PART_SIZE_MIN
 
 pytestmark = pytest.mark.integration
 
@@ -108,3 +113,61 @@ def test_an_upload_on_s3_is_transcoded_from_the_bucket_into_a_ladder_in_the_buck
     # Nothing on the local disk: neither under MEDIA_ROOT nor left in the work dir.
     assert not (s3_media / "media-unused").exists()
     assert not any(Path(s3_media / "work").iterdir())
+
+
+def s3_media_endpoint(_: Path) -> str:
+    return str(default_storage.endpoint_url)
+
+
+def test_an_upload_in_presigned_parts_resumes_after_a_drop_and_the_bucket_holds_identical_bytes(db, s3_media, client):
+    """The browser's path on S3: each part PUT straight to MinIO with a presigned URL. Part 2 is cut
+    off mid-way (the connection drops); MinIO keeps part 1 only, and after the resume the object is
+    byte for byte the file sent. A body longer than the part's signed length is refused."""
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+    data = os.urandom(2 * PART_SIZE_MIN + 4321)
+    state = start(client, size=len(data), filename="talk.mov").json()
+    size = state["part_size"]
+    name = VideoUpload.objects.get(pk=state["id"]).name
+
+    def url(number: int) -> str:
+        found: str = client.get(f"{state['url']}part/{number}/").json()["url"]
+        assert found.startswith(s3_media_endpoint(s3_media))
+        return found
+
+    assert http("PUT", url(1), data=data[:size])[0] == 200
+    # Longer than the length signed into the URL: MinIO answers 4xx or closes the connection.
+    assert http("PUT", url(2), data=data[size : 2 * size] + b"x")[0] in (0, 400, 403)
+    target = urlsplit(url(2))
+    with socket.create_connection((target.hostname, target.port)) as sock:
+        head = f"PUT {target.path}?{target.query} HTTP/1.1\r\nHost: {target.netloc}\r\nContent-Length: {size}\r\n\r\n"
+        sock.sendall(head.encode() + data[size : size + size // 2])
+        sock.close()
+    assert wait_until(lambda: client.get(state["url"]).json()["stored"] == [1], timeout=10)
+    assert not default_storage.exists(name)  # nothing in the bucket before it is complete
+
+    for number in (2, 3):
+        assert http("PUT", url(number), data=data[(number - 1) * size : number * size])[0] == 200
+    assert client.post(f"{state['url']}complete/").json()["complete"] is True
+    with default_storage.open(name, "rb") as stored:
+        assert hashlib.sha256(stored.read()).hexdigest() == hashlib.sha256(data).hexdigest()
+
+
+def test_an_upload_in_parts_on_s3_is_transcoded_and_plays_every_rung(db, s3_media, client, monkeypatch):
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+    clip = clip_make(s3_media / "talk.mp4", seconds=2, size="640x360")
+
+    video = upload_transcode_play(client, clip, monkeypatch)
+
+    assert default_storage.exists(str(video.source.name))
+    assert not (s3_media / "media-unused").exists()
+
+
+def test_on_s3_the_upload_form_may_send_parts_to_the_stores_origin_only(db, s3_media, client):
+    client.force_login(MemberFactory(is_staff=True, is_superuser=True))
+    origin = s3_media_endpoint(s3_media)
+
+    policy = client.get("/admin/videos/video/add/")["Content-Security-Policy"]
+
+    connect = next(d for d in policy.split("; ") if d.startswith("connect-src"))
+    assert connect.split()[1:] == ["'self'", origin]
+    assert origin not in client.get("/admin/")["Content-Security-Policy"]
