@@ -266,7 +266,7 @@ class VideoCaptionFormSet(VideoCaptionFormSetBase):
     def clean(self) -> None:
         super().clean()
         kept = [f for f in self.forms if f.has_changed() or f.instance.pk]
-        kept = [f for f in kept if not (self.can_delete and self._should_delete_form(f))]
+        kept = [f for f in kept if not f.cleaned_data.get("DELETE")]
         if sum(1 for f in kept if f.cleaned_data.get("is_default")) > 1:
             raise ValidationError("Only one captions language can be the default: untick the others.")
 
@@ -277,7 +277,7 @@ class VideoCaptionFormSet(VideoCaptionFormSetBase):
         keep = [
             f.instance.pk
             for f in self.forms
-            if f.instance.pk and f.cleaned_data.get("is_default") and not self._should_delete_form(f)
+            if f.instance.pk and f.cleaned_data.get("is_default") and not f.cleaned_data.get("DELETE")
         ]
         VideoCaption.objects.filter(video=self.instance, is_default=True).exclude(pk__in=keep).update(is_default=False)
         return super().save(commit=commit)

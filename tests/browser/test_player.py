@@ -17,6 +17,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
+from django.core.files.base import ContentFile
 from django.test import Client
 
 from analytics.selectors import resume_position_get
@@ -75,8 +76,19 @@ def edge(live_server, settings) -> Iterator[str]:
 def sprite_make(*, clip: Path, folder: Path) -> None:
     """What the transcode adds beside master.m3u8: a 160x90 tile a second, and their WebVTT."""
     subprocess.run(
-        ["ffmpeg", "-v", "error", "-y", "-i", str(clip), "-vf", "fps=1,scale=160:90,tile=5x3", "-frames:v", "1"]
-        + [str(folder / "sprite.jpg")],
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-vf",
+            "fps=1,scale=160:90,tile=5x4",
+            "-frames:v",
+            "1",
+            str(folder / "sprite.jpg"),
+        ],
         check=True,
         timeout=60,
     )
@@ -105,15 +117,16 @@ def test_a_member_plays_an_upload_at_two_qualities_with_captions_chapters_and_re
     video = Video.objects.create(
         title="Uploaded talk", slug="uploaded-talk", provider="file", external_id="upload:talk", chapters=CHAPTERS
     )
-    with clip.open("rb") as handle:
-        video.source.save("talk.mp4", handle)
+    video.source.save("talk.mp4", ContentFile(clip.read_bytes()))
     Video.objects.filter(pk=video.pk).update(ladder_state="queued")
     assert video_transcode(video_id=video.pk) == "ready"
     video.refresh_from_db()
     assert video_publish_set(videos=[video], published=True) == 1
     sprite_make(clip=clip, folder=Path(settings.MEDIA_ROOT) / video.ladder_path)
     text, cues = captions_webvtt(data=CAPTIONS_SRT.encode())
-    VideoCaption.objects.create(video=video, language="en", label="English", is_default=True, webvtt=text, cue_count=cues)
+    VideoCaption.objects.create(
+        video=video, language="en", label="English", is_default=True, webvtt=text, cue_count=cues
+    )
 
     member = MemberFactory()
     page = member_page(browser, edge, member)
@@ -132,11 +145,17 @@ def test_a_member_plays_an_upload_at_two_qualities_with_captions_chapters_and_re
         wait_js(page, f"window.__wp.player.hls.levels[window.__wp.player.hls.currentLevel].height === {height}")
         wait_js(page, f"{VIDEO_JS}.videoHeight === {height}", timeout=20)
     # Every ladder request went to nginx's /hls/ location (Django's stand-in is off here).
-    ladder = page.evaluate("performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/hls/'))")
+    ladder = page.evaluate(
+        "performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/hls/'))"
+    )
     assert any(name.endswith(".ts") for name in ladder)
 
     # Chapters: in the player (a menu, and marks on the rail) and as links that seek the player.
-    assert page.locator("[data-player-chapters] option").all_inner_texts() == ["0:00 Intro", "0:03 Middle", "0:08 Ending"]
+    assert page.locator("[data-player-chapters] option").all_inner_texts() == [
+        "0:00 Intro",
+        "0:03 Middle",
+        "0:08 Ending",
+    ]
     assert page.locator(".player-rail__mark").count() == 2
     links = page.locator(".chapter-list a")
     assert [" ".join(text.split()) for text in links.all_inner_texts()] == ["0:00 Intro", "0:03 Middle", "0:08 Ending"]
@@ -162,7 +181,9 @@ def test_a_member_plays_an_upload_at_two_qualities_with_captions_chapters_and_re
     preview = page.locator("[data-player-preview]")
     preview.wait_for(state="visible")
     assert preview.get_attribute("data-time") == str(SECONDS // 2)
-    assert "sprite.jpg" in page.evaluate("getComputedStyle(document.querySelector('.player-preview__image')).backgroundImage")
+    assert "sprite.jpg" in page.evaluate(
+        "getComputedStyle(document.querySelector('.player-preview__image')).backgroundImage"
+    )
     assert page.evaluate("window.__wp.csp") == []
     screenshot(page, "player-upload-chapters-preview")
 

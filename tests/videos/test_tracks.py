@@ -4,6 +4,7 @@ can act on; captions are stored as WebVTT and served only to those who may watch
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 import pytest
 from django.core.exceptions import ValidationError
@@ -72,7 +73,10 @@ def test_webvtt_captions_are_kept_as_webvtt():
         (b"WEBVTT\n\n00:01.000 --> soon\nHi\n", "Line 3 (“00:01.000 --> soon”) is not a cue timing"),
         (b"1\n00:00:01,000 --> 00:00:02\nHi\n", "Line 2"),
         (b"WEBVTT\n\nNOTE nothing here\n", "holds no captions"),
-        (b"WEBVTT\n\n00:05.000 --> 00:01.000\nBackwards\n", "Caption 1 (00:00:05.000 --> 00:00:01.000) ends before it starts"),
+        (
+            b"WEBVTT\n\n00:05.000 --> 00:01.000\nBackwards\n",
+            "Caption 1 (00:00:05.000 --> 00:00:01.000) ends before it starts",
+        ),
         (b"WEBVTT\n\n" + b"x" * CAPTION_MAX_BYTES, "larger than 512 KB"),
     ],
 )
@@ -124,7 +128,7 @@ def upload(name: str, text: str | bytes) -> SimpleUploadedFile:
 
 
 def test_staff_upload_srt_captions_on_the_change_page_and_they_are_stored_as_webvtt(staff_client):
-    video = VideoFactory(provider="file", external_id="https://media.example/a.mp4", duration=600)
+    video: Any = VideoFactory(provider="file", external_id="https://media.example/a.mp4", duration=600)
     data = change_form_data(staff_client, video)
     prefix = "captions-0"
     data.update({f"{prefix}-language": "en", f"{prefix}-label": "English", f"{prefix}-is_default": "on"})
@@ -142,7 +146,7 @@ def test_staff_upload_srt_captions_on_the_change_page_and_they_are_stored_as_web
 
 
 def test_a_bad_captions_file_or_chapter_line_is_refused_on_the_page_and_nothing_is_saved(staff_client):
-    video = VideoFactory(provider="file", external_id="https://media.example/a.mp4", duration=600, chapters="")
+    video: Any = VideoFactory(provider="file", external_id="https://media.example/a.mp4", duration=600, chapters="")
     data = change_form_data(staff_client, video)
     data.update({"captions-0-language": "en", "captions-0-label": "English"})
     data["captions-0-file"] = upload("en.srt", b"\xff\xfe not text")
@@ -160,7 +164,7 @@ def test_a_bad_captions_file_or_chapter_line_is_refused_on_the_page_and_nothing_
 
 
 def test_only_one_captions_language_is_the_default_and_staff_can_move_it(staff_client):
-    video = VideoFactory(provider="file", external_id="https://media.example/a.mp4")
+    video: Any = VideoFactory(provider="file", external_id="https://media.example/a.mp4")
     english = VideoCaption.objects.create(video=video, language="en", label="English", is_default=True, webvtt=VTT)
     data = change_form_data(staff_client, video)
     data.update({"captions-1-language": "fr", "captions-1-label": "Français", "captions-1-is_default": "on"})
@@ -185,7 +189,7 @@ def test_only_one_captions_language_is_the_default_and_staff_can_move_it(staff_c
 
 @pytest.mark.django_db
 def test_members_get_the_captions_as_webvtt_and_others_get_a_404(client):
-    video = VideoFactory(provider="file", external_id="https://media.example/a.mp4", members_only=True)
+    video: Any = VideoFactory(provider="file", external_id="https://media.example/a.mp4", members_only=True)
     caption = VideoCaption.objects.create(video=video, language="en", label="English", webvtt=VTT)
     url = caption.get_absolute_url()
 
@@ -196,14 +200,17 @@ def test_members_get_the_captions_as_webvtt_and_others_get_a_404(client):
     assert response["Content-Type"] == "text/vtt; charset=utf-8"
     assert response["Cache-Control"] == "private, max-age=3600"
     assert response.content.decode() == VTT
-    other = VideoFactory(provider="file", external_id="https://media.example/b.mp4", members_only=True)
+    other: Any = VideoFactory(provider="file", external_id="https://media.example/b.mp4", members_only=True)
     assert client.get(f"/videos/{other.pk}/captions/{caption.pk}.vtt").status_code == 404
 
 
 @pytest.mark.django_db
 def test_the_watch_page_lists_chapters_as_links_and_gives_the_player_its_tracks(client):
-    video = VideoFactory(
-        provider="file", external_id="https://media.example/a.mp4", members_only=False, duration=300,
+    video: Any = VideoFactory(
+        provider="file",
+        external_id="https://media.example/a.mp4",
+        members_only=False,
+        duration=300,
         chapters="0:00 Intro\n2:05 Demo",
     )
     VideoCaption.objects.create(video=video, language="en", label="English", is_default=True, webvtt=VTT)
@@ -213,7 +220,7 @@ def test_the_watch_page_lists_chapters_as_links_and_gives_the_player_its_tracks(
     assert '<a href="?t=125" data-chapter-seek="125">' in page
     caption = VideoCaption.objects.get()
     assert (
-        "data-tracks=\"{&quot;captions&quot;:[{&quot;src&quot;:&quot;"
+        'data-tracks="{&quot;captions&quot;:[{&quot;src&quot;:&quot;'
         f"{caption.get_absolute_url()}&quot;,&quot;lang&quot;:&quot;en&quot;"
     ) in page
     assert "&quot;chapters&quot;:[{&quot;start&quot;:0,&quot;title&quot;:&quot;Intro&quot;}" in page
