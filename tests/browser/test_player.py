@@ -203,4 +203,16 @@ def test_a_member_plays_an_upload_at_two_qualities_with_captions_chapters_and_re
     assert outline == "solid"
     page.evaluate("window.__wp.player.pause()")
     screenshot(page, "player-upload-resumed-focus")
+
+    # Without Media Source Extensions (Safari on iPhone), the browser's own HLS gets the master
+    # playlist; it picks the rung itself, so there is no quality menu. Chapters stay.
+    native = page.context.new_page()
+    native.add_init_script("delete window.MediaSource; delete window.ManagedMediaSource;")
+    native.add_init_script(RECORD_PLAYER_EVENTS)
+    native.goto(video.get_absolute_url())
+    wait_for_player(native)
+    assert urlsplit(native.evaluate(f"{VIDEO_JS}.src")).path.endswith(f"/{video.ladder_path[4:]}master.m3u8")
+    assert native.evaluate("window.__wp.player.hls") is None
+    assert native.locator("[data-player-quality]").count() == 0
+    assert native.locator("[data-player-chapters] option").count() == 3
     page.context.close()

@@ -73,9 +73,12 @@ export async function createHtml5Player(element, config) {
       player.emit("durationchange", { duration });
     }
   });
+  // A browser with neither Media Source Extensions nor HLS of its own cannot play the ladder: that
+  // says nothing about the video, so it is not reported as unavailable.
+  let playableHere = true;
   video.addEventListener("error", () => {
     const code = video.error ? video.error.code : 0;
-    player.emit("error", { code, unavailable: UNAVAILABLE_MEDIA_ERRORS.has(code) });
+    player.emit("error", { code, unavailable: playableHere && UNAVAILABLE_MEDIA_ERRORS.has(code) });
   });
 
   const ready = new Promise((resolve) => {
@@ -115,7 +118,11 @@ export async function createHtml5Player(element, config) {
       }
     }
   }
-  if (!player.hls) video.src = src;
+  if (!player.hls) {
+    // Safari on iPhone (no MSE): the browser's own HLS, which picks the rung itself.
+    if (hlsStream && !video.canPlayType("application/vnd.apple.mpegurl")) playableHere = false;
+    video.src = src;
+  }
   // After hls.js attached: attaching clears the cues of every text track the element has.
   for (const caption of config.tracks?.captions || []) {
     // Same-origin URLs (videos/views.py caption_file), authorised by the member's session.
