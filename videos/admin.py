@@ -9,6 +9,7 @@ from adminsortable2.admin import SortableAdminBase, SortableTabularInline
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.core.validators import FileExtensionValidator
 from django.db.models import Count, QuerySet
 from django.http import HttpRequest, JsonResponse
@@ -24,7 +25,7 @@ from django.utils.timesince import timesince
 from config.formatting import ClockField, clock
 from videos.admin_upload import upload_urls
 from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
-from videos.models import LadderState, Playlist, PlaylistItem, Section, Video
+from videos.models import LadderState, Playlist, PlaylistItem, Section, Video, VideoCaption
 from videos.providers import UnsupportedVideoURL
 from videos.selectors import (
     video_file_origin,
@@ -49,6 +50,7 @@ from videos.services import (
     video_unavailable_set,
     video_upload_spend,
 )
+from videos.tracks import CAPTION_MAX_BYTES, captions_webvtt, chapters_parse
 
 # Django's classes are generic only in django-stubs; subscripting them at runtime fails.
 if TYPE_CHECKING:
@@ -57,10 +59,16 @@ if TYPE_CHECKING:
     PlaylistModelAdmin = admin.ModelAdmin[Playlist]
     PlaylistItemInlineBase = admin.TabularInline[PlaylistItem, Playlist]
     SectionInlineBase = admin.TabularInline[Section, Playlist]
+    VideoCaptionInlineBase = admin.TabularInline[VideoCaption, Video]
+    VideoCaptionModelForm = forms.ModelForm[VideoCaption]
+    VideoCaptionFormSetBase = forms.BaseInlineFormSet[VideoCaption, Video, VideoCaptionModelForm]
 else:
     VideoModelForm = forms.ModelForm
     VideoModelAdmin = PlaylistModelAdmin = admin.ModelAdmin
     PlaylistItemInlineBase = SectionInlineBase = admin.TabularInline
+    VideoCaptionInlineBase = admin.TabularInline
+    VideoCaptionModelForm = forms.ModelForm
+    VideoCaptionFormSetBase = forms.BaseInlineFormSet
 
 
 # The session cookie of the staff member whose change page is rendering (VideoAdmin.change_view).
@@ -113,6 +121,17 @@ def source_size_check(form: forms.ModelForm[Video]) -> None:
         form.add_error("is_published", PUBLISH_WAIT)
 
 
+def chapters_check(form: forms.ModelForm[Video]) -> None:
+    """Staff's chapter lines, against the duration on the form (or known already)."""
+    if "chapters" not in form.cleaned_data:
+        return
+    duration = form.cleaned_data.get("duration", form.instance.duration)
+    try:
+        chapters_parse(text=form.cleaned_data["chapters"], duration=duration)
+    except ValidationError as exc:
+        form.add_error("chapters", exc)
+
+
 class VideoAddForm(VideoModelForm):
     """Add by URL (staff paste a link; provider and id come from `parse_video_url`) or by
     uploading a file (transcoded by the media worker: videos/services.py `video_transcode`)."""
@@ -140,6 +159,7 @@ class VideoAddForm(VideoModelForm):
             "description",
             "duration",
             "start_seconds",
+            "chapters",
             "thumbnail",
             "position",
             "access",
@@ -238,9 +258,72 @@ class VideoChangeForm(VideoModelForm):
         cleaned = super().clean() or {}
         source_upload_take(self)
         source_size_check(self)
+        chapters_check(self)
         if "source" in self.changed_data and not cleaned.get("source") and self.instance.ladder_path:
             self.add_error("source", "An uploaded video keeps its file; delete the video instead.")
         return cleaned
+
+
+class VideoCaptionForm(VideoCaptionModelForm):
+    """One language's captions: a WebVTT or SRT file, stored as WebVTT (videos/tracks.py)."""
+
+    file = forms.FileField(
+        required=False,
+        help_text=f"WebVTT (.vtt) or SRT (.srt, converted to WebVTT), UTF-8, up to {CAPTION_MAX_BYTES // 1024} KB.",
+    )
+
+    class Meta:
+        model = VideoCaption
+        fields = ("language", "label", "is_default", "file")
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean() or {}
+        upload = cleaned.get("file")
+        if upload is None:
+            if self.instance.pk is None and self.has_changed():
+                self.add_error("file", "Choose the captions file.")
+            return cleaned
+        if upload.size > CAPTION_MAX_BYTES:
+            # Said before reading it: the size the upload declared is enough to refuse it.
+            self.add_error("file", f"The file is larger than {CAPTION_MAX_BYTES // 1024} KB: is it a captions file?")
+            return cleaned
+        try:
+            self.instance.webvtt, self.instance.cue_count = captions_webvtt(data=upload.read())
+        except ValidationError as exc:
+            self.add_error("file", exc)
+        return cleaned
+
+
+class VideoCaptionFormSet(VideoCaptionFormSetBase):
+    def clean(self) -> None:
+        super().clean()
+        kept = [f for f in self.forms if f.has_changed() or f.instance.pk]
+        kept = [f for f in kept if not f.cleaned_data.get("DELETE")]
+        if sum(1 for f in kept if f.cleaned_data.get("is_default")) > 1:
+            raise ValidationError("Only one captions language can be the default: untick the others.")
+
+    def save(self, commit: bool = True) -> list[VideoCaption]:
+        # The database allows one default at a time (video_caption_one_default), whichever order
+        # the rows are saved in: the rows that lose it lose it first. The admin saves in one
+        # transaction, so a failure keeps the old default.
+        keep = [
+            f.instance.pk
+            for f in self.forms
+            if f.instance.pk and f.cleaned_data.get("is_default") and not f.cleaned_data.get("DELETE")
+        ]
+        VideoCaption.objects.filter(video=self.instance, is_default=True).exclude(pk__in=keep).update(is_default=False)
+        return super().save(commit=commit)
+
+
+class VideoCaptionInline(VideoCaptionInlineBase):
+    model = VideoCaption
+    form = VideoCaptionForm
+    formset = VideoCaptionFormSet
+    extra = 1
+    fields = ("language", "label", "is_default", "file", "cue_count", "updated_at")
+    readonly_fields = ("cue_count", "updated_at")
+    verbose_name = "captions language"
+    verbose_name_plural = "Captions (uploaded videos' player)"
 
 
 class UnavailableFilter(admin.SimpleListFilter):
@@ -279,6 +362,7 @@ class VideoAdmin(VideoModelAdmin):
     ordering = ("position", "-published_at", "-id")
     actions = ("publish", "unpublish", "mark_unavailable", "mark_available", "transcode")
     form = VideoChangeForm
+    inlines = (VideoCaptionInline,)
 
     class Media:
         # A progress bar while a video file uploads; the transcoding status kept up to date.
@@ -328,7 +412,7 @@ class VideoAdmin(VideoModelAdmin):
         "updated_at",
     )
     fieldsets = (
-        (None, {"fields": ("title", "slug", "description")}),
+        (None, {"fields": ("title", "slug", "description", "chapters")}),
         (
             "Source",
             {
@@ -389,6 +473,10 @@ class VideoAdmin(VideoModelAdmin):
         if obj is None:
             kwargs["form"] = VideoAddForm
         return super().get_form(request, obj, change=change, **kwargs)
+
+    def get_inlines(self, request: HttpRequest, obj: Video | None) -> Any:
+        # Captions go with the player the site runs itself (<track>); providers have their own.
+        return self.inlines if obj is not None and obj.provider == Video.Provider.FILE else ()
 
     def get_fieldsets(self, request: HttpRequest, obj: Video | None = None) -> Any:
         return self.add_fieldsets if obj is None else super().get_fieldsets(request, obj)

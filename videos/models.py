@@ -6,7 +6,7 @@ from typing import Any, TypeVar
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.files.storage import default_storage
-from django.core.validators import FileExtensionValidator
+from django.core.validators import FileExtensionValidator, RegexValidator
 from django.db import models, transaction
 from django.db.models.fields.files import FieldFile
 from django.db.models.signals import post_delete
@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from videos.search import search_document
 from videos.thumbnails import thumbnail_reencode, thumbnail_validate
+from videos.tracks import Chapter, chapters_parse
 
 
 class ThumbnailField(models.FileField):
@@ -138,6 +139,12 @@ class Video(Versioned):
     # The published ladder's folder in the media storage ("hls/<video id>/<run>/"), set only once
     # every rendition, the master playlist and the poster are in place; empty until then.
     ladder_path = models.CharField(max_length=100, blank=True, editable=False)
+    # "mm:ss Title" (or "h:mm:ss Title") lines, checked by videos/tracks.py `chapters_parse`:
+    # listed on the watch page as links that seek the player, and in the uploaded videos' player.
+    chapters = models.TextField(
+        blank=True,
+        help_text="One chapter a line, in order: the time as mm:ss or h:mm:ss, then the title (e.g. “1:30 Set-up”).",
+    )
     is_published = models.BooleanField(default=False)
     access = models.CharField(max_length=8, choices=AccessLevel.choices, default=AccessLevel.MEMBERS)
     published_at = models.DateTimeField(null=True, blank=True)
@@ -216,6 +223,16 @@ class Video(Versioned):
         if self.thumbnail or not self.card_image:
             return ""
         return f"{self.card_url(320, 'jpg')} 320w, {self.card_url(640, 'jpg')} 640w"
+
+    @property
+    def chapter_list(self) -> list[Chapter]:
+        """The chapters that start before the end of the video (checked when saved; a duration
+        learnt later may cut some)."""
+        try:
+            chapters = chapters_parse(text=self.chapters)
+        except ValidationError:
+            return []
+        return [c for c in chapters if self.duration is None or c.start < self.duration]
 
     @property
     def embed_id(self) -> str:
@@ -321,6 +338,63 @@ class CourseEnrolment(models.Model):
 
     def __str__(self) -> str:
         return f"{self.user_id} in {self.playlist_id} since {self.started_at:%Y-%m-%d}"
+
+
+class VideoCaption(models.Model):
+    """Captions of one language for an uploaded video, as WebVTT text checked by videos/tracks.py
+    `captions_webvtt` (staff upload WebVTT or SRT in the admin). Kept in the database, not beside
+    the ladder: a few KB of text that changes on its own schedule, while each transcode replaces
+    the ladder's folder. Members get it from videos/views.py `caption_file`, under the watch
+    page's access rule."""
+
+    video = models.ForeignKey(Video, on_delete=models.CASCADE, related_name="captions")
+    language = models.CharField(
+        max_length=35,
+        validators=[
+            RegexValidator(r"^[A-Za-z]{2,3}(-[A-Za-z0-9]{2,8})*$", "Enter a language code such as en, fr or pt-BR.")
+        ],
+        help_text="A language code such as en, fr or pt-BR.",
+    )
+    label = models.CharField(max_length=64, help_text="Shown in the player's captions menu, e.g. “English”.")
+    is_default = models.BooleanField(default=False, help_text="Shown when playback starts (one per video).")
+    webvtt = models.TextField(editable=False)
+    cue_count = models.PositiveIntegerField(default=0, editable=False)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ("-is_default", "label", "id")
+        constraints = [
+            models.UniqueConstraint(
+                fields=("video", "language"),
+                name="video_caption_one_per_language",
+                violation_error_message="This video already has captions in this language.",
+            ),
+            models.UniqueConstraint(
+                fields=("video",),
+                condition=models.Q(is_default=True),
+                name="video_caption_one_default",
+                violation_error_message="Only one captions language can be the default.",
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.language})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        super().save(*args, **kwargs)
+        # The watch page is cached per version of its video (config/fragments.py): a new version.
+        Video.objects.filter(pk=self.video_id).update()
+
+    def get_absolute_url(self) -> str:
+        # The version in the URL: a changed file is a new URL, so browsers may keep each for good.
+        version = int(self.updated_at.timestamp()) if self.updated_at else 0
+        url = reverse("videos:caption", kwargs={"video_id": self.video_id, "caption_id": self.pk})
+        return f"{url}?v={version}"
+
+    def delete(self, *args: Any, **kwargs: Any) -> tuple[int, dict[str, int]]:
+        deleted = super().delete(*args, **kwargs)
+        Video.objects.filter(pk=self.video_id).update()
+        return deleted
 
 
 class VideoDurationVote(models.Model):

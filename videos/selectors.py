@@ -32,6 +32,7 @@ from videos.models import (
     PlaylistItem,
     Section,
     Video,
+    VideoCaption,
     VideoDurationVote,
     VideoPlaybackProblem,
     VideoUpload,
@@ -589,6 +590,24 @@ def video_playback_problem_count_annotate(*, queryset: QuerySet[Video], since: d
             "playback_problems__user", filter=Q(playback_problems__created_at__gte=since), distinct=True
         )
     )
+
+
+def video_caption_get(*, video: Video, caption_id: int) -> VideoCaption | None:
+    """One of the video's captions (the caller checked the reader may watch the video)."""
+    return VideoCaption.objects.filter(video=video, pk=caption_id).first()
+
+
+def video_player_tracks(*, video: Video) -> dict[str, list[dict[str, object]]]:
+    """What the watch page's player shows beside the video: its chapters and, for a file the
+    site plays itself, its captions (the URLs of `caption_file`)."""
+    captions: list[dict[str, object]] = []
+    if video.provider == Video.Provider.FILE:
+        captions = [
+            {"src": c.get_absolute_url(), "lang": c.language, "label": c.label, "default": c.is_default}
+            for c in VideoCaption.objects.filter(video=video)
+        ]
+    chapters: list[dict[str, object]] = [{"start": c.start, "title": c.title} for c in video.chapter_list]
+    return {"captions": captions, "chapters": chapters}
 
 
 def video_ladder_url_get(*, video: Video, session_cookie: str) -> str:

@@ -10,7 +10,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpResponseForbidden, JsonResponse
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_GET, require_POST
 
 from config.fragments import page_render
 from config.jsonbody import BodyError, json_request_validate
@@ -33,6 +33,7 @@ from videos.selectors import (
     playlist_published_get,
     playlist_video_list,
     video_access_get,
+    video_caption_get,
     video_catalogue_list,
     video_file_origin,
     video_ladder_url_get,
@@ -230,6 +231,21 @@ def player_report_create(request: HttpRequest, video_id: int) -> JsonResponse:
     else:
         recorded = video_playback_problem_record(video=video, user=request.user, code=str(report.code))
     return JsonResponse({"recorded": recorded, "kind": report.kind})
+
+
+@require_GET
+def caption_file(request: HttpRequest, video_id: int, caption_id: int) -> HttpResponse:
+    """A caption track of a video, as WebVTT, to whoever may watch the video (members only for a
+    members-only video; staff previewing): the watch page's rule, so a URL passed on to someone
+    else gives them a 404. Text from the database (videos/models.py VideoCaption), a few KB."""
+    video = video_reportable_get(user=request.user, video_id=video_id)
+    caption = video_caption_get(video=video, caption_id=caption_id) if video is not None else None
+    if caption is None:
+        raise Http404("No such captions, or you may not watch this video")
+    response = HttpResponse(caption.webvtt, content_type="text/vtt; charset=utf-8")
+    # private: members-only. The URL carries the caption's version (VideoCaption.get_absolute_url).
+    response["Cache-Control"] = "private, max-age=3600"
+    return response
 
 
 # As nginx's /hls/ location (etc/nginx/watchpoint.conf.in): mimetypes would say .ts is Qt Linguist.

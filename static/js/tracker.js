@@ -315,15 +315,18 @@ function offerResume(player) {
   const close = () => {
     prompt.hidden = true;
   };
+  // The prompt's button disappears: keyboard focus goes to the player, not back to the page's top.
   prompt.querySelector("[data-resume]").addEventListener("click", () => {
     close();
     player.seek(position);
     player.play();
+    player.focus?.();
   });
   prompt.querySelector("[data-start-over]").addEventListener("click", () => {
     close();
     player.seek(0);
     player.play();
+    player.focus?.();
   });
   prompt.querySelector("[data-resume]").focus();
 }

@@ -61,6 +61,16 @@ document.addEventListener("watchpoint:player-ready", (event) => {
 
   if (data.autoplay === "true") player.play();
 
+  // Chapter links (?t= without scripts): seek in place, and keyboard focus goes to the player.
+  for (const link of document.querySelectorAll("[data-chapter-seek]")) {
+    link.addEventListener("click", (event) => {
+      event.preventDefault();
+      player.seek(Number(link.dataset.chapterSeek));
+      player.play();
+      player.focus();
+    });
+  }
+
   player.on("ended", () => {
     const nextUrl = data.nextUrl;
     if (!nextUrl || !autoAdvanceEnabled()) return;

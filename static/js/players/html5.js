@@ -1,6 +1,9 @@
 // Self-hosted files in a <video> element; HLS (.m3u8) through the vendored hls.js where Media
-// Source Extensions exist, native HLS (Safari) otherwise.
+// Source Extensions exist (automatic bitrate, and a quality menu), the browser's own HLS where
+// they do not (Safari on iPhone: it picks the quality itself). Under the video, a bar of its own
+// (controls.js): a seek rail with chapter marks and scrubbing previews, chapter and quality menus.
 import { BasePlayer, finiteOrNull, loadScript } from "./base.js";
+import { mountControls } from "./controls.js";
 
 // MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED: missing file or a format nothing here can decode.
 const UNAVAILABLE_MEDIA_ERRORS = new Set([4]);
@@ -35,6 +38,7 @@ export async function createHtml5Player(element, config) {
   };
   player.play = () => video.play().catch(() => {});
   player.pause = () => video.pause();
+  player.focus = () => video.focus();
   player.element = video;
 
   const tick = () => {
@@ -69,9 +73,12 @@ export async function createHtml5Player(element, config) {
       player.emit("durationchange", { duration });
     }
   });
+  // A browser with neither Media Source Extensions nor HLS of its own cannot play the ladder: that
+  // says nothing about the video, so it is not reported as unavailable.
+  let playableHere = true;
   video.addEventListener("error", () => {
     const code = video.error ? video.error.code : 0;
-    player.emit("error", { code, unavailable: UNAVAILABLE_MEDIA_ERRORS.has(code) });
+    player.emit("error", { code, unavailable: playableHere && UNAVAILABLE_MEDIA_ERRORS.has(code) });
   });
 
   const ready = new Promise((resolve) => {
@@ -88,25 +95,46 @@ export async function createHtml5Player(element, config) {
   });
 
   const src = config.externalId;
-  if (isHls(src) && !video.canPlayType("application/vnd.apple.mpegurl").startsWith("probably")) {
-    await loadScript(config.hlsScriptUrl);
-    const Hls = window.Hls;
-    if (Hls && Hls.isSupported()) {
-      const hls = new Hls({ enableWorker: true });
-      hls.on(Hls.Events.ERROR, (_event, data) => {
-        if (!data.fatal) return;
-        const missing = data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR;
-        player.emit("error", { code: data.details, unavailable: missing });
-      });
-      hls.loadSource(src);
-      hls.attachMedia(video);
-      player.hls = hls;
-    } else {
-      video.src = src;
+  let hlsStream = false;
+  if (isHls(src)) {
+    hlsStream = true;
+    const mse = "MediaSource" in window || "ManagedMediaSource" in window;
+    if (mse && config.hlsScriptUrl) {
+      await loadScript(config.hlsScriptUrl);
+      const Hls = window.Hls;
+      if (Hls && Hls.isSupported()) {
+        // Captions come as <track> elements (below). hls.js keeps its hands off the element's text
+        // tracks: natively it would adopt one labelled like its CEA-608 track ("English", "en")
+        // and clear its cues on every buffer flush (a quality switch).
+        const hls = new Hls({ enableWorker: true, enableCEA708Captions: false, renderTextTracksNatively: false });
+        hls.on(Hls.Events.ERROR, (_event, data) => {
+          if (!data.fatal) return;
+          const missing = data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR;
+          player.emit("error", { code: data.details, unavailable: missing });
+        });
+        hls.loadSource(src);
+        hls.attachMedia(video);
+        player.hls = hls;
+      }
     }
-  } else {
+  }
+  if (!player.hls) {
+    // Safari on iPhone (no MSE): the browser's own HLS, which picks the rung itself.
+    if (hlsStream && !video.canPlayType("application/vnd.apple.mpegurl")) playableHere = false;
     video.src = src;
   }
+  // After hls.js attached: attaching clears the cues of every text track the element has.
+  for (const caption of config.tracks?.captions || []) {
+    // Same-origin URLs (videos/views.py caption_file), authorised by the member's session.
+    const track = document.createElement("track");
+    track.kind = "captions";
+    track.src = caption.src;
+    track.srclang = caption.lang;
+    track.label = caption.label;
+    track.default = Boolean(caption.default);
+    video.appendChild(track);
+  }
+  mountControls({ player, element, video, config, previewsUrl: hlsStream ? new URL("thumbnails.vtt", new URL(src, location.href)).href : "" });
   await ready;
   return player;
 }

@@ -5,7 +5,8 @@
  *   const player = await createPlayer(element, config);
  *
  * config: { provider: "youtube"|"vimeo"|"wistia"|"file", externalId, start (seconds|null),
- *           vimeoHash?, poster?, hlsScriptUrl? (file provider, .m3u8), title? }
+ *           vimeoHash?, poster?, hlsScriptUrl? (file provider, .m3u8), title?,
+ *           tracks? {captions: [{src, lang, label, default}], chapters: [{start, title}]} }
  *
  * Player (the same for every provider):
  *   currentTime()  -> number, seconds (float)
@@ -13,6 +14,7 @@
  *   isPlaying()    -> boolean
  *   playbackRate() -> number (1 = normal speed)
  *   seek(seconds), play(), pause()
+ *   focus()        -> moves keyboard focus to the player (its <video> or iframe)
  *   on(eventName, callback) -> unsubscribe function; callback(detail)
  *   provider       -> "youtube"|"vimeo"|"wistia"|"file"
  *
@@ -58,6 +60,15 @@ function numberOrNull(value) {
   return Number.isFinite(n) ? n : null;
 }
 
+function tracksOrEmpty(json) {
+  try {
+    const tracks = JSON.parse(json || "{}");
+    return { captions: tracks.captions || [], chapters: tracks.chapters || [] };
+  } catch {
+    return { captions: [], chapters: [] };
+  }
+}
+
 export function configFromElement(element) {
   const data = element.dataset;
   return {
@@ -68,11 +79,21 @@ export function configFromElement(element) {
     poster: data.poster || "",
     hlsScriptUrl: data.hlsScriptUrl || "",
     title: data.title || "",
+    tracks: tracksOrEmpty(data.tracks),
   };
 }
 
 export async function mountPlayer(element) {
   const player = await createPlayer(element, configFromElement(element));
+  // Keyboard users land on the player after "Resume" or a chapter link (tracker.js, watch.js): the
+  // <video> or the provider's iframe, so its own keys work; the container as a last resort.
+  if (!player.focus) {
+    player.focus = () => {
+      const target = element.querySelector("video, iframe") || element;
+      if (target === element) element.tabIndex = -1;
+      target.focus();
+    };
+  }
   element.watchpointPlayer = player;
   element.dataset.playerState = "ready";
   const data = element.dataset;

@@ -1,0 +1,218 @@
+"""The player of uploaded videos in a real chromium, through nginx (bin/nginx in front of the live
+server; nginx serves the signed /hls/ ladder itself, Django's stand-in is off): a member plays a
+transcoded clip with hls.js, switches between its two qualities in the player's menu, sees the
+default captions, lists and seeks the chapters, previews frames over the seek rail, and resumes
+where they stopped, with keyboard focus on the player afterwards.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import subprocess
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from django.core.files.base import ContentFile
+from django.test import Client
+
+from analytics.selectors import resume_position_get
+from tests.browser.test_videos import RECORD_PLAYER_EVENTS, wait_for_player, wait_js
+from tests.conftest import CASSANDRA_DBS, ROOT, free_port, screenshot, wait_until
+from tests.factories import MemberFactory
+from tests.videos.clips import clip_make
+from videos.models import Video, VideoCaption
+from videos.services import video_publish_set, video_transcode
+from videos.tracks import captions_webvtt
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.integration,
+    pytest.mark.django_db(databases=CASSANDRA_DBS, transaction=True),
+]
+
+SECRET = secrets.token_urlsafe(32)
+SECONDS = 20  # resume is offered only more than 10 s before the end (tracker.js shouldOfferResume)
+CAPTIONS_SRT = "1\n00:00:00,000 --> 00:00:14,000\nHello from the test pattern\n"
+CHAPTERS = "0:00 Intro\n0:03 Middle\n0:08 Ending"
+VIDEO_JS = "document.querySelector('.player video')"
+
+
+@pytest.fixture
+def edge(live_server, settings) -> Iterator[str]:
+    """nginx on a free port in front of the live server (pages and watch batches), serving the
+    ladders from MEDIA_ROOT with the secret Django signs with."""
+    # Not pytest's tmp_path (mode 700): nginx's workers (www-data) read MEDIA_ROOT.
+    tmp = Path(tempfile.mkdtemp(prefix="watchpoint-player-test-"))
+    tmp.chmod(0o755)
+    settings.MEDIA_ROOT = tmp / "media"
+    settings.MEDIA_WORK_DIR = tmp / "work"
+    settings.MEDIA_TRANSCODE_MIN_FREE_BYTES = 0
+    settings.MEDIA_URL_SIGNING_KEY = SECRET
+    settings.MEDIA_SERVE_FROM_DJANGO = False  # every /hls/ byte from nginx, or none
+    port, upstream = free_port(), urlsplit(live_server.url).netloc
+    env = {
+        **{k: v for k, v in os.environ.items() if not k.startswith(("MEDIA_", "NGINX_", "WEB_", "INGEST_"))},
+        "NGINX_LISTEN": f"127.0.0.1:{port}",
+        "WEB_BIND": upstream,
+        "INGEST_BIND": upstream,
+        "MEDIA_ROOT": str(tmp / "media"),
+        "MEDIA_URL_SECRET": SECRET,
+        "WATCHPOINT_VAR": str(tmp),
+    }
+    nginx = str(ROOT / "bin" / "nginx")
+    subprocess.run([nginx, "start"], cwd=ROOT, env=env, check=True, capture_output=True, timeout=60)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        subprocess.run([nginx, "stop"], cwd=ROOT, env=env, check=False, capture_output=True, timeout=60)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+def sprite_make(*, clip: Path, folder: Path) -> None:
+    """What the transcode adds beside master.m3u8: a 160x90 tile a second, and their WebVTT."""
+    subprocess.run(
+        [
+            "ffmpeg",
+            "-v",
+            "error",
+            "-y",
+            "-i",
+            str(clip),
+            "-vf",
+            "fps=1,scale=160:90,tile=5x4",
+            "-frames:v",
+            "1",
+            str(folder / "sprite.jpg"),
+        ],
+        check=True,
+        timeout=60,
+    )
+    cues = [
+        f"00:00:{i:02d}.000 --> 00:00:{i + 1:02d}.000\nsprite.jpg#xywh={i % 5 * 160},{i // 5 * 90},160,90\n"
+        for i in range(SECONDS)
+    ]
+    (folder / "thumbnails.vtt").write_text("WEBVTT\n\n" + "\n".join(cues))
+
+
+def member_page(browser, base_url: str, member):
+    context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    client = Client()
+    client.force_login(member)
+    context.add_cookies([{"name": "sessionid", "value": client.cookies["sessionid"].value, "url": base_url}])
+    page = context.new_page()
+    page.add_init_script(RECORD_PLAYER_EVENTS)
+    return page
+
+
+def test_a_member_plays_an_upload_at_two_qualities_with_captions_chapters_and_resume(
+    browser, edge, settings, celery_worker_process
+):
+    clip = clip_make(Path(settings.MEDIA_WORK_DIR).parent / "talk.mp4", seconds=SECONDS, size="640x360", rate=10)
+    video = Video.objects.create(
+        title="Uploaded talk", slug="uploaded-talk", provider="file", external_id="upload:talk", chapters=CHAPTERS
+    )
+    video.source.save("talk.mp4", ContentFile(clip.read_bytes()))
+    Video.objects.filter(pk=video.pk).update(ladder_state="queued")
+    assert video_transcode(video_id=video.pk) == "ready"
+    video.refresh_from_db()
+    assert video_publish_set(videos=[video], published=True) == 1
+    sprite_make(clip=clip, folder=Path(settings.MEDIA_ROOT) / video.ladder_path)
+    text, cues = captions_webvtt(data=CAPTIONS_SRT.encode())
+    VideoCaption.objects.create(
+        video=video, language="en", label="English", is_default=True, webvtt=text, cue_count=cues
+    )
+
+    member = MemberFactory()
+    page = member_page(browser, edge, member)
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    assert page.evaluate(f"{VIDEO_JS}.src").startswith("blob:")  # hls.js, not the browser's HLS
+
+    # Quality menu: Auto and each rung, tallest first; each choice plays that rung.
+    menu = page.locator("[data-player-quality]")
+    assert page.locator("label", has=menu).inner_text().startswith("Quality")
+    assert menu.locator("option").all_inner_texts()[1:] == ["360p", "240p"]
+    page.evaluate(f"{VIDEO_JS}.muted = true; window.__wp.player.play()")
+    wait_js(page, f"{VIDEO_JS}.currentTime > 0.5", timeout=20)
+    for height in (240, 360):
+        menu.select_option(label=f"{height}p")
+        wait_js(page, f"window.__wp.player.hls.levels[window.__wp.player.hls.currentLevel].height === {height}")
+        wait_js(page, f"{VIDEO_JS}.videoHeight === {height}", timeout=20)
+    # Every ladder request went to nginx's /hls/ location (Django's stand-in is off here).
+    ladder = page.evaluate(
+        "performance.getEntriesByType('resource').map((e) => e.name).filter((n) => n.includes('/hls/'))"
+    )
+    assert any(name.endswith(".ts") for name in ladder)
+
+    # Chapters: in the player (a menu, and marks on the rail) and as links that seek the player.
+    assert page.locator("[data-player-chapters] option").all_inner_texts() == [
+        "0:00 Intro",
+        "0:03 Middle",
+        "0:08 Ending",
+    ]
+    assert page.locator(".player-rail__mark").count() == 2
+    links = page.locator(".chapter-list a")
+    assert [" ".join(text.split()) for text in links.all_inner_texts()] == ["0:00 Intro", "0:03 Middle", "0:08 Ending"]
+    page.evaluate("window.__wp.player.pause()")
+    links.nth(2).click()
+    wait_js(page, f"{VIDEO_JS}.currentTime >= 8")
+    assert page.evaluate("document.activeElement.tagName") == "VIDEO"
+
+    # Captions: the default track shows its cue (the seek above updated the cues shown).
+    track = f"{VIDEO_JS}.textTracks[0]"
+    assert page.evaluate(f"{track}.label") == "English"
+    wait_js(page, f"{track}.mode === 'showing' && {track}.activeCues && {track}.activeCues.length > 0")
+    assert page.evaluate(f"{track}.activeCues[0].text") == "Hello from the test pattern"
+
+    # Stop a second into the last chapter; the pause sends the position (tracker → worker → Cassandra).
+    wait_js(page, f"{VIDEO_JS}.currentTime >= 9")
+    page.evaluate("window.__wp.player.pause()")
+    wait_until(lambda: 8 <= (resume_position_get(user_id=member.pk, video_id=video.pk) or 0) < 12, timeout=30)
+
+    # Scrubbing previews: hovering over the rail shows the sprite's tile for that time.
+    rail = page.locator("[data-player-seek]").bounding_box()
+    page.mouse.move(rail["x"] + rail["width"] * 0.5, rail["y"] + rail["height"] / 2)
+    preview = page.locator("[data-player-preview]")
+    preview.wait_for(state="visible")
+    assert preview.get_attribute("data-time") == str(SECONDS // 2)
+    assert "sprite.jpg" in page.evaluate(
+        "getComputedStyle(document.querySelector('.player-preview__image')).backgroundImage"
+    )
+    assert page.evaluate("window.__wp.csp") == []
+    screenshot(page, "player-upload-chapters-preview")
+
+    position = resume_position_get(user_id=member.pk, video_id=video.pk)
+
+    page.reload()
+    wait_for_player(page)
+    prompt = page.locator("[data-resume-prompt]")
+    prompt.wait_for(state="visible")
+    # A keyboard user: the prompt's Resume button has focus; Enter presses it.
+    assert page.evaluate("document.activeElement.matches('[data-resume]')")
+    page.keyboard.press("Enter")
+    wait_js(page, f"{VIDEO_JS}.currentTime >= {position}")
+    # Keyboard focus is on the player, with a visible ring.
+    assert page.evaluate("document.activeElement === document.querySelector('.player video')")
+    outline = page.evaluate("getComputedStyle(document.activeElement).outlineStyle")
+    assert outline == "solid"
+    page.evaluate("window.__wp.player.pause()")
+    screenshot(page, "player-upload-resumed-focus")
+
+    # Without Media Source Extensions (Safari on iPhone), the browser's own HLS gets the master
+    # playlist; it picks the rung itself, so there is no quality menu. Chapters stay.
+    native = page.context.new_page()
+    native.add_init_script("delete window.MediaSource; delete window.ManagedMediaSource;")
+    native.add_init_script(RECORD_PLAYER_EVENTS)
+    native.goto(video.get_absolute_url())
+    wait_for_player(native)
+    assert urlsplit(native.evaluate(f"{VIDEO_JS}.src")).path.endswith(f"/{video.ladder_path[4:]}master.m3u8")
+    assert native.evaluate("window.__wp.player.hls") is None
+    assert native.locator("[data-player-quality]").count() == 0
+    assert native.locator("[data-player-chapters] option").count() == 3
+    page.context.close()
