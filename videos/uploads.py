@@ -1,5 +1,5 @@
 """Resumable uploads of video sources, in parts, on either media storage (no database here:
-videos/services.py `video_upload_*` keeps the state; docs/decisions/0011-resumable-upload-in-s3-parts.md).
+videos/services.py `video_upload_*` keeps the state; docs/decisions/0012-resumable-upload-in-s3-parts.md).
 
 One protocol, S3's multipart upload: start (the size is known and capped), send each part (retried
 alone after a dropped connection), ask which parts are stored, complete. On an S3-compatible store
