@@ -67,6 +67,7 @@ class LadderState(models.TextChoices):
     TRANSCODING = "transcoding", "Transcoding"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class Video(Versioned):

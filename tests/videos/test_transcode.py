@@ -17,12 +17,19 @@ from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import IntegrityError, transaction
 
+import videos.services
 from tests.conftest import ROOT, wait_until
 from tests.factories import VideoFactory
 from tests.videos.clips import clip_make
-from videos.media import LADDER, ladder_plan, source_facts_read
+from videos.media import LADDER, ladder_plan, source_facts_read, thumbnails_vtt
 from videos.models import LadderState, Video
-from videos.services import TRANSCODE_LOCK_SECONDS, video_publish_set, video_transcode
+from videos.services import (
+    TRANSCODE_LOCK_SECONDS,
+    video_publish_set,
+    video_transcode,
+    video_transcode_cancel,
+    video_transcode_enqueue,
+)
 
 
 @pytest.fixture
@@ -73,8 +80,83 @@ def test_an_uploaded_source_becomes_a_complete_ladder_that_never_upscales(db, me
     assert durations[0] == durations[1] == [4.0, 4.0, 1.0]
     assert all(r.is_endlist and r.playlist_type == "vod" for r in renditions)
     assert (media / "media" / video.ladder_path / "poster.jpg").read_bytes()[:2] == b"\xff\xd8"
+    # The scrubbing sprite beside the master playlist: frames at 0, 5 s (9 s / 5 s), 160 x 90 each.
+    sprite = subprocess.run(
+        [
+            "ffprobe",
+            "-v",
+            "error",
+            "-show_entries",
+            "stream=codec_name,width,height",
+            "-of",
+            "csv=p=0",
+            str(media / "media" / video.ladder_path / "sprite.jpg"),
+        ],
+        capture_output=True,
+        check=True,
+    )
+    assert sprite.stdout.decode().strip() == "mjpeg,320,90"
+    cues = (media / "media" / video.ladder_path / "thumbnails.vtt").read_text()
+    assert cues == thumbnails_vtt(duration=9.0)
     # Nothing left behind in the work dir.
     assert not any((media / "work").iterdir())
+
+
+def test_the_thumbnail_cues_cover_the_video_cell_by_cell_in_rows_of_ten():
+    cues = thumbnails_vtt(duration=61.5).strip().split("\n\n")
+
+    assert cues[0] == "WEBVTT"
+    assert cues[1] == "00:00:00.000 --> 00:00:05.000\nsprite.jpg#xywh=0,0,160,90"
+    assert cues[10] == "00:00:45.000 --> 00:00:50.000\nsprite.jpg#xywh=1440,0,160,90"
+    assert cues[11] == "00:00:50.000 --> 00:00:55.000\nsprite.jpg#xywh=0,90,160,90"
+    # The last cue ends with the video, not a whole interval later.
+    assert cues[13] == "00:01:00.000 --> 00:01:01.500\nsprite.jpg#xywh=320,90,160,90"
+    assert len([c for c in cues if "-->" in c]) == 13
+
+
+def test_a_long_video_gets_sparser_thumbnails_not_a_bigger_sprite():
+    cues = [c for c in thumbnails_vtt(duration=10 * 3600).strip().split("\n\n") if "-->" in c]
+
+    assert len(cues) == 200
+    assert cues[1].startswith("00:03:00.000 --> 00:06:00.000\n")  # every 180 s
+    assert cues[-1].endswith("sprite.jpg#xywh=1440,1710,160,90")
+
+
+def test_a_cancelled_queued_transcode_does_nothing_and_a_retry_runs_it(db, media):
+    video = _upload(clip_make(media / "talk.mp4"))
+
+    assert video_transcode_cancel(videos=[video]) == 1
+    assert video_transcode(video_id=video.pk) == "skipped"
+    video.refresh_from_db()
+    assert (video.ladder_state, video.ladder_path) == ("cancelled", "")
+
+    video_transcode_enqueue(video_id=video.pk)
+    assert video_transcode(video_id=video.pk) == "ready"
+
+
+def test_a_cancel_while_ffmpeg_runs_stops_it_and_leaves_no_files(db, media, monkeypatch):
+    video = _upload(clip_make(media / "talk.mp4", seconds=9))
+    # Staff cancel on the admin as the first progress report arrives.
+    real_check = videos.services._still_wanted
+
+    def cancelled_meanwhile(**kwargs):
+        check = real_check(**kwargs)
+
+        def progress(percent: int) -> None:
+            video_transcode_cancel(videos=[video])
+            check(percent)
+
+        return progress
+
+    monkeypatch.setattr("videos.services._still_wanted", cancelled_meanwhile)
+
+    assert video_transcode(video_id=video.pk) == "cancelled"
+
+    video.refresh_from_db()
+    assert (video.ladder_state, video.ladder_path, video.is_published) == ("cancelled", "", False)
+    assert not (media / "media" / "hls").exists() or not any((media / "media" / "hls").rglob("*.*"))
+    assert not any((media / "work").iterdir())
+    assert cache.get(f"videos:transcode-lock:{video.pk}") is None
 
 
 def test_transcodes_go_to_the_media_queue_not_the_background_one():
