@@ -202,7 +202,12 @@ def player_report_create(request: HttpRequest, video_id: int) -> JsonResponse:
     return JsonResponse({"recorded": recorded, "kind": report.kind})
 
 
-LADDER_TYPES = {".m3u8": "application/vnd.apple.mpegurl", ".ts": "video/mp2t", ".jpg": "image/jpeg"}
+LADDER_TYPES = {
+    ".m3u8": "application/vnd.apple.mpegurl",
+    ".ts": "video/mp2t",
+    ".jpg": "image/jpeg",
+    ".vtt": "text/vtt",  # thumbnails.vtt, the scrubbing previews' cues
+}
 
 
 def ladder_file(request: HttpRequest, path: str) -> HttpResponseBase:
