@@ -7,7 +7,8 @@ and encodes every rung: H.264 (yuv420p, main profile) + AAC stereo, MPEG-TS segm
 SEGMENT_SECONDS. Keyframes are forced on the same timestamps in every rung (`-force_key_frames` by
 time, scene-cut keyframes off), so segment N of each rung starts on the same frame and a player
 switches rungs at any segment boundary. A master playlist names the rungs; a poster frame
-(videos/facts.py `poster_frame_grab`) goes beside it.
+(videos/facts.py `poster_frame_grab`) goes beside it, and so do the scrubbing previews (a sprite of
+small frames from the same decode, and the WebVTT cues that point into it).
 """
 
 from __future__ import annotations
