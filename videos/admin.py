@@ -46,6 +46,7 @@ from videos.services import (
     video_slug_make,
     video_source_accept,
     video_source_check,
+    video_transcode_cancel,
     video_transcode_enqueue,
     video_unavailable_set,
     video_upload_spend,
@@ -360,7 +361,7 @@ class VideoAdmin(VideoModelAdmin):
     list_filter = ("provider", "is_published", "access", UnavailableFilter)
     search_fields = ("title",)
     ordering = ("position", "-published_at", "-id")
-    actions = ("publish", "unpublish", "mark_unavailable", "mark_available", "transcode")
+    actions = ("publish", "unpublish", "mark_unavailable", "mark_available", "transcode", "transcode_cancel")
     form = VideoChangeForm
     inlines = (VideoCaptionInline,)
 
@@ -648,6 +649,15 @@ class VideoAdmin(VideoModelAdmin):
         for video in uploads:
             video_transcode_enqueue(video_id=video.pk)
         self.message_user(request, f"{len(uploads)} upload(s) queued for transcoding.", messages.SUCCESS)
+
+    @admin.action(description="Cancel the selected uploads' transcoding")
+    def transcode_cancel(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:
+        count = video_transcode_cancel(videos=queryset)
+        self.message_user(
+            request,
+            f"{count} transcode(s) cancelled; “Transcode the selected uploads again” starts one afresh.",
+            messages.SUCCESS,
+        )
 
     @admin.action(description="Mark the selected videos unavailable")
     def mark_unavailable(self, request: HttpRequest, queryset: QuerySet[Video]) -> None:

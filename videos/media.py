@@ -7,7 +7,8 @@ and encodes every rung: H.264 (yuv420p, main profile) + AAC stereo, MPEG-TS segm
 SEGMENT_SECONDS. Keyframes are forced on the same timestamps in every rung (`-force_key_frames` by
 time, scene-cut keyframes off), so segment N of each rung starts on the same frame and a player
 switches rungs at any segment boundary. A master playlist names the rungs; a poster frame
-(videos/facts.py `poster_frame_grab`) goes beside it.
+(videos/facts.py `poster_frame_grab`) goes beside it, and so do the scrubbing previews (a sprite of
+small frames from the same decode, and the WebVTT cues that point into it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import contextlib
 import ctypes
 import hashlib
 import hmac
+import math
 import re
 import signal
 import subprocess
@@ -38,10 +40,22 @@ SEGMENT_SECONDS = 4
 COMPLETE_SHARE = 0.9
 MASTER = "master.m3u8"
 POSTER = "poster.jpg"
+# Scrubbing previews beside the master playlist (so the ladder's signed URL covers them; the
+# player reads exactly these names): one JPEG grid of THUMB_WIDTH x THUMB_HEIGHT frames, one every
+# `sprite_interval` seconds, and a WebVTT file whose cues point into it (`sprite.jpg#xywh=x,y,w,h`).
+SPRITE = "sprite.jpg"
+THUMBNAILS = "thumbnails.vtt"
+THUMB_WIDTH, THUMB_HEIGHT = 160, 90
+SPRITE_COLUMNS = 10
+SPRITE_MAX_FRAMES = 200  # 2,000 x 1,800 px at most, whatever the duration
 
 
 class TranscodeFailed(Exception):
     """The source cannot become a ladder; the message is for staff (shown in the admin)."""
+
+
+class TranscodeCancelled(Exception):
+    """Raised by a `progress` callback to stop ffmpeg (staff cancelled, or a new source replaced it)."""
 
 
 @dataclass(frozen=True)
@@ -129,11 +143,48 @@ def ladder_plan(*, height: int) -> list[Rung]:
     return rungs
 
 
-def _ffmpeg_command(*, source: Path, out: Path, rungs: list[Rung], has_audio: bool) -> list[str]:
-    split = "".join(f"[s{i}]" for i in range(len(rungs)))
-    graph = [f"[0:v:0]format=yuv420p,split={len(rungs)}{split}"]
+def sprite_interval(*, duration: float) -> int:
+    """Seconds between two sprite frames: 5, or more so a long video stays within SPRITE_MAX_FRAMES."""
+    return max(5, math.ceil(duration / SPRITE_MAX_FRAMES))
+
+
+def sprite_frames(*, duration: float) -> int:
+    return max(1, math.ceil(duration / sprite_interval(duration=duration)))
+
+
+def thumbnails_vtt(*, duration: float) -> str:
+    """The WebVTT cues of the sprite: frame i covers [i, i+1) x interval, clipped to `duration`."""
+    interval = sprite_interval(duration=duration)
+    lines = ["WEBVTT", ""]
+    for i in range(sprite_frames(duration=duration)):
+        x, y = (i % SPRITE_COLUMNS) * THUMB_WIDTH, (i // SPRITE_COLUMNS) * THUMB_HEIGHT
+        start, end = i * interval, min((i + 1) * interval, duration)
+        lines += [f"{_vtt_time(start)} --> {_vtt_time(end)}", f"{SPRITE}#xywh={x},{y},{THUMB_WIDTH},{THUMB_HEIGHT}", ""]
+    return "\n".join(lines)
+
+
+def _vtt_time(seconds: float) -> str:
+    ms = round(seconds * 1000)
+    return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
+
+
+def _ffmpeg_command(*, source: Path, out: Path, rungs: list[Rung], facts: SourceFacts) -> list[str]:
+    has_audio = facts.has_audio
+    split = "".join(f"[s{i}]" for i in range(len(rungs) + 1))
+    graph = [f"[0:v:0]format=yuv420p,split={len(rungs) + 1}{split}"]
     # -2: the width that keeps the aspect ratio, rounded to even (odd source dimensions included).
     graph += [f"[s{i}]scale=-2:{rung.height}[v{i}]" for i, rung in enumerate(rungs)]
+    # The sprite from the same decode: the first frame at or after each multiple of the interval,
+    # letterboxed into a fixed cell (so the cues' geometry never depends on the source's shape or
+    # rotation), tiled into one picture that the tile filter emits at the end of the stream.
+    frames = sprite_frames(duration=facts.duration)
+    rows = math.ceil(frames / SPRITE_COLUMNS)
+    graph.append(
+        f"[s{len(rungs)}]select='gte(t,selected_n*{sprite_interval(duration=facts.duration)})',"
+        f"scale={THUMB_WIDTH}:{THUMB_HEIGHT}:force_original_aspect_ratio=decrease,"
+        f"pad={THUMB_WIDTH}:{THUMB_HEIGHT}:(ow-iw)/2:(oh-ih)/2,"
+        f"tile={min(frames, SPRITE_COLUMNS)}x{rows}[sprite]"
+    )
     command = [
         settings.FFMPEG_BINARY,
         "-v",
@@ -195,6 +246,18 @@ def _ffmpeg_command(*, source: Path, out: Path, rungs: list[Rung], has_audio: bo
         "pipe:1",
         "-nostats",
         str(out / "%v" / "index.m3u8"),
+        # The second output: the sprite, one picture.
+        "-map",
+        "[sprite]",
+        "-fps_mode",
+        "passthrough",
+        "-frames:v",
+        "1",
+        "-q:v",
+        "5",
+        "-update",
+        "1",
+        str(out / SPRITE),
     ]
     return command
 
@@ -211,11 +274,12 @@ def ladder_build(
 ) -> list[Rung]:
     """Encode `source` into the ladder under `out` (empty or absent) and check it is complete.
 
-    `progress` is called with 0..99 as ffmpeg reports its position. TranscodeFailed when ffmpeg
-    fails or stops short of the source's duration."""
+    `progress` is called with 0..99 as ffmpeg reports its position (about twice a second); it may
+    raise TranscodeCancelled, which kills ffmpeg and propagates. TranscodeFailed when ffmpeg fails
+    or stops short of the source's duration."""
     rungs = ladder_plan(height=facts.height)
     out.mkdir(parents=True, exist_ok=True)
-    command = _ffmpeg_command(source=source, out=out, rungs=rungs, has_audio=facts.has_audio)
+    command = _ffmpeg_command(source=source, out=out, rungs=rungs, facts=facts)
     # Generous: a 2-core box encodes a 720p ladder at about real time; a stuck ffmpeg is killed.
     timeout = max(600.0, facts.duration * 10)
     # ffmpeg's messages go to a file: a damaged source can log a line per bad packet, more than a
@@ -250,6 +314,7 @@ def ladder_build(
         last = stderr.strip().splitlines()[-1:] or ["no message"]
         raise TranscodeFailed(f"ffmpeg could not transcode the file ({last[0][:200]}).")
     _ladder_check(out=out, rungs=rungs, duration=facts.duration)
+    (out / THUMBNAILS).write_text(thumbnails_vtt(duration=facts.duration))
     poster = poster_frame_grab(path=source, at_seconds=min(facts.duration * 0.1, 10.0))
     if poster is None:
         raise TranscodeFailed("ffmpeg could not take a poster frame from the file.")
@@ -260,6 +325,8 @@ def ladder_build(
 def _ladder_check(*, out: Path, rungs: list[Rung], duration: float) -> None:
     if not (out / MASTER).is_file():
         raise TranscodeFailed("ffmpeg wrote no master playlist.")
+    if not (out / SPRITE).is_file():
+        raise TranscodeFailed("ffmpeg wrote no thumbnail sprite.")
     for i in range(len(rungs)):
         playlist = out / str(i) / "index.m3u8"
         if not playlist.is_file():

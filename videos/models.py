@@ -70,6 +70,7 @@ class LadderState(models.TextChoices):
     TRANSCODING = "transcoding", "Transcoding"
     READY = "ready", "Ready"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class AccessLevel(models.TextChoices):

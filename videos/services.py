@@ -24,7 +24,7 @@ from django.utils.text import slugify
 
 from accounts.selectors import Member, member_is_confirmed
 from videos.facts import FactsError, FactsUnavailable, VideoFacts, card_images_make, video_facts_read
-from videos.media import POSTER, SourceFacts, TranscodeFailed, ladder_build, source_facts_read
+from videos.media import POSTER, SourceFacts, TranscodeCancelled, TranscodeFailed, ladder_build, source_facts_read
 from videos.models import (
     AccessLevel,
     CourseEnrolment,
@@ -362,6 +362,18 @@ def video_transcode_enqueue(*, video_id: int) -> None:
     transaction.on_commit(lambda: video_transcode_task.delay(video_id))
 
 
+def video_transcode_cancel(*, videos: Iterable[Video]) -> int:
+    """Cancel the queued or running transcodes of `videos`; how many were cancelled.
+
+    Only the state changes here: a queued task then finds nothing to do, and a running one notices
+    within PROGRESS_EVERY_SECONDS (its progress update matches no row), kills ffmpeg and deletes
+    its work (videos/services.py `video_transcode`). A published ladder stays published."""
+    return Video.objects.filter(
+        pk__in=[video.pk for video in videos],
+        ladder_state__in=(LadderState.QUEUED, LadderState.TRANSCODING),
+    ).update(ladder_state=LadderState.CANCELLED, ladder_progress=0, ladder_error="")
+
+
 def _lock_key(video_id: int) -> str:
     return f"videos:transcode-lock:{video_id}"
 
@@ -369,7 +381,8 @@ def _lock_key(video_id: int) -> str:
 def video_transcode(*, video_id: int) -> str:
     """Transcode the video's uploaded source into a new ladder and publish it; the outcome:
     "ready", "failed" (the reason in `ladder_error`), "busy" (another run holds the lock: retry
-    later), or "skipped" (deleted, no source, or not queued: a redelivery of finished work).
+    later), "cancelled" (staff cancelled it, or a new source replaced this one, while it ran), or
+    "skipped" (deleted, no source, or not queued: a redelivery of finished work).
 
     Idempotent and safe to kill at any point: it works in MEDIA_WORK_DIR/<id>/ (emptied first),
     uploads the ladder under a fresh "hls/<id>/<run>/" and only then points `ladder_path` at it,
@@ -383,27 +396,31 @@ def video_transcode(*, video_id: int) -> str:
     workdir = Path(settings.MEDIA_WORK_DIR) / str(video_id)
     storage: Storage = video.source.storage
     source_name = str(video.source.name)
+    prefix = f"hls/{video_id}/{run}/"
+    still_wanted = _still_wanted(video_id=video_id, source_name=source_name)
     try:
         shutil.rmtree(workdir, ignore_errors=True)  # a killed run's leftovers
         workdir.mkdir(parents=True)
         _ladders_unused_delete(storage=storage, video_id=video_id, keep=video.ladder_path)
-        Video.objects.filter(pk=video_id).update(
+        # From QUEUED (or a killed run's TRANSCODING) only: a cancel since the read above wins.
+        if not Video.objects.filter(pk=video_id, ladder_state__in=(LadderState.QUEUED, LadderState.TRANSCODING)).update(
             ladder_state=LadderState.TRANSCODING, ladder_progress=0, ladder_error=""
-        )
+        ):
+            return "cancelled"
         try:
             source = _source_local(storage=storage, name=source_name, workdir=workdir)
             facts = source_facts_read(path=source)
-            ladder_build(
-                source=source, out=workdir / "out", facts=facts, progress=_progress_recorder(video_id=video_id)
-            )
+            ladder_build(source=source, out=workdir / "out", facts=facts, progress=still_wanted)
+            _ladder_upload(storage=storage, out=workdir / "out", prefix=prefix, still_wanted=still_wanted)
+        except TranscodeCancelled:
+            _storage_tree_delete(storage=storage, prefix=prefix)  # what an upload had sent so far
+            return "cancelled"
         except TranscodeFailed as exc:
             # Only if the source is still the one that failed: a new upload's queued state stays.
-            Video.objects.filter(pk=video_id, source=source_name).update(
+            Video.objects.filter(pk=video_id, source=source_name, ladder_state=LadderState.TRANSCODING).update(
                 ladder_state=LadderState.FAILED, ladder_error=str(exc)[:300]
             )
             return "failed"
-        prefix = f"hls/{video_id}/{run}/"
-        _ladder_upload(storage=storage, out=workdir / "out", prefix=prefix, lock=_lock_key(video_id))
         if not _ladder_publish(video_id=video_id, source_name=source_name, prefix=prefix, facts=facts):
             _storage_tree_delete(storage=storage, prefix=prefix)  # the source changed meanwhile
             return "skipped"
@@ -443,34 +460,41 @@ def _source_local(*, storage: Storage, name: str, workdir: Path) -> Path:
     return path
 
 
-def _progress_recorder(*, video_id: int) -> Callable[[int], None]:
-    last = {"at": 0.0, "percent": -1}
+def _still_wanted(*, video_id: int, source_name: str) -> Callable[[int], None]:
+    """A progress callback: at most every PROGRESS_EVERY_SECONDS, stores the percent staff see
+    and renews the lock, through one UPDATE that matches only while this run is still wanted (still
+    TRANSCODING this source). When it matches nothing, staff cancelled (or re-queued, or replaced the
+    source): TranscodeCancelled stops the work. Also called with -1 between uploaded files."""
+    last = {"at": 0.0}
 
-    def record(percent: int) -> None:
+    def check(percent: int) -> None:
         now = time.monotonic()
-        if percent != last["percent"] and now - last["at"] >= PROGRESS_EVERY_SECONDS:
-            last.update(at=now, percent=percent)
-            Video.objects.filter(pk=video_id).update(ladder_progress=percent)
-            cache.touch(_lock_key(video_id), TRANSCODE_LOCK_SECONDS)
+        if now - last["at"] < PROGRESS_EVERY_SECONDS:
+            return
+        last["at"] = now
+        running = Video.objects.filter(pk=video_id, source=source_name, ladder_state=LadderState.TRANSCODING)
+        if not (running.update(ladder_progress=percent) if percent >= 0 else running.exists()):
+            raise TranscodeCancelled
+        cache.touch(_lock_key(video_id), TRANSCODE_LOCK_SECONDS)
 
-    return record
+    return check
 
 
-def _ladder_upload(*, storage: Storage, out: Path, prefix: str, lock: str) -> None:
+def _ladder_upload(*, storage: Storage, out: Path, prefix: str, still_wanted: Callable[[int], None]) -> None:
     for path in sorted(p for p in out.rglob("*") if p.is_file()):
         name = prefix + path.relative_to(out).as_posix()
         with open(path, "rb") as handle:
             saved = storage.save(name, File(handle))
         if saved != name:  # a fresh run's names are free; a changed one would break the playlists
             raise OSError(f"the media storage renamed {name} to {saved}")
-        cache.touch(lock, TRANSCODE_LOCK_SECONDS)
+        still_wanted(-1)
 
 
 def _ladder_publish(*, video_id: int, source_name: str, prefix: str, facts: SourceFacts) -> bool:
     """Point the video at its complete ladder, with the facts read; False if the source was
-    replaced meanwhile (that source's own transcode is queued)."""
+    replaced meanwhile (that source's own transcode is queued) or staff cancelled at the last moment."""
     with transaction.atomic():
-        updated = Video.objects.filter(pk=video_id, source=source_name).update(
+        updated = Video.objects.filter(pk=video_id, source=source_name, ladder_state=LadderState.TRANSCODING).update(
             ladder_path=prefix,
             ladder_state=LadderState.READY,
             ladder_progress=100,

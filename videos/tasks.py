@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import random
+
 from celery import Task, shared_task
 
 from videos.services import (
@@ -28,13 +30,28 @@ def video_availability_check_all_task() -> int:
     return video_availability_check_all()
 
 
-# On the `media` queue (its own worker, concurrency 1, niced: Procfile). The service holds a lock
-# while it works, so a redelivery (visibility timeout, a killed worker) never runs a second ffmpeg;
-# it retries instead, and finds the work done or its lock lapsed. No time limit: ffmpeg has its own.
-@shared_task(name="media.video_transcode", bind=True, ignore_result=True, max_retries=None)
+# On the `media` queue (its own worker, concurrency 1, niced: Procfile). Acknowledged late and
+# requeued when its worker dies (also the project's defaults, stated here because a transcode
+# relies on them): a SIGKILLed worker's message comes back to the next worker. The service holds a
+# lock while it works, so a redelivery (visibility timeout, a killed worker) never runs a second
+# ffmpeg: it retries instead, backing off from the lock's lifetime (by then a dead run's lock has
+# lapsed) up to TRANSCODE_RETRY_MAX_SECONDS, with jitter, and finds the work done or the lock gone.
+# No time limit: ffmpeg has its own.
+TRANSCODE_RETRY_MAX_SECONDS = 600
+
+
+@shared_task(
+    name="media.video_transcode",
+    bind=True,
+    ignore_result=True,
+    max_retries=None,
+    acks_late=True,
+    reject_on_worker_lost=True,
+)
 def video_transcode_task(self: Task, video_id: int) -> None:  # type: ignore[type-arg]
     outcome = video_transcode(video_id=video_id)
     if outcome == "busy":
-        raise self.retry(countdown=TRANSCODE_LOCK_SECONDS)
+        backoff = min(TRANSCODE_LOCK_SECONDS * 2 ** min(self.request.retries, 10), TRANSCODE_RETRY_MAX_SECONDS)
+        raise self.retry(countdown=backoff + random.uniform(0, TRANSCODE_LOCK_SECONDS / 4))  # noqa: S311
     if outcome == "ready":
         video_poster_cards_make(video_id=video_id)

@@ -197,6 +197,9 @@ def test_the_member_plays_the_ladder_from_nginx_with_types_ranges_and_cache_head
         poster = master.rsplit("/", 1)[0] + "/poster.jpg"
         status, headers, _ = get(site, poster, cookie=site.a)
         assert (status, headers["content-type"]) == (200, "image/jpeg")
+        # The scrubbing previews' cues, under the same signature as the ladder.
+        status, headers, body = get(site, master.rsplit("/", 1)[0] + "/thumbnails.vtt", cookie=site.a)
+        assert (status, headers["content-type"], body[:6]) == (200, "text/vtt", b"WEBVTT")
     finally:
         os.killpg(site.web_pid, signal.SIGCONT)
 

@@ -179,6 +179,37 @@ def test_staff_queue_a_failed_upload_again(staff_client, django_capture_on_commi
     assert (failed.ladder_state, failed.ladder_error, queued) == ("queued", "", [failed.pk])
 
 
+def test_staff_cancel_queued_and_running_transcodes_and_nothing_else(staff_client):
+    running = _upload(ladder_state=LadderState.TRANSCODING, ladder_progress=42)
+    queued = _upload(external_id="upload:q", ladder_state=LadderState.QUEUED)
+    ready = _upload(external_id="upload:r", ladder_state=LadderState.READY, ladder_path="hls/1/abc/")
+    selected = [running.pk, queued.pk, ready.pk]
+
+    response = staff_client.post(
+        "/admin/videos/video/", {"action": "transcode_cancel", "_selected_action": selected}, follow=True
+    )
+
+    states = dict(Video.objects.filter(pk__in=selected).values_list("pk", "ladder_state"))
+    assert states == {running.pk: "cancelled", queued.pk: "cancelled", ready.pk: "ready"}
+    assert "2 transcode(s) cancelled" in response.content.decode()
+    assert "Cancelled" in staff_client.get(f"/admin/videos/video/{running.pk}/change/").content.decode()
+
+
+def test_a_member_cannot_cancel_a_transcode_and_a_post_without_csrf_is_refused():
+    running = _upload(ladder_state=LadderState.TRANSCODING)
+    form = {"action": "transcode_cancel", "_selected_action": [running.pk]}
+    member: Any = Client()
+    member.force_login(MemberFactory())
+    forged: Any = Client(enforce_csrf_checks=True)
+    forged.force_login(MemberFactory(is_staff=True, is_superuser=True))
+
+    assert member.post("/admin/videos/video/", form).status_code == 302  # to the admin's login
+    assert forged.post("/admin/videos/video/", form).status_code == 403
+
+    running.refresh_from_db()
+    assert running.ladder_state == "transcoding"
+
+
 def test_the_change_page_polls_the_transcoding_status_as_json_for_staff_only(staff_client):
     running = _upload(ladder_state=LadderState.TRANSCODING, ladder_progress=42)
     url = f"/admin/videos/video/{running.pk}/ladder/"

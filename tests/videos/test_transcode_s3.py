@@ -106,7 +106,10 @@ def test_an_upload_on_s3_is_transcoded_from_the_bucket_into_a_ladder_in_the_buck
     runs, _ = default_storage.listdir(f"hls/{video.pk}")
     assert [f"hls/{video.pk}/{run}/" for run in runs] == [video.ladder_path]
     folders, files = default_storage.listdir(video.ladder_path.rstrip("/"))
-    assert (sorted(folders), sorted(files)) == (["0", "1"], ["master.m3u8", "poster.jpg"])
+    assert (sorted(folders), sorted(files)) == (
+        ["0", "1"],
+        ["master.m3u8", "poster.jpg", "sprite.jpg", "thumbnails.vtt"],
+    )
     with default_storage.open(f"{video.ladder_path}0/index.m3u8") as playlist:
         assert b"#EXT-X-ENDLIST" in playlist.read()
     assert (video.duration, video.height) == (5, 360)

@@ -1,6 +1,6 @@
 // The video change page: while an upload is queued or transcoding, its "Transcoding" status is
 // refreshed every 2 s from the admin's status URL (videos/admin.py ladder_status_view); once the
-// ladder is ready (or failed) the page reloads to show the facts the transcode read.
+// ladder is ready (or failed, or cancelled) the page reloads to show the facts the transcode read.
 (function () {
   "use strict";
 
@@ -14,7 +14,7 @@
       if (response.ok) {
         const status = await response.json();
         field.textContent = status.text;
-        if (status.state === "ready" || status.state === "failed") {
+        if (status.state === "ready" || status.state === "failed" || status.state === "cancelled") {
           window.location.reload();
           return;
         }
