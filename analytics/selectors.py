@@ -555,7 +555,12 @@ def member_watch_data_export(*, user_id: int) -> dict[str, Any]:
     for day in days:
         for row in session.execute(cassandra_prepared(SELECT_DAY_EVENTS), (user_id, day)):
             history[(str(day), row.video_id, str(row.session_id))].add(row.position)
-    links = video_links_in_bulk(video_ids=sorted({r.video_id for r in state} | {v for _, v, _ in history}))
+    video_ids = sorted({r.video_id for r in state} | {v for _, v, _ in history})
+    links: dict[int, tuple[str | None, str | None]] = dict(video_links_in_bulk(video_ids=video_ids))
+    deleted = [v for v in video_ids if v not in links]
+    if deleted:
+        # Gone from the catalogue: the title the rollups kept (video_rollups.title), no page.
+        links |= {v: (title, None) for v, title in video_last_titles_get(video_ids=deleted).items()}
 
     def named(video_id: int) -> dict[str, Any]:
         title, url = links.get(video_id, (None, None))

@@ -338,6 +338,18 @@ def test_the_staff_pages_name_a_deleted_video_by_its_last_title(staff_client, wa
     assert "Knife skills, part 1 (deleted)" in client.get(reverse("admin:index")).content.decode()
 
 
+def test_the_member_data_export_names_a_deleted_video_by_its_last_title(watched_video):
+    from analytics.selectors import member_watch_data_export
+
+    video_id = watched_video.pk
+    watched_video.delete()
+
+    exported = member_watch_data_export(user_id=1)
+
+    for entry in (exported["videos"][0], exported["history"][0]):
+        assert (entry["video_id"], entry["title"], entry["url"]) == (video_id, "Knife skills", None)
+
+
 def test_the_admin_index_card_writes_one_view_and_two_views(staff_client):
     one, two = VideoFactory(duration=60, title="Solo"), VideoFactory(duration=60, title="Duo")
     start = day_start_ms(today()) + 1000
