@@ -7,6 +7,8 @@ Cassandra on 127.0.0.1. A bad value stops start-up with a message naming the var
 
 from __future__ import annotations
 
+import os
+
 import functools
 import hashlib
 import hmac
@@ -312,12 +314,13 @@ class Settings(BaseSettings):
 
     @property
     def site_origin(self) -> str:
-        """SITE_URL, else http://127.0.0.1:8000 (`make run`) with DJANGO_DEBUG, else https:// and the
-        first DJANGO_ALLOWED_HOSTS entry that names one host."""
+        """SITE_URL, else `make run`'s front door with DJANGO_DEBUG (nginx, NGINX_LISTEN, where members
+        arrive and uploaded videos play), else https:// and the first DJANGO_ALLOWED_HOSTS entry that
+        names one host."""
         if self.site_url:
             return self.site_url
         if self.django_debug:
-            return "http://127.0.0.1:8000"
+            return f"http://{os.environ.get('NGINX_LISTEN') or '127.0.0.1:8080'}"
         host = next((h for h in self.django_allowed_hosts if h != "*" and not h.startswith(".")), "localhost")
         return f"https://{host}"
 

@@ -9,7 +9,7 @@ from config.env import Settings, SettingsError, get_settings
 
 @pytest.fixture
 def clean_env(monkeypatch):
-    for name in ("SITE_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS"):
+    for name in ("SITE_URL", "DJANGO_DEBUG", "DJANGO_SECRET_KEY", "DJANGO_ALLOWED_HOSTS", "NGINX_LISTEN"):
         monkeypatch.delenv(name, raising=False)
     get_settings.cache_clear()
     yield monkeypatch
@@ -45,4 +45,5 @@ def test_without_a_site_url_production_uses_https_and_the_first_allowed_host(cle
         _env_file=None, django_debug=False, django_secret_key="x" * 50, django_allowed_hosts=[".example", "wp.example"]
     )
     assert env.site_origin == "https://wp.example"
-    assert Settings(_env_file=None).site_origin == "http://127.0.0.1:8000"
+    # make run: members arrive through nginx (bin/nginx, NGINX_LISTEN), not runserver's port.
+    assert Settings(_env_file=None).site_origin == "http://127.0.0.1:8080"
