@@ -7,11 +7,10 @@ Cassandra on 127.0.0.1. A bad value stops start-up with a message naming the var
 
 from __future__ import annotations
 
-import os
-
 import functools
 import hashlib
 import hmac
+import os
 import re
 import warnings
 from enum import StrEnum

@@ -35,6 +35,7 @@ from videos.selectors import (
     video_access_get,
     video_caption_get,
     video_catalogue_list,
+    video_drip_lock_get,
     video_file_origin,
     video_ladder_url_get,
     video_reportable_get,
@@ -150,12 +151,16 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
     if found is not None and video in videos:
         index = videos.index(video)
         following = videos[index + 1] if index + 1 < len(videos) else None
+        # A next item still dripped shut is named with its opening date, and never auto-advanced
+        # to (its page would only refuse).
+        next_lock = video_drip_lock_get(user=request.user, video_id=following.pk) if following else None
         context.update(
             playlist=found,
             playlist_videos=videos,
             playlist_index=index + 1,
             next_video=following,
-            next_url=f"{following.get_absolute_url()}?list={found.slug}" if following else "",
+            next_lock=next_lock,
+            next_url=f"{following.get_absolute_url()}?list={found.slug}" if following and not next_lock else "",
         )
     if video.source:
         # An upload plays from nginx, through a URL bound to this browser's session cookie.

@@ -176,6 +176,23 @@ def test_a_dripped_item_is_refused_until_it_opens_and_issues_no_viewing_session(
     assert renewed.status_code == 200
 
 
+def test_the_watch_page_never_auto_advances_to_an_item_still_dripped_shut(client, member, dripped):
+    playlist, first, later = dripped
+    client.force_login(member)
+
+    page = client.get(f"{first.get_absolute_url()}?list={playlist.slug}")
+    html = page.content.decode()
+
+    assert page.context["next_url"] == ""
+    assert 'data-next-url=""' in html
+    assert "Next: Bake · 🔒 opens on" in html
+
+    CourseEnrolment.objects.filter(user=member).update(started_at=timezone.now() - timedelta(days=4))
+    video_watchable_cache_clear()
+    opened = client.get(f"{first.get_absolute_url()}?list={playlist.slug}")
+    assert opened.context["next_url"] == f"{later.get_absolute_url()}?list={playlist.slug}"
+
+
 def test_staff_are_never_locked_out_and_an_undripped_playlist_opens_the_video(client, member, dripped):
     from tests.factories import MemberFactory
 
