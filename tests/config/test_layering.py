@@ -38,6 +38,7 @@ SETTINGS_NAMING_APPS = {
     "AUTHENTICATION_BACKENDS",
     "TEMPLATES",  # context processors
     "SESSION_ENGINE",
+    "MIDDLEWARE",  # Django reads it (accounts: the ended-session notice)
     "ACCOUNT_ADAPTER",
     "ACCOUNT_FORMS",
     "CELERY_TASK_ROUTES",
