@@ -13,19 +13,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
 
+from videos.cards import Progress
 from videos.models import Video
 from videos.selectors import CourseItem
 
 
-class ItemProgress(Protocol):
-    """What is read of a member's progress on one video (analytics.selectors.VideoProgress)."""
+class ItemProgress(Progress, Protocol):
+    """What is read of a member's progress on one course item: a card's, plus where they stopped
+    and when (analytics.selectors.VideoProgress)."""
 
-    @property
-    def completed(self) -> bool: ...
-    @property
-    def started(self) -> bool: ...
-    @property
-    def percent(self) -> int: ...
     @property
     def position(self) -> int | None: ...
     @property
