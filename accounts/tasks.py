@@ -47,15 +47,17 @@ def email_message_load(data: dict[str, Any]) -> EmailMultiAlternatives:
 
 # SMTP trouble is usually brief (greylisting, a restart): retry for about an hour, then give up
 # loudly (task failure counter in /metrics). A crash mid-send may send twice; never zero times.
-@shared_task(
-    name="accounts.email_send",
-    autoretry_for=(smtplib.SMTPException, OSError),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=10,
-    ignore_result=True,
-)
+# Every task that sends an email takes this policy (billing's past-due notice too).
+EMAIL_TASK_RETRY: dict[str, Any] = {
+    "autoretry_for": (smtplib.SMTPException, OSError),
+    "retry_backoff": 5,
+    "retry_backoff_max": 600,
+    "retry_jitter": True,
+    "max_retries": 10,
+}
+
+
+@shared_task(name="accounts.email_send", ignore_result=True, **EMAIL_TASK_RETRY)
 def email_send_task(message: dict[str, Any]) -> None:
     email_message_load(message).send()
 

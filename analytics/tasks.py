@@ -79,33 +79,27 @@ def rollups_refresh_task() -> int:
             lock.release()
 
 
-# Idempotent (a recomputation), so retried on transient failures like the drain.
-@shared_task(
-    name="analytics.course_members_recount",
-    acks_late=True,
-    autoretry_for=(*TRANSIENT, DatabaseError),
-    retry_backoff=1,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=10,
-    ignore_result=True,
-)
+# The students report's tasks are recomputations (idempotent): acked late and retried on transient
+# failures like the drain. A recount gives up after 10 tries (the next change or the rebuild
+# command recounts the course); a member refresh never does, as nothing else would redo it.
+STUDENTS_RETRY: dict[str, object] = {
+    "acks_late": True,
+    "autoretry_for": (*TRANSIENT, DatabaseError),
+    "retry_backoff": 1,
+    "retry_backoff_max": 60,
+    "retry_jitter": True,
+    "ignore_result": True,
+}
+
+
+@shared_task(name="analytics.course_members_recount", max_retries=10, **STUDENTS_RETRY)
 def course_members_recount_task(playlist_id: int) -> int:
     from analytics.students import course_members_recount
 
     return course_members_recount(playlist_id=playlist_id)
 
 
-@shared_task(
-    name="analytics.course_members_refresh",
-    acks_late=True,
-    autoretry_for=(*TRANSIENT, DatabaseError),
-    retry_backoff=1,
-    retry_backoff_max=60,
-    retry_jitter=True,
-    max_retries=None,
-    ignore_result=True,
-)
+@shared_task(name="analytics.course_members_refresh", max_retries=None, **STUDENTS_RETRY)
 def course_members_refresh_task(touched: list[tuple[int, int]]) -> int:
     from analytics.students import course_members_refresh
 

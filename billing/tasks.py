@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import smtplib
-
 from celery import shared_task
 
+from accounts.tasks import EMAIL_TASK_RETRY
 from billing.services import entitlements_expire, past_due_email_send
 
 
@@ -14,14 +13,7 @@ def entitlements_expire_task() -> int:
     return entitlements_expire()
 
 
-@shared_task(
-    name="billing.past_due_email",
-    autoretry_for=(smtplib.SMTPException, OSError),
-    retry_backoff=5,
-    retry_backoff_max=600,
-    retry_jitter=True,
-    max_retries=10,
-    ignore_result=True,
-)
+# Sent by the worker, not rendered at enqueue time: a payment recovered before it runs sends nothing.
+@shared_task(name="billing.past_due_email", ignore_result=True, **EMAIL_TASK_RETRY)
 def past_due_email_task(*, subscription_id: int) -> None:
     past_due_email_send(subscription_id=subscription_id)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 
 import stripe
 from allauth.core import ratelimit
@@ -41,6 +42,22 @@ def _member_id(request: HttpRequest) -> int:
     return int(user.pk)
 
 
+def _redirect_to_stripe(request: HttpRequest, *, what: str, session_url: Callable[[], str]) -> HttpResponseBase:
+    """Rate-limit, create the Stripe session (Checkout or Portal) and send the member to it; what
+    cannot start is explained on our own page: 429 too many tries, 409 the member's state (already
+    subscribed, no customer yet), 503 Stripe unreachable."""
+    if ratelimit.consume_or_429(request, action="billing_session", user=request.user) is not None:
+        return render(request, "billing/error.html", {"message": "Too many attempts; wait a minute."}, status=429)
+    try:
+        url = session_url()
+    except BillingError as exc:
+        return render(request, "billing/error.html", {"message": str(exc)}, status=409)
+    except (BillingUnavailable, stripe.StripeError) as exc:
+        logger.warning("%s could not start (%s)", what, type(exc).__name__)
+        return render(request, "billing/error.html", {"message": "Payments are unavailable; try later."}, status=503)
+    return redirect(url, permanent=False)
+
+
 @require_safe
 def pricing(request: HttpRequest) -> HttpResponse:
     held = member_plan_ids_entitled(user_id=_member_id(request)) if request.user.is_authenticated else frozenset()
@@ -61,22 +78,17 @@ def checkout_start(request: HttpRequest) -> HttpResponseBase:
     plan = plan_for_checkout_get(slug=request.POST.get("plan", "")[:100])
     if plan is None:
         return render(request, "billing/error.html", {"message": "No such plan."}, status=400)
-    if ratelimit.consume_or_429(request, action="billing_session", user=request.user) is not None:
-        return render(request, "billing/error.html", {"message": "Too many attempts; wait a minute."}, status=429)
     done = request.build_absolute_uri(reverse("billing:checkout-done"))
-    try:
-        url = checkout_session_create(
+    return _redirect_to_stripe(
+        request,
+        what="checkout",
+        session_url=lambda: checkout_session_create(
             user=request.user,  # type: ignore[arg-type]
             plan=plan,
             success_url=f"{done}?plan={plan.slug}&session_id={{CHECKOUT_SESSION_ID}}",
             cancel_url=request.build_absolute_uri(reverse("billing:pricing")),
-        )
-    except BillingError as exc:
-        return render(request, "billing/error.html", {"message": str(exc)}, status=409)
-    except (BillingUnavailable, stripe.StripeError) as exc:
-        logger.warning("checkout could not start (%s)", type(exc).__name__)
-        return render(request, "billing/error.html", {"message": "Payments are unavailable; try later."}, status=503)
-    return redirect(url, permanent=False)
+        ),
+    )
 
 
 @login_required
@@ -102,19 +114,14 @@ def checkout_status(request: HttpRequest) -> JsonResponse:
 @require_POST
 def portal(request: HttpRequest) -> HttpResponseBase:
     """Send the member to Stripe's Customer Portal (card, plan switch, cancellation)."""
-    if ratelimit.consume_or_429(request, action="billing_session", user=request.user) is not None:
-        return render(request, "billing/error.html", {"message": "Too many attempts; wait a minute."}, status=429)
-    try:
-        url = portal_session_create(
+    return _redirect_to_stripe(
+        request,
+        what="portal",
+        session_url=lambda: portal_session_create(
             user=request.user,  # type: ignore[arg-type]
             return_url=request.build_absolute_uri(reverse("billing:account")),
-        )
-    except BillingError as exc:
-        return render(request, "billing/error.html", {"message": str(exc)}, status=409)
-    except (BillingUnavailable, stripe.StripeError) as exc:
-        logger.warning("portal could not start (%s)", type(exc).__name__)
-        return render(request, "billing/error.html", {"message": "Payments are unavailable; try later."}, status=503)
-    return redirect(url, permanent=False)
+        ),
+    )
 
 
 @login_required

@@ -614,11 +614,13 @@ def video_ladder_url_get(*, video: Video, session_cookie: str) -> str:
     """The signed URL of an uploaded video's master playlist for the browser session whose cookie
     is `session_cookie` (nginx checks it: videos/media.py); "" while it has no ladder.
 
-    It works for the video's length plus MEDIA_URL_TTL_SECONDS, so a member who starts it at once
-    plays it to the end; a copy stops working then, and at once for any other session."""
+    It works for MEDIA_URL_TTL_SECONDS whatever the video's length: a copy stops working within
+    minutes for everyone, and at once for any other session. The open page keeps playing past that
+    because each token renewal (analytics/views.py `watch_token_renew`) hands it a freshly signed
+    URL, which the player swaps into every later playlist and segment request (players/html5.js)."""
     if not video.ladder_path:
         return ""
-    expires = int(time.time()) + (video.duration or 0) + settings.MEDIA_URL_TTL_SECONDS
+    expires = int(time.time()) + settings.MEDIA_URL_TTL_SECONDS
     return ladder_url_sign(ladder_path=video.ladder_path, session_key=session_cookie, expires=expires)
 
 
@@ -674,7 +676,7 @@ def playlist_video_ids_containing(*, video_ids: list[int]) -> dict[int, list[int
     report's course items: every item staff put in the playlist, published or not)."""
     playlist_ids = PlaylistItem.objects.filter(video_id__in=video_ids).values("playlist_id")
     items: dict[int, list[int]] = {}
-    rows = PlaylistItem.objects.filter(playlist_id__in=playlist_ids).order_by("playlist_id", "position", "id")
+    rows = PlaylistItem.objects.filter(playlist_id__in=playlist_ids).order_by("playlist_id", *PLAYLIST_ITEM_ORDER)
     for playlist_id, video_id in rows.values_list("playlist_id", "video_id"):
         items.setdefault(playlist_id, []).append(video_id)
     return items
@@ -682,7 +684,7 @@ def playlist_video_ids_containing(*, video_ids: list[int]) -> dict[int, list[int
 
 def playlist_video_ids_get(*, playlist_id: int) -> list[int]:
     """All the playlist's video ids in its order (published or not), for the students report."""
-    rows = PlaylistItem.objects.filter(playlist_id=playlist_id).order_by("position", "id")
+    rows = PlaylistItem.objects.filter(playlist_id=playlist_id).order_by(*PLAYLIST_ITEM_ORDER)
     return list(rows.values_list("video_id", flat=True))
 
 

@@ -26,6 +26,7 @@
  */
 
 import { LEGACY_OUTBOX_KEY, LOGOUT_EVENT, outboxStorageKey } from "./outbox.js";
+import { MEDIA_URL_EVENT } from "./players/base.js";
 
 const FLUSH_MS = 10_000;
 const MAX_STORED_BATCHES = 500;
@@ -148,6 +149,8 @@ async function renew() {
       }
       config.token = fresh.token;
       renewedAt = performance.now();
+      // An upload's signed media URL lives only minutes: the player swaps the fresh one in.
+      if (fresh.mediaUrl) document.dispatchEvent(new CustomEvent(MEDIA_URL_EVENT, { detail: { url: fresh.mediaUrl } }));
     } catch {
       /* offline: the next tick tries again; batches wait in the outbox */
     } finally {
@@ -157,8 +160,13 @@ async function renew() {
   return renewing;
 }
 
+// Renewed while the page is visible, and while a hidden tab still plays (audio in the background):
+// the media URL must stay fresh for as long as somebody is really watching or listening.
+let attachedPlayer = null;
+
 function renewIfDue() {
-  if (document.visibilityState === "visible" && performance.now() - renewedAt >= config.renewEveryMs) renew();
+  const active = document.visibilityState === "visible" || Boolean(attachedPlayer?.isPlaying());
+  if (active && performance.now() - renewedAt >= config.renewEveryMs) renew();
 }
 
 async function resendStored() {
@@ -334,6 +342,7 @@ function offerResume(player) {
 // --- Wiring -------------------------------------------------------------------------------------
 
 function attach(player) {
+  attachedPlayer = player;
   player.on("play", () => {
     lastSecond = null;
     startTimer();

@@ -20,7 +20,7 @@ from tests.analytics.helpers import now_ms
 from tests.conftest import CASSANDRA_DBS
 from tests.factories import PlaylistFactory, PlaylistItemFactory, VideoFactory
 from videos.models import CourseEnrolment, Section
-from videos.selectors import video_watchable_cache_clear
+from videos.selectors import playlist_video_ids_containing, playlist_video_ids_get, video_watchable_cache_clear
 
 pytestmark = pytest.mark.django_db(databases=CASSANDRA_DBS)
 
@@ -63,6 +63,15 @@ def test_a_course_lists_its_sections_in_order_with_each_items_progress(client, m
     assert f'href="{chop.get_absolute_url()}?list={playlist.slug}&amp;t=33"' in html
     assert "▶ Continue course" in html
     assert "Completed on" not in html
+
+
+def test_the_students_report_lists_a_courses_items_in_the_order_its_page_does(course):
+    # One order for a course everywhere (videos.selectors.PLAYLIST_ITEM_ORDER): section by
+    # section, not by the items' own positions, which here would put Julienne first.
+    playlist, (grip, chop, julienne) = course
+
+    assert playlist_video_ids_get(playlist_id=playlist.pk) == [grip.pk, chop.pk, julienne.pk]
+    assert playlist_video_ids_containing(video_ids=[chop.pk]) == {playlist.pk: [grip.pk, chop.pk, julienne.pk]}
 
 
 def test_the_course_page_reads_one_progress_partition_and_a_bounded_number_of_rows(

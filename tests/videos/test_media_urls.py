@@ -10,7 +10,9 @@ from html import unescape
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
+from django.urls import reverse
 
+from analytics.viewing import viewing_session_start
 from tests.factories import MemberFactory, VideoFactory
 from videos.media import ladder_request_check, ladder_url_sign
 
@@ -118,3 +120,61 @@ def test_the_watch_page_of_an_upload_allows_media_from_its_own_origin_only(clien
     directives = dict(part.strip().split(" ", 1) for part in policy.split(";"))
     assert directives["media-src"] == "'self' blob:"
     assert directives["connect-src"] == "'self'"
+
+
+def _expires(url: str) -> int:
+    found = re.match(r"^/hls/[A-Za-z0-9_-]{22}/([0-9]+)/", url)
+    assert found, url
+    return int(found.group(1))
+
+
+def test_a_copied_ladder_url_stops_within_minutes_however_long_the_video(client, ladder, settings):
+    # A three-hour video: the URL must not last three hours (anyone handed a copy with the cookie
+    # could keep fetching); the open page renews it instead (next test).
+    ladder.duration = 3 * 3600
+    ladder.save()
+    settings.MEDIA_URL_TTL_SECONDS = 600
+    client.force_login(MemberFactory())
+
+    before = int(time.time())
+    url = _player_url(client, ladder)
+
+    assert before + 600 <= _expires(url) <= int(time.time()) + 600
+    session = client.cookies["sessionid"].value
+    path = url.removeprefix("/hls/")
+    assert ladder_request_check(path=path, session_key=session, now=time.time() + 599) is not None
+    assert ladder_request_check(path=path, session_key=session, now=time.time() + 601) is None
+
+
+def test_each_token_renewal_hands_the_open_page_a_freshly_signed_ladder_url(client, ladder, settings, monkeypatch):
+    ladder.duration = 3 * 3600
+    ladder.save()
+    member = MemberFactory()
+    client.force_login(member)
+    first = _player_url(client, ladder)
+    token = viewing_session_start(user_id=member.pk, video_id=ladder.pk, members_only=False).token
+    later = time.time() + 300
+    monkeypatch.setattr(time, "time", lambda: later)
+
+    renewed = client.post(reverse("analytics:watch-renew"), {"token": token}, content_type="application/json")
+
+    assert renewed.status_code == 200, renewed.content
+    fresh = renewed.json()["mediaUrl"]
+    assert _expires(fresh) == int(later) + settings.MEDIA_URL_TTL_SECONDS > _expires(first)
+    # The same ladder, signed for this browser session only.
+    assert fresh.split("/", 4)[4] == first.split("/", 4)[4]
+    session = client.cookies["sessionid"].value
+    assert ladder_request_check(path=fresh.removeprefix("/hls/"), session_key=session, now=later + 1)
+    assert ladder_request_check(path=fresh.removeprefix("/hls/"), session_key="another", now=later + 1) is None
+
+
+def test_a_renewal_for_a_video_without_a_ladder_carries_no_media_url(client, settings):
+    member = MemberFactory()
+    video = VideoFactory(members_only=False)
+    client.force_login(member)
+    token = viewing_session_start(user_id=member.pk, video_id=video.pk, members_only=False).token
+
+    renewed = client.post(reverse("analytics:watch-renew"), {"token": token}, content_type="application/json")
+
+    assert renewed.status_code == 200
+    assert "mediaUrl" not in renewed.json()

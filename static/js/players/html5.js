@@ -2,11 +2,20 @@
 // Source Extensions exist (automatic bitrate, and a quality menu), the browser's own HLS where
 // they do not (Safari on iPhone: it picks the quality itself). Under the video, a bar of its own
 // (controls.js): a seek rail with chapter marks and scrubbing previews, chapter and quality menus.
-import { BasePlayer, finiteOrNull, loadScript } from "./base.js";
+import { BasePlayer, MEDIA_URL_EVENT, finiteOrNull, loadScript } from "./base.js";
 import { mountControls } from "./controls.js";
 
 // MediaError.MEDIA_ERR_SRC_NOT_SUPPORTED: missing file or a format nothing here can decode.
 const UNAVAILABLE_MEDIA_ERRORS = new Set([4]);
+
+// An upload's ladder URL: /hls/<signature>/<expires>/<folder>/<file>. The signature and expiry
+// cover the whole folder, so a fresh pair (from a token renewal) replaces them in any ladder URL.
+const SIGNED_PREFIX = /\/[A-Za-z0-9_-]{22}\/[0-9]{1,12}\//;
+
+function resigned(url, freshUrl) {
+  const fresh = freshUrl && freshUrl.match(SIGNED_PREFIX);
+  return fresh && SIGNED_PREFIX.test(url) ? url.replace(SIGNED_PREFIX, fresh[0]) : url;
+}
 
 function isHls(url) {
   try {
@@ -95,6 +104,10 @@ export async function createHtml5Player(element, config) {
   });
 
   const src = config.externalId;
+  let freshSrc = src;
+  document.addEventListener(MEDIA_URL_EVENT, (event) => {
+    if (event.detail?.url) freshSrc = event.detail.url;
+  });
   let hlsStream = false;
   if (isHls(src)) {
     hlsStream = true;
@@ -106,7 +119,17 @@ export async function createHtml5Player(element, config) {
         // Captions come as <track> elements (below). hls.js keeps its hands off the element's text
         // tracks: natively it would adopt one labelled like its CEA-608 track ("English", "en")
         // and clear its cues on every buffer flush (a quality switch).
-        const hls = new Hls({ enableWorker: true, enableCEA708Captions: false, renderTextTracksNatively: false });
+        const hls = new Hls({
+          enableWorker: true,
+          enableCEA708Captions: false,
+          renderTextTracksNatively: false,
+          // Each playlist and segment request goes to the latest signed URL the page was given (the
+          // first one expires within minutes); a request refused meanwhile is retried by hls.js.
+          xhrSetup: (xhr, url) => {
+            const current = resigned(url, freshSrc);
+            if (current !== url) xhr.open("GET", current, true);
+          },
+        });
         hls.on(Hls.Events.ERROR, (_event, data) => {
           if (!data.fatal) return;
           const missing = data.details === Hls.ErrorDetails.MANIFEST_LOAD_ERROR;
@@ -122,6 +145,18 @@ export async function createHtml5Player(element, config) {
     // Safari on iPhone (no MSE): the browser's own HLS, which picks the rung itself.
     if (hlsStream && !video.canPlayType("application/vnd.apple.mpegurl")) playableHere = false;
     video.src = src;
+    // The browser's own HLS cannot be told a new URL per request: when the signed one has expired
+    // (a network error), reload the fresh source where playback stopped.
+    video.addEventListener("error", () => {
+      if (!hlsStream || video.error?.code !== 2 || new URL(freshSrc, location.href).href === video.src) return;
+      const at = lastTime;
+      video.src = freshSrc;
+      const resume = () => {
+        video.currentTime = at;
+        video.play().catch(() => {});
+      };
+      video.addEventListener("loadedmetadata", resume, { once: true });
+    });
   }
   // After hls.js attached: attaching clears the cues of every text track the element has.
   for (const caption of config.tracks?.captions || []) {
