@@ -3,13 +3,13 @@ email changes deleted."""
 
 from __future__ import annotations
 
-import smtplib
 from typing import Any
 
 from celery import shared_task
 from django.core.mail import EmailMessage, EmailMultiAlternatives
 
 from accounts.services import email_addresses_pending_expire
+from config.task_policies import EMAIL_TASK_RETRY
 
 
 def email_message_dump(message: EmailMessage) -> dict[str, Any]:
@@ -45,19 +45,7 @@ def email_message_load(data: dict[str, Any]) -> EmailMultiAlternatives:
     return message
 
 
-# SMTP trouble is usually brief (greylisting, a restart): retry for about an hour, then give up
-# loudly (task failure counter in /metrics). A crash mid-send may send twice; never zero times.
-# Every task that sends an email takes this policy (billing's past-due notice too).
-EMAIL_TASK_RETRY: dict[str, Any] = {
-    "autoretry_for": (smtplib.SMTPException, OSError),
-    "retry_backoff": 5,
-    "retry_backoff_max": 600,
-    "retry_jitter": True,
-    "max_retries": 10,
-}
-
-
-@shared_task(name="accounts.email_send", ignore_result=True, **EMAIL_TASK_RETRY)
+@shared_task(name="accounts.email_send", **EMAIL_TASK_RETRY)
 def email_send_task(message: dict[str, Any]) -> None:
     email_message_load(message).send()
 

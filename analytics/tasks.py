@@ -18,6 +18,7 @@ from analytics.cassandra import cassandra_reset
 from analytics.drain import watch_stream_drain
 from analytics.stream import consumer_name, stream_client
 from config.metrics import events_written_record
+from config.task_policies import TaskRetry
 
 
 @worker_process_init.connect
@@ -82,7 +83,7 @@ def rollups_refresh_task() -> int:
 # The students report's tasks are recomputations (idempotent): acked late and retried on transient
 # failures like the drain. A recount gives up after 10 tries (the next change or the rebuild
 # command recounts the course); a member refresh never does, as nothing else would redo it.
-STUDENTS_RETRY: dict[str, object] = {
+STUDENTS_RETRY: TaskRetry = {
     "acks_late": True,
     "autoretry_for": (*TRANSIENT, DatabaseError),
     "retry_backoff": 1,
@@ -90,16 +91,18 @@ STUDENTS_RETRY: dict[str, object] = {
     "retry_jitter": True,
     "ignore_result": True,
 }
+RECOUNT_RETRY: TaskRetry = {**STUDENTS_RETRY, "max_retries": 10}
+REFRESH_RETRY: TaskRetry = {**STUDENTS_RETRY, "max_retries": None}
 
 
-@shared_task(name="analytics.course_members_recount", max_retries=10, **STUDENTS_RETRY)
+@shared_task(name="analytics.course_members_recount", **RECOUNT_RETRY)
 def course_members_recount_task(playlist_id: int) -> int:
     from analytics.students import course_members_recount
 
     return course_members_recount(playlist_id=playlist_id)
 
 
-@shared_task(name="analytics.course_members_refresh", max_retries=None, **STUDENTS_RETRY)
+@shared_task(name="analytics.course_members_refresh", **REFRESH_RETRY)
 def course_members_refresh_task(touched: list[tuple[int, int]]) -> int:
     from analytics.students import course_members_refresh
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from celery import shared_task
 
-from accounts.tasks import EMAIL_TASK_RETRY
 from billing.services import entitlements_expire, past_due_email_send
+from config.task_policies import EMAIL_TASK_RETRY
 
 
 @shared_task(name="billing.entitlements_expire", ignore_result=True)
@@ -14,6 +14,6 @@ def entitlements_expire_task() -> int:
 
 
 # Sent by the worker, not rendered at enqueue time: a payment recovered before it runs sends nothing.
-@shared_task(name="billing.past_due_email", ignore_result=True, **EMAIL_TASK_RETRY)
+@shared_task(name="billing.past_due_email", **EMAIL_TASK_RETRY)
 def past_due_email_task(*, subscription_id: int) -> None:
     past_due_email_send(subscription_id=subscription_id)
