@@ -324,6 +324,25 @@ def catalogue_video_playlists_get(*, video_id: int) -> list[tuple[int, int]]:
     return catalogue_video_playlists_in_bulk(video_ids=[video_id]).get(video_id, [])
 
 
+_COURSE_STARTS = "_course_starts"
+
+
+def course_starts_get(*, user: Member) -> dict[int, datetime]:
+    """The member's course starts (playlist id -> CourseEnrolment.started_at), read once per
+    request: kept on the request's user object, as Django keeps a user's permissions, so a page's
+    cards and its "Continue watching" row share one query. `course_starts_forget` drops them (a
+    course started during the request)."""
+    starts: dict[int, datetime] | None = vars(user).get(_COURSE_STARTS)
+    if starts is None:
+        starts = dict(CourseEnrolment.objects.filter(user_id=user.pk).values_list("playlist_id", "started_at"))
+        vars(user)[_COURSE_STARTS] = starts
+    return starts
+
+
+def course_starts_forget(*, user: Member) -> None:
+    vars(user).pop(_COURSE_STARTS, None)
+
+
 def video_drip_locks_in_bulk(
     *, user: Member | AnonymousUser, video_ids: Sequence[int], now: datetime | None = None
 ) -> dict[int, DripLock]:
@@ -332,9 +351,9 @@ def video_drip_locks_in_bulk(
     A video is locked while it is a dripped item (drip_days > 0) of a published playlist and no
     published playlist holding it has opened it for the member: an item opens `drip_days` after
     the member's CourseEnrolment.started_at (an undripped item opens at once). Staff are never
-    locked out. One query at most, for a page of cards as for one video (the member's enrolments
-    in the courses holding the dripped ones), and none when none is dripped (the catalogue
-    snapshot says)."""
+    locked out. One query at most per request (the member's course starts: `course_starts_get`),
+    for a page of cards as for one video, and none when none is dripped (the catalogue snapshot
+    says)."""
     if user.is_authenticated and user.is_staff:
         return {}
     dripped = {
@@ -345,13 +364,7 @@ def video_drip_locks_in_bulk(
     if not dripped:
         return {}
     courses = sorted({playlist_id for holders in dripped.values() for playlist_id, _ in holders})
-    started: dict[int, datetime] = {}
-    if user.is_authenticated:
-        started = dict(
-            CourseEnrolment.objects.filter(user_id=user.pk, playlist_id__in=courses).values_list(
-                "playlist_id", "started_at"
-            )
-        )
+    started = course_starts_get(user=user) if user.is_authenticated else {}
     now = now or timezone.now()
     titles = _playlist_titles_published(playlist_ids=courses)
     locks: dict[int, DripLock] = {}

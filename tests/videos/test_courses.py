@@ -249,10 +249,15 @@ def test_course_starts_are_in_the_members_export_and_go_with_their_data(client, 
 
 
 def card(html: str, title: str) -> str:
-    """The catalogue card titled `title`."""
-    cards = [c for c in html.split('<li class="video-card">')[1:] if f'video-card__title">{title}<' in c]
+    """The catalogue card titled `title` (in the grid of videos, not in "Continue watching")."""
+    grid = html.split('id="videos-heading"', 1)[1]
+    cards = [c for c in grid.split('<li class="video-card">')[1:] if f'video-card__title">{title}<' in c]
     assert len(cards) == 1, f"{len(cards)} cards titled {title}"
     return cards[0].split("</li>", 1)[0]
+
+
+def continue_watching_row(html: str) -> str:
+    return html.split('id="continue-watching"', 1)[1].split("</section>", 1)[0]
 
 
 def test_a_catalogue_card_of_a_dripped_item_shows_its_lock_not_its_progress_until_it_opens(
@@ -270,6 +275,8 @@ def test_a_catalogue_card_of_a_dripped_item_shows_its_lock_not_its_progress_unti
     assert "🔒 Opens 3 days after you start Sourdough" in card(html, "Bake")
     assert "<progress" not in card(html, "Bake")
     assert "data-card-lock" not in card(html, "Starter")
+    # Nor does "Continue watching" offer it: its page would only refuse them.
+    assert "Bake" not in continue_watching_row(html)
     # Search results are cards too.
     found = client.get(reverse("videos:catalogue"), {"q": "bake"}).content.decode()
     assert "🔒 Opens 3 days after you start Sourdough" in card(found, "Bake")
@@ -307,6 +314,7 @@ def test_a_catalogue_card_of_a_dripped_item_shows_its_lock_not_its_progress_unti
     html = client.get(reverse("videos:catalogue")).content.decode()
     assert "data-card-lock" not in card(html, "Bake")
     assert 'aria-label="Watched 49%"' in card(html, "Bake")  # stopped at 0:49
+    assert "Bake" in continue_watching_row(html)
 
 
 def test_the_cards_drip_locks_cost_one_enrolment_query_a_page_and_none_when_nothing_is_dripped(client, member):
@@ -327,7 +335,7 @@ def test_the_cards_drip_locks_cost_one_enrolment_query_a_page_and_none_when_noth
     undripped, enrolments = page_queries()
     assert enrolments == []
 
-    # Ten dripped items in three courses, two of them started: still one query for the page.
+    # Ten dripped items in three courses, two of them started: one query for the page.
     for n in range(3):
         course = PlaylistFactory(title=f"Course {n}")
         PlaylistItemFactory(playlist=course, video=VideoFactory(members_only=False), position=0)
@@ -336,6 +344,8 @@ def test_the_cards_drip_locks_cost_one_enrolment_query_a_page_and_none_when_noth
             PlaylistItemFactory(playlist=course, video=video, position=position, drip_days=position)
         if n:
             CourseEnrolment.objects.create(user=member, playlist=course)
+    # One of them half watched: "Continue watching" asks about its lock too, in the same query.
+    watch(member.pk, video.pk, range(0, 30))
     client.get(reverse("videos:catalogue"))
     dripped, enrolments = page_queries()
     assert len(enrolments) == 1
