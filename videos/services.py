@@ -35,7 +35,12 @@ from videos.models import (
     VideoUpload,
 )
 from videos.providers import VideoSource, parse_video_url
-from videos.selectors import catalogue_video_playlists_get, video_published_snapshot_clear, video_upload_parts_stored
+from videos.selectors import (
+    catalogue_video_playlists_get,
+    course_starts_forget,
+    video_published_snapshot_clear,
+    video_upload_parts_stored,
+)
 from videos.uploads import (
     PartRefused,
     upload_begin,
@@ -577,6 +582,8 @@ def course_enrolments_record(*, user: Member, video_id: int) -> int:
     missing = [CourseEnrolment(user_id=user.pk, playlist_id=p) for p in playlist_ids if p not in known]
     # Two tabs opening at once: the unique constraint keeps the first start.
     CourseEnrolment.objects.bulk_create(missing, ignore_conflicts=True)
+    if missing:
+        course_starts_forget(user=user)  # the rest of this request sees the new start
     return len(missing)
 
 
