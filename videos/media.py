@@ -382,19 +382,20 @@ def ladder_request_check(*, path: str, session_key: str, now: float) -> str | No
     return f"hls/{found['folder']}/{found['file']}"
 
 
-def ladder_bucket_policy(*, bucket: str, proxy_cidrs: list[str]) -> dict[str, object]:
-    """The S3 bucket policy that lets nginx (MEDIA_STORAGE=s3) read the ladders unsigned: anonymous
-    GET of `hls/*` from the proxies' addresses only. nginx has checked each member's signed URL
-    before it asks (etc/nginx/watchpoint.conf.in); the sources and everything else stay private."""
+def proxy_bucket_policy(*, bucket: str, proxy_cidrs: list[str]) -> dict[str, object]:
+    """The S3 bucket policy that lets nginx (MEDIA_STORAGE=s3) read what it serves unsigned:
+    anonymous GET of `hls/*` (the ladders: nginx has checked each member's signed URL before it
+    asks) and `thumbnails/*` (thumbnails and card images, public on the site's pages), from the
+    proxies' addresses only (etc/nginx/watchpoint.conf.in). The sources and everything else stay private."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "WatchpointProxyReadsLadders",
+                "Sid": "WatchpointProxyReadsLaddersAndThumbnails",
                 "Effect": "Allow",
                 "Principal": {"AWS": ["*"]},
                 "Action": ["s3:GetObject"],
-                "Resource": [f"arn:aws:s3:::{bucket}/hls/*"],
+                "Resource": [f"arn:aws:s3:::{bucket}/hls/*", f"arn:aws:s3:::{bucket}/thumbnails/*"],
                 "Condition": {"IpAddress": {"aws:SourceIp": proxy_cidrs}},
             }
         ],
