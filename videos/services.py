@@ -718,26 +718,37 @@ def video_uploads_abandoned_sweep(*, now: datetime | None = None) -> int:
     stale = Q(completed_at__isnull=True, touched_at__lt=cutoff)
     cleared = 0
     for pk in list(VideoUpload.objects.filter(stale).values_list("pk", flat=True)):
-        with transaction.atomic():
-            # Locked while the store is cleared: a part request's touch waits, then finds no row;
-            # a completion in progress holds the lock, so it is skipped (and then complete).
-            upload = VideoUpload.objects.select_for_update(skip_locked=True).filter(stale, pk=pk).first()
-            if upload is None:
-                continue
-            # A store error raises and rolls back: the row stays, and the next sweep tries again.
-            upload_discard(
-                storage=default_storage, upload_id=str(upload.id), name=upload.name, s3_upload_id=upload.s3_upload_id
-            )
-            upload.delete()
-            cleared += 1
+        try:
+            with transaction.atomic():
+                # Locked while the store is cleared: a part request's touch waits, then finds no
+                # row; a completion in progress holds the lock, so it is skipped (and then complete).
+                upload = VideoUpload.objects.select_for_update(skip_locked=True).filter(stale, pk=pk).first()
+                if upload is None:
+                    continue
+                upload_discard(
+                    storage=default_storage,
+                    upload_id=str(upload.id),
+                    name=upload.name,
+                    s3_upload_id=upload.s3_upload_id,
+                )
+                upload.delete()
+                cleared += 1
+        except Exception:
+            # The store refused (down, a permission): the row stays (rolled back) for the next
+            # sweep, and this one goes on with the others.
+            logger.exception("Abandoned upload %s not cleared", pk)
     known_ids = {str(pk) for pk in VideoUpload.objects.values_list("pk", flat=True)}
     known_s3_ids = set(VideoUpload.objects.exclude(s3_upload_id="").values_list("s3_upload_id", flat=True))
     for staged in uploads_staged(storage=default_storage):
         owned = staged.s3_upload_id in known_s3_ids if staged.s3_upload_id else staged.upload_id in known_ids
         if owned or staged.started >= cutoff:
             continue
-        upload_discard(
-            storage=default_storage, upload_id=staged.upload_id, name=staged.name, s3_upload_id=staged.s3_upload_id
-        )
+        try:
+            upload_discard(
+                storage=default_storage, upload_id=staged.upload_id, name=staged.name, s3_upload_id=staged.s3_upload_id
+            )
+        except Exception:
+            logger.exception("Stray upload %s not cleared", staged.upload_id or staged.name)
+            continue
         cleared += 1
     return cleared

@@ -202,10 +202,8 @@ def upload_discard(*, storage: Storage, upload_id: str, name: str, s3_upload_id:
     no error."""
     client = s3_client(storage=storage)
     if client is not None:
-        try:
+        with contextlib.suppress(client.exceptions.NoSuchUpload):
             client.abort_multipart_upload(Bucket=_bucket(storage), Key=name, UploadId=s3_upload_id)
-        except client.exceptions.NoSuchUpload:
-            pass
         return
     data, parts = _staged(storage, upload_id)
     data.unlink(missing_ok=True)

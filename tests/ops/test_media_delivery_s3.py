@@ -156,7 +156,11 @@ def test_thumbnails_have_same_origin_urls_that_nginx_serves_from_the_bucket(prox
     assert status == 404
     assert BUCKET.encode() not in body
     # Nothing but thumbnails/ under /media/: not the sources, not by a detour through thumbnails/.
-    for path in ("/media/sources/7.mp4", "/media/thumbnails/../sources/7.mp4", "/media/thumbnails/..%2Fsources%2F7.mp4"):
+    for path in (
+        "/media/sources/7.mp4",
+        "/media/thumbnails/../sources/7.mp4",
+        "/media/thumbnails/..%2Fsources%2F7.mp4",
+    ):
         status, _, body = get(proxy, path)
         assert status in (400, 404), path
         assert SOURCE not in body

@@ -9,14 +9,17 @@ import io
 import os
 import shutil
 import time
+import uuid
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
+import videos.services
 from tests.videos.test_upload_resumable import media_root, payload, put_part, send_all, staff, staff_client, start  # noqa: F401
 from videos.models import VideoUpload
 from videos.services import UploadRefused, video_upload_part_store, video_uploads_abandoned_sweep
@@ -48,7 +51,8 @@ def test_an_upload_untouched_past_the_limit_loses_its_parts_and_its_row(staff_cl
     assert not VideoUpload.objects.exists()
     # The browser coming back to it is told to start again, with the admin's usual 404.
     assert staff_client.get(state["url"]).status_code == 404
-    assert put_part(staff_client, state, 2, data[PART_SIZE_MIN:]).status_code == 404
+    assert staff_client.get(f"{state['url']}part/2/").status_code == 404
+    assert staff_client.put(f"{state['url']}part/2/", data[PART_SIZE_MIN:], content_type="x/y").status_code == 404
     # Idempotent: nothing left to clear.
     assert video_uploads_abandoned_sweep() == 0
 
@@ -119,7 +123,12 @@ def test_a_part_being_written_while_the_sweep_clears_its_upload_is_refused(staff
 
     with pytest.raises(PartRefused, match="no longer staged"):
         upload_part_write(
-            storage=default_storage, upload_id=state["id"], number=1, offset=0, length=1000, body=SweptMidway(b"x" * 1000)
+            storage=default_storage,
+            upload_id=state["id"],
+            number=1,
+            offset=0,
+            length=1000,
+            body=SweptMidway(b"x" * 1000),
         )
     assert staged(media_root) == []
 
@@ -168,3 +177,28 @@ def test_the_setting_refuses_less_than_a_part_urls_life(monkeypatch):
     monkeypatch.setenv("MEDIA_UPLOAD_ABANDONED_HOURS", "1")
     with pytest.raises(ValueError, match="media_upload_abandoned_hours"):
         Settings(_env_file=None)
+
+
+def test_an_upload_the_store_refuses_to_clear_stays_for_the_next_sweep_and_the_others_go(
+    staff_client,  # noqa: F811
+    media_root,  # noqa: F811
+    monkeypatch,
+):
+    stuck, other = (start(staff_client, size=1000).json() for _ in range(2))
+    for state in (stuck, other):
+        backdate(state["id"], hours=25)
+    real = videos.services.upload_discard
+
+    def refuse_one(**kwargs: Any) -> None:
+        if kwargs["upload_id"] == stuck["id"]:
+            raise OSError("permission denied")
+        real(**kwargs)
+
+    monkeypatch.setattr(videos.services, "upload_discard", refuse_one)
+    assert video_uploads_abandoned_sweep() == 1
+    assert list(VideoUpload.objects.values_list("pk", flat=True)) == [uuid.UUID(stuck["id"])]
+    assert staged(media_root) == [f"{stuck['id']}.part", f"{stuck['id']}.parts"]
+
+    monkeypatch.setattr(videos.services, "upload_discard", real)
+    assert video_uploads_abandoned_sweep() == 1
+    assert staged(media_root) == []

@@ -33,7 +33,8 @@ class Command(BaseCommand):
         bucket = settings.STORAGES["default"].get("OPTIONS", {}).get("bucket_name")
         if not bucket:
             raise CommandError(
-                "MEDIA_STORAGE is not s3: the ladders and thumbnails are files under MEDIA_ROOT, nginx reads them there."
+                "MEDIA_STORAGE is not s3: the ladders and thumbnails are files under MEDIA_ROOT; "
+                "nginx reads them there."
             )
         policy = proxy_bucket_policy(bucket=bucket, proxy_cidrs=cidrs)
         if options["print"]:
