@@ -216,9 +216,11 @@ def uploads_staged(*, storage: Storage) -> Iterator[StagedUpload]:
     client = s3_client(storage=storage)
     if client is not None:
         paginator = client.get_paginator("list_multipart_uploads")
-        for page in paginator.paginate(Bucket=_bucket(storage), Prefix="sources/"):
+        # Filtered here, not with Prefix=: MinIO reads a prefix as one exact key.
+        for page in paginator.paginate(Bucket=_bucket(storage)):
             for found in page.get("Uploads", []):
-                yield StagedUpload("", found["Key"], found["UploadId"], found["Initiated"])
+                if str(found["Key"]).startswith("sources/"):
+                    yield StagedUpload("", found["Key"], found["UploadId"], found["Initiated"])
         return
     folder = Path(storage.path(STAGING))
     try:

@@ -57,8 +57,9 @@ def test_an_abandoned_upload_is_aborted_in_the_bucket_and_its_row_deleted(staff_
     with pytest.raises(ClientError, match="NoSuchUpload"):
         store().list_parts(Bucket=BUCKET, Key=upload.name, UploadId=upload.s3_upload_id)
     assert not VideoUpload.objects.filter(pk=state["id"]).exists()
-    # The store refuses the rest of the upload: nothing can complete it any more.
-    assert http("PUT", later, data=data[PART_SIZE_MIN:])[0] == 404
+    # The store refuses the rest of the upload (404 NoSuchUpload, or it closes the connection
+    # before the body): nothing can complete it any more.
+    assert http("PUT", later, data=data[PART_SIZE_MIN:])[0] in (0, 404)
     assert not default_storage.exists(upload.name)
     assert staff_client.get(state["url"]).status_code == 404
     # Idempotent: the upload already aborted is no error.
