@@ -187,5 +187,5 @@ def test_on_s3_the_catalogue_shows_same_origin_images_under_the_unchanged_policy
 
 
 def minio_origin_absent(html: str) -> bool:
-    endpoint = str(default_storage.endpoint_url)  # type: ignore[attr-defined]
+    endpoint = str(default_storage.endpoint_url)
     return endpoint not in html and "X-Amz-" not in html

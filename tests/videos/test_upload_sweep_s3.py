@@ -29,8 +29,8 @@ def staff_client(db, s3_media, client):  # noqa: F811
     return client
 
 
-def store():  # type: ignore[no-untyped-def]
-    return default_storage.connection.meta.client  # type: ignore[attr-defined]
+def store():
+    return default_storage.connection.meta.client
 
 
 def open_uploads() -> set[str]:
