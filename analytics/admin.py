@@ -390,9 +390,22 @@ def _decimal(value: float | None, places: int) -> str:
     return "" if value is None else f"{value:.{places}f}"
 
 
+# The dashboard's own figure, before the video page's definitions (which it shares).
+SITE_DEFINITIONS = (
+    (
+        "Videos watched",
+        "Videos with at least one view or one second watched in the period, deleted videos included. "
+        "Site-wide views and watch time are every video's own figures, summed.",
+    ),
+)
+
+
 def analytics_dashboard_view(request: HttpRequest) -> TemplateResponse:
-    today = datetime.now(tz=UTC).date()
-    dash = analytics_dashboard_get(today=today)
+    """Site-wide figures for the chosen range (the video page's range picker), all time beside
+    each; the daily chart and sparklines over the range; the top lists of the last 7 and 30 days."""
+    form, since, until = _range(request)
+    dash = analytics_dashboard_get(since=since, until=until)
+    range_label = f"{since:%-d %b %Y} \u2013 {until:%-d %b %Y}"
     ids = {row.video_id for rows in dash.top.values() for row in rows}
     titles = video_titles_with_deleted(video_ids=sorted(ids))
     tables = []
@@ -409,28 +422,33 @@ def analytics_dashboard_view(request: HttpRequest) -> TemplateResponse:
                         "watch": watch_time(row.watch_seconds),
                         "spark": sparkline(
                             values=dash.video_daily_views.get(row.video_id, [0] * len(dash.days)),
-                            label=f"Views per day over the last {len(dash.days)} days",
+                            label=f"Views per day, {range_label}",
                         ),
                     }
                     for row in rows
                 ],
             }
         )
+    r, t = dash.range_total, dash.total
     context = {
         **admin.site.each_context(request),
         "title": "Watch analytics",
         "tables": tables,
         "as_of": dash.as_of,
         "freshness": FRESHNESS,
-        "totals": [
-            ("Views, last 7 days", f"{sum(dash.daily_views[-7:]):,}"),
-            ("Views, last 30 days", f"{sum(dash.daily_views):,}"),
-            ("Watch time, last 7 days", watch_time(sum(dash.daily_watch_seconds[-7:]))),
-            ("Watch time, last 30 days", watch_time(sum(dash.daily_watch_seconds))),
-            ("Videos watched, last 30 days", f"{len(dash.video_daily_views):,}"),
+        "form": form,
+        "since": since,
+        "until": until,
+        "range_name": _range_name(form),
+        "range_label": range_label,
+        # (label, the range's figure, a detail, all time): the video page's cards (_figures.html).
+        "cards": [
+            ("Views", f"{r.views:,}", "", f"{t.views:,}"),
+            ("Watch time", watch_time(r.watch_seconds), "", watch_time(t.watch_seconds)),
+            ("Videos watched", f"{r.videos:,}", "", f"{t.videos:,}"),
         ],
         "daily_svg": daily_chart(days=dash.days, views=dash.daily_views, watch_seconds=dash.daily_watch_seconds),
-        "definitions": DEFINITIONS,
+        "definitions": (*SITE_DEFINITIONS, *DEFINITIONS),
         "playlists": list(playlist_catalogue_list().order_by("title", "id")),
     }
     return TemplateResponse(request, "analytics/admin/dashboard.html", context)

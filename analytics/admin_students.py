@@ -53,13 +53,25 @@ FILTER_LABELS = {
     NOT_STARTED: "Not started",
 }
 SORT_LABELS = {"last": "Last watched", "percent": "% complete", "watch": "Watch time"}
+PAGE_SIZE = 50
+# "Previous page" reads the previous page again from the cursor it started at, so it is exactly that
+# page for every filter and sort (a "not started" page ends where a bounded scan stopped, which no
+# backward read could find): each page's URL carries the starting cursors of the pages before it
+# (`back`), oldest first. Past MAX_TRAIL pages the oldest are dropped (the URL stays well under
+# nginx's 8 KB request line) and the trail starts with TRAIL_CUT: that far back, only "First page".
+MAX_TRAIL = 150
+TRAIL_CUT = "x"
+CURSOR = r"-?\d{1,19}(\.\d{1,19})?"
 
 
 class StudentsQuery(forms.Form):
     status = forms.ChoiceField(choices=[(f, FILTER_LABELS[f]) for f in FILTERS], required=False)
     sort = forms.ChoiceField(choices=list(SORT_LABELS.items()), required=False)
     dir = forms.ChoiceField(choices=[("desc", "descending"), ("asc", "ascending")], required=False)
-    after = forms.RegexField(regex=r"^-?\d{1,19}(\.\d{1,19})?$", required=False, max_length=40)
+    after = forms.RegexField(regex=rf"^{CURSOR}$", required=False, max_length=40)
+    back = forms.RegexField(
+        regex=rf"^({TRAIL_CUT}|{CURSOR})(,{CURSOR})*$", required=False, max_length=40 * (MAX_TRAIL + 1)
+    )
 
 
 class _Echo:
@@ -91,6 +103,7 @@ def course_students_view(request: HttpRequest, playlist_id: int) -> HttpResponse
             sort=sort,
             descending=descending,
             cursor=query.cleaned_data["after"] or None,
+            limit=PAGE_SIZE,
         )
     except ValueError:
         return HttpResponseBadRequest("Bad report cursor", content_type="text/plain")
@@ -138,12 +151,39 @@ def course_students_view(request: HttpRequest, playlist_id: int) -> HttpResponse
         "descending": descending,
         "sortable": status not in (INACTIVE, NOT_STARTED),
         "rows": rows,
-        "next_url": "?" + urlencode({**base, "after": page.next_cursor}) if page.next_cursor else None,
-        "first_url": "?" + urlencode(base) if query.cleaned_data["after"] else None,
+        **_pager_urls(
+            base=base, after=query.cleaned_data["after"], back=query.cleaned_data["back"], next_cursor=page.next_cursor
+        ),
         "inactive_days": INACTIVE_DAYS,
         "completion_share": f"{COMPLETION_SHARE:.0%}",
     }
     return TemplateResponse(request, "analytics/admin/course_students.html", context)
+
+
+def _pager_urls(*, base: dict[str, str], after: str, back: str, next_cursor: str | None) -> dict[str, str | None]:
+    """First, previous and next page links: the previous page is read again from its own starting
+    cursor (the last of the trail; none: the first page), so it is exactly the page that led here."""
+    trail = back.split(",") if back else []
+    cut = trail[:1] == [TRAIL_CUT]
+    trail = trail[1:] if cut else trail
+
+    def url(cursor: str, earlier: list[str], cut_before: bool) -> str:
+        if not cursor:
+            return "?" + urlencode(base)
+        kept = [TRAIL_CUT, *earlier] if cut_before else earlier
+        return "?" + urlencode({**base, "after": cursor, **({"back": ",".join(kept)} if kept else {})})
+
+    previous = None
+    if after and trail:
+        previous = url(trail[-1], trail[:-1], cut)
+    elif after and not cut:
+        previous = url("", [], False)
+    following = None
+    if next_cursor:
+        ahead = [*trail, after] if after else trail
+        cut_ahead = cut or len(ahead) > MAX_TRAIL
+        following = url(next_cursor, ahead[-MAX_TRAIL:], cut_ahead)
+    return {"first_url": url("", [], False) if after else None, "previous_url": previous, "next_url": following}
 
 
 def course_students_csv(request: HttpRequest, playlist_id: int) -> StreamingHttpResponse:

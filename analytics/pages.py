@@ -42,7 +42,12 @@ from analytics.selectors import VideoProgress, completed_count, continue_watchin
 from analytics.viewing import viewing_session_start
 from config.formatting import clock
 from config.fragments import csrf_input, fragment_get
-from videos.selectors import member_video_ids_paid_filter, video_member_visible_in_bulk, video_published_durations
+from videos.selectors import (
+    member_video_ids_paid_filter,
+    video_drip_locks_in_bulk,
+    video_member_visible_in_bulk,
+    video_published_durations,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -134,8 +139,11 @@ def page_context(
     if continue_watching:
         started = continue_watching_from(progress=progress)
         # Unavailable videos leave the row (the server's availability check decides).
-        # So do paid videos the member holds no plan for (any more).
+        # So do paid videos the member holds no plan for (any more), and course items dripped shut
+        # for them (the page's cards read the same course starts: one query for both).
         open_ids = member_video_ids_paid_filter(user=user, video_ids=[p.video_id for p in started]) if started else []
+        locked = video_drip_locks_in_bulk(user=user, video_ids=open_ids) if open_ids else {}
+        open_ids = [video_id for video_id in open_ids if video_id not in locked]
         visible = video_member_visible_in_bulk(video_ids=open_ids) if open_ids else {}
         rows = [(visible[p.video_id], p) for p in started if p.video_id in visible]
 

@@ -388,21 +388,42 @@ class TopVideoRow:
 
 
 @dataclass(frozen=True)
+class SiteFigures:
+    """Site-wide figures over a period: the sums of every video's (deleted ones included)."""
+
+    views: int = 0
+    watch_seconds: int = 0
+    videos: int = 0  # videos with at least one view or one second watched
+
+
+@dataclass(frozen=True)
 class Dashboard:
     top: dict[tuple[int, str], list[TopVideoRow]]
-    days: list[date]  # oldest first
+    days: list[date]  # every day of the range, oldest first
     daily_views: list[int]
     daily_watch_seconds: list[int]
     video_daily_views: dict[int, list[int]]  # per video, aligned with `days`
     as_of: datetime | None
+    range_total: SiteFigures = SiteFigures()
+    total: SiteFigures = SiteFigures()  # all time: every video's all-time totals, summed
 
 
-def analytics_dashboard_get(*, today: date, days: int = 30) -> Dashboard:
-    """Site-wide top lists (last 7 and 30 days, by views and watch time), daily totals, sparklines."""
+SELECT_ALL_TIME_TOTALS = "SELECT DISTINCT video_id, total_views, total_watch_seconds FROM {ks}.video_rollups"
+
+
+def analytics_dashboard_get(*, since: date, until: date) -> Dashboard:
+    """Site-wide figures from `since` to `until` (daily totals, sparklines, sums) beside all time,
+    and the top lists (last 7 and 30 days, by views and watch time).
+
+    Reads of rollup tables only: the four top lists, one day_videos partition per day of the range
+    (a row per video watched that day; the admin caps a range at 400 days) and the static all-time
+    columns of every video_rollups partition (one row per video ever watched, read in pages), like
+    the video page's range days and all-time totals."""
     windows = [(7, "views"), (7, "watch"), (30, "views"), (30, "watch")]
-    day_list = [today - timedelta(days=i) for i in reversed(range(days))]
+    day_list = [since + timedelta(days=i) for i in range((until - since).days + 1)]
     statements: list[tuple[Any, tuple[Any, ...]]] = [(cassandra_prepared(SELECT_TOP), w) for w in windows]
     statements += [(cassandra_prepared(SELECT_DAY_VIDEOS), (d,)) for d in day_list]
+    statements.append((cassandra_prepared(SELECT_ALL_TIME_TOTALS), ()))
     results = _concurrent(statements)
     top = {
         window: [TopVideoRow(r.rank, r.video_id, r.views or 0, r.watch_seconds or 0) for r in rows]
@@ -411,13 +432,30 @@ def analytics_dashboard_get(*, today: date, days: int = 30) -> Dashboard:
     stamps = [_utc_aware(r.as_of) for rows in results[: len(windows)] for r in rows if r.as_of]
     as_of = max((s for s in stamps if s is not None), default=None)
     per_video: dict[int, list[int]] = {}
+    watched: set[int] = set()
     daily_views, daily_watch = [], []
-    for i, rows in enumerate(results[len(windows) :]):
+    for i, rows in enumerate(results[len(windows) : -1]):
         daily_views.append(sum(r.views or 0 for r in rows))
         daily_watch.append(sum(r.watch_seconds or 0 for r in rows))
         for r in rows:
-            per_video.setdefault(r.video_id, [0] * days)[i] = r.views or 0
-    return Dashboard(top, day_list, daily_views, daily_watch, per_video, as_of)
+            per_video.setdefault(r.video_id, [0] * len(day_list))[i] = r.views or 0
+            if r.views or r.watch_seconds:
+                watched.add(r.video_id)
+    totals = [(r.total_views or 0, r.total_watch_seconds or 0) for r in results[-1]]
+    return Dashboard(
+        top,
+        day_list,
+        daily_views,
+        daily_watch,
+        per_video,
+        as_of,
+        range_total=SiteFigures(sum(daily_views), sum(daily_watch), len(watched)),
+        total=SiteFigures(
+            sum(views for views, _ in totals),
+            sum(seconds for _, seconds in totals),
+            sum(1 for views, seconds in totals if views or seconds),
+        ),
+    )
 
 
 @dataclass(frozen=True)

@@ -181,6 +181,11 @@ class Settings(BaseSettings):
     media_url_ttl_seconds: int = Field(default=600, ge=30, le=86_400)
     # Largest upload staff may send, in MiB (nginx's client_max_body_size for the upload path too).
     media_upload_max_mb: int = Field(default=20_480, ge=1)
+    # An unfinished upload untouched (no part asked for or sent) this many hours is swept: its parts
+    # deleted or its S3 multipart upload aborted, its row deleted. At least 2: longer than a
+    # presigned part URL lives (1 h, videos/services.py UPLOAD_PART_URL_SECONDS), so no part is
+    # still on its way to the store when the upload is swept.
+    media_upload_abandoned_hours: int = Field(default=24, ge=2)
     # A transcode starts only with this much free space (MiB) beyond 3x the source's size in its work dir.
     media_transcode_min_free_mb: int = Field(default=1024, ge=0)
     # Where transcodes work (a temp dir per video, removed at the start and end of each attempt).

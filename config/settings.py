@@ -309,6 +309,8 @@ CELERY_BEAT_SCHEDULE = {
         "task": "videos.video_availability_check_all",
         "schedule": float(VIDEO_AVAILABILITY_CHECK_SECONDS),
     },
+    # Unfinished uploads untouched for MEDIA_UPLOAD_ABANDONED_HOURS: parts and rows deleted (videos/tasks.py).
+    "videos-uploads-abandoned-sweep": {"task": "videos.video_uploads_abandoned_sweep", "schedule": 3600.0},
 }
 
 # --- Auth (django-allauth, email only)
@@ -411,7 +413,8 @@ STATIC_ROOT = BASE_DIR / "var" / "staticfiles"
 _MEDIA_STORAGE: dict[str, Any] = {"BACKEND": "django.core.files.storage.FileSystemStorage"}
 if env.media_storage == "s3":
     _MEDIA_STORAGE = {
-        "BACKEND": "storages.backends.s3.S3Storage",
+        # Same-origin URLs (/media/thumbnails/..., proxied to the bucket by nginx): config/media_storage.py.
+        "BACKEND": "config.media_storage.MediaS3Storage",
         "OPTIONS": {
             "bucket_name": env.media_s3_bucket,
             "endpoint_url": env.media_s3_endpoint_url,
@@ -434,6 +437,7 @@ MEDIA_ROOT = env.media_root
 # Uploads past 2.5 MB go to a temp file, never the web process's memory (a video source is GBs).
 FILE_UPLOAD_MAX_MEMORY_SIZE = 2_621_440
 MEDIA_UPLOAD_MAX_BYTES = env.media_upload_max_mb * 2**20
+MEDIA_UPLOAD_ABANDONED_AFTER = timedelta(hours=env.media_upload_abandoned_hours)
 MEDIA_URL_SIGNING_KEY = env.media_signing_key
 MEDIA_URL_TTL_SECONDS = env.media_url_ttl_seconds
 # Signed, members-only HLS ladders: nginx serves them under this prefix (etc/nginx/watchpoint.conf.in).

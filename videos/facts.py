@@ -429,7 +429,7 @@ def file_probe(*, path: Path) -> dict[str, object]:
         "json",
         "-show_entries",
         # The rotation: a portrait phone video is stored landscape, turned when shown (videos/media.py).
-        "format=duration:stream=codec_type,codec_name,width,height:stream_tags=rotate:stream_side_data=rotation",
+        "format=duration:stream=codec_type,codec_name,pix_fmt,width,height:stream_tags=rotate:stream_side_data=rotation",
         "-i",
         str(path),
     ]

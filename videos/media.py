@@ -6,9 +6,13 @@ source's own height when it is shorter than the lowest rung. One ffmpeg run deco
 and encodes every rung: H.264 (yuv420p, main profile) + AAC stereo, MPEG-TS segments of
 SEGMENT_SECONDS. Keyframes are forced on the same timestamps in every rung (`-force_key_frames` by
 time, scene-cut keyframes off), so segment N of each rung starts on the same frame and a player
-switches rungs at any segment boundary. A master playlist names the rungs; a poster frame
-(videos/facts.py `poster_frame_grab`) goes beside it, and so do the scrubbing previews (a sprite of
-small frames from the same decode, and the WebVTT cues that point into it).
+switches rungs at any segment boundary. A source already fit to be the top rung (`remux_suitable`:
+H.264 4:2:0 at the rung's height and bitrate, its own keyframes on those timestamps) is copied into
+it instead (`-c copy`: no encode for the largest, costliest rung), and the ladder is rebuilt with
+every rung encoded if the copy's segments do not line up with the others'. A master playlist names
+the rungs; a poster frame (videos/facts.py `poster_frame_grab`) goes beside it, and so do the
+scrubbing previews (a sprite of small frames from the same decode, and the WebVTT cues that point
+into it).
 """
 
 from __future__ import annotations
@@ -18,8 +22,10 @@ import contextlib
 import ctypes
 import hashlib
 import hmac
+import logging
 import math
 import re
+import shutil
 import signal
 import subprocess
 from collections.abc import Callable
@@ -48,6 +54,10 @@ THUMBNAILS = "thumbnails.vtt"
 THUMB_WIDTH, THUMB_HEIGHT = 160, 90
 SPRITE_COLUMNS = 10
 SPRITE_MAX_FRAMES = 200  # 2,000 x 1,800 px at most, whatever the duration
+# Reading every packet's header of a long source (no decoding) takes seconds per hour of video.
+PROBE_SECONDS = 600
+
+logger = logging.getLogger(__name__)
 
 
 class TranscodeFailed(Exception):
@@ -65,6 +75,9 @@ class SourceFacts:
     height: int
     video_codec: str
     audio_codec: str  # empty: no audio track
+    pixel_format: str = ""
+    # Shown turned (by any angle): a stream copied as it is would lose the turn (remux_suitable).
+    turned: bool = False
 
     @property
     def has_audio(self) -> bool:
@@ -95,7 +108,8 @@ def source_facts_read(*, path: Path) -> SourceFacts:
     width, height = video.get("width"), video.get("height")
     if not (isinstance(width, int) and isinstance(height, int) and width >= 2 and height >= 2):
         raise TranscodeFailed("ffprobe could not read the video's dimensions.")
-    if _quarter_turned(video):
+    angle = _rotation(video)
+    if angle % 180 == 90:
         # A phone's portrait video: stored landscape with a rotation that ffmpeg applies when it
         # decodes (autorotate), so the ladder is planned, and the facts recorded, as it is shown.
         width, height = height, width
@@ -114,11 +128,13 @@ def source_facts_read(*, path: Path) -> SourceFacts:
         height=height,
         video_codec=str(video.get("codec_name") or "")[:32],
         audio_codec=str(audio.get("codec_name") or "")[:32] if audio else "",
+        pixel_format=str(video.get("pix_fmt") or "")[:32],
+        turned=angle % 360 != 0,
     )
 
 
-def _quarter_turned(video: dict[str, object]) -> bool:
-    """The stream is displayed turned by 90 or 270 degrees (its display matrix, or an old rotate tag)."""
+def _rotation(video: dict[str, object]) -> int:
+    """The degrees the stream is displayed turned by (its display matrix, or an old rotate tag), 0..359."""
     side_data = video.get("side_data_list")
     sides = side_data if isinstance(side_data, list) else []
     angles: list[object] = [side.get("rotation") for side in sides if isinstance(side, dict)]
@@ -127,11 +143,11 @@ def _quarter_turned(video: dict[str, object]) -> bool:
         angles.append(tags.get("rotate"))
     for angle in angles:
         try:
-            if angle is not None and round(float(str(angle))) % 180 == 90:
-                return True
+            if angle is not None and round(float(str(angle))) % 360:
+                return round(float(str(angle))) % 360
         except ValueError:
             continue
-    return False
+    return 0
 
 
 def ladder_plan(*, height: int) -> list[Rung]:
@@ -168,19 +184,22 @@ def _vtt_time(seconds: float) -> str:
     return f"{ms // 3_600_000:02d}:{ms // 60_000 % 60:02d}:{ms // 1000 % 60:02d}.{ms % 1000:03d}"
 
 
-def _ffmpeg_command(*, source: Path, out: Path, rungs: list[Rung], facts: SourceFacts) -> list[str]:
+def _ffmpeg_command(*, source: Path, out: Path, rungs: list[Rung], facts: SourceFacts, copy_top: bool) -> list[str]:
     has_audio = facts.has_audio
-    split = "".join(f"[s{i}]" for i in range(len(rungs) + 1))
-    graph = [f"[0:v:0]format=yuv420p,split={len(rungs) + 1}{split}"]
+    # With `copy_top` the top rung is the source's video stream itself (remux_suitable): only the
+    # others go through the scaler and the encoder.
+    encoded = rungs[:-1] if copy_top else rungs
+    split = "".join(f"[s{i}]" for i in range(len(encoded) + 1))
+    graph = [f"[0:v:0]format=yuv420p,split={len(encoded) + 1}{split}"]
     # -2: the width that keeps the aspect ratio, rounded to even (odd source dimensions included).
-    graph += [f"[s{i}]scale=-2:{rung.height}[v{i}]" for i, rung in enumerate(rungs)]
+    graph += [f"[s{i}]scale=-2:{rung.height}[v{i}]" for i, rung in enumerate(encoded)]
     # The sprite from the same decode: the first frame at or after each multiple of the interval,
     # letterboxed into a fixed cell (so the cues' geometry never depends on the source's shape or
     # rotation), tiled into one picture that the tile filter emits at the end of the stream.
     frames = sprite_frames(duration=facts.duration)
     rows = math.ceil(frames / SPRITE_COLUMNS)
     graph.append(
-        f"[s{len(rungs)}]select='gte(t,selected_n*{sprite_interval(duration=facts.duration)})',"
+        f"[s{len(encoded)}]select='gte(t,selected_n*{sprite_interval(duration=facts.duration)})',"
         f"scale={THUMB_WIDTH}:{THUMB_HEIGHT}:force_original_aspect_ratio=decrease,"
         f"pad={THUMB_WIDTH}:{THUMB_HEIGHT}:(ow-iw)/2:(oh-ih)/2,"
         f"tile={min(frames, SPRITE_COLUMNS)}x{rows}[sprite]"
@@ -201,7 +220,8 @@ def _ffmpeg_command(*, source: Path, out: Path, rungs: list[Rung], facts: Source
         "-filter_complex",
         ";".join(graph),
     ]
-    for i, rung in enumerate(rungs):
+    for i, rung in enumerate(encoded):
+        # Encoder options per stream (`:v:i`): a copied stream takes none.
         command += [
             "-map",
             f"[v{i}]",
@@ -213,21 +233,23 @@ def _ffmpeg_command(*, source: Path, out: Path, rungs: list[Rung], facts: Source
             f"{rung.video_kbps * 11 // 10}k",
             f"-bufsize:v:{i}",
             f"{rung.video_kbps * 2}k",
+            f"-preset:v:{i}",
+            "veryfast",
+            f"-profile:v:{i}",
+            "main",
+            f"-sc_threshold:v:{i}",
+            "0",
+            f"-force_key_frames:v:{i}",
+            f"expr:gte(t,n_forced*{SEGMENT_SECONDS})",
         ]
+    if copy_top:
+        command += ["-map", "0:v:0", f"-c:v:{len(encoded)}", "copy"]
     if has_audio:
         for i in range(len(rungs)):
             command += ["-map", "0:a:0", f"-c:a:{i}", "aac", f"-b:a:{i}", f"{AUDIO_KBPS}k"]
         command += ["-ac", "2", "-ar", "48000"]
     streams = " ".join(f"v:{i},a:{i}" if has_audio else f"v:{i}" for i in range(len(rungs)))
     command += [
-        "-preset",
-        "veryfast",
-        "-profile:v",
-        "main",
-        "-sc_threshold",
-        "0",
-        "-force_key_frames",
-        f"expr:gte(t,n_forced*{SEGMENT_SECONDS})",
         "-f",
         "hls",
         "-hls_time",
@@ -274,12 +296,43 @@ def ladder_build(
 ) -> list[Rung]:
     """Encode `source` into the ladder under `out` (empty or absent) and check it is complete.
 
+    A source already fit to be the top rung (`remux_suitable`) is copied into it instead of
+    re-encoded (the other rungs are encoded as ever); if its segments then do not line up with the
+    other rungs', the ladder is built again with every rung encoded.
+
     `progress` is called with 0..99 as ffmpeg reports its position (about twice a second); it may
     raise TranscodeCancelled, which kills ffmpeg and propagates. TranscodeFailed when ffmpeg fails
     or stops short of the source's duration."""
     rungs = ladder_plan(height=facts.height)
+    copy_top = remux_suitable(path=source, facts=facts, top=rungs[-1])
+    _ffmpeg_run(source=source, out=out, rungs=rungs, facts=facts, copy_top=copy_top, progress=progress)
+    if copy_top and not _ladder_aligned(out=out, rungs=rungs):
+        # The probe's prediction of where the copied stream's segments end was wrong (an odd start
+        # offset, timestamps the muxer rounds otherwise): no misaligned ladder is published.
+        logger.warning("%s: the copied top rung's segments did not line up; encoding every rung", source.name)
+        shutil.rmtree(out, ignore_errors=True)
+        _ffmpeg_run(source=source, out=out, rungs=rungs, facts=facts, copy_top=False, progress=progress)
+    elif copy_top:
+        _copied_rung_codecs_write(out=out, top=len(rungs) - 1, has_audio=facts.has_audio)
+    (out / THUMBNAILS).write_text(thumbnails_vtt(duration=facts.duration))
+    poster = poster_frame_grab(path=source, at_seconds=min(facts.duration * 0.1, 10.0))
+    if poster is None:
+        raise TranscodeFailed("ffmpeg could not take a poster frame from the file.")
+    (out / POSTER).write_bytes(poster)
+    return rungs
+
+
+def _ffmpeg_run(
+    *,
+    source: Path,
+    out: Path,
+    rungs: list[Rung],
+    facts: SourceFacts,
+    copy_top: bool,
+    progress: Callable[[int], None] | None,
+) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    command = _ffmpeg_command(source=source, out=out, rungs=rungs, facts=facts)
+    command = _ffmpeg_command(source=source, out=out, rungs=rungs, facts=facts, copy_top=copy_top)
     # Generous: a 2-core box encodes a 720p ladder at about real time; a stuck ffmpeg is killed.
     timeout = max(600.0, facts.duration * 10)
     # ffmpeg's messages go to a file: a damaged source can log a line per bad packet, more than a
@@ -314,12 +367,6 @@ def ladder_build(
         last = stderr.strip().splitlines()[-1:] or ["no message"]
         raise TranscodeFailed(f"ffmpeg could not transcode the file ({last[0][:200]}).")
     _ladder_check(out=out, rungs=rungs, duration=facts.duration)
-    (out / THUMBNAILS).write_text(thumbnails_vtt(duration=facts.duration))
-    poster = poster_frame_grab(path=source, at_seconds=min(facts.duration * 0.1, 10.0))
-    if poster is None:
-        raise TranscodeFailed("ffmpeg could not take a poster frame from the file.")
-    (out / POSTER).write_bytes(poster)
-    return rungs
 
 
 def _ladder_check(*, out: Path, rungs: list[Rung], duration: float) -> None:
@@ -338,6 +385,107 @@ def _ladder_check(*, out: Path, rungs: list[Rung], duration: float) -> None:
                 f"The file holds only {seconds:.0f} s of the {duration:.0f} s its header declares: "
                 "it is truncated or damaged."
             )
+
+
+def _ladder_aligned(*, out: Path, rungs: list[Rung]) -> bool:
+    """Every rung's segments have the same durations, so segment N starts on the same frame in each
+    (the muxer cuts each rung at its first keyframe past every SEGMENT_SECONDS): a player switches
+    rungs at any boundary. The master playlist names every rung."""
+    durations = []
+    for i in range(len(rungs)):
+        parsed = m3u8.loads((out / str(i) / "index.m3u8").read_text())
+        durations.append([round(float(segment.duration or 0), 3) for segment in parsed.segments])
+    master = m3u8.loads((out / MASTER).read_text())
+    return len(master.playlists) == len(rungs) and all(d == durations[0] for d in durations)
+
+
+def _copied_rung_codecs_write(*, out: Path, top: int, has_audio: bool) -> None:
+    """Name the copied rung's CODECS in the master playlist as ffmpeg does the encoded ones' (it
+    leaves them out for a copied stream, whose parameters it reads from MP4's avcC form): avc1. and
+    the profile, constraint and level bytes of the stream's sequence parameter set, which the first
+    segment carries in-band (00 00 01, a NAL of type 7). Left out as before when none is found."""
+    with open(out / str(top) / "seg_00000.ts", "rb") as segment:
+        head = segment.read(2**20)
+    found = re.search(rb"\x00\x00\x01[\x07\x27\x47\x67](.{3})", head, re.DOTALL)
+    if found is None:
+        return
+    master = m3u8.loads((out / MASTER).read_text())
+    codecs = f"avc1.{found.group(1).hex()}" + (",mp4a.40.2" if has_audio else "")
+    master.playlists[top].stream_info.codecs = codecs
+    (out / MASTER).write_text(master.dumps())
+
+
+def remux_suitable(*, path: Path, facts: SourceFacts, top: Rung) -> bool:
+    """The source's video can be the `top` rung as it is (copied, not re-encoded): H.264 in 4:2:0
+    at exactly the rung's height, shown unturned, at no more than the rung's peak bitrate, and a
+    keyframe on the earliest frame at or after every multiple of SEGMENT_SECONDS (where the encoded
+    rungs get theirs: `-force_key_frames`), so the copied stream's segments end where theirs do.
+    Read with ffprobe from every packet's time, flags and size (no decoding); any doubt answers
+    False (the rung is encoded). ladder_build checks the result's alignment all the same."""
+    if (facts.video_codec, facts.pixel_format, facts.turned) != (
+        "h264",
+        "yuv420p",
+        False,
+    ) or facts.height != top.height:
+        return False
+    command = [
+        settings.FFPROBE_BINARY,
+        "-v",
+        "error",
+        "-protocol_whitelist",
+        "file",
+        "-format_whitelist",
+        DEMUXERS,
+        "-select_streams",
+        "v:0",
+        "-show_entries",
+        "packet=pts_time,size,flags",
+        "-of",
+        "csv=p=0",
+        str(path),
+    ]
+    try:
+        proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)  # noqa: S603
+    except FileNotFoundError:
+        return False
+    assert proc.stdout is not None  # noqa: S101 (PIPE above)
+    # Per window k of SEGMENT_SECONDS, its earliest frame (the one the encoded rungs turn into a
+    # keyframe) and whether that frame is a keyframe here; memory grows with the duration / 4 s.
+    first: dict[int, tuple[float, bool]] = {}
+    start: float | None = None
+    size = 0
+    readable = True
+    try:
+        for line in proc.stdout:
+            # ffprobe's order, whatever the order asked: pts_time, size, flags ("K__" for a keyframe).
+            fields = line.strip().split(",")
+            try:
+                pts, size = float(fields[0]), size + int(fields[1])
+            except (ValueError, IndexError):
+                readable = False  # a packet without a time: nothing can be predicted
+                continue
+            start = pts if start is None else start
+            at = pts - start
+            if at < -1e-6:
+                continue  # a leading frame shown before the first keyframe (an open GOP)
+            window = int((at + 1e-6) // SEGMENT_SECONDS)
+            if window not in first or at < first[window][0]:
+                first[window] = (at, "K" in fields[-1])
+        proc.wait(timeout=PROBE_SECONDS)
+    except subprocess.TimeoutExpired:
+        readable = False
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    if not readable or proc.returncode != 0 or not first:
+        return False
+    # Every window but the last (which may end before a frame of its own) holds frames, and each
+    # window's earliest frame is a keyframe.
+    windows = max(1, math.ceil(facts.duration / SEGMENT_SECONDS))
+    keyframes_aligned = all(k in first for k in range(windows - 1)) and all(key for _, key in first.values())
+    kbps = size * 8 / 1000 / facts.duration
+    return keyframes_aligned and kbps <= top.video_kbps * 11 / 10
 
 
 # --- Members-only delivery: signed ladder URLs that nginx checks (etc/nginx/watchpoint.conf.in) ---
@@ -382,19 +530,20 @@ def ladder_request_check(*, path: str, session_key: str, now: float) -> str | No
     return f"hls/{found['folder']}/{found['file']}"
 
 
-def ladder_bucket_policy(*, bucket: str, proxy_cidrs: list[str]) -> dict[str, object]:
-    """The S3 bucket policy that lets nginx (MEDIA_STORAGE=s3) read the ladders unsigned: anonymous
-    GET of `hls/*` from the proxies' addresses only. nginx has checked each member's signed URL
-    before it asks (etc/nginx/watchpoint.conf.in); the sources and everything else stay private."""
+def proxy_bucket_policy(*, bucket: str, proxy_cidrs: list[str]) -> dict[str, object]:
+    """The S3 bucket policy that lets nginx (MEDIA_STORAGE=s3) read what it serves unsigned:
+    anonymous GET of `hls/*` (the ladders: nginx has checked each member's signed URL before it
+    asks) and `thumbnails/*` (thumbnails and card images, public on the site's pages), from the
+    proxies' addresses only (etc/nginx/watchpoint.conf.in). The sources and everything else stay private."""
     return {
         "Version": "2012-10-17",
         "Statement": [
             {
-                "Sid": "WatchpointProxyReadsLadders",
+                "Sid": "WatchpointProxyReadsLaddersAndThumbnails",
                 "Effect": "Allow",
                 "Principal": {"AWS": ["*"]},
                 "Action": ["s3:GetObject"],
-                "Resource": [f"arn:aws:s3:::{bucket}/hls/*"],
+                "Resource": [f"arn:aws:s3:::{bucket}/hls/*", f"arn:aws:s3:::{bucket}/thumbnails/*"],
                 "Condition": {"IpAddress": {"aws:SourceIp": proxy_cidrs}},
             }
         ],

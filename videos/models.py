@@ -465,6 +465,9 @@ class VideoUpload(models.Model):
     # S3's multipart upload id; empty on the filesystem storage.
     s3_upload_id = models.CharField(max_length=1024, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
+    # The last time staff's browser asked for a part's URL or sent a part (server clock): an
+    # unfinished upload untouched for MEDIA_UPLOAD_ABANDONED_HOURS is swept (video_uploads_abandoned_sweep).
+    touched_at = models.DateTimeField(default=timezone.now)
     completed_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:

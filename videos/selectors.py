@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, Generic, NamedTuple, TypeVar, cast
@@ -290,10 +290,12 @@ class Access(enum.Enum):
 @dataclass(frozen=True)
 class DripLock:
     """A dripped item not open yet: when it opens for the member (None: they have not started the
-    course, so it opens `days` days after they do)."""
+    course, so it opens `days` days after they do) and the title of the course whose drip it is (the
+    one that opens it first)."""
 
     opens_at: datetime | None
     days: int
+    course: str = ""
 
 
 @dataclass(frozen=True)
@@ -303,42 +305,95 @@ class WatchAccess:
     lock: DripLock | None = None
 
 
+def catalogue_video_playlists_in_bulk(*, video_ids: Sequence[int]) -> dict[int, list[tuple[int, int]]]:
+    """video id -> (playlist id, drip days) of each published playlist holding it (the snapshot;
+    videos in none are absent)."""
+    try:
+        held = catalogue_snapshot_get().video_playlists
+        return {video_id: held[video_id] for video_id in video_ids if video_id in held}
+    except CatalogueUnavailable:  # never loaded: ask the database
+        found: dict[int, list[tuple[int, int]]] = {}
+        rows = PlaylistItem.objects.filter(video_id__in=list(video_ids), playlist__is_published=True)
+        for video_id, playlist_id, days in rows.values_list("video_id", "playlist_id", "drip_days"):
+            found.setdefault(video_id, []).append((playlist_id, days))
+        return found
+
+
 def catalogue_video_playlists_get(*, video_id: int) -> list[tuple[int, int]]:
     """(playlist id, drip days) of each published playlist holding the video (the snapshot)."""
-    try:
-        return catalogue_snapshot_get().video_playlists.get(video_id, [])
-    except CatalogueUnavailable:  # never loaded: ask the database
-        return list(
-            PlaylistItem.objects.filter(video_id=video_id, playlist__is_published=True).values_list(
-                "playlist_id", "drip_days"
-            )
-        )
+    return catalogue_video_playlists_in_bulk(video_ids=[video_id]).get(video_id, [])
 
 
-def video_drip_lock_get(*, user: Member | AnonymousUser, video_id: int, now: datetime | None = None) -> DripLock | None:
-    """The drip lock on a video for `user`, or None when drip does not keep them from it.
+_COURSE_STARTS = "_course_starts"
+
+
+def course_starts_get(*, user: Member) -> dict[int, datetime]:
+    """The member's course starts (playlist id -> CourseEnrolment.started_at), read once per
+    request: kept on the request's user object, as Django keeps a user's permissions, so a page's
+    cards and its "Continue watching" row share one query. `course_starts_forget` drops them (a
+    course started during the request)."""
+    starts: dict[int, datetime] | None = vars(user).get(_COURSE_STARTS)
+    if starts is None:
+        starts = dict(CourseEnrolment.objects.filter(user_id=user.pk).values_list("playlist_id", "started_at"))
+        vars(user)[_COURSE_STARTS] = starts
+    return starts
+
+
+def course_starts_forget(*, user: Member) -> None:
+    vars(user).pop(_COURSE_STARTS, None)
+
+
+def video_drip_locks_in_bulk(
+    *, user: Member | AnonymousUser, video_ids: Sequence[int], now: datetime | None = None
+) -> dict[int, DripLock]:
+    """The drip lock of each of `video_ids` that drip keeps `user` from (open videos are absent).
 
     A video is locked while it is a dripped item (drip_days > 0) of a published playlist and no
     published playlist holding it has opened it for the member: an item opens `drip_days` after
     the member's CourseEnrolment.started_at (an undripped item opens at once). Staff are never
-    locked out. No query unless the video is dripped somewhere (the catalogue snapshot says)."""
-    holders = catalogue_video_playlists_get(video_id=video_id)
-    if not holders or any(not days for _, days in holders) or (user.is_authenticated and user.is_staff):
-        return None
-    started: dict[int, datetime] = {}
-    if user.is_authenticated:
-        started = dict(
-            CourseEnrolment.objects.filter(user_id=user.pk, playlist_id__in=[p for p, _ in holders]).values_list(
-                "playlist_id", "started_at"
-            )
-        )
-    opens = [started[p] + timedelta(days=days) for p, days in holders if p in started]
-    if not opens:
-        return DripLock(opens_at=None, days=min(days for _, days in holders))
-    first = min(opens)
-    if first <= (now or timezone.now()):
-        return None
-    return DripLock(opens_at=first, days=min(days for _, days in holders))
+    locked out. One query at most per request (the member's course starts: `course_starts_get`),
+    for a page of cards as for one video, and none when none is dripped (the catalogue snapshot
+    says)."""
+    if user.is_authenticated and user.is_staff:
+        return {}
+    dripped = {
+        video_id: holders
+        for video_id, holders in catalogue_video_playlists_in_bulk(video_ids=video_ids).items()
+        if all(days for _, days in holders)
+    }
+    if not dripped:
+        return {}
+    courses = sorted({playlist_id for holders in dripped.values() for playlist_id, _ in holders})
+    started = course_starts_get(user=user) if user.is_authenticated else {}
+    now = now or timezone.now()
+    titles = _playlist_titles_published(playlist_ids=courses)
+    locks: dict[int, DripLock] = {}
+    for video_id, holders in dripped.items():
+        days = min(days for _, days in holders)
+        opens = [(started[p] + timedelta(days=d), p) for p, d in holders if p in started]
+        if not opens:
+            # Not started: it opens `days` after they start the course with the shortest drip.
+            shortest = min(holders, key=lambda held: (held[1], held[0]))[0]
+            locks[video_id] = DripLock(opens_at=None, days=days, course=titles.get(shortest, ""))
+            continue
+        first, playlist_id = min(opens)
+        if first > now:
+            locks[video_id] = DripLock(opens_at=first, days=days, course=titles.get(playlist_id, ""))
+    return locks
+
+
+def video_drip_lock_get(*, user: Member | AnonymousUser, video_id: int, now: datetime | None = None) -> DripLock | None:
+    """The drip lock on a video for `user`, or None when drip does not keep them from it
+    (`video_drip_locks_in_bulk` for one video)."""
+    return video_drip_locks_in_bulk(user=user, video_ids=[video_id], now=now).get(video_id)
+
+
+def _playlist_titles_published(*, playlist_ids: list[int]) -> dict[int, str]:
+    wanted = set(playlist_ids)
+    try:
+        return {p.pk: p.title for p in catalogue_snapshot_get().playlists if p.pk in wanted}
+    except CatalogueUnavailable:
+        return playlist_titles_in_bulk(playlist_ids=playlist_ids)
 
 
 def video_access_get(*, user: Member | AnonymousUser, slug: str) -> WatchAccess | None:

@@ -8,6 +8,7 @@ import shutil
 import time
 import uuid
 from collections.abc import Callable, Iterable
+from datetime import datetime
 from pathlib import Path
 from typing import IO
 
@@ -35,15 +36,22 @@ from videos.models import (
     VideoUpload,
 )
 from videos.providers import VideoSource, parse_video_url
-from videos.selectors import catalogue_video_playlists_get, video_published_snapshot_clear, video_upload_parts_stored
+from videos.selectors import (
+    catalogue_video_playlists_get,
+    course_starts_forget,
+    video_published_snapshot_clear,
+    video_upload_parts_stored,
+)
 from videos.uploads import (
     PartRefused,
     upload_begin,
+    upload_discard,
     upload_finish,
     upload_part_size,
     upload_part_url,
     upload_part_write,
     upload_space_free,
+    uploads_staged,
 )
 
 logger = logging.getLogger(__name__)
@@ -577,6 +585,8 @@ def course_enrolments_record(*, user: Member, video_id: int) -> int:
     missing = [CourseEnrolment(user_id=user.pk, playlist_id=p) for p in playlist_ids if p not in known]
     # Two tabs opening at once: the unique constraint keeps the first start.
     CourseEnrolment.objects.bulk_create(missing, ignore_conflicts=True)
+    if missing:
+        course_starts_forget(user=user)  # the rest of this request sees the new start
     return len(missing)
 
 
@@ -595,6 +605,9 @@ UPLOAD_PART_URL_SECONDS = 3600
 
 class UploadRefused(ValueError):
     """An upload request that cannot be honoured; the message is for staff."""
+
+
+UPLOAD_GONE = "This upload was abandoned and cleared (or completed elsewhere): start it again."
 
 
 def video_upload_start(*, member: Member, filename: str, size: int) -> VideoUpload:
@@ -630,6 +643,10 @@ def _part_check(*, upload: VideoUpload, number: int) -> int:
         raise UploadRefused("This upload is already complete.")
     if not 1 <= number <= upload.part_count:
         raise UploadRefused(f"This upload has parts 1 to {upload.part_count}, not {number}.")
+    # Touched before any part moves: the sweep deletes only a row untouched since its cutoff, in one
+    # transaction with the row locked, so this UPDATE either keeps the upload alive or finds it gone.
+    if not VideoUpload.objects.filter(pk=upload.pk, completed_at__isnull=True).update(touched_at=timezone.now()):
+        raise UploadRefused(UPLOAD_GONE)
     return upload.part_length(number)
 
 
@@ -674,7 +691,9 @@ def video_upload_complete(*, upload: VideoUpload) -> None:
     with transaction.atomic():
         # A second "complete" (a double click, a retry after a lost answer) waits here, then finds
         # the upload complete instead of finishing it twice.
-        locked = VideoUpload.objects.select_for_update().get(pk=upload.pk)
+        locked = VideoUpload.objects.select_for_update().filter(pk=upload.pk).first()
+        if locked is None:  # swept since the request read it
+            raise UploadRefused(UPLOAD_GONE)
         if locked.completed_at is None:
             stored = video_upload_parts_stored(upload=locked)
             wrong = [n for n in range(1, locked.part_count + 1) if stored.get(n) != locked.part_length(n)]
@@ -694,3 +713,49 @@ def video_upload_spend(*, upload: VideoUpload) -> None:
     """The complete upload just became a video's source (saved with it): the token is spent, so
     no second video can share (and, deleted, delete) the same file."""
     VideoUpload.objects.filter(pk=upload.pk, completed_at__isnull=False).delete()
+
+
+def video_uploads_abandoned_sweep(*, now: datetime | None = None) -> int:
+    """Clear the unfinished uploads untouched for MEDIA_UPLOAD_ABANDONED_AFTER: abort each one's S3
+    multipart upload or delete its staged files, then delete its row. Also clears what the store
+    holds for no row at all, once as old (a staff member deleted with their uploads, a start that
+    failed after the store began). A complete upload (its file is a source, or about to become one)
+    and one touched since the cutoff are never cleared. Idempotent; returns how many were cleared."""
+    cutoff = (now or timezone.now()) - settings.MEDIA_UPLOAD_ABANDONED_AFTER
+    stale = Q(completed_at__isnull=True, touched_at__lt=cutoff)
+    cleared = 0
+    for pk in list(VideoUpload.objects.filter(stale).values_list("pk", flat=True)):
+        try:
+            with transaction.atomic():
+                # Locked while the store is cleared: a part request's touch waits, then finds no
+                # row; a completion in progress holds the lock, so it is skipped (and then complete).
+                upload = VideoUpload.objects.select_for_update(skip_locked=True).filter(stale, pk=pk).first()
+                if upload is None:
+                    continue
+                upload_discard(
+                    storage=default_storage,
+                    upload_id=str(upload.id),
+                    name=upload.name,
+                    s3_upload_id=upload.s3_upload_id,
+                )
+                upload.delete()
+                cleared += 1
+        except Exception:
+            # The store refused (down, a permission): the row stays (rolled back) for the next
+            # sweep, and this one goes on with the others.
+            logger.exception("Abandoned upload %s not cleared", pk)
+    known_ids = {str(pk) for pk in VideoUpload.objects.values_list("pk", flat=True)}
+    known_s3_ids = set(VideoUpload.objects.exclude(s3_upload_id="").values_list("s3_upload_id", flat=True))
+    for staged in uploads_staged(storage=default_storage):
+        owned = staged.s3_upload_id in known_s3_ids if staged.s3_upload_id else staged.upload_id in known_ids
+        if owned or staged.started >= cutoff:
+            continue
+        try:
+            upload_discard(
+                storage=default_storage, upload_id=staged.upload_id, name=staged.name, s3_upload_id=staged.s3_upload_id
+            )
+        except Exception:
+            logger.exception("Stray upload %s not cleared", staged.upload_id or staged.name)
+            continue
+        cleared += 1
+    return cleared

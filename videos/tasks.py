@@ -13,6 +13,7 @@ from videos.services import (
     video_facts_refresh,
     video_poster_cards_make,
     video_transcode,
+    video_uploads_abandoned_sweep,
 )
 
 
@@ -28,6 +29,13 @@ def video_facts_refresh_task(video_id: int) -> None:
 @shared_task(name="videos.video_availability_check_all", ignore_result=True)
 def video_availability_check_all_task() -> int:
     return video_availability_check_all()
+
+
+# Beat, hourly, on `background`. Idempotent: an upload already cleared is skipped, so an overlap
+# with a slow previous run or a redelivery clears nothing twice.
+@shared_task(name="videos.video_uploads_abandoned_sweep", ignore_result=True)
+def video_uploads_abandoned_sweep_task() -> int:
+    return video_uploads_abandoned_sweep()
 
 
 # On the `media` queue (its own worker, concurrency 1, niced: Procfile). Acknowledged late and

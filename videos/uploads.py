@@ -17,6 +17,8 @@ import contextlib
 import os
 import shutil
 from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import IO, Any
 
@@ -128,7 +130,11 @@ def upload_part_write(
         os.close(fd)
     if written != length:
         raise PartRefused(f"Part {number} arrived incomplete ({written} of {length} bytes): send it again.")
-    (parts / str(number)).touch()
+    try:
+        (parts / str(number)).touch()
+    except FileNotFoundError:
+        # Swept meanwhile (upload_discard): the bytes went to a file no longer anyone's.
+        raise PartRefused("This upload is no longer staged: start it again.") from None
 
 
 def upload_parts_stored(*, storage: Storage, upload_id: str, name: str, s3_upload_id: str) -> dict[int, int]:
@@ -140,7 +146,10 @@ def upload_parts_stored(*, storage: Storage, upload_id: str, name: str, s3_uploa
             # The length is implied (a marker exists only for a whole part): the caller's to fill.
             return {int(p.name): -1 for p in parts.iterdir() if p.name.isdigit()}
         return {}
-    return {part["PartNumber"]: part["Size"] for part in _s3_parts(client, storage, name, s3_upload_id)}
+    try:
+        return {part["PartNumber"]: part["Size"] for part in _s3_parts(client, storage, name, s3_upload_id)}
+    except client.exceptions.NoSuchUpload:
+        return {}  # aborted by the sweep since the caller read its row: the next part request says so
 
 
 def _s3_parts(client: Any, storage: Storage, name: str, s3_upload_id: str) -> Iterator[dict[str, Any]]:
@@ -174,3 +183,56 @@ def upload_finish(*, storage: Storage, upload_id: str, name: str, s3_upload_id: 
     # Same filesystem (both under MEDIA_ROOT): a rename, whatever the size.
     data.rename(final)
     shutil.rmtree(parts_dir, ignore_errors=True)
+
+
+@dataclass(frozen=True)
+class StagedUpload:
+    """An unfinished upload as the storage holds it: on the filesystem its staged files (by the
+    upload's id), on S3 an open multipart upload (by its key and S3 id)."""
+
+    upload_id: str
+    name: str
+    s3_upload_id: str
+    started: datetime
+
+
+def upload_discard(*, storage: Storage, upload_id: str, name: str, s3_upload_id: str) -> None:
+    """Drop an unfinished upload's stored parts: abort the S3 multipart upload (the store frees its
+    parts), or delete the staged file and its part markers. Idempotent: an upload already gone is
+    no error."""
+    client = s3_client(storage=storage)
+    if client is not None:
+        with contextlib.suppress(client.exceptions.NoSuchUpload):
+            client.abort_multipart_upload(Bucket=_bucket(storage), Key=name, UploadId=s3_upload_id)
+        return
+    data, parts = _staged(storage, upload_id)
+    data.unlink(missing_ok=True)
+    shutil.rmtree(parts, ignore_errors=True)
+
+
+def uploads_staged(*, storage: Storage) -> Iterator[StagedUpload]:
+    """Every unfinished upload the storage holds, whether or not a VideoUpload row still names it
+    (a row deleted with its staff member, a start that failed after the store began the upload)."""
+    client = s3_client(storage=storage)
+    if client is not None:
+        paginator = client.get_paginator("list_multipart_uploads")
+        # Filtered here, not with Prefix=: MinIO reads a prefix as one exact key.
+        for page in paginator.paginate(Bucket=_bucket(storage)):
+            for found in page.get("Uploads", []):
+                if str(found["Key"]).startswith("sources/"):
+                    yield StagedUpload("", found["Key"], found["UploadId"], found["Initiated"])
+        return
+    folder = Path(storage.path(STAGING))
+    try:
+        entries = list(folder.iterdir())
+    except FileNotFoundError:
+        return
+    ids = {entry.name.rsplit(".", 1)[0] for entry in entries if entry.suffix in (".part", ".parts")}
+    for upload_id in sorted(ids):
+        # The latest write: a part's bytes change the staged file, its marker the folder.
+        times = []
+        for path in _staged(storage, upload_id):
+            with contextlib.suppress(FileNotFoundError):
+                times.append(path.stat().st_mtime)
+        if times:
+            yield StagedUpload(upload_id, "", "", datetime.fromtimestamp(max(times), tz=UTC))

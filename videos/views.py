@@ -36,6 +36,7 @@ from videos.selectors import (
     video_caption_get,
     video_catalogue_list,
     video_drip_lock_get,
+    video_drip_locks_in_bulk,
     video_file_origin,
     video_ladder_url_get,
     video_reportable_get,
@@ -81,7 +82,12 @@ def catalogue(request: HttpRequest) -> HttpResponse:
         context["playlist_percents"] = _playlist_percents(snapshot=snapshot, progress=progress)
     else:
         context["playlist_percents"] = {}
-    context["cards_html"] = video_cards_html(videos=videos, progress=progress if isinstance(progress, dict) else {})
+    # A course item still dripped shut for this member shows its opening date, not a progress bar
+    # (its page would only refuse them): one enrolment query, and none when no card is dripped.
+    locks = video_drip_locks_in_bulk(user=request.user, video_ids=[video.pk for video in videos])
+    context["cards_html"] = video_cards_html(
+        videos=videos, progress=progress if isinstance(progress, dict) else {}, locks=locks
+    )
     # Browsing pages are one fragment per version of what they show (config/fragments.py); a
     # search (any text) is rendered in full.
     return page_render(

@@ -379,3 +379,47 @@ def test_the_member_data_export_names_each_video_with_its_title_and_page():
     for entry in (exported["videos"][0], exported["history"][0]):
         assert entry["title"] == "Knife skills"
         assert entry["url"] == video.get_absolute_url()
+
+
+def test_the_dashboard_figures_follow_the_chosen_range_with_all_time_beside_them(staff_client):
+    # Site-wide sums: nothing another test rolled up may count (this test's tables are flushed after it).
+    for table in ("video_rollups", "day_videos"):
+        cassandra_session().execute(f"TRUNCATE {cassandra_keyspace()}.{table}")
+    recent, old = VideoFactory(duration=100, title="Recent"), VideoFactory(duration=100, title="Old")
+    now = day_start_ms(today()) + 1000
+    watch_batches_store(batches=session_batches(31, recent.pk, list(range(50)), start_ms=now))
+    watch_batches_store(batches=session_batches(32, recent.pk, list(range(30)), start_ms=now))
+    twenty_days_ago = today() - timedelta(days=20)
+    watch_batches_store(
+        batches=session_batches(33, old.pk, list(range(100)), start_ms=day_start_ms(twenty_days_ago) + 1000)
+    )
+    rollups_refresh()
+    url = reverse("analytics_admin:dashboard")
+
+    def figures(query: dict[str, str]) -> tuple[dict[str, tuple[str, str]], str]:
+        response = staff_client.get(url, query)
+        assert response.status_code == 200
+        cards = {label: (value, alltime) for label, value, _, alltime in response.context["cards"]}
+        return cards, response.content.decode()
+
+    week, html = figures({"range": "7"})
+    assert week == {"Views": ("2", "3"), "Watch time": ("0:01:20", "0:03:00"), "Videos watched": ("1", "2")}
+    assert '<h2 id="figures-h">Last 7 days' in html
+    assert "<strong>2</strong><span>All time: 3</span>" in html
+    assert 'name="range" value="7" checked' in html  # the video page's picker, the choice kept
+    assert "Videos watched</dt><dd>Videos with at least one view" in html  # defined beside the others
+    assert "at least 10 distinct seconds" in html
+
+    month, html = figures({})  # no choice: the last 30 days, as on the video page
+    assert month == {"Views": ("3", "3"), "Watch time": ("0:03:00", "0:03:00"), "Videos watched": ("2", "2")}
+    assert '<h2 id="figures-h">Last 30 days' in html
+
+    day = twenty_days_ago.isoformat()
+    only_then, html = figures({"range": "custom", "since": day, "until": day})
+    assert only_then == {"Views": ("1", "3"), "Watch time": ("0:01:40", "0:03:00"), "Videos watched": ("1", "2")}
+    assert "Custom range" in html
+
+    # A bad range says so and shows the last 30 days, as the video page does.
+    refused, html = figures({"range": "custom", "since": day, "until": "2000-01-01"})
+    assert refused == month
+    assert "The start date is after the end date." in html

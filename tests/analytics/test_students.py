@@ -209,3 +209,83 @@ def test_a_members_admin_page_lists_their_courses_and_videos_with_progress(clien
     assert v1.title in panel
     assert v2.title in panel
     assert reverse("analytics_admin:students", args=[playlist.pk]) in panel
+
+
+def report_walk(client, url: str, query: dict[str, str]) -> list[tuple[list[str], str]]:
+    """Every page of the report from the first by "Next page": (its members' emails, its URL)."""
+    pages = []
+    response = client.get(url, query)
+    while True:
+        assert response.status_code == 200
+        pages.append(([row["email"] for row in response.context["rows"]], response.request["QUERY_STRING"]))
+        following = response.context["next_url"]
+        if not following:
+            return pages
+        response = client.get(url + following)
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        {"status": "started", "sort": sort, "dir": direction}
+        for sort in ("last", "percent", "watch")
+        for direction in ("desc", "asc")
+    ]
+    + [{"status": status} for status in ("in_progress", "completed", "inactive", "not_started")],
+)
+def test_previous_page_returns_exactly_the_page_before_for_every_filter_and_sort(client, course, query, monkeypatch):
+    from analytics import admin_students
+
+    monkeypatch.setattr(admin_students, "PAGE_SIZE", 2)
+    playlist, videos = course
+    old = now_ms() - 20 * 86_400_000
+    # 11 started: 5 in progress and inactive, 3 in progress lately (ties in every sort but watch
+    # time: the cursor breaks them by member), 3 completed; 3 never started.
+    members = [MemberFactory() for _ in range(14)]
+    for i, m in enumerate(members[:8]):
+        watch(m.pk, videos[0].pk, range(0, 5 * (i % 4 + 1)), t0=old + i * 60_000 if i < 5 else None)
+    for m in members[8:11]:
+        for video in videos:
+            member_video_mark_watched(user_id=m.pk, video_id=video.pk)
+    client.force_login(MemberFactory(is_staff=True))
+    url = reverse("analytics_admin:students", args=[playlist.pk])
+
+    pages = report_walk(client, url, query)
+    assert len(pages) >= 2, "the walk needs a page to go back to"
+    assert all(emails for emails, _ in pages[:-1])
+
+    # From the last page back to the first, "Previous page" shows each page exactly as "Next" did.
+    response = client.get(f"{url}?{pages[-1][1]}")
+    for emails, _ in reversed(pages[:-1]):
+        previous = response.context["previous_url"]
+        assert previous, "no Previous page link"
+        assert 'rel="prev"' in response.content.decode()
+        response = client.get(url + previous)
+        assert [row["email"] for row in response.context["rows"]] == emails
+    assert response.context["previous_url"] is None  # the first page
+    assert response.context["first_url"] is None
+
+
+def test_previous_page_past_the_kept_trail_offers_only_the_first_page(client, course, monkeypatch):
+    from analytics import admin_students
+
+    monkeypatch.setattr(admin_students, "PAGE_SIZE", 1)
+    monkeypatch.setattr(admin_students, "MAX_TRAIL", 2)
+    playlist, videos = course
+    for i in range(6):
+        watch(MemberFactory().pk, videos[0].pk, range(0, i + 1))
+    client.force_login(MemberFactory(is_staff=True))
+    url = reverse("analytics_admin:students", args=[playlist.pk])
+    pages = report_walk(client, url, {"sort": "watch"})
+    assert len(pages) == 6
+
+    # Page 6 keeps the cursors of pages 4 and 5 (and the mark of older ones): back to page 4 exactly,
+    # then no Previous (its predecessors' cursors are gone), and First page still.
+    response = client.get(f"{url}?{pages[-1][1]}")
+    for emails, _ in (pages[4], pages[3]):
+        response = client.get(url + response.context["previous_url"])
+        assert [row["email"] for row in response.context["rows"]] == emails
+    assert response.context["previous_url"] is None
+    assert response.context["first_url"]
+    # A trail is a list of cursors, nothing else.
+    assert client.get(url, {"after": "5.1", "back": "1.2,abc"}).status_code == 400

@@ -116,6 +116,37 @@ def test_staff_follow_the_admin_index_card_to_a_video_page_readable_at_1280_px(p
     screenshot(page, "analytics-video-1280")
 
 
+def test_the_dashboards_figures_follow_its_range_picker_at_1280_px(page, live_server, demo_traffic):
+    log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))
+    assert page.viewport_size["width"] == 1280
+    page.goto(reverse("analytics_admin:dashboard"))
+
+    def figure(label: str) -> tuple[str, str]:
+        card = page.locator(".wp-card", has=page.locator("dt", has_text=label))
+        return card.locator("strong").inner_text(), card.locator("span", has_text="All time:").inner_text()
+
+    # The video page's picker and presentation: the range's figures, all time beside each.
+    assert page.get_by_role("heading", name="Last 30 days").is_visible()
+    assert page.locator(".wp-card span", has_text="All time:").count() == 3
+    month_views, alltime = figure("Views")
+    assert 0 < int(month_views.replace(",", "")) <= int(alltime.removeprefix("All time: ").replace(",", ""))
+    screenshot(page, "analytics-dashboard-30-days-1280")
+
+    page.get_by_label("Last 7 days").check()
+    page.get_by_role("button", name="Show").click()
+    page.wait_for_url("**range=7**")
+    assert page.get_by_role("heading", name="Last 7 days").is_visible()
+    week_views, week_alltime = figure("Views")
+    assert 0 < int(week_views.replace(",", "")) < int(month_views.replace(",", ""))
+    assert week_alltime == alltime
+    assert page.locator("svg.wp-chart.daily rect title").count() == 7
+    definitions = page.locator(".wp-definitions")
+    assert definitions.get_by_text("Videos with at least one view").is_visible()
+    overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 0
+    screenshot(page, "analytics-dashboard-7-days-1280")
+
+
 def test_the_video_list_shows_its_analytics_column_at_1280_px(page, live_server):
     VideoFactory(title="Knife skills: the claw grip", duration=420)
     log_in(page, live_server, MemberFactory(is_staff=True, is_superuser=True))

@@ -97,3 +97,33 @@ def test_a_member_finishes_a_course_with_sections(browser, live_server, member, 
     chip = page.locator(".playlist-chip", has_text="Test patterns course")
     assert chip.locator("[data-course-percent]").inner_text() == "100% complete"
     screenshot(page, "courses-4-catalogue")
+
+
+def test_a_catalogue_card_of_a_dripped_item_shows_when_it_opens(browser, live_server, member):
+    from datetime import timedelta
+
+    from tests.factories import VideoFactory
+    from videos.models import CourseEnrolment
+
+    course = PlaylistFactory.create(title="Sourdough")
+    PlaylistItemFactory(playlist=course, video=VideoFactory(title="Starter", members_only=False), position=1)
+    PlaylistItemFactory(playlist=course, video=VideoFactory(title="Bake", members_only=False), position=2, drip_days=3)
+    page = new_page(browser, live_server, member)
+    page.goto("/")
+    bake = page.locator(".video-card", has_text="Bake").first
+    lock = bake.locator("[data-card-lock]")
+    assert lock.inner_text() == "🔒 Opens 3 days after you start Sourdough"
+    # On the thumbnail, inside the card.
+    thumb, box = bake.locator(".video-card__thumb").bounding_box(), lock.bounding_box()
+    assert thumb is not None
+    assert box is not None
+    assert thumb["x"] <= box["x"]
+    assert box["x"] + box["width"] <= thumb["x"] + thumb["width"]
+    screenshot(page, "courses-5-catalogue-dripped-not-started")
+
+    started = CourseEnrolment.objects.create(user=member, playlist=course).started_at
+    page.goto("/")
+    opens = timezone.localtime(started + timedelta(days=3))
+    shown = f"{opens:%-d %b}" if opens.year == timezone.localdate().year else f"{opens:%-d %b %Y}"
+    assert lock.inner_text() == f"🔒 Opens {shown}"
+    screenshot(page, "courses-6-catalogue-dripped-started")

@@ -28,7 +28,7 @@ def _django_settings(env: dict[str, str]) -> dict[str, object]:
         "import django, json; django.setup(); from django.conf import settings as s; "
         "from django.core.files.storage import storages; d = storages['default']; "
         "print(json.dumps({'default': s.STORAGES['default'], 'root': str(s.MEDIA_ROOT), "
-        "'class': type(d).__name__, 'bucket': getattr(d, 'bucket_name', None), "
+        "'class': type(d).__name__, 'bucket': getattr(d, 'bucket_name', None), 'url': d.url('thumbnails/a b.jpg'), "
         "'endpoint': getattr(d, 'endpoint_url', None), 'style': getattr(d, 'addressing_style', None)}))"
     )
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MEDIA_")}
@@ -60,8 +60,15 @@ def test_media_storage_s3_stores_on_the_s3_compatible_endpoint_from_the_environm
             "MEDIA_S3_SECRET_ACCESS_KEY": "minio-secret",
         }
     )
-    assert found["class"] == "S3Storage"
+    assert found["class"] == "MediaS3Storage"
     assert (found["bucket"], found["endpoint"], found["style"]) == ("watchpoint-media", "http://127.0.0.1:9000", "path")
+    # The site's own URL, as on the filesystem (nginx proxies /media/thumbnails/ to the bucket):
+    # no store origin, nothing presigned.
+    assert found["url"] == "/media/thumbnails/a%20b.jpg"
+
+
+def test_the_filesystem_storage_gives_the_same_urls():
+    assert _django_settings({})["url"] == "/media/thumbnails/a%20b.jpg"
 
 
 @pytest.mark.parametrize(

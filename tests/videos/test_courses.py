@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
@@ -245,3 +246,108 @@ def test_course_starts_are_in_the_members_export_and_go_with_their_data(client, 
 
     member_account_delete(user=member)
     assert not CourseEnrolment.objects.exists()
+
+
+def card(html: str, title: str) -> str:
+    """The catalogue card titled `title` (in the grid of videos, not in "Continue watching")."""
+    grid = html.split('id="videos-heading"', 1)[1]
+    cards = [c for c in grid.split('<li class="video-card">')[1:] if f'video-card__title">{title}<' in c]
+    assert len(cards) == 1, f"{len(cards)} cards titled {title}"
+    return cards[0].split("</li>", 1)[0]
+
+
+def continue_watching_row(html: str) -> str:
+    return html.split('id="continue-watching"', 1)[1].split("</section>", 1)[0]
+
+
+def test_a_catalogue_card_of_a_dripped_item_shows_its_lock_not_its_progress_until_it_opens(
+    client, member, dripped, monkeypatch
+):
+    from config import fragments
+    from tests.factories import MemberFactory
+
+    playlist, first, later = dripped
+    watch(member.pk, later.pk, range(0, 50))  # progress from before staff dripped it
+    client.force_login(member)
+
+    # Not started: it opens 3 days after they start the course, named; no progress bar.
+    html = client.get(reverse("videos:catalogue")).content.decode()
+    assert "🔒 Opens 3 days after you start Sourdough" in card(html, "Bake")
+    assert "<progress" not in card(html, "Bake")
+    assert "data-card-lock" not in card(html, "Starter")
+    # Nor does "Continue watching" offer it: its page would only refuse them.
+    assert "Bake" not in continue_watching_row(html)
+    # Search results are cards too.
+    found = client.get(reverse("videos:catalogue"), {"q": "bake"}).content.decode()
+    assert "🔒 Opens 3 days after you start Sourdough" in card(found, "Bake")
+
+    # Started: the opening date, in the site's time zone.
+    client.get(first.get_absolute_url())
+    started = CourseEnrolment.objects.get(user=member, playlist=playlist).started_at
+    opens = timezone.localtime(started + timedelta(days=3))
+    shown = f"{opens:%-d %b}" if opens.year == timezone.localdate().year else f"{opens:%-d %b %Y}"
+    html = client.get(reverse("videos:catalogue")).content.decode()
+    assert f'🔒 Opens <time datetime="{opens.isoformat()}">{shown}</time>' in card(html, "Bake")
+    assert "<progress" not in card(html, "Bake")
+
+    # Every member shares each card's fragment (only the slot is theirs): staff, never locked,
+    # see the same card with their own (empty) slot, and nothing is rendered again.
+    rendered: list[str] = []
+    real = fragments.fragment_render
+
+    def counting(**kwargs: Any) -> Any:
+        rendered.append(kwargs["template_name"])
+        return real(**kwargs)
+
+    monkeypatch.setattr(fragments, "fragment_render", counting)
+    staff = Client()
+    staff.force_login(MemberFactory.create(is_staff=True))
+    staff_card = card(staff.get(reverse("videos:catalogue")).content.decode(), "Bake")
+    assert "data-card-lock" not in staff_card
+    assert "videos/_video_card.html" not in rendered
+    lock = re.search(r'<span class="video-card__lock".*?</span>', card(html, "Bake"))
+    assert lock is not None
+    assert staff_card == card(html, "Bake").replace(lock.group(0), "")
+
+    # Three days later it is open: the lock goes, the member's progress shows.
+    CourseEnrolment.objects.filter(user=member).update(started_at=started - timedelta(days=3, minutes=1))
+    html = client.get(reverse("videos:catalogue")).content.decode()
+    assert "data-card-lock" not in card(html, "Bake")
+    assert 'aria-label="Watched 49%"' in card(html, "Bake")  # stopped at 0:49
+    assert "Bake" in continue_watching_row(html)
+
+
+def test_the_cards_drip_locks_cost_one_enrolment_query_a_page_and_none_when_nothing_is_dripped(client, member):
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    def page_queries() -> tuple[int, list[str]]:
+        """All the page's queries, and its enrolment ones."""
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("videos:catalogue")).status_code == 200
+        return len(queries), [q["sql"] for q in queries if "videos_courseenrolment" in q["sql"]]
+
+    open_course = PlaylistFactory(title="Open course")
+    for position in range(3):
+        PlaylistItemFactory(playlist=open_course, video=VideoFactory(members_only=False), position=position)
+    client.force_login(member)
+    client.get(reverse("videos:catalogue"))  # warm the catalogue snapshot
+    undripped, enrolments = page_queries()
+    assert enrolments == []
+
+    # Ten dripped items in three courses, two of them started: one query for the page.
+    for n in range(3):
+        course = PlaylistFactory.create(title=f"Course {n}")
+        PlaylistItemFactory(playlist=course, video=VideoFactory(members_only=False), position=0)
+        for position in range(1, 4 if n else 5):
+            video = VideoFactory(members_only=False)
+            PlaylistItemFactory(playlist=course, video=video, position=position, drip_days=position)
+        if n:
+            CourseEnrolment.objects.create(user=member, playlist=course)
+    # One of them half watched: "Continue watching" asks about its lock too, in the same query.
+    watch(member.pk, video.pk, range(0, 30))
+    client.get(reverse("videos:catalogue"))
+    dripped, enrolments = page_queries()
+    assert len(enrolments) == 1
+    assert dripped == undripped + 1
+    assert client.get(reverse("videos:catalogue")).content.decode().count("data-card-lock") == 10

@@ -69,7 +69,7 @@ def s3_media(minio, settings, tmp_path):
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
+            "BACKEND": "config.media_storage.MediaS3Storage",  # as config/settings.py sets it
             "OPTIONS": {
                 "bucket_name": BUCKET,
                 "endpoint_url": minio["MEDIA_S3_ENDPOINT_URL"],
@@ -98,7 +98,7 @@ def test_an_upload_on_s3_is_transcoded_from_the_bucket_into_a_ladder_in_the_buck
     )
     video.source.save("talk.mp4", ContentFile(clip.read_bytes()))
     cache.delete(f"videos:transcode-lock:{video.pk}")
-    assert type(default_storage._wrapped).__name__ == "S3Storage"
+    assert type(default_storage._wrapped).__name__ == "MediaS3Storage"
 
     assert video_transcode(video_id=video.pk) == "ready"
 
