@@ -10,6 +10,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import m3u8
@@ -292,6 +293,9 @@ from django.core.management import call_command
 from videos.models import Video
 from videos.services import video_transcode_cancel, video_transcode_enqueue
 command, video_id = sys.argv[1], int(sys.argv[2]) if len(sys.argv) > 2 else 0
+if "--on-cue" in sys.argv:  # set up now, act when told: the action lands at once (no start-up)
+    print("ready", flush=True)
+    sys.stdin.readline()
 if command == "setup":
     call_command("migrate", verbosity=0)
     video = Video.objects.create(title="t", slug="t", provider="file", external_id="upload:t")
@@ -336,6 +340,28 @@ class MediaSite:
         )
         assert done.returncode == 0, done.stderr[-3000:]
         return done.stdout.strip().splitlines()[-1]
+
+    def on_cue(self, *args: str) -> Callable[[], str]:
+        """`run(*args)` in a process started now, with Django set up, that acts when the returned
+        function is called (and returns its output): staff's click lands within milliseconds."""
+        proc = subprocess.Popen(
+            [sys.executable, "-c", _RUN, *args, "--on-cue"],
+            cwd=ROOT,
+            env={**WorkerProcess(env=self.env).env(), "DJANGO_SETTINGS_MODULE": "config.settings_test"},
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        assert proc.stdout is not None
+        assert proc.stdout.readline().strip() == "ready", proc.stderr
+
+        def act() -> str:
+            out, err = proc.communicate("go\n", timeout=60)
+            assert proc.returncode == 0, err[-3000:]
+            return out.strip().splitlines()[-1]
+
+        return act
 
     def worker(self) -> WorkerProcess:
         return WorkerProcess(concurrency=1, env=self.env).start()
@@ -384,11 +410,14 @@ class MediaSite:
 def test_staff_cancel_a_running_transcode_then_retry_it_on_a_real_media_worker(tmp_path):
     site = MediaSite(tmp_path)
     worker = site.worker()
+    # Ready before the transcode starts: a 20-s source is laddered in seconds, and a cancel that
+    # had to start Django first could arrive after the end (it would then rightly cancel nothing).
+    cancel = site.on_cue("cancel", site.video_id)
     site.run("enqueue", site.video_id)
-    wait_until(lambda: (row := site.row())[0] == "transcoding" and row[1] >= 1, timeout=120)
+    wait_until(lambda: (row := site.row())[0] == "transcoding" and row[1] >= 1, timeout=120, interval=0.05)
     runner = site.ffmpeg_runner(worker)
 
-    assert site.run("cancel", site.video_id) == "1"
+    assert cancel() == "1"
 
     # The worker noticed: ffmpeg is gone, and so are its work files; nothing was published.
     wait_until(lambda: not site.work.exists(), timeout=20)
