@@ -2,16 +2,20 @@
 server; nginx serves the signed /hls/ ladder itself, Django's stand-in is off): a member plays a
 transcoded clip with hls.js, switches between its two qualities in the player's menu, sees the
 default captions, lists and seeks the chapters, previews frames over the seek rail, and resumes
-where they stopped, with keyboard focus on the player afterwards.
+where they stopped, with keyboard focus on the player afterwards. A signed ladder URL lives only
+seconds here: playback runs on past many expiries of the first, on the fresh URL each token renewal
+brings, while a copy of the first is refused.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +30,7 @@ from tests.conftest import CASSANDRA_DBS, ROOT, free_port, screenshot, wait_unti
 from tests.factories import MemberFactory
 from tests.videos.clips import clip_make
 from videos.models import Video, VideoCaption
+from videos.selectors import video_ladder_url_get
 from videos.services import video_publish_set, video_transcode
 from videos.tracks import captions_webvtt
 
@@ -215,4 +220,91 @@ def test_a_member_plays_an_upload_at_two_qualities_with_captions_chapters_and_re
     assert native.evaluate("window.__wp.player.hls") is None
     assert native.locator("[data-player-quality]").count() == 0
     assert native.locator("[data-player-chapters] option").count() == 3
+    page.context.close()
+
+
+def _expires(url: str) -> int:
+    found = re.search(r"/hls/[A-Za-z0-9_-]{22}/([0-9]+)/", url)
+    assert found, url
+    return int(found.group(1))
+
+
+def test_playback_outlives_the_first_signed_url_on_the_fresh_one_each_renewal_brings(
+    browser, edge, settings, monkeypatch
+):
+    # Ladder URLs that work 4 s after issue: the first one the page was given expires a few seconds
+    # into playback. The token keeps its production life; the page renews every ~1.3 s for the URL.
+    settings.MEDIA_URL_TTL_SECONDS = 4
+    # One-second segments: requests all along the playback, not a few long ones.
+    monkeypatch.setattr("videos.media.SEGMENT_SECONDS", 1)
+    seconds = 40
+    clip = clip_make(Path(settings.MEDIA_WORK_DIR).parent / "long.mp4", seconds=seconds, size="640x360", rate=10)
+    video = Video.objects.create(title="Long talk", slug="long-talk", provider="file", external_id="upload:long")
+    video.source.save("long.mp4", ContentFile(clip.read_bytes()))
+    Video.objects.filter(pk=video.pk).update(ladder_state="queued")
+    assert video_transcode(video_id=video.pk) == "ready"
+    video.refresh_from_db()
+    assert video_publish_set(videos=[video], published=True) == 1
+    folder = Path(settings.MEDIA_ROOT) / video.ladder_path
+    rung_bytes = [sum(f.stat().st_size for f in (folder / rung).glob("*.ts")) for rung in ("0", "1")]
+
+    page = member_page(browser, edge, MemberFactory())
+    # The page's scripts into the browser's cache first, so that the throttled load below signs
+    # its first URL and asks for the master playlist within a second, as a real page load does.
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    page.goto("about:blank")
+    # hls.js buffers up to 600 s ahead at these bitrates, so on a local link it would fetch the
+    # whole clip before the first URL expires. A link a little faster than the tallest rung plays
+    # keeps it fetching all along, as a long video over a real connection does.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": max(rung_bytes) / seconds * 1.3, "uploadThroughput": -1},
+    )
+    ladder: list[tuple[float, str, int]] = []  # (request start, URL, status)
+    failed: list[str] = []
+    page.on(
+        "response",
+        lambda r: "/hls/" in r.url and ladder.append((r.request.timing["startTime"] / 1000, r.url, r.status)),
+    )
+    page.on("requestfailed", lambda r: "/hls/" in r.url and failed.append(f"{r.url} {r.failure}"))
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    first = page.locator(".player[data-watchpoint-player]").first.get_attribute("data-external-id")
+    first_expires = _expires(first)
+    assert first_expires <= time.time() + 4
+
+    page.evaluate(f"{VIDEO_JS}.muted = true; window.__wp.player.play()")
+    # 20 s of playback: the first URL expired some 15 s ago, the fresh ones of as many renewals since.
+    wait_js(page, f"{VIDEO_JS}.currentTime >= 20", timeout=60)
+    assert time.time() > first_expires + 10
+
+    # The master playlist came through the first URL; the requests made after it expired carried
+    # later expiries, and the ladder was still being fetched well after that.
+    assert (f"{edge}{first}", 200) in [(url, status) for _, url, status in ladder]
+    later = [(url, status) for at, url, status in ladder if at > first_expires + 1]
+    assert len([url for url, _ in later if url.endswith(".ts")]) >= 5, ladder
+    assert all(_expires(url) > first_expires for url, _ in later)
+    assert max(_expires(url) for url, _ in later) >= first_expires + 10
+    # Nothing was refused or failed along the way: no request waited on a URL that had expired.
+    assert [(url, status) for _, url, status in ladder if status != 200] == []
+    assert failed == []
+    assert "error" not in page.evaluate("window.__wp.events.map((e) => e[0])")
+
+    # The scrubbing previews' sprite, first asked for long after the first URL expired.
+    rail = page.locator("[data-player-seek]").bounding_box()
+    with page.expect_request_finished(lambda r: r.url.endswith("/sprite.jpg")) as sprite:
+        page.mouse.move(rail["x"] + rail["width"] * 0.75, rail["y"] + rail["height"] / 2)
+    assert sprite.value.response().status == 200
+    assert _expires(sprite.value.url) > first_expires + 10
+    page.wait_for_timeout(300)  # the tile drawn, for the screenshot
+    screenshot(page, "player-upload-renewed-url")
+
+    # A copy of the first URL, with this very session's cookie, is refused now; a URL freshly
+    # signed for the same cookie works: the expiry alone refuses it.
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
+    assert page.request.get(f"{edge}{first}").status == 403
+    assert page.request.get(f"{edge}{video_ladder_url_get(video=video, session_cookie=cookie)}").status == 200
     page.context.close()

@@ -124,7 +124,9 @@ export async function createHtml5Player(element, config) {
           enableCEA708Captions: false,
           renderTextTracksNatively: false,
           // Each playlist and segment request goes to the latest signed URL the page was given (the
-          // first one expires within minutes); a request refused meanwhile is retried by hls.js.
+          // first one expires within minutes). hls.js calls this before it opens the request and
+          // then leaves an opened one as it is. It never retries a 403 (no 4xx), so the renewals
+          // come well before each URL expires (analytics/pages.py renewEveryMs).
           xhrSetup: (xhr, url) => {
             const current = resigned(url, freshSrc);
             if (current !== url) xhr.open("GET", current, true);
@@ -169,7 +171,16 @@ export async function createHtml5Player(element, config) {
     track.default = Boolean(caption.default);
     video.appendChild(track);
   }
-  mountControls({ player, element, video, config, previewsUrl: hlsStream ? new URL("thumbnails.vtt", new URL(src, location.href)).href : "" });
+  mountControls({
+    player,
+    element,
+    video,
+    config,
+    previewsUrl: hlsStream ? new URL("thumbnails.vtt", new URL(src, location.href)).href : "",
+    // The sprite is fetched when the pointer first rests on the rail, maybe long after the first
+    // signed URL expired: it goes to the latest one too.
+    signedUrl: (url) => resigned(url, freshSrc),
+  });
   await ready;
   return player;
 }
