@@ -63,6 +63,8 @@ class Video(Protocol):
     def members_only(self) -> bool: ...
     @property
     def access(self) -> str: ...
+    @property
+    def ladder_path(self) -> str: ...  # an upload's HLS ladder, "" when it has none
 
 
 def member_outbox_key(*, user_id: int) -> str:
@@ -210,7 +212,7 @@ def _progress_read(
 
 
 def _renewal_life_seconds(*, video: Video) -> int:
-    if video.source and video.ladder_path:
+    if video.ladder_path:
         return min(settings.WATCH_TOKEN_TTL_SECONDS, settings.MEDIA_URL_TTL_SECONDS)
     return settings.WATCH_TOKEN_TTL_SECONDS
 

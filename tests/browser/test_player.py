@@ -265,11 +265,17 @@ def test_playback_outlives_the_first_signed_url_on_the_fresh_one_each_renewal_br
     )
     ladder: list[tuple[float, str, int]] = []  # (request start, URL, status)
     failed: list[str] = []
-    page.on(
-        "response",
-        lambda r: "/hls/" in r.url and ladder.append((r.request.timing["startTime"] / 1000, r.url, r.status)),
-    )
-    page.on("requestfailed", lambda r: "/hls/" in r.url and failed.append(f"{r.url} {r.failure}"))
+
+    def answered(response) -> None:
+        if "/hls/" in response.url:
+            ladder.append((response.request.timing["startTime"] / 1000, response.url, response.status))
+
+    def unanswered(request) -> None:
+        if "/hls/" in request.url:
+            failed.append(f"{request.url} {request.failure}")
+
+    page.on("response", answered)
+    page.on("requestfailed", unanswered)
     page.goto(video.get_absolute_url())
     wait_for_player(page)
     first = page.locator(".player[data-watchpoint-player]").first.get_attribute("data-external-id")
