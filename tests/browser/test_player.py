@@ -2,16 +2,20 @@
 server; nginx serves the signed /hls/ ladder itself, Django's stand-in is off): a member plays a
 transcoded clip with hls.js, switches between its two qualities in the player's menu, sees the
 default captions, lists and seeks the chapters, previews frames over the seek rail, and resumes
-where they stopped, with keyboard focus on the player afterwards.
+where they stopped, with keyboard focus on the player afterwards. A signed ladder URL lives only
+seconds here: playback runs on past many expiries of the first, on the fresh URL each token renewal
+brings, while a copy of the first is refused.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import secrets
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -26,6 +30,7 @@ from tests.conftest import CASSANDRA_DBS, ROOT, free_port, screenshot, wait_unti
 from tests.factories import MemberFactory
 from tests.videos.clips import clip_make
 from videos.models import Video, VideoCaption
+from videos.selectors import video_ladder_url_get
 from videos.services import video_publish_set, video_transcode
 from videos.tracks import captions_webvtt
 
@@ -215,4 +220,152 @@ def test_a_member_plays_an_upload_at_two_qualities_with_captions_chapters_and_re
     assert native.evaluate("window.__wp.player.hls") is None
     assert native.locator("[data-player-quality]").count() == 0
     assert native.locator("[data-player-chapters] option").count() == 3
+    page.context.close()
+
+
+def _expires(url: str) -> int:
+    found = re.search(r"/hls/[A-Za-z0-9_-]{22}/([0-9]+)/", url)
+    assert found, url
+    return int(found.group(1))
+
+
+RENEWED_SECONDS = 40
+
+
+def _long_upload(*, settings, monkeypatch) -> tuple[Video, float]:
+    """A published 40 s upload in 1 s segments, and a link speed a little above its tallest rung's."""
+    # One-second segments: requests all along the playback, not a few long ones.
+    monkeypatch.setattr("videos.media.SEGMENT_SECONDS", 1)
+    clip = clip_make(
+        Path(settings.MEDIA_WORK_DIR).parent / "long.mp4", seconds=RENEWED_SECONDS, size="640x360", rate=10
+    )
+    video = Video.objects.create(title="Long talk", slug="long-talk", provider="file", external_id="upload:long")
+    video.source.save("long.mp4", ContentFile(clip.read_bytes()))
+    Video.objects.filter(pk=video.pk).update(ladder_state="queued")
+    assert video_transcode(video_id=video.pk) == "ready"
+    video.refresh_from_db()
+    assert video_publish_set(videos=[video], published=True) == 1
+    folder = Path(settings.MEDIA_ROOT) / video.ladder_path
+    rung_bytes = [sum(f.stat().st_size for f in (folder / rung).glob("*.ts")) for rung in ("0", "1")]
+    return video, max(rung_bytes) / RENEWED_SECONDS * 1.3
+
+
+def _throttled_watch(page, *, video: Video, bytes_per_second: float) -> tuple[str, list[tuple[float, str, int]]]:
+    """Open the watch page over a link of `bytes_per_second`: the first ladder URL it was given, and
+    every /hls/ answer as (request start, URL, status) as they come. Failed requests fail the test."""
+    # The page's scripts into the browser's cache first, so that the throttled load below signs
+    # its first URL and asks for the master playlist within a second, as a real page load does.
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    page.goto("about:blank")
+    # hls.js buffers up to 600 s ahead at these bitrates, so on a local link it would fetch the
+    # whole clip before the first URL expires. A link a little faster than the tallest rung plays
+    # keeps it fetching all along, as a long video over a real connection does.
+    cdp = page.context.new_cdp_session(page)
+    cdp.send("Network.enable")
+    cdp.send(
+        "Network.emulateNetworkConditions",
+        {"offline": False, "latency": 0, "downloadThroughput": bytes_per_second, "uploadThroughput": -1},
+    )
+    ladder: list[tuple[float, str, int]] = []
+
+    def answered(response) -> None:
+        if "/hls/" in response.url:
+            ladder.append((response.request.timing["startTime"] / 1000, response.url, response.status))
+
+    def unanswered(request) -> None:
+        # Status 0: cancelled by the page itself (a source reloaded mid-request); -1: failed.
+        if "/hls/" in request.url:
+            status = 0 if request.failure == "net::ERR_ABORTED" else -1
+            ladder.append((request.timing["startTime"] / 1000, request.url, status))
+
+    page.on("response", answered)
+    page.on("requestfailed", unanswered)
+    page.goto(video.get_absolute_url())
+    wait_for_player(page)
+    first = page.locator(".player[data-watchpoint-player]").first.get_attribute("data-external-id")
+    assert first is not None
+    return first, ladder
+
+
+def test_playback_outlives_the_first_signed_url_on_the_fresh_one_each_renewal_brings(
+    browser, edge, settings, monkeypatch
+):
+    # Ladder URLs that work 4 s after issue: the first one the page was given expires a few seconds
+    # into playback. The token keeps its production life; the page renews every ~1.3 s for the URL.
+    settings.MEDIA_URL_TTL_SECONDS = 4
+    video, speed = _long_upload(settings=settings, monkeypatch=monkeypatch)
+    page = member_page(browser, edge, MemberFactory())
+    first, ladder = _throttled_watch(page, video=video, bytes_per_second=speed)
+    first_expires = _expires(first)
+    assert first_expires <= time.time() + 4
+
+    page.evaluate(f"{VIDEO_JS}.muted = true; window.__wp.player.play()")
+    # 20 s of playback: the first URL expired some 15 s ago, the fresh ones of as many renewals since.
+    wait_js(page, f"{VIDEO_JS}.currentTime >= 20", timeout=60)
+    assert time.time() > first_expires + 10
+
+    # The master playlist came through the first URL; the requests made after it expired carried
+    # later expiries, and the ladder was still being fetched well after that.
+    assert (f"{edge}{first}", 200) in [(url, status) for _, url, status in ladder]
+    later = [(url, status) for at, url, status in ladder if at > first_expires + 1]
+    assert len([url for url, _ in later if url.endswith(".ts")]) >= 5, ladder
+    assert all(_expires(url) > first_expires for url, _ in later)
+    assert max(_expires(url) for url, _ in later) >= first_expires + 10
+    # Nothing was refused or failed along the way: no request waited on a URL that had expired.
+    assert [(url, status) for _, url, status in ladder if status != 200] == []
+    assert "error" not in page.evaluate("window.__wp.events.map((e) => e[0])")
+
+    # The scrubbing previews' sprite, first asked for long after the first URL expired.
+    rail = page.locator("[data-player-seek]").bounding_box()
+    with page.expect_request_finished(lambda r: r.url.endswith("/sprite.jpg")) as sprite:
+        page.mouse.move(rail["x"] + rail["width"] * 0.75, rail["y"] + rail["height"] / 2)
+    assert sprite.value.response().status == 200
+    assert _expires(sprite.value.url) > first_expires + 10
+    page.wait_for_timeout(300)  # the tile drawn, for the screenshot
+    screenshot(page, "player-upload-renewed-url")
+
+    # A copy of the first URL, with this very session's cookie, is refused now; a URL freshly
+    # signed for the same cookie works: the expiry alone refuses it.
+    cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
+    assert page.request.get(f"{edge}{first}").status == 403
+    assert page.request.get(f"{edge}{video_ladder_url_get(video=video, session_cookie=cookie)}").status == 200
+    page.context.close()
+
+
+def test_the_browsers_own_hls_reloads_the_fresh_url_where_the_expired_one_stopped(browser, edge, settings, monkeypatch):
+    # Without Media Source Extensions (Safari on iPhone) the browser fetches the ladder itself and
+    # cannot be handed a new URL per request: the first refusal after the URL expired ends its
+    # playback, and the player loads the latest URL at the same position. Each such reload costs
+    # the playlists and a segment again (seconds on this link): URLs live 8 s here, not 4.
+    settings.MEDIA_URL_TTL_SECONDS = 8
+    video, speed = _long_upload(settings=settings, monkeypatch=monkeypatch)
+    page = member_page(browser, edge, MemberFactory())
+    page.add_init_script("delete window.MediaSource; delete window.ManagedMediaSource;")
+    first, ladder = _throttled_watch(page, video=video, bytes_per_second=speed)
+    first_expires = _expires(first)
+    assert page.evaluate("window.__wp.player.hls") is None
+
+    page.evaluate(f"{VIDEO_JS}.muted = true; window.__wp.player.play()")
+    wait_js(page, f"{VIDEO_JS}.currentTime >= 15", timeout=60)
+
+    # Refused first once the first URL expired, then played on from later URLs. A URL is refused
+    # only after its expiry (each one the browser was playing from expires in turn); the rest is
+    # answered (206: the browser's own HLS asks for ranges) or cancelled by a reload.
+    refused = [(at, url) for at, url, status in ladder if status == 403]
+    assert refused, ladder
+    assert _expires(refused[0][1]) == first_expires
+    assert all(at > _expires(url) for at, url in refused), refused
+    assert {status for _, _, status in ladder} <= {0, 200, 206, 403}, ladder
+    assert _expires(page.evaluate(f"{VIDEO_JS}.src")) > first_expires
+    assert any(url.endswith(".ts") and _expires(url) > first_expires for _, url, _ in ladder), ladder
+    # Each reload resumed where playback stopped (never from the start), and no error reached the
+    # page: Chromium reports the refused segment as MEDIA_ERR_SRC_NOT_SUPPORTED, which would
+    # otherwise have told the team the video is unavailable.
+    seeks = page.evaluate("window.__wp.events.filter((e) => e[0] === 'seeking').map((e) => e[1].to)")
+    assert seeks
+    assert all(to > 1 for to in seeks), seeks
+    assert "error" not in page.evaluate("window.__wp.events.map((e) => e[0])")
+    assert page.locator("[data-player-notice]").is_hidden()
+    screenshot(page, "player-upload-native-hls-renewed-url")
     page.context.close()

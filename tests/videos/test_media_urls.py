@@ -14,6 +14,7 @@ from django.urls import reverse
 
 from analytics.viewing import viewing_session_start
 from tests.factories import MemberFactory, VideoFactory
+from tests.videos.test_page_context import tracker_config
 from videos.media import ladder_request_check, ladder_url_sign
 
 pytestmark = pytest.mark.django_db
@@ -142,7 +143,7 @@ def test_a_copied_ladder_url_stops_within_minutes_however_long_the_video(client,
     assert before + 600 <= _expires(url) <= int(time.time()) + 600
     session = client.cookies["sessionid"].value
     path = url.removeprefix("/hls/")
-    assert ladder_request_check(path=path, session_key=session, now=time.time() + 599) is not None
+    assert ladder_request_check(path=path, session_key=session, now=before + 599) is not None
     assert ladder_request_check(path=path, session_key=session, now=time.time() + 601) is None
 
 
@@ -178,3 +179,20 @@ def test_a_renewal_for_a_video_without_a_ladder_carries_no_media_url(client, set
 
     assert renewed.status_code == 200
     assert "mediaUrl" not in renewed.json()
+
+
+def test_the_open_page_renews_before_its_ladder_url_expires_even_when_that_is_before_its_token(
+    client, ladder, settings
+):
+    # Each renewal brings the fresh ladder URL: renewals a third of the token's life apart would
+    # let a shorter-lived URL expire in between, and hls.js never retries a refused (403) request.
+    settings.WATCH_TOKEN_TTL_SECONDS = 600
+    settings.MEDIA_URL_TTL_SECONDS = 60
+    client.force_login(MemberFactory())
+    other = VideoFactory(members_only=False)
+
+    upload = tracker_config(client.get(ladder.get_absolute_url()).content.decode())
+    hosted = tracker_config(client.get(other.get_absolute_url()).content.decode())
+
+    assert upload["renewEveryMs"] == 20_000
+    assert hosted["renewEveryMs"] == 200_000

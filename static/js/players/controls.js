@@ -63,7 +63,7 @@ async function previewTilesLoad(url) {
   }
 }
 
-export function mountControls({ player, element, video, config, previewsUrl }) {
+export function mountControls({ player, element, video, config, previewsUrl, signedUrl = (url) => url }) {
   const chapters = (config.tracks?.chapters || []).filter((c) => Number.isFinite(c.start));
   const bar = el("div", "player-bar", { "data-player-bar": "" });
 
@@ -96,7 +96,7 @@ export function mountControls({ player, element, video, config, previewsUrl }) {
       Object.assign(previewImage.style, {
         width: `${tile.w}px`,
         height: `${tile.h}px`,
-        backgroundImage: `url("${tile.url}")`,
+        backgroundImage: `url("${signedUrl(tile.url)}")`,
         backgroundPosition: `-${tile.x}px -${tile.y}px`,
       });
     }

@@ -85,7 +85,12 @@ export async function createHtml5Player(element, config) {
   // A browser with neither Media Source Extensions nor HLS of its own cannot play the ladder: that
   // says nothing about the video, so it is not reported as unavailable.
   let playableHere = true;
+  // The browser's own HLS playing a signed URL that a renewal has replaced since: its error is the
+  // expired URL's (reloaded below), not the video's.
+  const staleSignedSource = () =>
+    hlsStream && !player.hls && Boolean(video.src) && new URL(freshSrc, location.href).href !== video.src;
   video.addEventListener("error", () => {
+    if (staleSignedSource()) return;
     const code = video.error ? video.error.code : 0;
     player.emit("error", { code, unavailable: playableHere && UNAVAILABLE_MEDIA_ERRORS.has(code) });
   });
@@ -124,7 +129,9 @@ export async function createHtml5Player(element, config) {
           enableCEA708Captions: false,
           renderTextTracksNatively: false,
           // Each playlist and segment request goes to the latest signed URL the page was given (the
-          // first one expires within minutes); a request refused meanwhile is retried by hls.js.
+          // first one expires within minutes). hls.js calls this before it opens the request and
+          // then leaves an opened one as it is. It never retries a 403 (no 4xx), so the renewals
+          // come well before each URL expires (analytics/pages.py renewEveryMs).
           xhrSetup: (xhr, url) => {
             const current = resigned(url, freshSrc);
             if (current !== url) xhr.open("GET", current, true);
@@ -145,10 +152,11 @@ export async function createHtml5Player(element, config) {
     // Safari on iPhone (no MSE): the browser's own HLS, which picks the rung itself.
     if (hlsStream && !video.canPlayType("application/vnd.apple.mpegurl")) playableHere = false;
     video.src = src;
-    // The browser's own HLS cannot be told a new URL per request: when the signed one has expired
-    // (a network error), reload the fresh source where playback stopped.
+    // The browser's own HLS cannot be told a new URL per request: when it fails on a signed one a
+    // renewal has replaced, reload the fresh source where playback stopped. Chromium's reports a
+    // segment refused (403) as MEDIA_ERR_SRC_NOT_SUPPORTED, not as a network error.
     video.addEventListener("error", () => {
-      if (!hlsStream || video.error?.code !== 2 || new URL(freshSrc, location.href).href === video.src) return;
+      if (!staleSignedSource()) return;
       const at = lastTime;
       video.src = freshSrc;
       const resume = () => {
@@ -169,7 +177,16 @@ export async function createHtml5Player(element, config) {
     track.default = Boolean(caption.default);
     video.appendChild(track);
   }
-  mountControls({ player, element, video, config, previewsUrl: hlsStream ? new URL("thumbnails.vtt", new URL(src, location.href)).href : "" });
+  mountControls({
+    player,
+    element,
+    video,
+    config,
+    previewsUrl: hlsStream ? new URL("thumbnails.vtt", new URL(src, location.href)).href : "",
+    // The sprite is fetched when the pointer first rests on the rail, maybe long after the first
+    // signed URL expired: it goes to the latest one too.
+    signedUrl: (url) => resigned(url, freshSrc),
+  });
   await ready;
   return player;
 }
