@@ -262,7 +262,7 @@ def test_staff_get_a_url_for_an_unpublished_upload_they_preview(client, ladder):
 
 def test_the_media_url_needs_a_post_with_the_csrf_token(ladder):
     client = Client(enforce_csrf_checks=True)
-    client.force_login(MemberFactory())
+    client.force_login(MemberFactory.create())
     page = client.get(ladder.get_absolute_url()).content.decode()
     token = re.search(r'data-csrf-token="([^"]+)"', page)
     assert token
