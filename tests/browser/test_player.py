@@ -380,6 +380,25 @@ def test_a_visitor_plays_a_public_upload_past_many_expiries_of_its_first_url_wit
     context.close()
 
 
+def test_the_admin_preview_of_an_upload_renews_its_url_too(browser, edge, settings, monkeypatch):
+    # The preview is rendered without a request (no CSRF token in the player's data): the player
+    # sends the CSRF cookie's, and staff are answered for an unpublished upload too.
+    settings.MEDIA_URL_TTL_SECONDS = 4
+    video, _speed = _long_upload(settings=settings, monkeypatch=monkeypatch)
+    assert video_publish_set(videos=[video], published=False) == 1
+    page = member_page(browser, edge, MemberFactory(is_staff=True, is_superuser=True))
+    renewals = _media_url_answers(page)
+
+    page.goto(f"/admin/videos/video/{video.pk}/change/")
+    wait_for_player(page)
+    assert page.locator(".player[data-watchpoint-player]").get_attribute("data-csrf-token") == ""
+    page.wait_for_timeout(4000)
+
+    assert len(renewals) >= 2
+    assert set(renewals) == {200}
+    page.context.close()
+
+
 def test_the_browsers_own_hls_reloads_the_fresh_url_where_the_expired_one_stopped(browser, edge, settings, monkeypatch):
     # Without Media Source Extensions (Safari on iPhone) the browser fetches the ladder itself and
     # cannot be handed a new URL per request: the first refusal after the URL expired ends its
