@@ -376,6 +376,31 @@ def test_a_visitor_plays_a_public_upload_past_many_expiries_of_its_first_url_wit
     assert len(renewals) >= 10
     assert set(renewals) == {200}
     assert "sessionid" not in {c["name"] for c in context.cookies()}
+
+    # As after a sleep: the URL the player holds has expired (its renewals failed meanwhile), and
+    # the site answers slowly. hls.js resumes loading at once; the player renews the URL before
+    # that request goes out, rather than letting it go to nginx and be refused (hls.js never
+    # retries a 403).
+    renewal_mode = ["refuse"]
+
+    def media_url_route(route) -> None:
+        if renewal_mode[0] == "refuse":
+            route.abort()
+            return
+        time.sleep(1)
+        route.continue_()
+
+    page.route("**/media-url/", media_url_route)
+    page.evaluate("window.__wp.player.pause(); window.__wp.player.hls.stopLoad()")
+    time.sleep(6)
+    renewal_mode[0] = "slow"
+    woke = time.time()
+    page.evaluate("window.__wp.player.hls.startLoad(-1); window.__wp.player.play()")
+    wait_js(page, f"{VIDEO_JS}.currentTime >= 26", timeout=60)
+    woken = [(url, status) for at, url, status in ladder if at > woke]
+    assert any(url.endswith(".ts") for url, _ in woken), ladder
+    assert [(url, status) for url, status in woken if status != 200] == []
+    assert min(_expires(url) for url, _ in woken) >= int(woke) + 1
     screenshot(page, "player-upload-visitor-renewed-url")
     context.close()
 
