@@ -68,8 +68,6 @@ class Video(Protocol):
     def members_only(self) -> bool: ...
     @property
     def access(self) -> str: ...
-    @property
-    def ladder_path(self) -> str: ...  # an upload's HLS ladder, "" when it has none
 
 
 def member_outbox_key(*, user_id: int) -> str:
@@ -219,12 +217,6 @@ def _progress_read(
     return every, (mine.position if mine is not None else None)
 
 
-def _renewal_life_seconds(*, video: Video) -> int:
-    if video.ladder_path:
-        return min(settings.WATCH_TOKEN_TTL_SECONDS, settings.MEDIA_URL_TTL_SECONDS)
-    return settings.WATCH_TOKEN_TTL_SECONDS
-
-
 def _tracker_config(*, user: Any, video: Video, resume: int | None) -> dict[str, Any] | None:
     """The tracker's config for one watch page load: a fresh (or reused) viewing session.
 
@@ -251,9 +243,8 @@ def _tracker_config(*, user: Any, video: Video, resume: int | None) -> dict[str,
         "beaconEndpoint": beacon,
         "renewEndpoint": renew,
         # Renew the token well before its life ends (the tracker renews only while the page is
-        # visible or playing), and an upload's signed ladder URL, which each renewal replaces,
-        # before its own (MEDIA_URL_TTL_SECONDS may be set shorter than the token's life).
-        "renewEveryMs": _renewal_life_seconds(video=video) * 1000 // 3,
+        # visible or playing).
+        "renewEveryMs": settings.WATCH_TOKEN_TTL_SECONDS * 1000 // 3,
         "resumePosition": resume,
         "outboxKey": member_outbox_key(user_id=user_id),
     }

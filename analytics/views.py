@@ -25,7 +25,7 @@ from analytics.services import member_video_hide, member_video_mark_unwatched, m
 from analytics.viewing import viewing_session_renew
 from config.jsonbody import BodyError, json_request_validate
 from config.metrics import counter_inc
-from videos.selectors import video_ladder_url_get, video_watchable_get
+from videos.selectors import video_watchable_get
 
 logger = logging.getLogger(__name__)
 
@@ -81,18 +81,13 @@ def watch_token_renew(request: HttpRequest) -> JsonResponse:
         return _error(exc.status, exc.message)
     except RedisError:
         return _error(503, "tracking is briefly unavailable; try again shortly", retry_after=5)
-    fresh: dict[str, object] = {
-        "sessionId": str(viewing.session_id),
-        "token": viewing.token,
-        "issuedAt": viewing.issued_at_ms,
-        "expiresIn": settings.WATCH_TOKEN_TTL_SECONDS,
-    }
-    if video.source and video.ladder_path:
-        # An upload's signed ladder URL lasts only minutes: the player swaps this fresh one in.
-        cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
-        fresh["mediaUrl"] = video_ladder_url_get(video=video, session_cookie=cookie)
     return JsonResponse(
-        fresh,
+        {
+            "sessionId": str(viewing.session_id),
+            "token": viewing.token,
+            "issuedAt": viewing.issued_at_ms,
+            "expiresIn": settings.WATCH_TOKEN_TTL_SECONDS,
+        },
         headers={"Cache-Control": "no-store"},
     )
 

@@ -177,7 +177,7 @@ class Settings(BaseSettings):
     # Key of the signed media URLs nginx checks (secure_link); unset: derived from DJANGO_SECRET_KEY
     # (`media_signing_key`; bin/nginx reads the same value from here).
     media_url_secret: str | None = None
-    # A signed ladder URL works this long after it was issued; the open page renews it (with its token).
+    # A signed ladder URL works this long after it was issued; the open page's player renews it.
     media_url_ttl_seconds: int = Field(default=600, ge=30, le=86_400)
     # Largest upload staff may send, in MiB (nginx's client_max_body_size for the upload path too).
     media_upload_max_mb: int = Field(default=20_480, ge=1)

@@ -366,6 +366,9 @@ ACCOUNT_RATE_LIMITS = {
     "billing_webhook": "300/m/ip",
     # Starting a Checkout or Portal session calls Stripe's API.
     "billing_session": "10/m/user",
+    # A watch page's player asks for a fresh signed media URL every MEDIA_URL_TTL_SECONDS / 3 (and
+    # after a sleep): per address, so that hundreds of viewers behind one NAT still get theirs.
+    "media_url": "120/m/ip",
 }
 # Behind N proxies, the client IP (for the per-IP limits) is the N-th address from the right of
 # X-Forwarded-For; with 0 it is REMOTE_ADDR.

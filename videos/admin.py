@@ -28,6 +28,7 @@ from videos.facts import FactsError, FactsUnavailable, file_check, oembed_get
 from videos.models import LadderState, Playlist, PlaylistItem, Section, Video, VideoCaption
 from videos.providers import UnsupportedVideoURL
 from videos.selectors import (
+    ladder_url_life_seconds,
     video_file_origin,
     video_ladder_url_get,
     video_playback_problem_count,
@@ -619,7 +620,10 @@ class VideoAdmin(VideoModelAdmin):
         if obj.source and not obj.ladder_path:
             return mark_safe("<p>The preview plays once the transcoding is ready.</p>")
         media_url = video_ladder_url_get(video=obj, session_cookie=_preview_session.get()) if obj.source else ""
-        player = render_to_string("videos/_player.html", {"video": obj, "start": None, "media_url": media_url})
+        life = ladder_url_life_seconds()
+        player = render_to_string(
+            "videos/_player.html", {"video": obj, "start": None, "media_url": media_url, "media_url_life": life}
+        )
         return mark_safe(  # noqa: S308 (our own template, autoescaped; static URLs)
             f'<link rel="stylesheet" href="{static("css/videos.css")}">'
             f'<div class="admin-player-preview">{player}</div>'

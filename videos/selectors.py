@@ -671,12 +671,57 @@ def video_ladder_url_get(*, video: Video, session_cookie: str) -> str:
 
     It works for MEDIA_URL_TTL_SECONDS whatever the video's length: a copy stops working within
     minutes for everyone, and at once for any other session. The open page keeps playing past that
-    because each token renewal (analytics/views.py `watch_token_renew`) hands it a freshly signed
-    URL, which the player swaps into every later playlist and segment request (players/html5.js)."""
+    because its player asks `video_media_url_get` (videos/views.py media_url) for a freshly signed
+    URL well before, and swaps it into every later playlist and segment request (players/html5.js)."""
     if not video.ladder_path:
         return ""
     expires = int(time.time()) + settings.MEDIA_URL_TTL_SECONDS
     return ladder_url_sign(ladder_path=video.ladder_path, session_key=session_cookie, expires=expires)
+
+
+def ladder_url_life_seconds() -> int:
+    """How long a URL from `video_ladder_url_get` works at least: its expiry is a whole second."""
+    return settings.MEDIA_URL_TTL_SECONDS - 1
+
+
+class MediaUrlRefused(Exception):
+    """`video_media_url_get` refuses: the HTTP status and the sentence the player is answered with."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+# What the watch page's gate says (templates/videos/gate.html), in a sentence for a JSON answer.
+_MEDIA_URL_GATES = {
+    Access.LOG_IN: (401, "log in to watch this video"),
+    Access.CONFIRM_EMAIL: (403, "confirm your email address to watch this video"),
+    Access.SUBSCRIBE: (403, "this video needs a plan you do not hold"),
+    Access.LOCKED: (403, "this course item has not opened for you yet"),
+}
+
+
+def video_media_url_get(*, user: Member | AnonymousUser, slug: str, session_cookie: str) -> str:
+    """A freshly signed ladder URL of the upload at `slug` for the browser session whose cookie is
+    `session_cookie`, for its open player (`video_ladder_url_get` signed it into the page).
+
+    Exactly the watch page's rule (`video_access_get`, then unavailable videos for staff only), so
+    the URL outlives the page only for those the page would still play to; staff also for the
+    admin preview (any video). Reads the catalogue snapshot and at most the member's plans and
+    course starts: no Redis, no Cassandra. Raises MediaUrlRefused otherwise."""
+    found = video_access_get(user=user, slug=slug)
+    if found is None:
+        raise MediaUrlRefused(404, "no such video")
+    if found.access is not Access.WATCH:
+        raise MediaUrlRefused(*_MEDIA_URL_GATES[found.access])
+    video = found.video
+    if video.is_unavailable and not (user.is_authenticated and user.is_staff):
+        raise MediaUrlRefused(410, "this video is no longer available")
+    url = video_ladder_url_get(video=video, session_cookie=session_cookie) if video.source else ""
+    if not url:
+        raise MediaUrlRefused(404, "this video is not an upload with a ready ladder")
+    return url
 
 
 def member_video_reports_export(user: Member) -> dict[str, object]:

@@ -4,6 +4,7 @@ import mimetypes
 import time
 from typing import Any
 
+from allauth.core import ratelimit
 from django.conf import settings
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
@@ -11,6 +12,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse, HttpRe
 from django.http.response import HttpResponseBase
 from django.shortcuts import render
 from django.views.decorators.http import require_GET, require_POST
+from redis.exceptions import RedisError
 
 from config.fragments import page_render
 from config.jsonbody import BodyError, json_request_validate
@@ -25,8 +27,10 @@ from videos.selectors import (
     Access,
     Catalogue,
     CatalogueUnavailable,
+    MediaUrlRefused,
     catalogue_snapshot_get,
     course_outline_get,
+    ladder_url_life_seconds,
     plans_opening_list,
     playlist_catalogue_list,
     playlist_paid_access_held,
@@ -39,6 +43,7 @@ from videos.selectors import (
     video_drip_locks_in_bulk,
     video_file_origin,
     video_ladder_url_get,
+    video_media_url_get,
     video_reportable_get,
 )
 from videos.services import course_enrolments_record, video_duration_report, video_playback_problem_record
@@ -172,6 +177,8 @@ def watch(request: HttpRequest, slug: str) -> HttpResponse:
         # An upload plays from nginx, through a URL bound to this browser's session cookie.
         cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
         context["media_url"] = video_ladder_url_get(video=video, session_cookie=cookie)
+        # The player asks for a fresh one (media_url, below) a third of this after the last.
+        context["media_url_life"] = ladder_url_life_seconds()
     # Other apps' part of the page (analytics: the tracker's viewing session, resume, progress).
     context.update(page_context_get(request=request, video=video))
     # One fragment per version of the video (config/fragments.py); pages with a playlist in full.
@@ -214,6 +221,34 @@ def _playlist_with_videos(*, slug: str) -> tuple[Playlist | None, list[Video]]:
 
 def _error(status: int, message: str, **extra: object) -> JsonResponse:
     return JsonResponse({"error": message, **extra}, status=status)
+
+
+@require_POST
+def media_url(request: HttpRequest, slug: str) -> JsonResponse:
+    """A freshly signed ladder URL of an upload for this browser session, asked for by its open
+    player (players/html5.js) before the one it holds expires: under the watch page's rule
+    (videos/selectors.py video_media_url_get), and never stored (each answer is this session's)."""
+    cookie = request.COOKIES.get(settings.SESSION_COOKIE_NAME, "")
+    if _media_url_rate_limited(request):
+        response = _error(429, "too many media URL requests; wait a minute")
+        response["Retry-After"] = "60"
+    else:
+        try:
+            url = video_media_url_get(user=request.user, slug=slug, session_cookie=cookie)
+            response = JsonResponse({"url": url, "expiresIn": ladder_url_life_seconds()})
+        except MediaUrlRefused as exc:
+            response = _error(exc.status, exc.message)
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _media_url_rate_limited(request: HttpRequest) -> bool:
+    # A player asks once every few minutes; the limit cuts a client asking in a loop. It is counted
+    # in Redis, but playback must never depend on Redis: without it, nothing is limited.
+    try:
+        return not ratelimit.consume(request, action="media_url")
+    except RedisError:
+        return False
 
 
 REPORT_HELP = 'invalid report: send {"kind": "duration", "seconds": N} (N ≥ 1) or {"kind": "unavailable", "code": C}'

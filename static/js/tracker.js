@@ -26,7 +26,6 @@
  */
 
 import { LEGACY_OUTBOX_KEY, LOGOUT_EVENT, outboxStorageKey } from "./outbox.js";
-import { MEDIA_URL_EVENT } from "./players/base.js";
 
 const FLUSH_MS = 10_000;
 const MAX_STORED_BATCHES = 500;
@@ -149,8 +148,6 @@ async function renew() {
       }
       config.token = fresh.token;
       renewedAt = performance.now();
-      // An upload's signed media URL lives only minutes: the player swaps the fresh one in.
-      if (fresh.mediaUrl) document.dispatchEvent(new CustomEvent(MEDIA_URL_EVENT, { detail: { url: fresh.mediaUrl } }));
     } catch {
       /* offline: the next tick tries again; batches wait in the outbox */
     } finally {
@@ -161,7 +158,7 @@ async function renew() {
 }
 
 // Renewed while the page is visible, and while a hidden tab still plays (audio in the background):
-// the media URL must stay fresh for as long as somebody is really watching or listening.
+// its seconds are still sent, under a token that must stay valid.
 let attachedPlayer = null;
 
 function renewIfDue() {

@@ -3,8 +3,9 @@ server; nginx serves the signed /hls/ ladder itself, Django's stand-in is off): 
 transcoded clip with hls.js, switches between its two qualities in the player's menu, sees the
 default captions, lists and seeks the chapters, previews frames over the seek rail, and resumes
 where they stopped, with keyboard focus on the player afterwards. A signed ladder URL lives only
-seconds here: playback runs on past many expiries of the first, on the fresh URL each token renewal
-brings, while a copy of the first is refused.
+seconds here: playback runs on past many expiries of the first, on the fresh URLs the player asks
+the site for (a member's, and a visitor's on a public upload, with no tracker), while a copy of the
+first is refused.
 """
 
 from __future__ import annotations
@@ -232,14 +233,16 @@ def _expires(url: str) -> int:
 RENEWED_SECONDS = 40
 
 
-def _long_upload(*, settings, monkeypatch) -> tuple[Video, float]:
+def _long_upload(*, settings, monkeypatch, access: str = "members") -> tuple[Video, float]:
     """A published 40 s upload in 1 s segments, and a link speed a little above its tallest rung's."""
     # One-second segments: requests all along the playback, not a few long ones.
     monkeypatch.setattr("videos.media.SEGMENT_SECONDS", 1)
     clip = clip_make(
         Path(settings.MEDIA_WORK_DIR).parent / "long.mp4", seconds=RENEWED_SECONDS, size="640x360", rate=10
     )
-    video = Video.objects.create(title="Long talk", slug="long-talk", provider="file", external_id="upload:long")
+    video = Video.objects.create(
+        title="Long talk", slug="long-talk", provider="file", external_id="upload:long", access=access
+    )
     video.source.save("long.mp4", ContentFile(clip.read_bytes()))
     Video.objects.filter(pk=video.pk).update(ladder_state="queued")
     assert video_transcode(video_id=video.pk) == "ready"
@@ -288,20 +291,12 @@ def _throttled_watch(page, *, video: Video, bytes_per_second: float) -> tuple[st
     return first, ladder
 
 
-def test_playback_outlives_the_first_signed_url_on_the_fresh_one_each_renewal_brings(
-    browser, edge, settings, monkeypatch
-):
-    # Ladder URLs that work 4 s after issue: the first one the page was given expires a few seconds
-    # into playback. The token keeps its production life; the page renews every ~1.3 s for the URL.
-    settings.MEDIA_URL_TTL_SECONDS = 4
-    video, speed = _long_upload(settings=settings, monkeypatch=monkeypatch)
-    page = member_page(browser, edge, MemberFactory())
-    first, ladder = _throttled_watch(page, video=video, bytes_per_second=speed)
+def _played_past_many_expiries_of(page, *, edge: str, first: str, ladder: list[tuple[float, str, int]]) -> None:
+    """Play 20 s from the page's first URL (one that works 4 s): it expired some 15 s before the
+    end, and the fresh ones of as many renewals since. Nothing was refused on the way."""
     first_expires = _expires(first)
     assert first_expires <= time.time() + 4
-
     page.evaluate(f"{VIDEO_JS}.muted = true; window.__wp.player.play()")
-    # 20 s of playback: the first URL expired some 15 s ago, the fresh ones of as many renewals since.
     wait_js(page, f"{VIDEO_JS}.currentTime >= 20", timeout=60)
     assert time.time() > first_expires + 10
 
@@ -315,6 +310,35 @@ def test_playback_outlives_the_first_signed_url_on_the_fresh_one_each_renewal_br
     # Nothing was refused or failed along the way: no request waited on a URL that had expired.
     assert [(url, status) for _, url, status in ladder if status != 200] == []
     assert "error" not in page.evaluate("window.__wp.events.map((e) => e[0])")
+
+
+def _media_url_answers(page) -> list[int]:
+    """The status of each fresh URL the page's player asks the site for, as they come."""
+    answers: list[int] = []
+
+    def answered(response) -> None:
+        if "/media-url/" in response.url:
+            answers.append(response.status)
+
+    page.on("response", answered)
+    return answers
+
+
+def test_playback_outlives_the_first_signed_url_on_the_fresh_ones_the_player_asks_for(
+    browser, edge, settings, monkeypatch
+):
+    # Ladder URLs that work 4 s after issue: the first one the page was given expires a few seconds
+    # into playback. The player asks for a fresh one every ~1 s (a third of its life).
+    settings.MEDIA_URL_TTL_SECONDS = 4
+    video, speed = _long_upload(settings=settings, monkeypatch=monkeypatch)
+    page = member_page(browser, edge, MemberFactory())
+    renewals = _media_url_answers(page)
+    first, ladder = _throttled_watch(page, video=video, bytes_per_second=speed)
+    first_expires = _expires(first)
+
+    _played_past_many_expiries_of(page, edge=edge, first=first, ladder=ladder)
+    assert len(renewals) >= 10
+    assert set(renewals) == {200}
 
     # The scrubbing previews' sprite, first asked for long after the first URL expired.
     rail = page.locator("[data-player-seek]").bounding_box()
@@ -330,6 +354,73 @@ def test_playback_outlives_the_first_signed_url_on_the_fresh_one_each_renewal_br
     cookie = next(c["value"] for c in page.context.cookies() if c["name"] == "sessionid")
     assert page.request.get(f"{edge}{first}").status == 403
     assert page.request.get(f"{edge}{video_ladder_url_get(video=video, session_cookie=cookie)}").status == 200
+    page.context.close()
+
+
+def test_a_visitor_plays_a_public_upload_past_many_expiries_of_its_first_url_with_no_tracker(
+    browser, edge, settings, monkeypatch
+):
+    # No account, no session, no tracker (it runs for confirmed members only): the player alone
+    # keeps its URL fresh, as for the member above.
+    settings.MEDIA_URL_TTL_SECONDS = 4
+    video, speed = _long_upload(settings=settings, monkeypatch=monkeypatch, access="public")
+    context = browser.new_context(base_url=edge, viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(15_000)
+    page = context.new_page()
+    page.add_init_script(RECORD_PLAYER_EVENTS)
+    renewals = _media_url_answers(page)
+    first, ladder = _throttled_watch(page, video=video, bytes_per_second=speed)
+    assert page.evaluate("JSON.parse(document.getElementById('watch-tracker-config').textContent)") is None
+
+    _played_past_many_expiries_of(page, edge=edge, first=first, ladder=ladder)
+    assert len(renewals) >= 10
+    assert set(renewals) == {200}
+    assert "sessionid" not in {c["name"] for c in context.cookies()}
+
+    # As after a sleep: the URL the player holds has expired (its renewals failed meanwhile), and
+    # the site answers slowly. hls.js resumes loading at once; the player renews the URL before
+    # that request goes out, rather than letting it go to nginx and be refused (hls.js never
+    # retries a 403).
+    renewal_mode = ["refuse"]
+
+    def media_url_route(route) -> None:
+        if renewal_mode[0] == "refuse":
+            route.abort()
+            return
+        time.sleep(1)
+        route.continue_()
+
+    page.route("**/media-url/", media_url_route)
+    page.evaluate("window.__wp.player.pause(); window.__wp.player.hls.stopLoad()")
+    time.sleep(6)
+    renewal_mode[0] = "slow"
+    woke = time.time()
+    page.evaluate("window.__wp.player.hls.startLoad(-1); window.__wp.player.play()")
+    wait_js(page, f"{VIDEO_JS}.currentTime >= 26", timeout=60)
+    woken = [(url, status) for at, url, status in ladder if at > woke]
+    assert any(url.endswith(".ts") for url, _ in woken), ladder
+    assert [(url, status) for url, status in woken if status != 200] == []
+    assert min(_expires(url) for url, _ in woken) >= int(woke) + 1
+    screenshot(page, "player-upload-visitor-renewed-url")
+    context.close()
+
+
+def test_the_admin_preview_of_an_upload_renews_its_url_too(browser, edge, settings, monkeypatch):
+    # The preview is rendered without a request (no CSRF token in the player's data): the player
+    # sends the CSRF cookie's, and staff are answered for an unpublished upload too.
+    settings.MEDIA_URL_TTL_SECONDS = 4
+    video, _speed = _long_upload(settings=settings, monkeypatch=monkeypatch)
+    assert video_publish_set(videos=[video], published=False) == 1
+    page = member_page(browser, edge, MemberFactory(is_staff=True, is_superuser=True))
+    renewals = _media_url_answers(page)
+
+    page.goto(f"/admin/videos/video/{video.pk}/change/")
+    wait_for_player(page)
+    assert page.locator(".player[data-watchpoint-player]").get_attribute("data-csrf-token") == ""
+    page.wait_for_timeout(4000)
+
+    assert len(renewals) >= 2
+    assert set(renewals) == {200}
     page.context.close()
 
 

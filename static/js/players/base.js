@@ -1,11 +1,7 @@
 // Shared plumbing for the provider modules: event listeners, script loading, a 4 Hz ticker.
-// Not part of the public interface (see index.js): the provider modules import it, and the tracker
-// its MEDIA_URL_EVENT.
+// Not part of the public interface (see index.js); only the provider modules import it.
 
 export const TICK_MS = 250;
-// Announced on document with { url } when the tracker's token renewal brings a freshly signed
-// media URL (an upload's ladder URL lives only minutes): the HTML5 player swaps it in (html5.js).
-export const MEDIA_URL_EVENT = "watchpoint:media-url";
 // A jump this much larger than the time that passed is a seek (providers without seek events).
 export const SEEK_SLACK_S = 1.5;
 

@@ -6,6 +6,8 @@
  *
  * config: { provider: "youtube"|"vimeo"|"wistia"|"file", externalId, start (seconds|null),
  *           vimeoHash?, poster?, hlsScriptUrl? (file provider, .m3u8), title?,
+ *           mediaUrlEndpoint?, mediaUrlLife? (an upload: where its player gets a freshly signed
+ *           externalId, and how many seconds one works), csrfToken?,
  *           tracks? {captions: [{src, lang, label, default}], chapters: [{start, title}]} }
  *
  * Player (the same for every provider):
@@ -78,6 +80,9 @@ export function configFromElement(element) {
     vimeoHash: data.vimeoHash || "",
     poster: data.poster || "",
     hlsScriptUrl: data.hlsScriptUrl || "",
+    mediaUrlEndpoint: data.mediaUrlEndpoint || "",
+    mediaUrlLife: numberOrNull(data.mediaUrlLife),
+    csrfToken: data.csrfToken || "",
     title: data.title || "",
     tracks: tracksOrEmpty(data.tracks),
   };
