@@ -19,6 +19,7 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit
 
 import pytest
@@ -105,6 +106,21 @@ def sprite_make(*, clip: Path, folder: Path) -> None:
     (folder / "thumbnails.vtt").write_text("WEBVTT\n\n" + "\n".join(cues))
 
 
+def uploaded_video_publish(*, settings, name: str, seconds: int, **fields: Any) -> tuple[Video, Path]:
+    """A `seconds`-long 360p clip uploaded as the source of a new video (slug `name`), transcoded
+    into its ladder in this process and published; the video and the clip."""
+    clip = clip_make(Path(settings.MEDIA_WORK_DIR).parent / f"{name}.mp4", seconds=seconds, size="640x360", rate=10)
+    video = Video.objects.create(
+        title=f"Uploaded {name}", slug=name, provider="file", external_id=f"upload:{name}", **fields
+    )
+    video.source.save(f"{name}.mp4", ContentFile(clip.read_bytes()))
+    Video.objects.filter(pk=video.pk).update(ladder_state="queued")
+    assert video_transcode(video_id=video.pk) == "ready"
+    video.refresh_from_db()
+    assert video_publish_set(videos=[video], published=True) == 1
+    return video, clip
+
+
 def member_page(browser, base_url: str, member):
     context = browser.new_context(base_url=base_url, viewport={"width": 1280, "height": 900})
     context.set_default_timeout(15_000)
@@ -119,15 +135,7 @@ def member_page(browser, base_url: str, member):
 def test_a_member_plays_an_upload_at_two_qualities_with_captions_chapters_and_resume(
     browser, edge, settings, celery_worker_process
 ):
-    clip = clip_make(Path(settings.MEDIA_WORK_DIR).parent / "talk.mp4", seconds=SECONDS, size="640x360", rate=10)
-    video = Video.objects.create(
-        title="Uploaded talk", slug="uploaded-talk", provider="file", external_id="upload:talk", chapters=CHAPTERS
-    )
-    video.source.save("talk.mp4", ContentFile(clip.read_bytes()))
-    Video.objects.filter(pk=video.pk).update(ladder_state="queued")
-    assert video_transcode(video_id=video.pk) == "ready"
-    video.refresh_from_db()
-    assert video_publish_set(videos=[video], published=True) == 1
+    video, clip = uploaded_video_publish(settings=settings, name="talk", seconds=SECONDS, chapters=CHAPTERS)
     sprite_make(clip=clip, folder=Path(settings.MEDIA_ROOT) / video.ladder_path)
     text, cues = captions_webvtt(data=CAPTIONS_SRT.encode())
     VideoCaption.objects.create(
@@ -237,17 +245,7 @@ def _long_upload(*, settings, monkeypatch, access: str = "members") -> tuple[Vid
     """A published 40 s upload in 1 s segments, and a link speed a little above its tallest rung's."""
     # One-second segments: requests all along the playback, not a few long ones.
     monkeypatch.setattr("videos.media.SEGMENT_SECONDS", 1)
-    clip = clip_make(
-        Path(settings.MEDIA_WORK_DIR).parent / "long.mp4", seconds=RENEWED_SECONDS, size="640x360", rate=10
-    )
-    video = Video.objects.create(
-        title="Long talk", slug="long-talk", provider="file", external_id="upload:long", access=access
-    )
-    video.source.save("long.mp4", ContentFile(clip.read_bytes()))
-    Video.objects.filter(pk=video.pk).update(ladder_state="queued")
-    assert video_transcode(video_id=video.pk) == "ready"
-    video.refresh_from_db()
-    assert video_publish_set(videos=[video], published=True) == 1
+    video, _clip = uploaded_video_publish(settings=settings, name="long", seconds=RENEWED_SECONDS, access=access)
     folder = Path(settings.MEDIA_ROOT) / video.ladder_path
     rung_bytes = [sum(f.stat().st_size for f in (folder / rung).glob("*.ts")) for rung in ("0", "1")]
     return video, max(rung_bytes) / RENEWED_SECONDS * 1.3
