@@ -13,7 +13,7 @@ test: venv services
 	WATCHPOINT_DISRUPTIVE_TESTS=1 $(VENV)/bin/pytest
 
 # The 3-node ring scenarios (node killed, down a minute + full repair, a fourth node joining, an
-# erasure a replica missed): ~18 min of both cores, so not every landing (docs/decisions/0017).
+# erasure a replica missed): 12-18 min of both cores, so not every landing (docs/decisions/0017).
 test-ring: venv services
 	WATCHPOINT_RING_TESTS=1 $(VENV)/bin/pytest -m ring
 

@@ -241,7 +241,7 @@ def screenshot(page: Any, name: str) -> Path:
 def pytest_collection_modifyitems(config: Any, items: list[Any]) -> None:
     # Disruptive tests stop and restart the shared Cassandra node or Redis: `make test` and CI run
     # them (WATCHPOINT_DISRUPTIVE_TESTS=1); a bare `pytest` beside other running suites skips them.
-    # Ring tests boot 3-node rings of their own and take ~18 minutes of both cores: `make test-ring`
+    # Ring tests boot 3-node rings of their own and take 12-18 minutes of both cores: `make test-ring`
     # runs them (WATCHPOINT_RING_TESTS=1), not every landing (docs/decisions/0017).
     disruptive = os.environ.get("WATCHPOINT_DISRUPTIVE_TESTS") == "1"
     ring = os.environ.get("WATCHPOINT_RING_TESTS") == "1"
